@@ -1,0 +1,345 @@
+// Header-only C++ layer over the C ABI for writing plugins.
+//
+// A plugin derives from flare::Trainer or flare::Aggregator and names its class
+// once with FLARE_TRAINER_PLUGIN / FLARE_AGGREGATOR_PLUGIN. The generated glue
+// keeps every exception inside the plugin (turned into a flare_error), keeps the
+// memory behind returned views alive for as long as the ABI promises, and
+// exports the single entry symbol.
+#pragma once
+
+#include <flare/plugin_abi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// True when a struct written by the other side is large enough to hold `field`.
+#define FLARE_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
+namespace flare {
+
+// Thrown inside a plugin; the glue turns it into a flare_error with this code.
+class Error : public std::runtime_error {
+ public:
+  Error(flare_error_code code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  flare_error_code code() const noexcept { return code_; }
+
+ private:
+  flare_error_code code_;
+};
+
+// Plugin-side view of the host's service table. Cheap to copy.
+class Host {
+ public:
+  explicit Host(const flare_host_services* services) : s_(services) {}
+
+  void log(flare_log_level level, const std::string& message) const {
+    if (s_->log) s_->log(s_->context, level, message.c_str());
+  }
+  void info(const std::string& message) const { log(FLARE_LOG_INFO, message); }
+  void debug(const std::string& message) const { log(FLARE_LOG_DEBUG, message); }
+  void warn(const std::string& message) const { log(FLARE_LOG_WARN, message); }
+
+  void metric(const std::string& name, double value, int64_t step) const {
+    if (s_->report_metric) s_->report_metric(s_->context, name.c_str(), value, step);
+  }
+  void progress(const char* phase, int64_t epoch, int64_t step, int64_t total) const {
+    if (s_->report_progress) s_->report_progress(s_->context, phase, epoch, step, total);
+  }
+  bool cancelled() const { return s_->is_cancelled && s_->is_cancelled(s_->context) != 0; }
+
+  // Collectives: throw flare::Error carrying the host's message on failure.
+  void all_reduce(DLTensor& tensor, flare_reduce_op op = FLARE_REDUCE_SUM) const {
+    check(s_->all_reduce(s_->context, &tensor, op));
+  }
+  void broadcast(DLTensor& tensor, int32_t root_rank) const {
+    check(s_->broadcast(s_->context, &tensor, root_rank));
+  }
+  void barrier() const { check(s_->barrier(s_->context)); }
+
+  const flare_host_services* services() const { return s_; }
+
+ private:
+  void check(flare_error* error) const {
+    if (!error) return;
+    Error e(s_->error_code(error), s_->error_message(error));
+    s_->error_release(error);
+    throw e;
+  }
+  const flare_host_services* s_;
+};
+
+// An owned copy of flare_worker_info.
+struct WorkerInfo {
+  std::string site_name;
+  int32_t site_index = 0;
+  int32_t num_sites = 1;
+  int32_t rank = 0;
+  int32_t world_size = 1;
+  int32_t local_rank = 0;
+  int32_t local_world_size = 1;
+  DLDevice device{kDLCPU, 0};
+  int32_t num_threads = 1;
+  uint64_t seed = 0;
+  std::string data_dir;
+  std::string work_dir;
+
+  static WorkerInfo from(const flare_worker_info* w) {
+    WorkerInfo info;
+    if (!w) return info;
+    auto str = [](const char* s) { return s ? std::string(s) : std::string(); };
+    info.site_name = str(w->site_name);
+    info.site_index = w->site_index;
+    info.num_sites = w->num_sites;
+    info.rank = w->rank;
+    info.world_size = w->world_size;
+    info.local_rank = w->local_rank;
+    info.local_world_size = w->local_world_size;
+    info.device = w->device;
+    info.num_threads = w->num_threads;
+    info.seed = w->seed;
+    info.data_dir = str(w->data_dir);
+    info.work_dir = str(w->work_dir);
+    return info;
+  }
+};
+
+// What a C++ trainer returns from train(); the glue keeps it alive until the
+// next call, so the views in `weights` / `aux` may point into the trainer.
+struct TrainOutput {
+  std::vector<flare_named_tensor> weights;
+  std::vector<flare_named_tensor> aux;
+  double num_samples = 0;
+  int64_t num_steps = 0;
+  nlohmann::json metrics = nlohmann::json::object();
+  nlohmann::json meta = nlohmann::json::object();
+};
+
+// Base class of a C++ trainer plugin. Constructed as
+//   Derived(const nlohmann::json& config, const WorkerInfo& worker, Host host).
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // Views valid until the next call on this trainer.
+  virtual std::vector<flare_named_tensor> weights() = 0;
+  virtual void set_weights(std::span<const flare_named_tensor> weights) = 0;
+  virtual nlohmann::json evaluate(const std::string& split) = 0;
+  virtual TrainOutput train(const flare_round_info& round) = 0;
+};
+
+// Base class of a C++ aggregator plugin. Constructed as
+//   Derived(const nlohmann::json& config, Host host).
+class Aggregator {
+ public:
+  virtual ~Aggregator() = default;
+  virtual void begin_round(int64_t round, std::span<const flare_named_tensor> global_model) = 0;
+  virtual void accept(const flare_site_update& update) = 0;
+  // Views valid until the next begin_round or destruction.
+  virtual std::vector<flare_named_tensor> finalize() = 0;
+};
+
+// A flare_named_tensor view over contiguous memory owned by someone else.
+inline flare_named_tensor tensor_view(const char* name, void* data, DLDataType dtype,
+                                      int64_t* shape, int32_t ndim,
+                                      DLDevice device = {kDLCPU, 0}) {
+  flare_named_tensor t{};
+  t.struct_size = sizeof(flare_named_tensor);
+  t.name = name;
+  t.tensor.data = data;
+  t.tensor.device = device;
+  t.tensor.ndim = ndim;
+  t.tensor.dtype = dtype;
+  t.tensor.shape = shape;
+  t.tensor.strides = nullptr;
+  t.tensor.byte_offset = 0;
+  return t;
+}
+
+inline int64_t num_elements(const DLTensor& t) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < t.ndim; ++i) n *= t.shape[i];
+  return n;
+}
+
+inline size_t num_bytes(const DLTensor& t) {
+  return static_cast<size_t>(num_elements(t)) * ((t.dtype.bits * t.dtype.lanes + 7) / 8);
+}
+
+namespace detail {
+
+// The current exception as a flare_error (never throws).
+inline flare_error* current_error(const flare_host_services* host) noexcept {
+  try {
+    throw;
+  } catch (const Error& e) {
+    return host->error_new(e.code(), e.what());
+  } catch (const nlohmann::json::exception& e) {
+    return host->error_new(FLARE_ERROR_INVALID_ARGUMENT, e.what());
+  } catch (const std::exception& e) {
+    return host->error_new(FLARE_ERROR_INTERNAL, e.what());
+  } catch (...) {
+    return host->error_new(FLARE_ERROR_INTERNAL, "unknown exception in plugin");
+  }
+}
+
+template <class F>
+flare_error* guarded(const flare_host_services* host, F&& body) noexcept {
+  try {
+    body();
+    return nullptr;
+  } catch (...) {
+    return current_error(host);
+  }
+}
+
+inline nlohmann::json parse_config(const char* config_json) {
+  if (!config_json || !*config_json) return nlohmann::json::object();
+  return nlohmann::json::parse(config_json);
+}
+
+}  // namespace detail
+}  // namespace flare
+
+// The opaque handles of the C ABI, defined once per plugin.
+struct flare_trainer {
+  std::unique_ptr<flare::Trainer> impl;
+  const flare_host_services* host = nullptr;
+  std::vector<flare_named_tensor> weights;  // keeps the last get_weights views
+  std::string metrics_json;                 // keeps the last evaluate/train JSON
+  std::string meta_json;
+  flare::TrainOutput last_train;
+};
+
+struct flare_aggregator {
+  std::unique_ptr<flare::Aggregator> impl;
+  const flare_host_services* host = nullptr;
+  std::vector<flare_named_tensor> result;
+};
+
+namespace flare::detail {
+
+template <class T>
+struct TrainerGlue {
+  static flare_error* create(const char* config_json, const flare_worker_info* worker,
+                             const flare_host_services* host, flare_trainer** out) {
+    return guarded(host, [&] {
+      auto handle = std::make_unique<flare_trainer>();
+      handle->host = host;
+      handle->impl = std::make_unique<T>(parse_config(config_json), WorkerInfo::from(worker),
+                                         Host(host));
+      *out = handle.release();
+    });
+  }
+  static void destroy(flare_trainer* t) { delete t; }
+  static flare_error* get_weights(flare_trainer* t, const flare_named_tensor** out,
+                                  size_t* count) {
+    return guarded(t->host, [&] {
+      t->weights = t->impl->weights();
+      *out = t->weights.data();
+      *count = t->weights.size();
+    });
+  }
+  static flare_error* set_weights(flare_trainer* t, const flare_named_tensor* w, size_t count) {
+    return guarded(t->host, [&] { t->impl->set_weights({w, count}); });
+  }
+  static flare_error* evaluate(flare_trainer* t, const char* split, const char** json) {
+    return guarded(t->host, [&] {
+      t->metrics_json = t->impl->evaluate(split ? split : "").dump();
+      *json = t->metrics_json.c_str();
+    });
+  }
+  static flare_error* train(flare_trainer* t, const flare_round_info* round,
+                            flare_train_result* out) {
+    return guarded(t->host, [&] {
+      t->last_train = t->impl->train(*round);
+      t->metrics_json = t->last_train.metrics.dump();
+      t->meta_json = t->last_train.meta.dump();
+      const TrainOutput& r = t->last_train;
+      flare_train_result result{};
+      result.struct_size = sizeof(result);
+      result.weights = r.weights.data();
+      result.num_weights = r.weights.size();
+      result.aux = r.aux.empty() ? nullptr : r.aux.data();
+      result.num_aux = r.aux.size();
+      result.num_samples = r.num_samples;
+      result.num_steps = r.num_steps;
+      result.metrics_json = t->metrics_json.c_str();
+      result.meta_json = t->meta_json.c_str();
+      const size_t size = out->struct_size < sizeof(result) ? out->struct_size : sizeof(result);
+      std::memcpy(static_cast<void*>(out), &result, size);
+      out->struct_size = size;
+    });
+  }
+  static const flare_trainer_api_v1* api() {
+    static const flare_trainer_api_v1 table{sizeof(flare_trainer_api_v1), &create, &destroy,
+                                            &get_weights, &set_weights, &evaluate, &train};
+    return &table;
+  }
+};
+
+template <class T>
+struct AggregatorGlue {
+  static flare_error* create(const char* config_json, const flare_host_services* host,
+                             flare_aggregator** out) {
+    return guarded(host, [&] {
+      auto handle = std::make_unique<flare_aggregator>();
+      handle->host = host;
+      handle->impl = std::make_unique<T>(parse_config(config_json), Host(host));
+      *out = handle.release();
+    });
+  }
+  static void destroy(flare_aggregator* a) { delete a; }
+  static flare_error* begin_round(flare_aggregator* a, int64_t round,
+                                  const flare_named_tensor* model, size_t count) {
+    return guarded(a->host, [&] { a->impl->begin_round(round, {model, count}); });
+  }
+  static flare_error* accept(flare_aggregator* a, const flare_site_update* update) {
+    return guarded(a->host, [&] { a->impl->accept(*update); });
+  }
+  static flare_error* finalize(flare_aggregator* a, const flare_named_tensor** out,
+                               size_t* count) {
+    return guarded(a->host, [&] {
+      a->result = a->impl->finalize();
+      *out = a->result.data();
+      *count = a->result.size();
+    });
+  }
+  static const flare_aggregator_api_v1* api() {
+    static const flare_aggregator_api_v1 table{sizeof(flare_aggregator_api_v1), &create,
+                                               &destroy, &begin_round, &accept, &finalize};
+    return &table;
+  }
+};
+
+}  // namespace flare::detail
+
+#define FLARE_DEFINE_PLUGIN_ENTRY_(kind, api_ptr, name, version, description)               \
+  extern "C" FLARE_PLUGIN_EXPORT const flare_plugin_descriptor* flare_plugin_entry(        \
+      uint32_t /*host_abi_major*/) {                                                      \
+    static const flare_plugin_descriptor descriptor{                                      \
+        sizeof(flare_plugin_descriptor), FLARE_ABI_VERSION_MAJOR, FLARE_ABI_VERSION_MINOR, \
+        kind, name, version, description, api_ptr};                                      \
+    return &descriptor;                                                                   \
+  }
+
+// Exports `Class` (derived from flare::Trainer) as this .so's trainer plugin.
+#define FLARE_TRAINER_PLUGIN(Class, name, version, description)                              \
+  FLARE_DEFINE_PLUGIN_ENTRY_(FLARE_PLUGIN_TRAINER, ::flare::detail::TrainerGlue<Class>::api(), \
+                             name, version, description)
+
+// Exports `Class` (derived from flare::Aggregator) as this .so's aggregator plugin.
+#define FLARE_AGGREGATOR_PLUGIN(Class, name, version, description) \
+  FLARE_DEFINE_PLUGIN_ENTRY_(FLARE_PLUGIN_AGGREGATOR,              \
+                             ::flare::detail::AggregatorGlue<Class>::api(), name, version, \
+                             description)

@@ -1,0 +1,269 @@
+/* flare-cpp plugin C ABI, version 1.
+ *
+ * The only contract between the flare runtime (the "host") and a plugin (.so).
+ * Plain C11: no C++, STL or LibTorch type crosses it.
+ *
+ * Rules (see docs/architecture.md):
+ *  - A plugin exports exactly one symbol, FLARE_PLUGIN_ENTRY_SYMBOL, of type
+ *    flare_plugin_entry_fn. It returns a static descriptor naming the ABI version
+ *    the plugin was built for, its kind, and its function table.
+ *  - Append-only: structs and tables only grow at the end. Every struct that
+ *    crosses starts with `struct_size`; a reader touches only fields that lie
+ *    inside the size the writer declared.
+ *  - Everything the plugin owns is an opaque handle with a destroy function.
+ *  - Errors are objects (NULL = success) created through the host's table; the
+ *    receiver releases them. Out-parameters are untouched when an error is returned.
+ *  - Tensors cross as DLPack DLTensor views; each call says who owns the memory
+ *    and for how long it stays valid.
+ *  - Configuration crosses as JSON text (the plugin's TOML table, converted).
+ *
+ * Threading: the host calls a plugin handle from one thread at a time. Host
+ * services may be called from any thread of the plugin unless noted.
+ */
+#ifndef FLARE_PLUGIN_ABI_H
+#define FLARE_PLUGIN_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlpack/dlpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FLARE_ABI_VERSION_MAJOR 1
+#define FLARE_ABI_VERSION_MINOR 0
+
+/* The one symbol every plugin exports. */
+#define FLARE_PLUGIN_ENTRY_SYMBOL "flare_plugin_entry"
+
+#if defined(_WIN32)
+#define FLARE_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define FLARE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum flare_error_code {
+  FLARE_ERROR_INVALID_ARGUMENT = 1, /* bad config, bad tensor shape/dtype   */
+  FLARE_ERROR_NOT_FOUND = 2,        /* missing file, split or tensor name  */
+  FLARE_ERROR_UNSUPPORTED = 3,      /* feature or device not available     */
+  FLARE_ERROR_INTERNAL = 4,         /* bug or unexpected exception         */
+  FLARE_ERROR_CANCELLED = 5,        /* the host asked to stop              */
+  FLARE_ERROR_COMMUNICATION = 6,    /* a collective or transfer failed     */
+  FLARE_ERROR_IO = 7                /* reading or writing data failed      */
+} flare_error_code;
+
+/* Opaque. Created by flare_host_services.error_new; released by whoever
+ * receives it (the host for errors a plugin returns, the plugin for errors a
+ * host service returns to it, unless it passes them on by returning them). */
+typedef struct flare_error flare_error;
+
+/* ------------------------------------------------------------------ tensors */
+
+/* A named, borrowed view of a tensor. `name` and `tensor.data` are owned by
+ * whoever produced the view; the call that hands the view over says how long
+ * it stays valid. Tensors are dense; `tensor.strides` may be NULL (row-major). */
+typedef struct flare_named_tensor {
+  size_t struct_size;
+  const char* name;
+  DLTensor tensor;
+} flare_named_tensor;
+
+/* ---------------------------------------------------------- host services */
+
+typedef enum flare_log_level {
+  FLARE_LOG_DEBUG = 0,
+  FLARE_LOG_INFO = 1,
+  FLARE_LOG_WARN = 2,
+  FLARE_LOG_ERROR = 3
+} flare_log_level;
+
+typedef enum flare_reduce_op {
+  FLARE_REDUCE_SUM = 0,
+  FLARE_REDUCE_MAX = 1,
+  FLARE_REDUCE_MIN = 2
+} flare_reduce_op;
+
+/* What the host offers a plugin. Passed to create(); borrowed, valid until the
+ * plugin handle is destroyed. Every function takes `context` first (pass
+ * flare_host_services.context). Strings passed in are borrowed for the call. */
+typedef struct flare_host_services {
+  size_t struct_size;
+  void* context;
+
+  /* Errors. error_new copies `message`; the returned object is owned by the
+   * caller until returned to the host or released. Thread-safe. */
+  flare_error* (*error_new)(flare_error_code code, const char* message);
+  flare_error_code (*error_code)(const flare_error* error);
+  /* Borrowed; valid until the error is released. */
+  const char* (*error_message)(const flare_error* error);
+  void (*error_release)(flare_error* error);
+
+  /* Logging into the process's log, tagged with site and rank. Thread-safe. */
+  void (*log)(void* context, flare_log_level level, const char* message);
+  /* A scalar metric of this site (e.g. "train_loss") at a step; the host
+   * forwards rank 0's metrics to the server's tracking. */
+  void (*report_metric)(void* context, const char* name, double value, int64_t step);
+  /* Progress of a phase ("train", "validate", "test"): step of total_steps
+   * (total_steps <= 0 when unknown) in the given local epoch. */
+  void (*report_progress)(void* context, const char* phase, int64_t epoch, int64_t step,
+                          int64_t total_steps);
+  /* Non-zero when the host wants the current call to stop early; the plugin
+   * should then return FLARE_ERROR_CANCELLED at the next convenient point. */
+  int (*is_cancelled)(void* context);
+
+  /* The worker group's collectives. Every rank of the group must make the same
+   * calls in the same order (like c10d). Tensors are dense, on the worker's
+   * device, borrowed for the call and modified in place. On a group of one
+   * rank they return at once. Not thread-safe: call from one thread. */
+  flare_error* (*all_reduce)(void* context, DLTensor* tensor, flare_reduce_op op);
+  flare_error* (*broadcast)(void* context, DLTensor* tensor, int32_t root_rank);
+  flare_error* (*barrier)(void* context);
+} flare_host_services;
+
+/* Where a trainer instance runs. Borrowed by create(); copy what you keep. */
+typedef struct flare_worker_info {
+  size_t struct_size;
+  const char* site_name;    /* e.g. "site-1"                                  */
+  int32_t site_index;       /* 0-based index of this site among all sites     */
+  int32_t num_sites;        /* number of sites in the job                     */
+  int32_t rank;             /* global rank in the site's worker group         */
+  int32_t world_size;       /* ranks in the site's worker group               */
+  int32_t local_rank;       /* rank on this host                              */
+  int32_t local_world_size; /* ranks on this host                             */
+  DLDevice device;          /* kDLCPU, or kDLCUDA with the device id          */
+  int32_t num_threads;      /* intra-op threads this rank should use          */
+  uint64_t seed;            /* job seed: same on every rank and site          */
+  const char* data_dir;     /* the job's data location                        */
+  const char* work_dir;     /* a folder this rank may write (its own)         */
+} flare_worker_info;
+
+/* ------------------------------------------------------------------ trainer */
+
+typedef struct flare_trainer flare_trainer; /* opaque, owned by the plugin */
+
+typedef struct flare_round_info {
+  size_t struct_size;
+  int64_t round;      /* 0-based federated round */
+  int64_t num_rounds; /* rounds in the job       */
+} flare_round_info;
+
+/* What train() hands back. The caller zero-fills it and sets struct_size; the
+ * plugin fills the fields that fit. Every pointer is owned by the plugin and
+ * valid until the next call on the same trainer handle or its destroy. */
+typedef struct flare_train_result {
+  size_t struct_size;
+  const flare_named_tensor* weights; /* the model after local training      */
+  size_t num_weights;
+  const flare_named_tensor* aux;     /* extra named tensors (e.g. control   */
+  size_t num_aux;                    /* variates); may be NULL / 0          */
+  double num_samples;                /* local work: samples seen, all ranks */
+  int64_t num_steps;                 /* optimizer steps per rank            */
+  const char* metrics_json;          /* {"train_loss": ...}; may be NULL    */
+  const char* meta_json;             /* free-form JSON object; may be NULL  */
+} flare_train_result;
+
+/* A trainer runs on every rank of a worker group. The host calls the same
+ * functions in the same order on every rank; the plugin's collectives go
+ * through flare_host_services. */
+typedef struct flare_trainer_api_v1 {
+  size_t struct_size;
+  /* Builds a trainer from its JSON config. `config_json`, `worker` and `host`
+   * are borrowed: the first two for the call, `host` until destroy. Should be
+   * cheap enough to run before any data is needed; *out is owned by the caller
+   * and released with destroy. */
+  flare_error* (*create)(const char* config_json, const flare_worker_info* worker,
+                         const flare_host_services* host, flare_trainer** out);
+  void (*destroy)(flare_trainer* trainer);
+  /* The current model. *out / *count: plugin-owned views, valid until the next
+   * call on this trainer or destroy. Same names, order, dtypes and shapes on
+   * every rank and every call. */
+  flare_error* (*get_weights)(flare_trainer* trainer, const flare_named_tensor** out,
+                              size_t* count);
+  /* Replaces the model with `weights` (copied; borrowed for the call). Names
+   * must match get_weights; optimizer state is kept. */
+  flare_error* (*set_weights)(flare_trainer* trainer, const flare_named_tensor* weights,
+                              size_t count);
+  /* Evaluates the current model on a split ("validation" or "test"), sharded
+   * across ranks and reduced: every rank receives the same JSON, e.g.
+   * {"loss": 1.2, "accuracy": 0.61, "num_samples": 2000}. Collective.
+   * *metrics_json: plugin-owned, valid until the next call or destroy. */
+  flare_error* (*evaluate)(flare_trainer* trainer, const char* split,
+                           const char** metrics_json);
+  /* Trains locally for the round (e.g. one epoch) from the current weights.
+   * Collective. `round` borrowed for the call; see flare_train_result. */
+  flare_error* (*train)(flare_trainer* trainer, const flare_round_info* round,
+                        flare_train_result* out);
+} flare_trainer_api_v1;
+
+/* --------------------------------------------------------------- aggregator */
+
+typedef struct flare_aggregator flare_aggregator; /* opaque, owned by the plugin */
+
+/* One site's result, borrowed by accept() for the call only. */
+typedef struct flare_site_update {
+  size_t struct_size;
+  const char* site;
+  int64_t round;
+  const flare_named_tensor* weights;
+  size_t num_weights;
+  const flare_named_tensor* aux;
+  size_t num_aux;
+  double num_samples;
+  int64_t num_steps;
+  const char* metrics_json; /* may be NULL */
+  const char* meta_json;    /* may be NULL */
+} flare_site_update;
+
+/* An aggregator runs on the server, one thread at a time. */
+typedef struct flare_aggregator_api_v1 {
+  size_t struct_size;
+  /* `config_json` borrowed for the call, `host` until destroy; *out owned by
+   * the caller and released with destroy. */
+  flare_error* (*create)(const char* config_json, const flare_host_services* host,
+                         flare_aggregator** out);
+  void (*destroy)(flare_aggregator* aggregator);
+  /* Starts a round from the current global model (borrowed for the call). */
+  flare_error* (*begin_round)(flare_aggregator* aggregator, int64_t round,
+                              const flare_named_tensor* global_model, size_t count);
+  /* Folds one site's update in now (borrowed for the call: copy what is kept). */
+  flare_error* (*accept)(flare_aggregator* aggregator, const flare_site_update* update);
+  /* The next global model. *out / *count: plugin-owned views, valid until the
+   * next begin_round or destroy. Fails when no update was accepted. */
+  flare_error* (*finalize)(flare_aggregator* aggregator, const flare_named_tensor** out,
+                           size_t* count);
+} flare_aggregator_api_v1;
+
+/* ------------------------------------------------------------------ entry */
+
+typedef enum flare_plugin_kind {
+  FLARE_PLUGIN_TRAINER = 1,
+  FLARE_PLUGIN_AGGREGATOR = 2
+} flare_plugin_kind;
+
+/* Static for the plugin's lifetime; all strings static. */
+typedef struct flare_plugin_descriptor {
+  size_t struct_size;
+  uint32_t abi_major; /* FLARE_ABI_VERSION_MAJOR the plugin was built with */
+  uint32_t abi_minor;
+  flare_plugin_kind kind;
+  const char* name;
+  const char* version;
+  const char* description;
+  /* flare_trainer_api_v1* or flare_aggregator_api_v1*, by kind. */
+  const void* api;
+} flare_plugin_descriptor;
+
+/* The exported entry. `host_abi_major` is the major the host speaks; a plugin
+ * returns its own descriptor regardless (the host refuses a mismatch and
+ * prints both versions). Never returns NULL. */
+typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_abi_major);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FLARE_PLUGIN_ABI_H */
