@@ -22,9 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-// True when a struct written by the other side is large enough to hold `field`.
-#define FLARE_HAS_FIELD(ptr, type, field) \
-  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+// FLARE_HAS_FIELD (struct_size checks) comes from plugin_abi.h.
 
 namespace flare {
 

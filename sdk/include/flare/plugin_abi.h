@@ -35,6 +35,11 @@ extern "C" {
 #define FLARE_ABI_VERSION_MAJOR 1
 #define FLARE_ABI_VERSION_MINOR 0
 
+/* True when a struct written by the other side (`ptr->struct_size`) is large
+ * enough to hold `field`; read a field only when this holds. */
+#define FLARE_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
 /* The one symbol every plugin exports. */
 #define FLARE_PLUGIN_ENTRY_SYMBOL "flare_plugin_entry"
 

@@ -1,0 +1,294 @@
+// FedAvg: the next global model is the average of the sites' models, weighted
+// by each site's amount of local work. Updates are folded into a running
+// weighted sum as they arrive, so memory does not grow with the number of sites.
+//
+// Config: {"weight": "num_samples" (default) | "num_steps" | "uniform"}.
+// Every update must carry exactly the global model's tensors (any order) with
+// the same dtypes and shapes, finite values and a finite weight > 0. float32 /
+// float64 tensors are averaged (in double); integer tensors (e.g. BatchNorm's
+// num_batches_tracked) take the value of the latest accepted update.
+#include <flare/plugin.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "weighted_sum.hpp"
+
+namespace {
+
+using flare::Error;
+
+enum class Weighting { NumSamples, NumSteps, Uniform };
+
+Weighting parse_weighting(const nlohmann::json& config) {
+  if (!config.is_object())
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT, "fedavg config must be a JSON object");
+  Weighting weighting = Weighting::NumSamples;
+  for (const auto& [key, value] : config.items()) {
+    if (key != "weight")
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "fedavg config: unknown key '" + key + "' (known keys: weight)");
+    const std::string mode = value.is_string() ? value.get<std::string>() : value.dump();
+    if (mode == "num_samples") weighting = Weighting::NumSamples;
+    else if (mode == "num_steps") weighting = Weighting::NumSteps;
+    else if (mode == "uniform") weighting = Weighting::Uniform;
+    else
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "fedavg config key 'weight': unknown value '" + mode +
+                      "' (expected num_samples, num_steps or uniform)");
+  }
+  return weighting;
+}
+
+const char* weighting_name(Weighting w) {
+  switch (w) {
+    case Weighting::NumSamples: return "num_samples";
+    case Weighting::NumSteps: return "num_steps";
+    case Weighting::Uniform: return "uniform";
+  }
+  return "?";
+}
+
+std::string dtype_name(DLDataType t) {
+  std::string base;
+  switch (t.code) {
+    case kDLInt: base = "int"; break;
+    case kDLUInt: base = "uint"; break;
+    case kDLFloat: base = "float"; break;
+    case kDLBfloat: base = "bfloat"; break;
+    case kDLComplex: base = "complex"; break;
+    default: base = "code" + std::to_string(t.code) + "_"; break;
+  }
+  base += std::to_string(t.bits);
+  if (t.lanes != 1) base += "x" + std::to_string(t.lanes);
+  return base;
+}
+
+bool same_dtype(DLDataType a, DLDataType b) {
+  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
+}
+
+bool is_float(DLDataType t, int bits) { return t.code == kDLFloat && t.bits == bits && t.lanes == 1; }
+bool is_averaged(DLDataType t) { return is_float(t, 32) || is_float(t, 64); }
+bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
+
+std::string shape_text(const int64_t* shape, int32_t ndim) {
+  std::string s = "[";
+  for (int32_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+bool is_row_major(const DLTensor& t) {
+  if (!t.strides) return true;
+  int64_t expected = 1;
+  for (int32_t i = t.ndim - 1; i >= 0; --i) {
+    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
+const std::byte* data_of(const DLTensor& t) {
+  return static_cast<const std::byte*>(t.data) + t.byte_offset;
+}
+
+// One tensor of the round's global model and its running sum.
+struct Slot {
+  std::string name;
+  DLDataType dtype{};
+  std::vector<int64_t> shape;
+  size_t count = 0;
+  bool averaged = false;
+  std::vector<double> sum;       // averaged tensors: sum of weight * value
+  std::vector<std::byte> value;  // the result (latest value for integer tensors)
+};
+
+class FedAvg final : public flare::Aggregator {
+ public:
+  FedAvg(const nlohmann::json& config, flare::Host host)
+      : weighting_(parse_weighting(config)), host_(host) {
+    host_.debug(std::string("fedavg: weighting updates by ") + weighting_name(weighting_));
+  }
+
+  void begin_round(int64_t round, std::span<const flare_named_tensor> model) override {
+    started_ = false;  // a begin_round that throws leaves no usable round
+    slots_.clear();
+    index_.clear();
+    slots_.reserve(model.size());
+    for (const auto& t : model) {
+      const std::string where = "global model of round " + std::to_string(round);
+      check_tensor(where, t);
+      const std::string name = t.name;
+      if (!is_averaged(t.tensor.dtype) && !is_integer(t.tensor.dtype))
+        throw Error(FLARE_ERROR_UNSUPPORTED,
+                    where + ": tensor '" + name + "' has dtype " + dtype_name(t.tensor.dtype) +
+                        "; fedavg averages float32/float64 and copies integer tensors");
+      if (!index_.emplace(name, slots_.size()).second)
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
+      Slot slot;
+      slot.name = name;
+      slot.dtype = t.tensor.dtype;
+      slot.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
+      slot.count = static_cast<size_t>(flare::num_elements(t.tensor));
+      slot.averaged = is_averaged(slot.dtype);
+      if (slot.averaged) slot.sum.assign(slot.count, 0.0);
+      slot.value.resize(flare::num_bytes(t.tensor));
+      slots_.push_back(std::move(slot));
+    }
+    matched_.assign(slots_.size(), nullptr);
+    round_ = round;
+    total_weight_ = 0;
+    accepted_ = 0;
+    started_ = true;
+  }
+
+  void accept(const flare_site_update& update) override {
+    if (!FLARE_HAS_FIELD(&update, flare_site_update, num_steps))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "site update struct_size " +
+                                                    std::to_string(update.struct_size) +
+                                                    " is too small for ABI 1");
+    const std::string site = update.site ? update.site : "<unnamed>";
+    const std::string where = "site '" + site + "'";
+    if (!started_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": update before begin_round");
+    if (update.round != round_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": update is for round " + std::to_string(update.round) +
+                      ", aggregating round " + std::to_string(round_));
+    const double weight = weight_of(update);
+    if (!std::isfinite(weight) || weight <= 0)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": weight " + weighting_name(weighting_) + " = " +
+                      std::to_string(weight) + " must be finite and > 0");
+    match(where, update);
+
+    // Everything checked: only now fold it in, so a rejected update leaves no trace.
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      Slot& slot = slots_[i];
+      const DLTensor& t = matched_[i]->tensor;
+      if (!slot.averaged) {
+        std::memcpy(slot.value.data(), data_of(t), slot.value.size());
+      } else if (is_float(slot.dtype, 32)) {
+        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const float*>(data_of(t)),
+                                    weight, slot.count);
+      } else {
+        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const double*>(data_of(t)),
+                                    weight, slot.count);
+      }
+    }
+    total_weight_ += weight;
+    ++accepted_;
+    host_.debug("fedavg: round " + std::to_string(round_) + ": folded in " + where +
+                " with weight " + std::to_string(weight));
+  }
+
+  std::vector<flare_named_tensor> finalize() override {
+    if (!started_ || accepted_ == 0)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "round " + std::to_string(round_) + ": no update was accepted, nothing to average");
+    const double scale = 1.0 / total_weight_;
+    std::vector<flare_named_tensor> out;
+    out.reserve(slots_.size());
+    for (Slot& slot : slots_) {
+      if (is_float(slot.dtype, 32))
+        flare::fedavg::scale_into(reinterpret_cast<float*>(slot.value.data()), slot.sum.data(),
+                                  scale, slot.count);
+      else if (is_float(slot.dtype, 64))
+        flare::fedavg::scale_into(reinterpret_cast<double*>(slot.value.data()), slot.sum.data(),
+                                  scale, slot.count);
+      out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
+                                       slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
+    }
+    return out;
+  }
+
+ private:
+  double weight_of(const flare_site_update& u) const {
+    switch (weighting_) {
+      case Weighting::NumSamples: return u.num_samples;
+      case Weighting::NumSteps: return static_cast<double>(u.num_steps);
+      case Weighting::Uniform: return 1.0;
+    }
+    return 0;
+  }
+
+  static void check_tensor(const std::string& where, const flare_named_tensor& t) {
+    if (!t.name) throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": a tensor has no name");
+    const std::string name = t.name;
+    if (t.tensor.device.device_type != kDLCPU)
+      throw Error(FLARE_ERROR_UNSUPPORTED,
+                  where + ": tensor '" + name + "' is not in CPU memory");
+    if (t.tensor.ndim < 0 || (t.tensor.ndim > 0 && !t.tensor.shape))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no shape");
+    if (!is_row_major(t.tensor))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + name + "' is not dense row-major");
+    if (!t.tensor.data && flare::num_elements(t.tensor) > 0)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no data");
+  }
+
+  // Pairs each global tensor with the update's tensor of the same name and
+  // checks dtype, shape and finiteness; throws naming the site and tensor.
+  void match(const std::string& where, const flare_site_update& update) {
+    if (update.num_weights != slots_.size())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": sent " + std::to_string(update.num_weights) +
+                      " tensors, the global model has " + std::to_string(slots_.size()));
+    if (update.num_weights > 0 && !update.weights)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": weights are NULL");
+    std::fill(matched_.begin(), matched_.end(), nullptr);
+    for (size_t k = 0; k < update.num_weights; ++k) {
+      const flare_named_tensor& t = update.weights[k];
+      check_tensor(where, t);
+      const auto found = index_.find(t.name);
+      if (found == index_.end())
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + t.name + "' is not in the global model");
+      const Slot& slot = slots_[found->second];
+      if (matched_[found->second])
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slot.name + "' appears twice");
+      if (!same_dtype(t.tensor.dtype, slot.dtype))
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slot.name + "' has dtype " +
+                        dtype_name(t.tensor.dtype) + ", the global model's is " +
+                        dtype_name(slot.dtype));
+      if (t.tensor.ndim != static_cast<int32_t>(slot.shape.size()) ||
+          !std::equal(slot.shape.begin(), slot.shape.end(), t.tensor.shape))
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slot.name + "' has shape " +
+                        shape_text(t.tensor.shape, t.tensor.ndim) + ", the global model's is " +
+                        shape_text(slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
+      if (!finite(slot, t.tensor))
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slot.name + "' holds NaN or infinite values");
+      matched_[found->second] = &t;
+    }
+  }
+
+  static bool finite(const Slot& slot, const DLTensor& t) {
+    if (is_float(slot.dtype, 32))
+      return flare::fedavg::all_finite(reinterpret_cast<const float*>(data_of(t)), slot.count);
+    if (is_float(slot.dtype, 64))
+      return flare::fedavg::all_finite(reinterpret_cast<const double*>(data_of(t)), slot.count);
+    return true;
+  }
+
+  Weighting weighting_;
+  flare::Host host_;
+  std::vector<Slot> slots_;
+  std::unordered_map<std::string, size_t> index_;
+  std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
+  int64_t round_ = 0;
+  double total_weight_ = 0;
+  size_t accepted_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace
+
+FLARE_AGGREGATOR_PLUGIN(FedAvg, "fedavg", "1.0.0",
+                        "FedAvg weighted by local work, folded in as updates arrive")

@@ -1,0 +1,109 @@
+// LitNet on CIFAR-10 (NVFlare's "Multi-GPU Federated Learning with PyTorch
+// Lightning" example): the model, the site's data and the steps. Everything
+// else (DDP, evaluation, weights) comes from flare::torch_sdk::LightningTrainer.
+#include <flare/plugin.hpp>
+#include <flare/torch/lightning_trainer.hpp>
+
+#include "cifar_format.hpp"
+
+#include <filesystem>
+#include <string>
+
+namespace {
+
+namespace sdk = flare::torch_sdk;
+namespace nn = torch::nn;
+
+// The PyTorch CIFAR-10 tutorial CNN, 62,006 parameters. Members are declared
+// (and so registered and initialised) in the order of the Python reference.
+struct LitNetImpl : nn::Module {
+  nn::Conv2d conv1{register_module("conv1", nn::Conv2d(3, 6, 5))};
+  nn::Conv2d conv2{register_module("conv2", nn::Conv2d(6, 16, 5))};
+  nn::Linear fc1{register_module("fc1", nn::Linear(16 * 5 * 5, 120))};
+  nn::Linear fc2{register_module("fc2", nn::Linear(120, 84))};
+  nn::Linear fc3{register_module("fc3", nn::Linear(84, 10))};
+
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(conv1(x)), 2);
+    x = torch::max_pool2d(torch::relu(conv2(x)), 2);
+    x = torch::relu(fc1(x.flatten(1)));
+    x = torch::relu(fc2(x));
+    return fc3(x);
+  }
+};
+TORCH_MODULE(LitNet);
+
+// Images as normalised float tensors, (x / 255 - 0.5) / 0.5, and int64 labels,
+// for the records at `indices`.
+sdk::TensorDataset to_tensors(const flare::cifar::CifarImages& images, const torch::Tensor& indices) {
+  const auto n = static_cast<int64_t>(images.size());
+  auto* pixels = const_cast<std::uint8_t*>(images.pixels.data());
+  auto* labels = const_cast<std::uint8_t*>(images.labels.data());
+  const torch::Tensor x = torch::from_blob(pixels, {n, 3, 32, 32}, torch::kUInt8);
+  const torch::Tensor y = torch::from_blob(labels, {n}, torch::kUInt8);
+  return {x.index_select(0, indices).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5),
+          y.index_select(0, indices).to(torch::kInt64)};
+}
+
+class Cifar10Trainer final : public sdk::LightningTrainer {
+ public:
+  Cifar10Trainer(const nlohmann::json& config, const flare::WorkerInfo& worker, flare::Host host)
+      : LightningTrainer(config, worker, host,
+                         {.trainer_keys = {"lr", "momentum", "val_fraction", "max_train"},
+                          .batch_size = 4,
+                          .local_epochs = 1,
+                          .eval_batch_size = 256}),
+        lr_(option("lr", 0.001)),
+        momentum_(option("momentum", 0.9)),
+        val_fraction_(option("val_fraction", 0.2)),
+        max_train_(option<int64_t>("max_train", 0)) {}
+
+  torch::nn::Module& model() override { return *net_; }
+
+  std::unique_ptr<torch::optim::Optimizer> configure_optimizer() override {
+    return std::make_unique<torch::optim::SGD>(
+        net_->parameters(), torch::optim::SGDOptions(lr_).momentum(momentum_));
+  }
+
+  // The site's share of the training records (site_split: shuffled with the job
+  // seed, one of num_sites shards, 80/20 train/validation) and the test batch.
+  sdk::DataSplits setup() override {
+    const std::filesystem::path dir = worker().data_dir;
+    flare::cifar::CifarImages train, test;
+    try {
+      train = flare::cifar::read_training_set(dir);
+      test = flare::cifar::read_test_set(dir);
+    } catch (const flare::cifar::CifarFormatError& e) {
+      throw flare::Error(FLARE_ERROR_IO, std::string("cifar10: ") + e.what());
+    }
+    auto pool = static_cast<int64_t>(train.size());
+    if (max_train_ > 0) pool = std::min(pool, max_train_);
+    const sdk::SiteSplit split =
+        sdk::site_split(pool, worker().site_index, worker().num_sites, seed(), val_fraction_);
+    sdk::DataSplits data{to_tensors(train, split.train), to_tensors(train, split.validation),
+                         to_tensors(test, torch::arange(static_cast<int64_t>(test.size())))};
+    if (worker().rank == 0)
+      host().info("cifar10: " + flare::cifar::describe_data_source(dir) + "; site " +
+                  std::to_string(worker().site_index + 1) + "/" +
+                  std::to_string(worker().num_sites) + ": " + std::to_string(data.train.size()) +
+                  " train, " + std::to_string(data.validation.size()) + " validation, " +
+                  std::to_string(data.test.size()) + " test images");
+    return data;
+  }
+
+  sdk::StepOutput training_step(const sdk::Batch& batch) override {
+    return sdk::classification_step(net_->forward(batch.inputs), batch.targets);
+  }
+
+ private:
+  LitNet net_;  // built after the base seeded the generator
+  double lr_;
+  double momentum_;
+  double val_fraction_;
+  int64_t max_train_;
+};
+
+}  // namespace
+
+FLARE_TRAINER_PLUGIN(Cifar10Trainer, "cifar10", "0.1.0",
+                     "LitNet on CIFAR-10 (NVFlare's PyTorch Lightning example), DDP through the host")

@@ -1,0 +1,52 @@
+// flare-run JOB.toml: runs a federated job on this machine. Every error is
+// one clear message and an exit code: 2 for bad input, 1 for a failed run.
+#include <csignal>
+#include <iostream>
+
+#include <unistd.h>
+
+#include "cli/local_job.hpp"
+#include "cli/run_options.hpp"
+#include "jobspec/job_spec.hpp"
+#include "plugin_host/plugin_loader.hpp"
+
+#ifndef FLARE_VERSION
+#define FLARE_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace flare;
+  // A site that vanished mid-call must not kill the server with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    const auto options = cli::parse_run_options(argc, argv);
+    if (options.show_help) {
+      std::cout << options.help_text;
+      return cli::kExitSuccess;
+    }
+    if (options.show_version) {
+      std::cout << "flare-run " << FLARE_VERSION << " (plugin ABI " << FLARE_ABI_VERSION_MAJOR
+                << "." << FLARE_ABI_VERSION_MINOR << ")\n";
+      return cli::kExitSuccess;
+    }
+    const auto job = jobspec::load_job(options.job_file, cli::to_overrides(options));
+    if (options.export_config) {
+      jobspec::export_job(job, *options.export_config);
+      std::cout << "wrote " << (*options.export_config / "job.toml").string() << "\n";
+      return cli::kExitSuccess;
+    }
+    return cli::run_local_job(job, std::cout, ::isatty(STDOUT_FILENO) != 0);
+  } catch (const cli::UsageError& e) {
+    std::cerr << "flare-run: " << e.what() << "\nTry 'flare-run --help'.\n";
+    return cli::kExitBadInput;
+  } catch (const jobspec::JobSpecError& e) {
+    std::cerr << "flare-run: invalid job spec: " << e.what() << "\n";
+    return cli::kExitBadInput;
+  } catch (const host::PluginLoadError& e) {
+    std::cerr << "flare-run: " << e.what() << "\n";
+    return cli::kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "flare-run: " << e.what() << "\n";
+    return cli::kExitRunFailure;
+  }
+}

@@ -1,0 +1,126 @@
+#include "cli/local_job.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include "common/child_process.hpp"
+#include "common/local_host.hpp"
+#include "common/logging.hpp"
+#include "cli/run_workspace.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_instances.hpp"
+#include "plugin_host/plugin_loader.hpp"
+#include "server/controller.hpp"
+#include "server/rpc_service.hpp"
+#include "storage/metrics_log.hpp"
+
+namespace flare::cli {
+
+namespace {
+
+constexpr int kLogTailLines = 20;
+// How long a site that finished gets to exit, and how long a report of a
+// failing site may trail its process's exit.
+constexpr auto kClientExitGrace = std::chrono::seconds(30);
+constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
+
+std::vector<common::ChildProcess> start_clients(const jobspec::JobSpec& job,
+                                                const RunWorkspace& ws,
+                                                const std::string& server_address) {
+  const auto program = common::executable_dir() / "flare-client";
+  int total_ranks = 0;
+  for (const auto& site : job.sites) total_ranks += site.devices;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = std::max(1, cores / std::max(1, total_ranks));
+  std::vector<common::ChildProcess> clients;
+  for (const auto& site : job.sites) {
+    clients.emplace_back(
+        std::vector<std::string>{program.string(), "--job", ws.job_file().string(), "--site",
+                                 site.name, "--server", server_address, "--log-dir",
+                                 ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
+                                 "--threads", std::to_string(threads)},
+        ws.logs_dir() / (site.name + ".log"));
+  }
+  return clients;
+}
+
+// Turns a site process that ended early into the job's failure.
+void watch_clients(std::vector<common::ChildProcess>& clients, const jobspec::JobSpec& job,
+                   server::Controller& controller) {
+  for (size_t i = 0; i < clients.size(); ++i) {
+    const auto status = clients[i].poll();
+    if (!status) continue;
+    // The site's own report (with the failed rank's log) usually follows its
+    // exit by a moment; give it the chance to arrive first.
+    std::this_thread::sleep_for(kFailureReportGrace);
+    controller.abort(job.sites[i].name + "'s client process ended early (" +
+                     status->describe() + "); last lines of its log:\n" +
+                     common::read_log_tail(clients[i].log_file(), kLogTailLines));
+    return;
+  }
+}
+
+}  // namespace
+
+int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
+  // Everything that can be wrong with the input is checked before any process starts.
+  const auto aggregator_plugin = host::load_plugin(
+      {job.aggregator.name, job.aggregator.path, job.plugin_path}, FLARE_PLUGIN_AGGREGATOR);
+  (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
+                          FLARE_PLUGIN_TRAINER);
+
+  const RunWorkspace ws = RunWorkspace::create(job);
+  auto log = common::make_file_logger("server", ws.logs_dir() / "server.log");
+  server::ProgressDisplay display(out, interactive, job.num_rounds);
+  display.message("flare-run: job '" + job.name + "', " + std::to_string(job.sites.size()) +
+                  " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
+                  ws.root().string());
+  display.message("data: " + job.data_dir.string());
+
+  host::HostCallbacks callbacks;
+  callbacks.log = [log](flare_log_level level, std::string_view message) {
+    log->log(level == FLARE_LOG_ERROR ? spdlog::level::err
+             : level == FLARE_LOG_WARN ? spdlog::level::warn
+             : level == FLARE_LOG_DEBUG ? spdlog::level::debug
+                                        : spdlog::level::info,
+             "aggregator: {}", message);
+  };
+  host::HostServices services(callbacks, nullptr);
+  host::AggregatorInstance aggregator(aggregator_plugin, job.aggregator.config.dump(), services);
+  server::ModelStore models(ws.models_dir());
+  storage::MetricsLog metrics(ws.metrics_file());
+
+  server::ControllerSettings settings;
+  for (const auto& s : job.sites) settings.sites.push_back(s.name);
+  settings.num_rounds = job.num_rounds;
+  settings.key_metric = job.key_metric;
+  settings.round_timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
+  settings.start_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
+  server::Controller controller(settings, {aggregator, models, metrics, display, log});
+  server::RpcService service(controller);
+  server::RpcServer rpc(service, job.server_host, job.server_port);
+  log->info("listening on {}", rpc.address());
+
+  auto clients = start_clients(job, ws, rpc.address());
+  const auto outcome = controller.run([&] { watch_clients(clients, job, controller); });
+
+  // Sites learn the end from their next task request; give them time to leave.
+  const auto deadline = std::chrono::steady_clock::now() + kClientExitGrace;
+  for (auto& c : clients) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!c.wait_for(std::max(left, std::chrono::milliseconds(0)))) c.stop();
+  }
+  display.summary(controller.figures());
+  out << "\nworkspace: " << ws.root().string() << "\n";
+  if (!outcome.success) {
+    out << "\nflare-run: the job failed: " << outcome.failure << "\n";
+    log->error("job failed: {}", outcome.failure);
+    return kExitRunFailure;
+  }
+  log->info("job finished");
+  return kExitSuccess;
+}
+
+}  // namespace flare::cli

@@ -1,0 +1,28 @@
+// One folder per run under the job's workspace: <workspace>/run-<N>, with a
+// `latest` link to the newest. Earlier runs are never touched.
+#pragma once
+
+#include <filesystem>
+
+#include "jobspec/job_spec.hpp"
+
+namespace flare::cli {
+
+class RunWorkspace {
+ public:
+  // Creates the next run folder, its layout, and job.toml (the resolved job).
+  static RunWorkspace create(const jobspec::JobSpec& job);
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path job_file() const { return root_ / "job.toml"; }
+  std::filesystem::path models_dir() const { return root_ / "models"; }
+  std::filesystem::path logs_dir() const { return root_ / "logs"; }
+  std::filesystem::path sites_dir() const { return root_ / "sites"; }
+  std::filesystem::path metrics_file() const { return root_ / "metrics.jsonl"; }
+
+ private:
+  explicit RunWorkspace(std::filesystem::path root) : root_(std::move(root)) {}
+  std::filesystem::path root_;
+};
+
+}  // namespace flare::cli

@@ -1,0 +1,76 @@
+// The job spec: what a federated job is (rounds, sites, plugins, data, server),
+// read from a TOML file plus command-line overrides, validated, resolved
+// (every default filled, every path absolute) and written back out.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace flare::jobspec {
+
+// A trainer or aggregator plugin: by name (libflare_<name>.so on the plugin
+// search path) or by file. Exactly one of `name` / `path` is set.
+struct PluginRef {
+  std::string name;
+  std::filesystem::path path{};                      // absolute when set
+  nlohmann::json config = nlohmann::json::object();  // the plugin's TOML table
+  bool operator==(const PluginRef&) const = default;
+};
+
+struct SiteSpec {
+  std::string name;  // "site-1" .. "site-N"
+  int devices;       // worker ranks of this site
+  bool operator==(const SiteSpec&) const = default;
+};
+
+struct JobSpec {
+  std::filesystem::path source;  // absolute path of the file it was read from
+  std::string name = "cifar10";
+  int num_rounds = 5;   // >= 1
+  int min_clients = 2;  // 1..n_clients; defaults to n_clients
+  uint64_t seed = 0;
+  std::filesystem::path workspace;  // default <cwd>/workspace/<name>
+  bool use_tracking = false;
+  std::vector<std::filesystem::path> plugin_path;  // extra plugin folders
+  int n_clients = 2;                               // >= 1
+  int devices = 2;                                 // worker ranks per site unless overridden
+  std::vector<SiteSpec> sites;                     // one per client, in order
+  std::filesystem::path data_dir;                  // default <cwd>/data/<name>
+  PluginRef trainer{.name = "cifar10"};
+  PluginRef aggregator{.name = "fedavg"};
+  std::string key_metric = "val_acc";   // ranks global models for "best"
+  double round_timeout_s = 3600;        // > 0
+  double worker_start_timeout_s = 300;  // > 0
+  std::string server_host = "127.0.0.1";
+  int server_port = 0;  // 0 = pick a free port
+
+  // Compares `source` too: a job exported and loaded back differs only there.
+  bool operator==(const JobSpec&) const = default;
+};
+
+// Everything wrong with a job file or an override. The message names where
+// and what: "<file>:<line>: <key.path>: expected <what>, found <what>", with
+// "--set <key.path>" in place of the line for a command-line override.
+class JobSpecError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads, overrides, validates and resolves a job. `overrides` are "key.path=value"
+// (flare-run --set), applied in order after the file; `value` is read as a TOML
+// value, or as a string when it is not one. Relative paths resolve against the
+// job file's folder when they come from the file, against the current
+// directory when they come from an override. Throws JobSpecError.
+JobSpec load_job(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
+
+// The resolved job as a TOML document that load_job reads back to the same job.
+std::string to_toml(const JobSpec& spec);
+
+// Writes to_toml(spec) to dir/job.toml, creating dir. Throws JobSpecError.
+void export_job(const JobSpec& spec, const std::filesystem::path& dir);
+
+}  // namespace flare::jobspec

@@ -1,0 +1,132 @@
+#include "read_job.hpp"
+
+#include <algorithm>
+#include <string_view>
+
+#include "table_reader.hpp"
+#include "toml_json.hpp"
+#include "toml_text.hpp"
+
+namespace flare::jobspec {
+namespace {
+
+bool is_name(std::string_view text) {
+  return !text.empty() && text.front() != '.' &&
+         text.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+             "0123456789_-.") == std::string_view::npos;
+}
+
+int to_int(int64_t value) { return static_cast<int>(value); }  // ranges checked on read
+
+void read_clients(const TableReader& top, JobSpec& spec) {
+  const auto clients = top.table("clients");
+  if (!clients) return;
+  clients->allow_only({"count", "devices"});
+  spec.n_clients = to_int(clients->integer("count", 1, 100000).value_or(spec.n_clients));
+  spec.devices = to_int(clients->integer("devices", 1, 4096).value_or(spec.devices));
+}
+
+void read_sites(const TableReader& top, JobSpec& spec) {
+  for (int i = 1; i <= spec.n_clients; ++i)
+    spec.sites.push_back({"site-" + std::to_string(i), spec.devices});
+  const auto sites = top.table("sites");
+  if (!sites) return;
+  const std::string known =
+      "a site of this job (site-1 to site-" + std::to_string(spec.n_clients) + ")";
+  for (const auto& [key, value] : sites->node()) {
+    const std::string_view name = key.str();
+    auto site = std::find_if(spec.sites.begin(), spec.sites.end(),
+                             [&](const SiteSpec& s) { return s.name == name; });
+    if (site == spec.sites.end()) sites->fail(name, known, "unknown site " + toml_key(name));
+    const auto overrides = sites->table(name);
+    overrides->allow_only({"devices"});
+    site->devices = to_int(overrides->integer("devices", 1, 4096).value_or(site->devices));
+  }
+}
+
+void read_job_table(const TableReader& top, JobSpec& spec) {
+  spec.min_clients = spec.n_clients;
+  if (const auto job = top.table("job")) {
+    job->allow_only(
+        {"name", "num_rounds", "min_clients", "seed", "workspace", "use_tracking", "plugin_path"});
+    if (auto name = job->string("name")) {
+      if (!is_name(*name))
+        job->fail("name", "a name of letters, digits, '.', '_' or '-'", toml_string(*name));
+      spec.name = std::move(*name);
+    }
+    spec.num_rounds = to_int(job->integer("num_rounds", 1, 1000000).value_or(spec.num_rounds));
+    spec.min_clients = to_int(
+        job->integer("min_clients", 1, spec.n_clients, "clients.count").value_or(spec.min_clients));
+    spec.seed = static_cast<uint64_t>(job->integer("seed", 0).value_or(0));
+    if (auto workspace = job->path("workspace")) spec.workspace = std::move(*workspace);
+    spec.use_tracking = job->boolean("use_tracking").value_or(spec.use_tracking);
+    spec.plugin_path = job->path_list("plugin_path").value_or(spec.plugin_path);
+  }
+  // Defaults that depend on the name land where flare-run is started.
+  if (spec.workspace.empty())
+    spec.workspace = resolve_path(std::filesystem::current_path(), "workspace/" + spec.name);
+}
+
+void read_data(const TableReader& top, JobSpec& spec) {
+  if (const auto data = top.table("data")) {
+    data->allow_only({"dir"});
+    if (auto dir = data->path("dir")) spec.data_dir = std::move(*dir);
+  }
+  if (spec.data_dir.empty())
+    spec.data_dir = resolve_path(std::filesystem::current_path(), "data/" + spec.name);
+}
+
+void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin) {
+  const auto table = top.table(key);
+  if (!table) return;  // keeps the default plugin
+  table->allow_only({"plugin", "path", "config"});
+  const auto name = table->string("plugin");
+  const auto path = table->path("path");
+  // A [trainer] table without either is a mistake, not a request for the
+  // default: its config was written for some particular plugin.
+  if (name.has_value() == path.has_value())
+    top.fail(key, "exactly one of " + table->key_path("plugin") + " or " + table->key_path("path"),
+             name ? "both" : "neither");
+  if (name && !is_name(*name))
+    table->fail("plugin", "a plugin name of letters, digits, '.', '_' or '-' (a file goes in path)",
+                toml_string(*name));
+  plugin.name = name.value_or("");
+  plugin.path = path.value_or("");
+  plugin.config = nlohmann::json::object();
+  if (const toml::node* config = table->find("config")) {
+    if (!config->is_table()) table->fail("config", "a table", describe(*config));
+    plugin.config = to_json(*config);
+  }
+}
+
+void read_server(const TableReader& top, JobSpec& spec) {
+  const auto server = top.table("server");
+  if (!server) return;
+  server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "host", "port"});
+  spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
+  spec.round_timeout_s = server->positive_number("round_timeout_s").value_or(spec.round_timeout_s);
+  spec.worker_start_timeout_s =
+      server->positive_number("worker_start_timeout_s").value_or(spec.worker_start_timeout_s);
+  spec.server_host = server->string("host").value_or(spec.server_host);
+  spec.server_port = to_int(server->integer("port", 0, 65535).value_or(spec.server_port));
+}
+
+}  // namespace
+
+JobSpec read_job(const toml::table& root, const Document& doc) {
+  const TableReader top(root, "", doc);
+  top.allow_only({"job", "clients", "sites", "data", "trainer", "aggregator", "server"});
+  JobSpec spec;
+  spec.source = resolve_path(std::filesystem::current_path(), doc.file());
+  read_clients(top, spec);  // first: min_clients and sites are checked against it
+  read_job_table(top, spec);
+  read_sites(top, spec);
+  read_data(top, spec);
+  read_plugin(top, "trainer", spec.trainer);
+  read_plugin(top, "aggregator", spec.aggregator);
+  read_server(top, spec);
+  return spec;
+}
+
+}  // namespace flare::jobspec

@@ -1,0 +1,121 @@
+#include "table_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "toml_text.hpp"
+
+namespace flare::jobspec {
+namespace {
+
+std::string known_list(std::initializer_list<std::string_view> known) {
+  std::string out;
+  for (const std::string_view key : known) out.append(out.empty() ? "" : ", ").append(key);
+  return out;
+}
+
+}  // namespace
+
+void TableReader::allow_only(std::initializer_list<std::string_view> known) const {
+  for (const auto& [key, value] : *table_) {
+    const std::string_view name = key.str();
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string found = "unknown key " + toml_key(name);
+    const std::vector<std::string_view> candidates(known);
+    if (const std::string match = closest_match(name, candidates); !match.empty())
+      found += " (did you mean " + match + "?)";
+    doc_->fail(value, key_path(name), "one of " + known_list(known), found);
+  }
+}
+
+std::optional<TableReader> TableReader::table(std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  if (!node->is_table()) doc_->fail(*node, key_path(key), "a table", describe(*node));
+  return TableReader(*node->as_table(), key_path(key), *doc_);
+}
+
+std::optional<int64_t> TableReader::integer(std::string_view key, int64_t min, int64_t max,
+                                            std::string_view max_name) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  std::string expected = "an integer";
+  if (max == std::numeric_limits<int64_t>::max()) {
+    expected += " >= " + std::to_string(min);
+  } else {
+    expected += " from " + std::to_string(min) + " to " + std::to_string(max);
+    if (!max_name.empty()) expected.append(" (").append(max_name).append(")");
+  }
+  const auto value = node->value_exact<int64_t>();
+  if (!value || *value < min || *value > max)
+    doc_->fail(*node, key_path(key), expected, describe(*node));
+  return value;
+}
+
+std::optional<double> TableReader::positive_number(std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  // An integer is a fine number of seconds: `round_timeout_s = 3600`.
+  std::optional<double> value = node->value_exact<double>();
+  if (const auto integer = node->value_exact<int64_t>()) value = static_cast<double>(*integer);
+  if (!value || !std::isfinite(*value) || *value <= 0)
+    doc_->fail(*node, key_path(key), "a number > 0", describe(*node));
+  return value;
+}
+
+std::optional<bool> TableReader::boolean(std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  const auto value = node->value_exact<bool>();
+  if (!value) doc_->fail(*node, key_path(key), "a boolean (true or false)", describe(*node));
+  return value;
+}
+
+std::optional<std::string> TableReader::string(std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  auto value = node->value_exact<std::string>();
+  if (!value || value->empty())
+    doc_->fail(*node, key_path(key), "a non-empty string", describe(*node));
+  return value;
+}
+
+std::optional<std::filesystem::path> TableReader::path(std::string_view key) const {
+  const auto text = string(key);
+  if (!text) return std::nullopt;
+  return resolve_path(doc_->base_dir(*find(key)), *text);
+}
+
+std::optional<std::vector<std::filesystem::path>> TableReader::path_list(
+    std::string_view key) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  const auto* array = node->as_array();
+  if (!array) doc_->fail(*node, key_path(key), "an array of paths", describe(*node));
+  std::vector<std::filesystem::path> paths;
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::node& item = *array->get(i);
+    const auto text = item.value_exact<std::string>();
+    if (!text || text->empty())
+      doc_->fail(item, key_path(key) + "[" + std::to_string(i) + "]", "a non-empty string",
+                 describe(item));
+    paths.push_back(resolve_path(doc_->base_dir(item), *text));
+  }
+  return paths;
+}
+
+void TableReader::fail(std::string_view key, std::string_view expected,
+                       std::string_view found) const {
+  const toml::node* node = find(key);
+  doc_->fail(node ? *node : *table_, key_path(key), expected, found);
+}
+
+std::filesystem::path resolve_path(const std::filesystem::path& base,
+                                   const std::filesystem::path& path) {
+  std::filesystem::path out = (base / path).lexically_normal();
+  if (!out.has_filename() && out.has_relative_path()) out = out.parent_path();
+  return out;
+}
+
+}  // namespace flare::jobspec

@@ -1,0 +1,58 @@
+// Typed, validated reads from one table of a job document. Each read returns
+// nothing when the key is absent and throws JobSpecError (via Document::fail)
+// when the value has the wrong type or range. Internal to flare_jobspec.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "document.hpp"
+
+namespace flare::jobspec {
+
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string key_path, const Document& doc)
+      : table_(&table), key_path_(std::move(key_path)), doc_(&doc) {}
+
+  const toml::table& node() const { return *table_; }
+  const std::string& key_path() const { return key_path_; }
+  std::string key_path(std::string_view key) const { return child_key(key_path_, key); }
+
+  // Rejects any key outside `known`, suggesting the closest known one.
+  void allow_only(std::initializer_list<std::string_view> known) const;
+
+  const toml::node* find(std::string_view key) const { return table_->get(key); }
+  std::optional<TableReader> table(std::string_view key) const;
+  std::optional<int64_t> integer(std::string_view key, int64_t min,
+                                 int64_t max = std::numeric_limits<int64_t>::max(),
+                                 std::string_view max_name = {}) const;
+  std::optional<double> positive_number(std::string_view key) const;
+  std::optional<bool> boolean(std::string_view key) const;
+  std::optional<std::string> string(std::string_view key) const;  // non-empty
+  // A non-empty string made absolute (see Document::base_dir).
+  std::optional<std::filesystem::path> path(std::string_view key) const;
+  std::optional<std::vector<std::filesystem::path>> path_list(std::string_view key) const;
+
+  [[noreturn]] void fail(std::string_view key, std::string_view expected,
+                         std::string_view found) const;
+
+ private:
+  const toml::table* table_;
+  std::string key_path_;
+  const Document* doc_;
+};
+
+// An absolute, normalised path without a trailing separator.
+std::filesystem::path resolve_path(const std::filesystem::path& base,
+                                   const std::filesystem::path& path);
+
+}  // namespace flare::jobspec

@@ -1,0 +1,79 @@
+#include <fstream>
+#include <limits>
+
+#include "job_spec.hpp"
+#include "toml_text.hpp"
+
+namespace flare::jobspec {
+namespace {
+
+std::string line(std::string_view key, std::string_view value) {
+  return std::string(key).append(" = ").append(value).append("\n");
+}
+
+std::string path_value(const std::filesystem::path& path) { return toml_string(path.string()); }
+
+std::string plugin_section(std::string_view key, const PluginRef& plugin) {
+  std::string out = "\n[" + std::string(key) + "]\n";
+  out += plugin.path.empty() ? line("plugin", toml_string(plugin.name))
+                             : line("path", path_value(plugin.path));
+  out += "\n[" + std::string(key) + ".config]\n";
+  for (const auto& [name, value] : plugin.config.items())
+    out += line(toml_key(name), toml_value(value));
+  return out;
+}
+
+}  // namespace
+
+std::string to_toml(const JobSpec& spec) {
+  std::string out = "# Resolved job spec: every default filled in, every path absolute.\n";
+  out += "# Read from " + toml_string(spec.source.string()) + "\n\n[job]\n";
+  out += line("name", toml_string(spec.name));
+  out += line("num_rounds", std::to_string(spec.num_rounds));
+  out += line("min_clients", std::to_string(spec.min_clients));
+  if (spec.seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw JobSpecError("job.seed: expected an integer TOML can hold (<= 2^63-1), found " +
+                       std::to_string(spec.seed));
+  out += line("seed", std::to_string(spec.seed));
+  out += line("workspace", path_value(spec.workspace));
+  out += line("use_tracking", spec.use_tracking ? "true" : "false");
+  std::string folders = "[";
+  for (const auto& folder : spec.plugin_path)
+    folders.append(folders.size() > 1 ? ", " : "").append(path_value(folder));
+  out += line("plugin_path", folders + "]");
+
+  out += "\n[clients]\n";
+  out += line("count", std::to_string(spec.n_clients));
+  out += line("devices", std::to_string(spec.devices));
+  for (const SiteSpec& site : spec.sites)
+    out +=
+        "\n[sites." + toml_key(site.name) + "]\n" + line("devices", std::to_string(site.devices));
+
+  out += "\n[data]\n" + line("dir", path_value(spec.data_dir));
+  out += plugin_section("trainer", spec.trainer);
+  out += plugin_section("aggregator", spec.aggregator);
+
+  out += "\n[server]\n";
+  out += line("key_metric", toml_string(spec.key_metric));
+  out += line("round_timeout_s", toml_float(spec.round_timeout_s));
+  out += line("worker_start_timeout_s", toml_float(spec.worker_start_timeout_s));
+  out += line("host", toml_string(spec.server_host));
+  out += line("port", std::to_string(spec.server_port));
+  return out;
+}
+
+void export_job(const JobSpec& spec, const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / "job.toml";
+  const std::string text = to_toml(spec);
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error)
+    throw JobSpecError(dir.string() + ": expected a folder to export the job into, found " +
+                       error.message());
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!(out << text) || !out.flush())
+    throw JobSpecError(file.string() +
+                       ": expected to write the exported job, found it cannot be written");
+}
+
+}  // namespace flare::jobspec

@@ -1,0 +1,104 @@
+// RAII handles on trainer and aggregator plugins: a flare_error a plugin returns
+// becomes a PluginCallError; the plugin's handle is destroyed with the instance.
+//
+// Lifetimes: an instance keeps its own reference to the plugin library (a copy
+// of the LoadedPlugin), so the library may be dropped first. The HostServices
+// passed at construction is borrowed and must outlive the instance. Every
+// span / string_view an instance returns points into plugin memory and stays
+// valid only until the next call on that instance (finalize(): until the next
+// begin_round) or its destruction. One thread at a time per instance.
+#pragma once
+
+#include <flare/plugin_abi.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_loader.hpp"
+
+namespace flare::host {
+
+// A plugin call returned an error. what(): plugin, path, function, code name
+// and the plugin's own message.
+class PluginCallError : public std::runtime_error {
+ public:
+  PluginCallError(const LoadedPlugin& plugin, const std::string& function,
+                  flare_error_code code, const std::string& plugin_message);
+  flare_error_code code() const noexcept { return code_; }
+  const std::string& plugin_message() const noexcept { return plugin_message_; }
+
+ private:
+  flare_error_code code_;
+  std::string plugin_message_;
+};
+
+// What train() handed back. `raw` was zero-filled with struct_size set by the
+// host before the call; the plugin's struct_size says which fields it wrote,
+// and the accessors read only those. Views valid until the next call on the
+// TrainerInstance that produced it.
+struct TrainResult {
+  flare_train_result raw{};
+
+  std::span<const flare_named_tensor> weights() const;
+  std::span<const flare_named_tensor> aux() const;
+  double num_samples() const;
+  int64_t num_steps() const;
+  std::string_view metrics_json() const;  // "" when the plugin gave none
+  std::string_view meta_json() const;     // "" when the plugin gave none
+};
+
+class TrainerInstance {
+ public:
+  // `config_json` and `worker` are borrowed for the call (the plugin copies
+  // them); worker.struct_size is set here.
+  TrainerInstance(const LoadedPlugin& plugin, const std::string& config_json,
+                  const flare_worker_info& worker, const HostServices& host);
+
+  // Plugin-owned views; valid until the next call on this instance.
+  std::span<const flare_named_tensor> get_weights();
+  // The plugin copies `weights` during the call.
+  void set_weights(std::span<const flare_named_tensor> weights);
+  // The metrics JSON of `split` (copied).
+  std::string evaluate(const std::string& split);
+  TrainResult train(const flare_round_info& round);
+
+  const LoadedPlugin& plugin() const { return plugin_; }
+
+ private:
+  void check(const char* function, flare_error* error) const;
+
+  LoadedPlugin plugin_;  // declared first: destroyed after the handle
+  const flare_trainer_api_v1* api_;
+  std::unique_ptr<flare_trainer, void (*)(flare_trainer*)> handle_{nullptr, nullptr};
+};
+
+class AggregatorInstance {
+ public:
+  // `config_json` is borrowed for the call.
+  AggregatorInstance(const LoadedPlugin& plugin, const std::string& config_json,
+                     const HostServices& host);
+
+  // Starts `round` from the current global model (copied by the plugin as needed).
+  void begin_round(int64_t round, std::span<const flare_named_tensor> global_model);
+  // Folds one site's update in; borrowed for the call. struct_size is set here.
+  void accept(const flare_site_update& update);
+  // The next global model: plugin-owned views, valid until the next
+  // begin_round or destruction of this instance.
+  std::span<const flare_named_tensor> finalize();
+
+  const LoadedPlugin& plugin() const { return plugin_; }
+
+ private:
+  void check(const char* function, flare_error* error) const;
+
+  LoadedPlugin plugin_;
+  const flare_aggregator_api_v1* api_;
+  std::unique_ptr<flare_aggregator, void (*)(flare_aggregator*)> handle_{nullptr, nullptr};
+};
+
+}  // namespace flare::host

@@ -1,0 +1,222 @@
+#include "plugin_host/plugin_loader.hpp"
+
+#include <cstdlib>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+#include <spdlog/spdlog.h>
+
+namespace flare::host {
+namespace fs = std::filesystem;
+using Kind = PluginLoadError::Kind;
+
+struct LoadedPlugin::Library {
+  boost::dll::shared_library library;
+  const flare_plugin_descriptor* descriptor = nullptr;
+  fs::path path;
+  std::string name;
+};
+
+LoadedPlugin::LoadedPlugin(std::shared_ptr<const Library> library)
+    : library_(std::move(library)) {}
+
+const flare_plugin_descriptor& LoadedPlugin::descriptor() const { return *library_->descriptor; }
+const fs::path& LoadedPlugin::path() const { return library_->path; }
+const std::string& LoadedPlugin::name() const { return library_->name; }
+
+const flare_trainer_api_v1& LoadedPlugin::trainer_api() const {
+  if (kind() != FLARE_PLUGIN_TRAINER)
+    throw std::logic_error("plugin '" + name() + "' is not a trainer");
+  return *static_cast<const flare_trainer_api_v1*>(descriptor().api);
+}
+
+const flare_aggregator_api_v1& LoadedPlugin::aggregator_api() const {
+  if (kind() != FLARE_PLUGIN_AGGREGATOR)
+    throw std::logic_error("plugin '" + name() + "' is not an aggregator");
+  return *static_cast<const flare_aggregator_api_v1*>(descriptor().api);
+}
+
+const char* plugin_kind_name(flare_plugin_kind kind) {
+  switch (kind) {
+    case FLARE_PLUGIN_TRAINER: return "trainer";
+    case FLARE_PLUGIN_AGGREGATOR: return "aggregator";
+  }
+  return "unknown-kind";
+}
+
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  auto named = spdlog::get("plugin_host");
+  return named ? named : spdlog::default_logger();
+}
+
+std::string library_file_name(const std::string& name) { return "libflare_" + name + ".so"; }
+
+std::string name_from_path(const fs::path& path) {
+  std::string stem = path.stem().string();
+  const std::string prefix = "libflare_";
+  return stem.rfind(prefix, 0) == 0 ? stem.substr(prefix.size()) : stem;
+}
+
+// Boost.DLL wraps dlerror's text; keep only that part, it names the real cause
+// (without the path dlerror repeats: our message already names it).
+std::string loader_message(const std::system_error& e, const fs::path& path) {
+  const std::string what = e.what();
+  const std::string marker = "(dlerror system message: ";
+  const auto start = what.find(marker);
+  if (start == std::string::npos) return what;
+  const auto end = what.rfind(')');
+  const auto from = start + marker.size();
+  std::string text =
+      what.substr(from, end == std::string::npos || end < from ? std::string::npos : end - from);
+  const std::string prefix = path.string() + ": ";
+  if (text.rfind(prefix, 0) == 0) text.erase(0, prefix.size());
+  return text;
+}
+
+class Checker {
+ public:
+  Checker(std::string name, fs::path path) : name_(std::move(name)), path_(std::move(path)) {}
+
+  [[noreturn]] void fail(Kind kind, const std::string& what) const {
+    throw PluginLoadError(kind, "plugin '" + name_ + "' (" + path_.string() + "): " + what);
+  }
+
+  void check_descriptor(const flare_plugin_descriptor* d, flare_plugin_kind expected) const {
+    if (!d) fail(Kind::AbiMismatch, "its entry returned no descriptor");
+    if (!FLARE_HAS_FIELD(d, flare_plugin_descriptor, abi_minor))
+      fail(Kind::AbiMismatch, too_small("descriptor", d->struct_size,
+                                        sizeof(flare_plugin_descriptor)));
+    if (d->abi_major != FLARE_ABI_VERSION_MAJOR) {
+      std::ostringstream m;
+      m << "was built for ABI " << d->abi_major << "." << d->abi_minor
+        << ", this host speaks ABI " << FLARE_ABI_VERSION_MAJOR << "." << FLARE_ABI_VERSION_MINOR;
+      fail(Kind::AbiMismatch, m.str());
+    }
+    if (!FLARE_HAS_FIELD(d, flare_plugin_descriptor, api))
+      fail(Kind::AbiMismatch, too_small("descriptor", d->struct_size,
+                                        sizeof(flare_plugin_descriptor)));
+    if (d->kind != expected)
+      fail(Kind::WrongKind, std::string("is ") + article(plugin_kind_name(d->kind)) + " plugin, expected " +
+                                article(plugin_kind_name(expected)));
+    if (!d->api) fail(Kind::AbiMismatch, "its descriptor has no function table");
+    if (expected == FLARE_PLUGIN_TRAINER)
+      check_trainer(*static_cast<const flare_trainer_api_v1*>(d->api));
+    else
+      check_aggregator(*static_cast<const flare_aggregator_api_v1*>(d->api));
+  }
+
+ private:
+  static std::string article(const std::string& noun) {
+    const bool vowel = !noun.empty() && std::string("aeiou").find(noun[0]) != std::string::npos;
+    return (vowel ? "an " : "a ") + noun;
+  }
+
+  static std::string too_small(const char* what, size_t got, size_t need) {
+    return std::string(what) + " struct_size is " + std::to_string(got) + " bytes, ABI " +
+           std::to_string(FLARE_ABI_VERSION_MAJOR) + " needs at least " + std::to_string(need);
+  }
+
+  void require(const void* fn, const char* field) const {
+    if (!fn) fail(Kind::AbiMismatch, std::string("its function table has no '") + field + "'");
+  }
+
+  void check_trainer(const flare_trainer_api_v1& t) const {
+    if (t.struct_size < sizeof(flare_trainer_api_v1))
+      fail(Kind::AbiMismatch, too_small("trainer table", t.struct_size, sizeof(t)));
+    require(reinterpret_cast<const void*>(t.create), "create");
+    require(reinterpret_cast<const void*>(t.destroy), "destroy");
+    require(reinterpret_cast<const void*>(t.get_weights), "get_weights");
+    require(reinterpret_cast<const void*>(t.set_weights), "set_weights");
+    require(reinterpret_cast<const void*>(t.evaluate), "evaluate");
+    require(reinterpret_cast<const void*>(t.train), "train");
+  }
+
+  void check_aggregator(const flare_aggregator_api_v1& a) const {
+    if (a.struct_size < sizeof(flare_aggregator_api_v1))
+      fail(Kind::AbiMismatch, too_small("aggregator table", a.struct_size, sizeof(a)));
+    require(reinterpret_cast<const void*>(a.create), "create");
+    require(reinterpret_cast<const void*>(a.destroy), "destroy");
+    require(reinterpret_cast<const void*>(a.begin_round), "begin_round");
+    require(reinterpret_cast<const void*>(a.accept), "accept");
+    require(reinterpret_cast<const void*>(a.finalize), "finalize");
+  }
+
+  std::string name_;
+  fs::path path_;
+};
+
+fs::path find_by_name(const PluginRequest& request) {
+  if (request.name.empty() || request.name.find('/') != std::string::npos)
+    throw PluginLoadError(Kind::NotFound,
+                          "plugin name '" + request.name + "' is not a valid plugin name");
+  const auto folders = plugin_search_folders(request);
+  const std::string file = library_file_name(request.name);
+  for (const auto& folder : folders) {
+    std::error_code ec;
+    if (fs::is_regular_file(folder / file, ec)) return folder / file;
+  }
+  std::string searched;
+  for (const auto& folder : folders) searched += "\n  " + folder.string();
+  throw PluginLoadError(Kind::NotFound, "plugin '" + request.name + "': " + file +
+                                            " not found; searched:" + searched);
+}
+
+}  // namespace
+
+std::vector<fs::path> plugin_search_folders(const PluginRequest& request) {
+  std::vector<fs::path> folders = request.search_path;
+  if (const char* env = std::getenv("FLARE_PLUGIN_PATH")) {
+    std::stringstream list(env);
+    for (std::string entry; std::getline(list, entry, ':');)
+      if (!entry.empty()) folders.emplace_back(entry);
+  }
+  std::error_code ec;
+  const fs::path program = boost::dll::program_location(ec);
+  if (!ec) folders.push_back((program.parent_path() / ".." / "plugins").lexically_normal());
+  return folders;
+}
+
+LoadedPlugin load_plugin(const PluginRequest& request, flare_plugin_kind expected) {
+  auto library = std::make_shared<LoadedPlugin::Library>();
+  if (!request.path.empty()) {
+    library->path = request.path;
+    library->name = request.name.empty() ? name_from_path(request.path) : request.name;
+    std::error_code ec;
+    if (!fs::exists(request.path, ec))
+      throw PluginLoadError(Kind::NotFound, "plugin '" + library->name + "': file " +
+                                                request.path.string() + " does not exist");
+  } else {
+    library->path = find_by_name(request);
+    library->name = request.name;
+  }
+  const Checker checker(library->name, library->path);
+
+  try {
+    // rtld_now: an unresolved symbol fails here, with the loader's message,
+    // rather than later in the middle of a round.
+    library->library.load(library->path, boost::dll::load_mode::rtld_now |
+                                             boost::dll::load_mode::rtld_local);
+  } catch (const std::system_error& e) {
+    checker.fail(Kind::NotLoadable, "not a loadable library: " + loader_message(e, library->path));
+  }
+  if (!library->library.has(FLARE_PLUGIN_ENTRY_SYMBOL))
+    checker.fail(Kind::MissingEntry, std::string("exports no entry symbol '") +
+                                         FLARE_PLUGIN_ENTRY_SYMBOL + "'");
+  auto& entry = library->library.get<const flare_plugin_descriptor*(uint32_t)>(
+      FLARE_PLUGIN_ENTRY_SYMBOL);
+  library->descriptor = entry(FLARE_ABI_VERSION_MAJOR);
+  checker.check_descriptor(library->descriptor, expected);
+
+  const auto& d = *library->descriptor;
+  logger()->debug("loaded {} plugin '{}' {} (ABI {}.{}) from {}", plugin_kind_name(d.kind),
+                  library->name, d.version ? d.version : "?", d.abi_major, d.abi_minor,
+                  library->path.string());
+  return LoadedPlugin(std::move(library));
+}
+
+}  // namespace flare::host

@@ -1,0 +1,111 @@
+// The federated job's control loop on the server: registration, the initial
+// model, rounds of train -> aggregate (each update folded in as it arrives),
+// the final evaluation, the best model, timeouts and failures.
+// RPC threads call the site-facing methods; the main thread calls run().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "plugin_host/plugin_instances.hpp"
+#include "server/evaluation_board.hpp"
+#include "server/model_store.hpp"
+#include "server/progress_display.hpp"
+#include "storage/metrics_log.hpp"
+#include "storage/safetensors.hpp"
+#include "transport/flare.pb.h"
+
+namespace flare::server {
+
+struct ControllerSettings {
+  std::vector<std::string> sites;  // every site expected to register
+  int num_rounds = 1;
+  std::string key_metric = "val_acc";
+  std::chrono::milliseconds round_timeout{3600 * 1000};
+  std::chrono::milliseconds start_timeout{300 * 1000};
+};
+
+// Services the controller writes to; all owned by the caller.
+struct ControllerOutputs {
+  host::AggregatorInstance& aggregator;
+  ModelStore& models;
+  storage::MetricsLog& metrics;
+  ProgressDisplay& display;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+struct JobOutcome {
+  bool success = false;
+  std::string failure;  // why, when it failed
+};
+
+// Thrown for a request that does not fit the job's state (wrong round, unknown site).
+class RejectedRequest : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Controller {
+ public:
+  Controller(ControllerSettings settings, ControllerOutputs outputs);
+
+  // Site-facing (any thread). Reject with RejectedRequest.
+  transport::v1::RegisterReply register_site(const transport::v1::RegisterRequest& request);
+  transport::v1::Task next_task(const std::string& site, std::chrono::milliseconds max_wait);
+  void accept_initial_model(const transport::v1::InitialModel& model);
+  void accept_update(const transport::v1::Update& update);
+  void accept_evaluation(const transport::v1::Evaluation& evaluation);
+  void progress(const transport::v1::Progress& progress);
+  void failure(const transport::v1::Failure& failure);
+
+  // Main thread. Fails the job with `reason` unless it already ended.
+  void abort(const std::string& reason);
+  // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
+  JobOutcome run(const std::function<void()>& watch);
+  // The figures of every evaluated global model, in round order.
+  std::vector<RoundFigures> figures() const;
+
+ private:
+  enum class Phase { Registering, InitialModel, Training, FinalEvaluation, Finished, Failed };
+
+  bool has_task_locked(const std::string& site) const;
+  transport::v1::Task make_task_locked(const std::string& site);
+  void require_site_locked(const std::string& site) const;
+  void start_round_locked(int64_t round);
+  void complete_round_locked();
+  void record_evaluation_locked(int64_t model_round, const std::string& site,
+                                const std::string& eval_json);
+  void fail_locked(const std::string& reason);
+  void check_deadlines_locked();
+
+  ControllerSettings settings_;
+  ControllerOutputs out_;
+  EvaluationBoard board_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  Phase phase_ = Phase::Registering;
+  std::string failure_;
+  std::set<std::string> registered_;
+  std::set<std::string> assigned_;   // sites handed this phase's task
+  std::set<std::string> responded_;  // sites whose answer arrived
+  int64_t round_ = 0;                // the training round under way (0-based)
+  std::vector<storage::StoredTensor> global_;
+  std::map<int64_t, std::vector<storage::StoredTensor>> awaiting_evaluation_;
+  std::map<int64_t, RoundFigures> figures_;
+  std::chrono::steady_clock::time_point phase_started_;
+  double round_images_ = 0;
+  double round_train_seconds_ = 0;  // the slowest site's (sites train concurrently)
+};
+
+}  // namespace flare::server

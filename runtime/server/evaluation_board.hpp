@@ -1,0 +1,47 @@
+// Collects the sites' evaluations of each global model and turns them into the
+// global figures (sample-weighted means) that rank models for "best".
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace flare::server {
+
+// Flat metric names: {"validation": {"accuracy": a}} becomes "val_acc";
+// "loss" keeps its name ("val_loss", "test_loss").
+nlohmann::json flatten_evaluation(const nlohmann::json& eval);
+
+// True when a larger value of `metric` is better (losses are the exception).
+bool higher_is_better(const std::string& metric);
+
+class EvaluationBoard {
+ public:
+  explicit EvaluationBoard(std::string key_metric);
+
+  // Records one site's evaluation (the JSON the worker sends) of global model
+  // `model_round`. Returns the global figures once `expected_sites` sites have
+  // reported for that model, nullopt before.
+  std::optional<nlohmann::json> record(int64_t model_round, const std::string& site,
+                                       const nlohmann::json& eval, size_t expected_sites);
+
+  // Whether `figures` beat every model seen so far on the key metric (and
+  // remembers it if so).
+  bool improves_best(const nlohmann::json& figures);
+  const std::string& key_metric() const { return key_metric_; }
+
+ private:
+  struct Pending {
+    std::set<std::string> sites;
+    std::map<std::string, double> weighted_sum;  // metric -> sum(value * samples)
+    std::map<std::string, double> samples;       // metric -> sum(samples)
+  };
+  std::string key_metric_;
+  std::map<int64_t, Pending> pending_;
+  std::optional<double> best_;
+};
+
+}  // namespace flare::server

@@ -1,0 +1,51 @@
+// A site's connection to the server: the calls of flare.proto with deadlines,
+// failures turned into TransportError naming the call and the server.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "transport/flare.grpc.pb.h"
+
+namespace flare::transport {
+
+class TransportError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ServerConnection {
+ public:
+  ServerConnection(const std::string& address, std::string site);
+
+  // Blocks until the server answers or `timeout` passes (then throws).
+  void wait_until_reachable(std::chrono::milliseconds timeout);
+
+  v1::RegisterReply register_site(int world_size);
+  v1::Task next_task();  // long poll; may return WAIT
+  void submit_initial_model(v1::InitialModel& model);
+  void submit_update(v1::Update& update);
+  void submit_evaluation(v1::Evaluation& evaluation);
+  void report_progress(v1::Progress& progress);  // best effort: never throws
+  void report_failure(v1::Failure& failure);
+
+  const std::string& site() const { return site_; }
+
+ private:
+  void check(const grpc::Status& status, const char* call, const v1::Ack* ack = nullptr) const;
+
+  std::string address_;
+  std::string site_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::FlareServer::Stub> stub_;
+};
+
+// Channel arguments both sides use: models can be large.
+grpc::ChannelArguments channel_arguments();
+constexpr int kMaxMessageBytes = 1 << 30;
+
+}  // namespace flare::transport

@@ -1,0 +1,120 @@
+// flare-worker: one rank of a site's worker group. Started by the site's
+// supervisor (flare-client), never by hand.
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "common/local_host.hpp"
+#include "common/logging.hpp"
+#include "jobspec/job_spec.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_loader.hpp"
+#include "worker/process_group_collectives.hpp"
+#include "worker/progress_relay.hpp"
+#include "worker/worker_session.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+struct WorkerArgs {
+  std::string job, site, server, master_addr = "127.0.0.1";
+  int site_index = 0, num_sites = 1, rank = 0, world_size = 1, local_rank = 0;
+  int local_world_size = 1, master_port = 0, threads = 1;
+  std::string work_dir;
+};
+
+WorkerArgs parse(int argc, char** argv) {
+  WorkerArgs a;
+  po::options_description desc("flare-worker (started by flare-client)");
+  desc.add_options()
+    ("job", po::value(&a.job)->required(), "resolved job spec")
+    ("site", po::value(&a.site)->required(), "site name")
+    ("site-index", po::value(&a.site_index)->required(), "site index")
+    ("num-sites", po::value(&a.num_sites)->required(), "number of sites")
+    ("rank", po::value(&a.rank)->required(), "global rank in the worker group")
+    ("world-size", po::value(&a.world_size)->required(), "ranks in the worker group")
+    ("local-rank", po::value(&a.local_rank), "rank on this host")
+    ("local-world-size", po::value(&a.local_world_size), "ranks on this host")
+    ("master-addr", po::value(&a.master_addr), "rendezvous host")
+    ("master-port", po::value(&a.master_port)->required(), "rendezvous port")
+    ("server", po::value(&a.server), "server address (rank 0)")
+    ("threads", po::value(&a.threads), "intra-op threads")
+    ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write");
+  po::variables_map vm;
+  po::store(po::parse_command_line(argc, argv, desc), vm);
+  po::notify(vm);
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  flare::common::exit_when_parent_dies();
+  WorkerArgs args;
+  try {
+    args = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "flare-worker: " << e.what() << "\n";
+    return 2;
+  }
+  auto log = flare::common::make_logger(
+      "worker", args.site + " rank " + std::to_string(args.rank));
+  try {
+    const auto job = flare::jobspec::load_job(args.job);
+    std::unique_ptr<flare::host::Collectives> group;
+    if (args.world_size > 1) {
+      flare::worker::ProcessGroupOptions options;
+      options.master_addr = args.master_addr;
+      options.master_port = args.master_port;
+      options.rank = args.rank;
+      options.world_size = args.world_size;
+      options.timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
+      group = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+    } else {
+      group = std::make_unique<flare::host::SingleRankCollectives>();
+    }
+    log->info("joined the worker group ({} of {})", args.rank, args.world_size);
+
+    std::unique_ptr<flare::transport::ServerConnection> server;
+    if (args.rank == 0) {
+      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site);
+      server->wait_until_reachable(std::chrono::seconds(60));
+      server->register_site(args.world_size);
+    }
+    flare::worker::ProgressRelay relay(server.get());
+    flare::host::HostServices services(relay.callbacks(log), group.get());
+
+    const auto plugin = flare::host::load_plugin(
+        {job.trainer.name, job.trainer.path, job.plugin_path}, FLARE_PLUGIN_TRAINER);
+    const std::string data_dir = job.data_dir.string();
+    flare_worker_info info{};
+    info.struct_size = sizeof(info);
+    info.site_name = args.site.c_str();
+    info.site_index = args.site_index;
+    info.num_sites = args.num_sites;
+    info.rank = args.rank;
+    info.world_size = args.world_size;
+    info.local_rank = args.local_rank;
+    info.local_world_size = args.local_world_size;
+    info.device = {kDLCPU, 0};
+    info.num_threads = args.threads;
+    info.seed = job.seed;
+    info.data_dir = data_dir.c_str();
+    info.work_dir = args.work_dir.c_str();
+    flare::host::TrainerInstance trainer(plugin, job.trainer.config.dump(), info, services);
+
+    flare::worker::WorkerSession session(trainer, *group, server.get(), log);
+    relay.follow(session);
+    const std::string reason = session.run();
+    if (!reason.empty()) log->warn("the server ended the job: {}", reason);
+    log->info("done");
+    return 0;
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+}

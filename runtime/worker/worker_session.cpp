@@ -1,0 +1,146 @@
+#include "worker/worker_session.hpp"
+
+#include <array>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/safetensors.hpp"
+#include "transport/tensor_codec.hpp"
+
+namespace flare::worker {
+
+namespace v1 = transport::v1;
+
+namespace {
+
+DLTensor int64_view(int64_t* data, int64_t* shape) {
+  DLTensor t{};
+  t.data = data;
+  t.device = {kDLCPU, 0};
+  t.ndim = 1;
+  t.dtype = {kDLInt, 64, 1};
+  t.shape = shape;
+  return t;
+}
+
+}  // namespace
+
+WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
+                             transport::ServerConnection* server,
+                             std::shared_ptr<spdlog::logger> log)
+    : trainer_(trainer), group_(group), server_(server), log_(std::move(log)) {}
+
+WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
+  std::array<int64_t, 3> header{};
+  if (server_) {
+    do {
+      *task = server_->next_task();
+    } while (task->kind() == v1::Task::WAIT);
+    header = {task->kind(), task->round(), task->num_rounds()};
+  }
+  int64_t shape = header.size();
+  DLTensor view = int64_view(header.data(), &shape);
+  group_.broadcast(view, 0);
+  return {header[0], header[1], header[2]};
+}
+
+void WorkerSession::share_model(const v1::Task* task) {
+  // Every rank learns names, shapes and dtypes from its own trainer; rank 0
+  // fills the buffers from the server's model, then broadcasts them.
+  std::vector<storage::StoredTensor> model;
+  if (server_) {
+    model = transport::decode_tensors(task->model().weights());
+  } else {
+    for (const auto& t : trainer_.get_weights()) model.push_back(transport::copy_of(t));
+  }
+  auto views = transport::views_of(model);
+  for (auto& v : views) group_.broadcast(v.tensor, 0);
+  trainer_.set_weights(views);
+}
+
+std::string WorkerSession::evaluate_model() {
+  nlohmann::json eval = nlohmann::json::object();
+  for (const char* split : {"validation", "test"}) {
+    try {
+      eval[split] = nlohmann::json::parse(trainer_.evaluate(split));
+    } catch (const host::PluginCallError& e) {
+      if (e.code() != FLARE_ERROR_NOT_FOUND) throw;
+      log_->debug("the trainer has no '{}' split", split);
+    }
+  }
+  return eval.dump();
+}
+
+void WorkerSession::send_initial_model() {
+  const auto weights = trainer_.get_weights();
+  if (!server_) return;
+  v1::InitialModel msg;
+  transport::encode_tensors(weights, msg.mutable_model()->mutable_weights());
+  server_->submit_initial_model(msg);
+  log_->info("sent the initial model ({} tensors)", weights.size());
+}
+
+void WorkerSession::train_and_send(const TaskHeader& header, const std::string& eval_json) {
+  flare_round_info info{};
+  info.struct_size = sizeof(info);
+  info.round = header.round;
+  info.num_rounds = header.num_rounds;
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = trainer_.train(info);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!server_) return;
+  v1::Update update;
+  update.set_round(header.round);
+  transport::encode_tensors(result.weights(), update.mutable_model()->mutable_weights());
+  transport::encode_tensors(result.aux(), update.mutable_model()->mutable_aux());
+  update.mutable_model()->set_meta_json(std::string(result.meta_json()));
+  update.set_num_samples(result.num_samples());
+  update.set_num_steps(result.num_steps());
+  update.set_train_metrics_json(std::string(result.metrics_json()));
+  update.set_eval_json(eval_json);
+  update.set_train_seconds(seconds);
+  server_->submit_update(update);
+  log_->info("round {}: sent the update ({} samples in {:.2f} s)", header.round + 1,
+             result.num_samples(), seconds);
+}
+
+std::string WorkerSession::run() {
+  for (;;) {
+    v1::Task task;
+    const TaskHeader header = share_task(&task);
+    round_ = header.round;
+    switch (header.kind) {
+      case v1::Task::SEND_INITIAL_MODEL:
+        send_initial_model();
+        break;
+      case v1::Task::TRAIN: {
+        share_model(&task);
+        const std::string eval = evaluate_model();
+        train_and_send(header, eval);
+        break;
+      }
+      case v1::Task::EVALUATE: {
+        share_model(&task);
+        const std::string eval = evaluate_model();
+        if (server_) {
+          v1::Evaluation msg;
+          msg.set_round(header.round);
+          msg.set_eval_json(eval);
+          server_->submit_evaluation(msg);
+        }
+        break;
+      }
+      case v1::Task::FINISH:
+        group_.barrier();
+        return server_ ? task.reason() : std::string();
+      default:
+        throw std::runtime_error("unknown task kind " + std::to_string(header.kind));
+    }
+  }
+}
+
+}  // namespace flare::worker

@@ -1,0 +1,347 @@
+// A Lightning-like base class for trainer plugins written with LibTorch.
+//
+// The derived class is the model, the data and the steps:
+//
+//   class MyTrainer final : public flare::torch_sdk::LightningTrainer {
+//    public:
+//     MyTrainer(const nlohmann::json& config, const flare::WorkerInfo& worker, flare::Host host)
+//         : LightningTrainer(config, worker, host, {.trainer_keys = {"lr"}, .batch_size = 4}),
+//           lr_(option("lr", 0.01)) {}   // the model member is built here, after the seed
+//     torch::nn::Module& model() override;
+//     std::unique_ptr<torch::optim::Optimizer> configure_optimizer() override;
+//     DataSplits setup() override;                       // load data (lazily, once)
+//     StepOutput training_step(const Batch& batch) override;
+//   };
+//   FLARE_TRAINER_PLUGIN(MyTrainer, "my-trainer", "1.0", "...")
+//
+// The base implements the flare::Trainer ABI methods: weights as DLPack views,
+// checked set_weights, evaluation sharded across the worker group and reduced,
+// and a training loop with a distributed sampler and gradient averaging through
+// the host's collectives (DDP), progress, cancellation and reduced metrics.
+// Header-only; part of the C++ SDK.
+#pragma once
+
+#include <flare/plugin.hpp>
+#include <flare/torch/data.hpp>
+#include <flare/torch/distributed.hpp>
+#include <flare/torch/tensor_views.hpp>
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace flare::torch_sdk {
+
+// The trainer's datasets. An undefined split (empty TensorDataset) is one the
+// trainer does not offer: evaluate() answers FLARE_ERROR_NOT_FOUND for it.
+struct DataSplits {
+  TensorDataset train;
+  TensorDataset validation;
+  TensorDataset test;
+};
+
+// What a step returns: the batch's mean loss (a scalar; the training step's must
+// have a gradient) and, for a classifier, how many predictions were right (a
+// scalar tensor; leave it undefined when accuracy means nothing).
+struct StepOutput {
+  torch::Tensor loss;
+  torch::Tensor correct;
+};
+
+// The usual classifier step: cross-entropy of the logits, and argmax hits.
+inline StepOutput classification_step(const torch::Tensor& logits, const torch::Tensor& targets) {
+  return {torch::nn::functional::cross_entropy(logits, targets),
+          logits.argmax(1).eq(targets).sum()};
+}
+
+// What the derived trainer tells the base about its configuration.
+struct ConfigSchema {
+  // Keys the derived trainer reads itself with option(); with the base's keys
+  // (batch_size, local_epochs, eval_batch_size, seed) they are all a config may
+  // hold: any other key is rejected with FLARE_ERROR_INVALID_ARGUMENT.
+  std::vector<std::string> trainer_keys;
+  // Defaults of the base's keys.
+  int64_t batch_size = 32;
+  int64_t local_epochs = 1;
+  int64_t eval_batch_size = 256;
+};
+
+class LightningTrainer : public flare::Trainer {
+ public:
+  std::vector<flare_named_tensor> weights() override {
+    prepare();
+    return state_.views();
+  }
+
+  // Copies the weights in place (the optimizer keeps its state and its
+  // references to the parameters).
+  void set_weights(std::span<const flare_named_tensor> weights) override {
+    prepare();
+    state_.copy_from(weights);
+  }
+
+  // Collective. Rank r evaluates samples r, r + world_size, ... (exact: every
+  // sample once, no padding); loss * n, correct and n are summed across the
+  // group, so every rank returns the same numbers.
+  nlohmann::json evaluate(const std::string& split) override {
+    prepare();
+    const TensorDataset& data = dataset(split);
+    const char* phase = split == "validation" ? "validate" : split.c_str();
+    torch::NoGradGuard no_grad;
+    model().eval();
+    const torch::Tensor mine = strided_shard(data.size(), worker_.rank, worker_.world_size);
+    const int64_t count = mine.size(0);
+    const int64_t batches = (count + eval_batch_size_ - 1) / eval_batch_size_;
+    // loss * n, correct, n, batches with a correct count, stop requests; on
+    // the device, where the host's collectives expect it.
+    torch::Tensor totals = torch::zeros({5}, torch::TensorOptions(torch::kFloat64).device(device_));
+    for (int64_t b = 0; b < batches; ++b) {
+      if (host_.cancelled()) {
+        totals[4] = 1.0;  // still meet the others at the reduction below
+        break;
+      }
+      const Batch batch = to_device(
+          data.batch(mine.slice(0, b * eval_batch_size_, (b + 1) * eval_batch_size_)));
+      const StepOutput out = validation_step(batch);
+      const auto size = static_cast<double>(batch.size());
+      totals[0] += out.loss.to(torch::kFloat64) * size;
+      if (out.correct.defined()) {
+        totals[1] += out.correct.to(torch::kFloat64);
+        totals[3] += 1.0;
+      }
+      totals[2] += size;
+      host_.progress(phase, 0, b + 1, batches);
+    }
+    all_reduce(host_, totals);
+    totals = totals.cpu();
+    if (totals[4].item<double>() > 0.0)
+      throw Error(FLARE_ERROR_CANCELLED, "evaluation of '" + split + "' cancelled");
+    const double n = totals[2].item<double>();
+    nlohmann::json result = {{"num_samples", static_cast<int64_t>(n)}};
+    result["loss"] = n > 0 ? nlohmann::json(totals[0].item<double>() / n) : nlohmann::json();
+    if (totals[3].item<double>() > 0.0 || n == 0)
+      result["accuracy"] = n > 0 ? nlohmann::json(totals[1].item<double>() / n) : nlohmann::json();
+    return result;
+  }
+
+  // Collective. local_epochs epochs over the training split; each epoch every
+  // rank takes its shard of a permutation shared by all ranks (epoch_shard);
+  // per step: forward, backward, ONE all-reduce averaging all gradients, step.
+  TrainOutput train(const flare_round_info& round) override {
+    prepare();
+    const TensorDataset& data = dataset("train");
+    torch::optim::Optimizer& optimizer = this->optimizer();
+    model().train();
+    const int64_t n = data.size();
+    // loss * n, correct, n over the samples fed (padding included).
+    torch::Tensor totals = torch::zeros({3}, torch::TensorOptions(torch::kFloat64).device(device_));
+    int64_t steps_done = 0;
+    for (int64_t epoch = 0; epoch < local_epochs_; ++epoch, ++epochs_done_) {
+      const torch::Tensor mine =
+          epoch_shard(n, worker_.rank, worker_.world_size, seed_, epochs_done_);
+      const int64_t per_rank = mine.size(0);
+      const int64_t steps = (per_rank + batch_size_ - 1) / batch_size_;
+      const int64_t report_every = std::max<int64_t>(1, steps / 20);
+      for (int64_t step = 0; step < steps; ++step) {
+        const Batch batch =
+            to_device(data.batch(mine.slice(0, step * batch_size_, (step + 1) * batch_size_)));
+        optimizer.zero_grad();
+        const StepOutput out = training_step(batch);
+        out.loss.backward();
+        const bool report = (step + 1) % report_every == 0 || step + 1 == steps;
+        if (averager_.average(host_, worker_.world_size, report && host_.cancelled()))
+          throw Error(FLARE_ERROR_CANCELLED, "training cancelled in round " +
+                                                 std::to_string(round.round) + ", epoch " +
+                                                 std::to_string(epoch) + ", step " +
+                                                 std::to_string(step + 1));
+        optimizer.step();
+        const auto size = static_cast<double>(batch.size());
+        totals[0] += out.loss.detach().to(torch::kFloat64) * size;
+        if (out.correct.defined()) totals[1] += out.correct.to(torch::kFloat64);
+        totals[2] += size;
+        if (report) host_.progress("train", epoch, step + 1, steps);
+      }
+      steps_done += steps;
+    }
+    synchronize_buffers();
+    all_reduce(host_, totals);
+    totals = totals.cpu();
+
+    TrainOutput result;
+    result.weights = state_.views();
+    // Real samples only: every epoch feeds each sample of the site's training
+    // split once across the group; the few repeated to pad the last rank's
+    // shard are not counted.
+    result.num_samples = static_cast<double>(n * local_epochs_);
+    result.num_steps = steps_done;
+    const double fed = totals[2].item<double>();
+    if (fed > 0) {
+      result.metrics["train_loss"] = totals[0].item<double>() / fed;
+      result.metrics["train_accuracy"] = totals[1].item<double>() / fed;
+      host_.metric("train_loss", totals[0].item<double>() / fed, round.round);
+    }
+    return result;
+  }
+
+ protected:
+  LightningTrainer(const nlohmann::json& config, const WorkerInfo& worker, Host host,
+                   const ConfigSchema& schema)
+      : config_(config.is_null() ? nlohmann::json::object() : config),
+        worker_(worker),
+        host_(host) {
+    check_keys(schema);
+    seed_ = option<uint64_t>("seed", worker.seed);
+    batch_size_ = positive("batch_size", schema.batch_size);
+    local_epochs_ = option<int64_t>("local_epochs", schema.local_epochs);
+    if (local_epochs_ < 0)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "option 'local_epochs' must not be negative");
+    eval_batch_size_ = positive("eval_batch_size", schema.eval_batch_size);
+    if (worker_.world_size < 1 || worker_.rank < 0 || worker_.rank >= worker_.world_size)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "rank " + std::to_string(worker_.rank) +
+                                                    " is not in a group of " +
+                                                    std::to_string(worker_.world_size));
+    device_ = to_torch_device(worker_.device);
+    if (worker_.num_threads > 0) torch::set_num_threads(worker_.num_threads);
+    // Before the derived class builds its model: every rank of every site
+    // starts from the same initial weights.
+    torch::manual_seed(seed_);
+  }
+
+  // ---- what a trainer provides
+  // The model; built in the derived constructor (after the base has seeded).
+  virtual torch::nn::Module& model() = 0;
+  // Called once, before the first training step; the optimizer then lives as
+  // long as the trainer (its state carries over between rounds).
+  virtual std::unique_ptr<torch::optim::Optimizer> configure_optimizer() = 0;
+  // Loads the data, on every rank (each takes its shard). Called once, on the
+  // first evaluate() or train(), so that creating a trainer stays cheap.
+  virtual DataSplits setup() = 0;
+  // Runs in training mode; the base does backward() and the optimizer step.
+  virtual StepOutput training_step(const Batch& batch) = 0;
+  // Runs in evaluation mode, without gradients.
+  virtual StepOutput validation_step(const Batch& batch) { return training_step(batch); }
+
+  // ---- what a trainer may use
+  // The config value at `key` (one of ConfigSchema::trainer_keys), or
+  // `fallback` when absent. A value of the wrong type is rejected naming the key.
+  template <class T>
+  T option(const std::string& key, T fallback) const {
+    const auto it = config_.find(key);
+    if (it == config_.end() || it->is_null()) return fallback;
+    const bool fits = std::is_same_v<T, bool>       ? it->is_boolean()
+                      : std::is_integral_v<T>       ? it->is_number_integer()
+                      : std::is_floating_point_v<T> ? it->is_number()
+                      : std::is_same_v<T, std::string> ? it->is_string()
+                                                       : true;
+    if (!fits || (std::is_unsigned_v<T> && !std::is_same_v<T, bool> && it->is_number() &&
+                  it->get<double>() < 0))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "option '" + key + "' has the wrong type or range: " + it->dump());
+    return it->get<T>();
+  }
+  const WorkerInfo& worker() const { return worker_; }
+  const Host& host() const { return host_; }
+  uint64_t seed() const { return seed_; }
+  const torch::Device& device() const { return device_; }
+
+ private:
+  void check_keys(const ConfigSchema& schema) const {
+    if (!config_.is_object())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "trainer config must be a JSON object");
+    static const std::vector<std::string> base_keys = {"batch_size", "local_epochs",
+                                                       "eval_batch_size", "seed"};
+    for (const auto& item : config_.items()) {
+      const auto known = [&](const std::vector<std::string>& keys) {
+        return std::find(keys.begin(), keys.end(), item.key()) != keys.end();
+      };
+      if (!known(base_keys) && !known(schema.trainer_keys)) {
+        std::string all;
+        for (const auto* keys : {&base_keys, &schema.trainer_keys})
+          for (const std::string& k : *keys) all += (all.empty() ? "" : ", ") + k;
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    "unknown trainer option '" + item.key() + "' (known: " + all + ")");
+      }
+    }
+  }
+
+  int64_t positive(const std::string& key, int64_t fallback) const {
+    const auto value = option<int64_t>(key, fallback);
+    if (value < 1)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "option '" + key + "' must be at least 1, got " + std::to_string(value));
+    return value;
+  }
+
+  // First use of the model from the base: move it to the device, fix the order
+  // of its tensors, prepare gradient averaging.
+  void prepare() {
+    if (prepared_) return;
+    model().to(device_);
+    state_ = ModuleState(model());
+    std::vector<torch::Tensor> trainable;
+    for (const torch::Tensor& p : model().parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    averager_ = GradientAverager(std::move(trainable));
+    prepared_ = true;
+  }
+
+  const TensorDataset& dataset(const std::string& split) {
+    if (!data_) data_ = setup();
+    const TensorDataset* d = split == "train"        ? &data_->train
+                             : split == "validation" ? &data_->validation
+                             : split == "test"       ? &data_->test
+                                                     : nullptr;
+    if (!d || !d->inputs.defined())
+      throw Error(FLARE_ERROR_NOT_FOUND, "this trainer has no '" + split + "' split");
+    return *d;
+  }
+
+  torch::optim::Optimizer& optimizer() {
+    if (!optimizer_) optimizer_ = configure_optimizer();
+    if (!optimizer_) throw Error(FLARE_ERROR_INTERNAL, "configure_optimizer() returned nothing");
+    return *optimizer_;
+  }
+
+  Batch to_device(Batch batch) const {
+    if (device_.is_cpu()) return batch;
+    return {batch.inputs.to(device_, /*non_blocking=*/true),
+            batch.targets.to(device_, /*non_blocking=*/true)};
+  }
+
+  // Buffers (e.g. batch-norm statistics) get no gradient; like DDP, rank 0's
+  // are taken, so every rank reports the same model.
+  void synchronize_buffers() {
+    if (worker_.world_size <= 1) return;
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor buffer : model().buffers()) {
+      torch::Tensor contiguous = buffer.contiguous();
+      broadcast(host_, contiguous, 0);
+      if (!contiguous.is_same(buffer)) buffer.copy_(contiguous);
+    }
+  }
+
+  nlohmann::json config_;
+  WorkerInfo worker_;
+  Host host_;
+  uint64_t seed_ = 0;
+  int64_t batch_size_ = 1;
+  int64_t local_epochs_ = 1;
+  int64_t eval_batch_size_ = 1;
+  torch::Device device_{torch::kCPU};
+
+  bool prepared_ = false;
+  ModuleState state_;
+  GradientAverager averager_;
+  std::optional<DataSplits> data_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  int64_t epochs_done_ = 0;  // over all rounds: seeds each epoch's permutation
+};
+
+}  // namespace flare::torch_sdk

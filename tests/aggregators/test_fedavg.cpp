@@ -1,0 +1,371 @@
+// The shipped fedavg plugin, loaded from its .so and driven through the C ABI.
+#include "plugin_host/plugin_instances.hpp"
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+using namespace flare::host;
+
+namespace {
+
+LoadedPlugin fedavg_plugin() {
+  return load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR);
+}
+
+// A small model that owns its memory: a float32 [2, 2] weight, a float64 [2]
+// bias and an int64 scalar counter (like BatchNorm's num_batches_tracked).
+struct Model {
+  std::vector<float> weight = {0, 0, 0, 0};
+  std::vector<double> bias = {0, 0};
+  int64_t batches = 0;
+  int64_t weight_shape[2] = {2, 2};
+  int64_t bias_shape[1] = {2};
+
+  std::vector<flare_named_tensor> tensors() {
+    return {view("fc.weight", weight.data(), {kDLFloat, 32, 1}, weight_shape, 2),
+            view("fc.bias", bias.data(), {kDLFloat, 64, 1}, bias_shape, 1),
+            view("bn.num_batches_tracked", &batches, {kDLInt, 64, 1}, nullptr, 0)};
+  }
+
+  static flare_named_tensor view(const char* name, void* data, DLDataType dtype, int64_t* shape,
+                                 int32_t ndim) {
+    flare_named_tensor t{};
+    t.struct_size = sizeof(t);
+    t.name = name;
+    t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
+    return t;
+  }
+};
+
+Model site_model(std::vector<float> weight, std::vector<double> bias, int64_t batches) {
+  Model m;
+  m.weight = std::move(weight);
+  m.bias = std::move(bias);
+  m.batches = batches;
+  return m;
+}
+
+flare_site_update update_of(const char* site, int64_t round,
+                            const std::vector<flare_named_tensor>& tensors, double samples,
+                            int64_t steps) {
+  flare_site_update u{};
+  u.struct_size = sizeof(u);
+  u.site = site;
+  u.round = round;
+  u.weights = tensors.data();
+  u.num_weights = tensors.size();
+  u.num_samples = samples;
+  u.num_steps = steps;
+  return u;
+}
+
+const flare_named_tensor& find(std::span<const flare_named_tensor> model, const std::string& name) {
+  for (const auto& t : model)
+    if (name == t.name) return t;
+  FAIL("no tensor '" << name << "' in the result");
+  throw std::logic_error("unreachable");
+}
+
+std::vector<float> floats(std::span<const flare_named_tensor> model, const std::string& name) {
+  const auto& t = find(model, name);
+  REQUIRE(t.tensor.dtype.code == kDLFloat);
+  REQUIRE(t.tensor.dtype.bits == 32);
+  const auto* data = static_cast<const float*>(t.tensor.data);
+  return {data, data + 4};
+}
+
+std::vector<double> doubles(std::span<const flare_named_tensor> model, const std::string& name) {
+  const auto& t = find(model, name);
+  REQUIRE(t.tensor.dtype.bits == 64);
+  const auto* data = static_cast<const double*>(t.tensor.data);
+  return {data, data + 2};
+}
+
+int64_t integer(std::span<const flare_named_tensor> model, const std::string& name) {
+  return *static_cast<const int64_t*>(find(model, name).tensor.data);
+}
+
+template <class F>
+PluginCallError call_error(F&& call) {
+  try {
+    call();
+  } catch (const PluginCallError& e) {
+    return e;
+  }
+  FAIL("expected a PluginCallError");
+  throw std::logic_error("unreachable");
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Three sites of the hand-computed case below.
+struct ThreeSites {
+  Model a = site_model({1, 2, 3, 4}, {1, -1}, 5);
+  Model b = site_model({5, 6, 7, 8}, {3, 1}, 7);
+  Model c = site_model({9, 10, 11, 12}, {0, 2}, 9);
+  std::vector<flare_named_tensor> ta = a.tensors(), tb = b.tensors(), tc = c.tensors();
+  // samples 100 / 300 / 600, steps 10 / 10 / 30
+  void send(AggregatorInstance& agg, int64_t round = 0) {
+    agg.accept(update_of("site-a", round, ta, 100, 10));
+    agg.accept(update_of("site-b", round, tb, 300, 10));
+    agg.accept(update_of("site-c", round, tc, 600, 30));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fedavg weights each site by its number of samples") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  sites.send(agg);
+  const auto result = agg.finalize();
+
+  // Weights 0.1 / 0.3 / 0.6: e.g. 0.1*1 + 0.3*5 + 0.6*9 = 7.
+  const auto w = floats(result, "fc.weight");
+  CHECK(w[0] == doctest::Approx(7.0));
+  CHECK(w[1] == doctest::Approx(8.0));
+  CHECK(w[2] == doctest::Approx(9.0));
+  CHECK(w[3] == doctest::Approx(10.0));
+  const auto b = doubles(result, "fc.bias");
+  CHECK(b[0] == doctest::Approx(1.0).epsilon(1e-12));  // 0.1*1 + 0.3*3 + 0.6*0
+  CHECK(b[1] == doctest::Approx(1.4).epsilon(1e-12));  // -0.1 + 0.3 + 1.2
+  CHECK(integer(result, "bn.num_batches_tracked") == 9);  // the latest update's value
+}
+
+TEST_CASE("fedavg keeps the global model's tensors, dtypes and shapes") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  sites.send(agg);
+  const auto result = agg.finalize();
+  REQUIRE(result.size() == 3);
+  const auto& w = find(result, "fc.weight");
+  CHECK(w.tensor.ndim == 2);
+  CHECK(w.tensor.shape[0] == 2);
+  CHECK(w.tensor.shape[1] == 2);
+  CHECK(w.tensor.device.device_type == kDLCPU);
+  CHECK(find(result, "bn.num_batches_tracked").tensor.ndim == 0);
+}
+
+TEST_CASE("fedavg can weight by optimizer steps") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), R"({"weight": "num_steps"})", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  sites.send(agg);
+  // Steps 10 / 10 / 30: weights 0.2 / 0.2 / 0.6.
+  const auto w = floats(agg.finalize(), "fc.weight");
+  CHECK(w[0] == doctest::Approx(6.6));  // 0.2*1 + 0.2*5 + 0.6*9
+  CHECK(w[3] == doctest::Approx(9.6));  // 0.2*4 + 0.2*8 + 0.6*12
+}
+
+TEST_CASE("fedavg can weight every site the same") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), R"({"weight": "uniform"})", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  sites.send(agg);
+  const auto result = agg.finalize();
+  const auto w = floats(result, "fc.weight");
+  CHECK(w[0] == doctest::Approx(5.0));
+  CHECK(w[3] == doctest::Approx(8.0));
+  CHECK(doubles(result, "fc.bias")[0] == doctest::Approx(4.0 / 3.0).epsilon(1e-12));
+}
+
+TEST_CASE("fedavg accepts an update's tensors in any order") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site = site_model({2, 4, 6, 8}, {1, 1}, 3);
+  auto tensors = site.tensors();
+  std::swap(tensors[0], tensors[2]);
+  agg.accept(update_of("site-a", 0, tensors, 10, 1));
+  const auto result = agg.finalize();
+  CHECK(floats(result, "fc.weight") == std::vector<float>{2, 4, 6, 8});
+  CHECK(integer(result, "bn.num_batches_tracked") == 3);
+}
+
+TEST_CASE("integer tensors take the value of the latest accepted update") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  agg.accept(update_of("site-a", 0, sites.ta, 100, 10));
+  agg.accept(update_of("site-c", 0, sites.tc, 600, 30));
+  agg.accept(update_of("site-b", 0, sites.tb, 300, 10));
+  CHECK(integer(agg.finalize(), "bn.num_batches_tracked") == 7);
+}
+
+TEST_CASE("fedavg rejects an update whose tensor has another shape, naming site and tensor") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model bad;
+  bad.weight_shape[0] = 4;
+  bad.weight_shape[1] = 1;
+  const auto tensors = bad.tensors();
+  const auto e = call_error([&] { agg.accept(update_of("site-7", 0, tensors, 10, 1)); });
+  CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(e.plugin_message() ==
+        "site 'site-7': tensor 'fc.weight' has shape [4, 1], the global model's is [2, 2]");
+
+  // The rejected update left no trace: one good site alone gives its own model.
+  Model good = site_model({1, 1, 1, 1}, {2, 2}, 1);
+  const auto good_tensors = good.tensors();
+  agg.accept(update_of("site-1", 0, good_tensors, 5, 1));
+  CHECK(floats(agg.finalize(), "fc.weight") == std::vector<float>{1, 1, 1, 1});
+}
+
+TEST_CASE("fedavg rejects a tensor the global model does not have") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site;
+  auto tensors = site.tensors();
+  tensors[1].name = "fc.bias_renamed";
+  const auto e = call_error([&] { agg.accept(update_of("site-2", 0, tensors, 10, 1)); });
+  CHECK(e.plugin_message() == "site 'site-2': tensor 'fc.bias_renamed' is not in the global model");
+}
+
+TEST_CASE("fedavg rejects an update with a missing tensor") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site;
+  auto tensors = site.tensors();
+  tensors.pop_back();
+  const auto e = call_error([&] { agg.accept(update_of("site-3", 0, tensors, 10, 1)); });
+  CHECK(e.plugin_message() == "site 'site-3': sent 2 tensors, the global model has 3");
+}
+
+TEST_CASE("fedavg rejects a tensor of another dtype") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site;
+  auto tensors = site.tensors();
+  tensors[0].tensor.dtype = {kDLFloat, 16, 1};
+  const auto e = call_error([&] { agg.accept(update_of("site-4", 0, tensors, 10, 1)); });
+  CHECK(e.plugin_message() ==
+        "site 'site-4': tensor 'fc.weight' has dtype float16, the global model's is float32");
+}
+
+TEST_CASE("fedavg rejects NaN or infinite values") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site = site_model({1, std::numeric_limits<float>::quiet_NaN(), 1, 1}, {0, 0}, 0);
+  const auto tensors = site.tensors();
+  const auto e = call_error([&] { agg.accept(update_of("site-5", 0, tensors, 10, 1)); });
+  CHECK(e.plugin_message() == "site 'site-5': tensor 'fc.weight' holds NaN or infinite values");
+  site.bias[1] = -std::numeric_limits<double>::infinity();
+  site.weight[1] = 0;
+  CHECK_THROWS_AS(agg.accept(update_of("site-5", 0, tensors, 10, 1)), PluginCallError);
+}
+
+TEST_CASE("fedavg rejects a weight that is zero, negative or not finite") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  Model site;
+  const auto tensors = site.tensors();
+  auto e = call_error([&] { agg.accept(update_of("site-6", 0, tensors, 0, 1)); });
+  CHECK(contains(e.plugin_message(), "site 'site-6': weight num_samples = 0"));
+  e = call_error([&] { agg.accept(update_of("site-6", 0, tensors, -3, 1)); });
+  CHECK(contains(e.plugin_message(), "must be finite and > 0"));
+  CHECK_THROWS_AS(agg.accept(update_of("site-6", 0, tensors, std::nan(""), 1)), PluginCallError);
+}
+
+TEST_CASE("fedavg rejects an update for another round") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(3, global.tensors());
+  Model site;
+  const auto tensors = site.tensors();
+  const auto e = call_error([&] { agg.accept(update_of("site-1", 2, tensors, 10, 1)); });
+  CHECK(e.plugin_message() == "site 'site-1': update is for round 2, aggregating round 3");
+}
+
+TEST_CASE("finalize without any accepted update is an error") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(4, global.tensors());
+  const auto e = call_error([&] { agg.finalize(); });
+  CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(e.plugin_message() == "round 4: no update was accepted, nothing to average");
+  CHECK(contains(e.what(), "finalize failed"));
+}
+
+TEST_CASE("a second round starts from a clean sum") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(0, global.tensors());
+  ThreeSites sites;
+  sites.send(agg);
+  agg.finalize();
+
+  agg.begin_round(1, global.tensors());
+  CHECK_THROWS_AS(agg.finalize(), PluginCallError);  // round 0's updates are gone
+  Model only = site_model({3, 3, 3, 3}, {1, 2}, 11);
+  const auto tensors = only.tensors();
+  agg.accept(update_of("site-a", 1, tensors, 50, 5));
+  const auto result = agg.finalize();
+  CHECK(floats(result, "fc.weight") == std::vector<float>{3, 3, 3, 3});
+  CHECK(doubles(result, "fc.bias") == std::vector<double>{1, 2});
+  CHECK(integer(result, "bn.num_batches_tracked") == 11);
+}
+
+TEST_CASE("fedavg rejects an unknown config key, naming it") {
+  const HostServices host;
+  const auto e = call_error([&] { AggregatorInstance(fedavg_plugin(), R"({"wieght": 1})", host); });
+  CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(contains(e.plugin_message(), "unknown key 'wieght'"));
+}
+
+TEST_CASE("fedavg rejects an unknown weighting") {
+  const HostServices host;
+  const auto e =
+      call_error([&] { AggregatorInstance(fedavg_plugin(), R"({"weight": "loss"})", host); });
+  CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(contains(e.plugin_message(), "'weight': unknown value 'loss'"));
+}
+
+TEST_CASE("fedavg refuses a global model with a dtype it cannot average") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  auto tensors = global.tensors();
+  tensors[0].tensor.dtype = {kDLBfloat, 16, 1};
+  const auto e = call_error([&] { agg.begin_round(0, tensors); });
+  CHECK(e.code() == FLARE_ERROR_UNSUPPORTED);
+  CHECK(contains(e.plugin_message(), "'fc.weight' has dtype bfloat16"));
+}
+
+TEST_CASE("the shipped fedavg is found beside the executable by name") {
+  const auto plugin = load_plugin({"fedavg", {}, {}}, FLARE_PLUGIN_AGGREGATOR);
+  CHECK(std::string(plugin.descriptor().name) == "fedavg");
+}

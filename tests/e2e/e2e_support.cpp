@@ -1,0 +1,76 @@
+#include "e2e_support.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <sys/wait.h>
+
+namespace flare::e2e {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+CommandResult run_command(const std::vector<std::string>& args, int timeout_s) {
+  const fs::path out = fs::temp_directory_path() /
+                       ("flare-e2e-out-" + std::to_string(std::random_device{}()) + ".txt");
+  std::string cmd = "timeout -k 5 " + std::to_string(timeout_s);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " > " + quote(out.string()) + " 2>&1 < /dev/null";
+  const int raw = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  r.output = text.str();
+  fs::remove(out);
+  return r;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  path_ = fs::temp_directory_path() / (prefix + "-" + std::to_string(std::random_device{}()));
+  fs::remove_all(path_);
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+  std::ofstream(file) << text;
+}
+
+std::vector<nlohmann::json> read_json_lines(const fs::path& file) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+std::vector<int> processes_mentioning(const std::string& needle) {
+  std::vector<int> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+}  // namespace flare::e2e

@@ -1,0 +1,105 @@
+// flare-run's contract at its edges, with the plain-C trainer so each run
+// takes seconds: exit codes, bad input, a crashed rank, exported configs.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "e2e_support.hpp"
+#include "storage/safetensors.hpp"
+
+using namespace flare::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string c_trainer_job(const fs::path& workspace, int rounds, const std::string& config) {
+  return "[job]\nname = \"c-counter\"\nnum_rounds = " + std::to_string(rounds) +
+         "\nworkspace = \"" + workspace.string() +
+         "\"\n[clients]\ncount = 2\ndevices = 2\n[data]\ndir = \".\"\n"
+         "[trainer]\npath = \"" FLARE_C_TRAINER "\"\n[trainer.config]\n" + config +
+         "\n[aggregator]\nplugin = \"fedavg\"\n[server]\nkey_metric = \"val_acc\"\n";
+}
+
+float first_weight(const fs::path& model) {
+  const auto file = flare::storage::load_safetensors(model);
+  REQUIRE(file.tensors.size() == 1);
+  float w = 0;
+  std::memcpy(&w, file.tensors[0].data.data(), sizeof(w));
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("a plain-C trainer runs two sites of two ranks to the end") {
+  TempDir dir("flare-e2e-c");
+  write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 3, ""));
+  const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const fs::path run = dir.path() / "ws" / "run-1";
+  // Every round each rank adds 1 and the ranks and sites average: w = round.
+  for (int round = 0; round <= 3; ++round) {
+    CHECK(first_weight(run / "models" / ("global_round_" + std::to_string(round) +
+                                         ".safetensors")) == doctest::Approx(round));
+  }
+  CHECK(first_weight(run / "models" / "best.safetensors") == doctest::Approx(3));
+  const auto lines = read_json_lines(run / "metrics.jsonl");
+  int site_lines = 0, global_lines = 0;
+  for (const auto& l : lines) (l["kind"] == "site" ? site_lines : global_lines)++;
+  CHECK(site_lines == 2 * 3);
+  CHECK(global_lines == 3 + 1);
+  for (const char* log : {"server.log", "site-1.log", "site-2.log", "site-1.rank0.log",
+                          "site-1.rank1.log", "site-2.rank0.log", "site-2.rank1.log"}) {
+    CHECK_MESSAGE(fs::exists(run / "logs" / log), "missing log " << log);
+  }
+}
+
+TEST_CASE("a job spec with a wrong type exits 2 naming the file and the key") {
+  TempDir dir("flare-e2e-badspec");
+  const fs::path job = dir.path() / "bad.toml";
+  write_text(job, "[job]\nnum_rounds = \"five\"\n");
+  const auto r = run_command({FLARE_RUN_BIN, job.string()});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("bad.toml") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("job.num_rounds") != std::string::npos, r.output);
+}
+
+TEST_CASE("a trainer plugin that does not exist exits 2 before any process starts") {
+  TempDir dir("flare-e2e-noplugin");
+  std::string spec = c_trainer_job(dir.path() / "ws", 1, "");
+  spec.replace(spec.find("path = "), spec.find('\n', spec.find("path = ")) - spec.find("path = "),
+               "plugin = \"no_such_trainer\"");
+  write_text(dir.path() / "job.toml", spec);
+  const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("no_such_trainer") != std::string::npos, r.output);
+  CHECK_FALSE(fs::exists(dir.path() / "ws"));
+}
+
+TEST_CASE("a rank killed mid-job fails the run with its cause and leaves no process") {
+  TempDir dir("flare-e2e-crash");
+  write_text(dir.path() / "job.toml",
+             c_trainer_job(dir.path() / "ws", 3, "crash_in_round = 1\ncrash_rank = 1"));
+  const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("worker rank 1 failed: killed by signal 9") != std::string::npos);
+  // What was written before the crash stays intact.
+  CHECK(first_weight(dir.path() / "ws" / "run-1" / "models" / "global_round_1.safetensors") ==
+        doctest::Approx(1));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("an exported config runs unchanged") {
+  TempDir dir("flare-e2e-export");
+  write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 1, ""));
+  const auto exported = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string(),
+                                     "--num-rounds", "2", "--export_config",
+                                     (dir.path() / "exported").string()});
+  REQUIRE_MESSAGE(exported.exit_code == 0, exported.output);
+  CHECK_FALSE(fs::exists(dir.path() / "ws"));  // exporting trains nothing
+  const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "exported" / "job.toml").string()});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(fs::exists(dir.path() / "ws" / "run-1" / "models" / "global_round_2.safetensors"));
+}

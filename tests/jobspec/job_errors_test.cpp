@@ -1,0 +1,134 @@
+// load_job on broken files: every message names the file, the line, the key
+// and says what was expected and what was found.
+#include <doctest/doctest.h>
+
+#include "job_files.hpp"
+#include "jobspec/job_spec.hpp"
+
+using flare::jobspec::JobSpecError;
+using flare::jobspec::load_job;
+
+namespace {
+
+// The message load_job throws for a job file holding `text`, with the file's
+// path replaced by "job.toml" so expectations stay short.
+std::string error_for(const std::string& text) {
+  const JobFolder folder;
+  const auto file = folder.write("job.toml", text);
+  std::string message = message_of<JobSpecError>([&] { load_job(file); });
+  if (message.starts_with(file.string())) message.replace(0, file.string().size(), "job.toml");
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE("says that a missing job file is missing") {
+  const JobFolder folder;
+  const auto file = folder.root() / "nope.toml";
+  CHECK(message_of<JobSpecError>([&] { load_job(file); }) ==
+        file.string() + ": expected a job file, found no file at that path");
+}
+
+TEST_CASE("rejects a folder given as the job file") {
+  const JobFolder folder;
+  CHECK(message_of<JobSpecError>([&] { load_job(folder.root()); }) ==
+        folder.root().string() + ": expected a job file, found a directory");
+}
+
+TEST_CASE("reports a TOML syntax error with its line and column") {
+  CHECK(
+      error_for("[job]\nname = \"a\"\nnum_rounds = \n") ==
+      "job.toml:3:14: invalid TOML: Error while parsing key-value pair: expected value, saw '\\n'");
+}
+
+TEST_CASE("rejects a value of the wrong type naming its line and key") {
+  CHECK(error_for("[job]\nname = \"a\"\nnum_rounds = \"five\"\n") ==
+        "job.toml:3: job.num_rounds: expected an integer from 1 to 1000000, found the string "
+        "\"five\"");
+  CHECK(error_for("[job]\nuse_tracking = 1\n") ==
+        "job.toml:2: job.use_tracking: expected a boolean (true or false), found the integer 1");
+  CHECK(error_for("[server]\nround_timeout_s = \"1h\"\n") ==
+        "job.toml:2: server.round_timeout_s: expected a number > 0, found the string \"1h\"");
+  CHECK(error_for("clients = 3\n") == "job.toml:1: clients: expected a table, found the integer 3");
+  CHECK(error_for("[job]\nplugin_path = [\"a\", 3]\n") ==
+        "job.toml:2: job.plugin_path[1]: expected a non-empty string, found the integer 3");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\nconfig = 1\n") ==
+        "job.toml:3: trainer.config: expected a table, found the integer 1");
+}
+
+TEST_CASE("rejects numbers out of range") {
+  CHECK(error_for("[job]\nnum_rounds = 0\n") ==
+        "job.toml:2: job.num_rounds: expected an integer from 1 to 1000000, found the integer 0");
+  CHECK(error_for("[clients]\ncount = -1\n") ==
+        "job.toml:2: clients.count: expected an integer from 1 to 100000, found the integer -1");
+  CHECK(error_for("[clients]\ndevices = 0\n") ==
+        "job.toml:2: clients.devices: expected an integer from 1 to 4096, found the integer 0");
+  CHECK(error_for("[job]\nseed = -3\n") ==
+        "job.toml:2: job.seed: expected an integer >= 0, found the integer -3");
+  CHECK(error_for("[server]\nround_timeout_s = 0\n") ==
+        "job.toml:2: server.round_timeout_s: expected a number > 0, found the integer 0");
+  CHECK(error_for("[server]\nworker_start_timeout_s = -0.5\n") ==
+        "job.toml:2: server.worker_start_timeout_s: expected a number > 0, found the number -0.5");
+  CHECK(error_for("[server]\nport = 70000\n") ==
+        "job.toml:2: server.port: expected an integer from 0 to 65535, found the integer 70000");
+  CHECK(error_for("[job]\nname = \"\"\n") ==
+        "job.toml:2: job.name: expected a non-empty string, found the string \"\"");
+}
+
+TEST_CASE("rejects min_clients above the client count") {
+  CHECK(error_for("[job]\nmin_clients = 3\n[clients]\ncount = 2\n") ==
+        "job.toml:2: job.min_clients: expected an integer from 1 to 2 (clients.count), found the "
+        "integer 3");
+}
+
+TEST_CASE("rejects an unknown key with a suggestion") {
+  CHECK(
+      error_for("[job]\nname = \"a\"\nnum_round = 3\n") ==
+      "job.toml:3: job.num_round: expected one of name, num_rounds, min_clients, seed, workspace, "
+      "use_tracking, plugin_path, found unknown key num_round (did you mean num_rounds?)");
+  CHECK(
+      error_for("[client]\ncount = 2\n") ==
+      "job.toml:1: client: expected one of job, clients, sites, data, trainer, aggregator, server, "
+      "found unknown key client (did you mean clients?)");
+}
+
+TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
+  CHECK(error_for("[server]\nbanana = 1\n") ==
+        "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
+        "worker_start_timeout_s, "
+        "host, port, found unknown key banana");
+}
+
+TEST_CASE("accepts any key inside a plugin's config table") {
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[trainer.config]\nanything_goes = 1\n") ==
+        "no error");
+}
+
+TEST_CASE("rejects a site override for a site the job does not have") {
+  CHECK(error_for("[clients]\ncount = 2\n[sites.site-3]\ndevices = 1\n") ==
+        "job.toml:3: sites.site-3: expected a site of this job (site-1 to site-2), found unknown "
+        "site site-3");
+  CHECK(error_for("[sites.site-1]\ndevice = 1\n") ==
+        "job.toml:2: sites.site-1.device: expected one of devices, found unknown key device (did "
+        "you mean devices?)");
+  CHECK(
+      error_for("[sites.site-1]\ndevices = 0\n") ==
+      "job.toml:2: sites.site-1.devices: expected an integer from 1 to 4096, found the integer 0");
+}
+
+TEST_CASE("rejects a plugin given both by name and by path") {
+  CHECK(error_for("[trainer]\nplugin = \"cifar10\"\npath = \"libx.so\"\n") ==
+        "job.toml:1: trainer: expected exactly one of trainer.plugin or trainer.path, found both");
+}
+
+TEST_CASE("rejects a plugin table with neither a name nor a path") {
+  CHECK(error_for("[aggregator]\n[aggregator.config]\nweight = \"num_steps\"\n") ==
+        "job.toml:1: aggregator: expected exactly one of aggregator.plugin or aggregator.path, "
+        "found neither");
+}
+
+TEST_CASE("rejects a file path given as a plugin name") {
+  CHECK(error_for("[trainer]\nplugin = \"lib/libx.so\"\n") ==
+        "job.toml:2: trainer.plugin: expected a plugin name of letters, digits, '.', '_' or '-' "
+        "(a file goes in path), found \"lib/libx.so\"");
+}

@@ -1,0 +1,154 @@
+// Pins the layout of ABI v1 (x86-64 / LP64 values). A field moved, inserted or
+// resized in plugin_abi.h fails this build: v1 tables may only grow at the end.
+#include <flare/plugin_abi.h>
+
+#include <cstddef>
+
+#include <doctest/doctest.h>
+
+extern "C" {
+size_t flare_c_sizeof(int which);
+int flare_c_has_field_num_steps(size_t struct_size);
+uint32_t flare_c_entry_abi_major(void);
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+static_assert(offsetof(flare_named_tensor, struct_size) == 0);
+static_assert(offsetof(flare_named_tensor, name) == 8);
+static_assert(offsetof(flare_named_tensor, tensor) == 16);
+static_assert(sizeof(flare_named_tensor) == 64);
+
+static_assert(offsetof(flare_host_services, struct_size) == 0);
+static_assert(offsetof(flare_host_services, context) == 8);
+static_assert(offsetof(flare_host_services, error_new) == 16);
+static_assert(offsetof(flare_host_services, error_code) == 24);
+static_assert(offsetof(flare_host_services, error_message) == 32);
+static_assert(offsetof(flare_host_services, error_release) == 40);
+static_assert(offsetof(flare_host_services, log) == 48);
+static_assert(offsetof(flare_host_services, report_metric) == 56);
+static_assert(offsetof(flare_host_services, report_progress) == 64);
+static_assert(offsetof(flare_host_services, is_cancelled) == 72);
+static_assert(offsetof(flare_host_services, all_reduce) == 80);
+static_assert(offsetof(flare_host_services, broadcast) == 88);
+static_assert(offsetof(flare_host_services, barrier) == 96);
+static_assert(sizeof(flare_host_services) == 104);
+
+static_assert(offsetof(flare_worker_info, struct_size) == 0);
+static_assert(offsetof(flare_worker_info, site_name) == 8);
+static_assert(offsetof(flare_worker_info, site_index) == 16);
+static_assert(offsetof(flare_worker_info, num_sites) == 20);
+static_assert(offsetof(flare_worker_info, rank) == 24);
+static_assert(offsetof(flare_worker_info, world_size) == 28);
+static_assert(offsetof(flare_worker_info, local_rank) == 32);
+static_assert(offsetof(flare_worker_info, local_world_size) == 36);
+static_assert(offsetof(flare_worker_info, device) == 40);
+static_assert(offsetof(flare_worker_info, num_threads) == 48);
+static_assert(offsetof(flare_worker_info, seed) == 56);
+static_assert(offsetof(flare_worker_info, data_dir) == 64);
+static_assert(offsetof(flare_worker_info, work_dir) == 72);
+static_assert(sizeof(flare_worker_info) == 80);
+
+static_assert(offsetof(flare_round_info, struct_size) == 0);
+static_assert(offsetof(flare_round_info, round) == 8);
+static_assert(offsetof(flare_round_info, num_rounds) == 16);
+static_assert(sizeof(flare_round_info) == 24);
+
+static_assert(offsetof(flare_train_result, struct_size) == 0);
+static_assert(offsetof(flare_train_result, weights) == 8);
+static_assert(offsetof(flare_train_result, num_weights) == 16);
+static_assert(offsetof(flare_train_result, aux) == 24);
+static_assert(offsetof(flare_train_result, num_aux) == 32);
+static_assert(offsetof(flare_train_result, num_samples) == 40);
+static_assert(offsetof(flare_train_result, num_steps) == 48);
+static_assert(offsetof(flare_train_result, metrics_json) == 56);
+static_assert(offsetof(flare_train_result, meta_json) == 64);
+static_assert(sizeof(flare_train_result) == 72);
+
+static_assert(offsetof(flare_trainer_api_v1, struct_size) == 0);
+static_assert(offsetof(flare_trainer_api_v1, create) == 8);
+static_assert(offsetof(flare_trainer_api_v1, destroy) == 16);
+static_assert(offsetof(flare_trainer_api_v1, get_weights) == 24);
+static_assert(offsetof(flare_trainer_api_v1, set_weights) == 32);
+static_assert(offsetof(flare_trainer_api_v1, evaluate) == 40);
+static_assert(offsetof(flare_trainer_api_v1, train) == 48);
+static_assert(sizeof(flare_trainer_api_v1) == 56);
+
+static_assert(offsetof(flare_site_update, struct_size) == 0);
+static_assert(offsetof(flare_site_update, site) == 8);
+static_assert(offsetof(flare_site_update, round) == 16);
+static_assert(offsetof(flare_site_update, weights) == 24);
+static_assert(offsetof(flare_site_update, num_weights) == 32);
+static_assert(offsetof(flare_site_update, aux) == 40);
+static_assert(offsetof(flare_site_update, num_aux) == 48);
+static_assert(offsetof(flare_site_update, num_samples) == 56);
+static_assert(offsetof(flare_site_update, num_steps) == 64);
+static_assert(offsetof(flare_site_update, metrics_json) == 72);
+static_assert(offsetof(flare_site_update, meta_json) == 80);
+static_assert(sizeof(flare_site_update) == 88);
+
+static_assert(offsetof(flare_aggregator_api_v1, struct_size) == 0);
+static_assert(offsetof(flare_aggregator_api_v1, create) == 8);
+static_assert(offsetof(flare_aggregator_api_v1, destroy) == 16);
+static_assert(offsetof(flare_aggregator_api_v1, begin_round) == 24);
+static_assert(offsetof(flare_aggregator_api_v1, accept) == 32);
+static_assert(offsetof(flare_aggregator_api_v1, finalize) == 40);
+static_assert(sizeof(flare_aggregator_api_v1) == 48);
+
+static_assert(offsetof(flare_plugin_descriptor, struct_size) == 0);
+static_assert(offsetof(flare_plugin_descriptor, abi_major) == 8);
+static_assert(offsetof(flare_plugin_descriptor, abi_minor) == 12);
+static_assert(offsetof(flare_plugin_descriptor, kind) == 16);
+static_assert(offsetof(flare_plugin_descriptor, name) == 24);
+static_assert(offsetof(flare_plugin_descriptor, version) == 32);
+static_assert(offsetof(flare_plugin_descriptor, description) == 40);
+static_assert(offsetof(flare_plugin_descriptor, api) == 48);
+static_assert(sizeof(flare_plugin_descriptor) == 56);
+#endif
+
+static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
+
+TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
+  CHECK(flare_c_sizeof(0) == sizeof(flare_named_tensor));
+  CHECK(flare_c_sizeof(1) == sizeof(flare_host_services));
+  CHECK(flare_c_sizeof(2) == sizeof(flare_worker_info));
+  CHECK(flare_c_sizeof(3) == sizeof(flare_round_info));
+  CHECK(flare_c_sizeof(4) == sizeof(flare_train_result));
+  CHECK(flare_c_sizeof(5) == sizeof(flare_trainer_api_v1));
+  CHECK(flare_c_sizeof(6) == sizeof(flare_site_update));
+  CHECK(flare_c_sizeof(7) == sizeof(flare_aggregator_api_v1));
+  CHECK(flare_c_sizeof(8) == sizeof(flare_plugin_descriptor));
+}
+
+TEST_CASE("a plugin entry written in C returns a descriptor of this ABI major") {
+  CHECK(flare_c_entry_abi_major() == FLARE_ABI_VERSION_MAJOR);
+}
+
+TEST_CASE("FLARE_HAS_FIELD sees only the fields inside the writer's struct_size") {
+  flare_train_result result{};
+  result.struct_size = sizeof(result);
+  CHECK(FLARE_HAS_FIELD(&result, flare_train_result, meta_json));
+
+  // A writer that stops right after num_steps (an older, shorter struct).
+  result.struct_size = offsetof(flare_train_result, num_steps) + sizeof(int64_t);
+  CHECK(FLARE_HAS_FIELD(&result, flare_train_result, num_steps));
+  CHECK_FALSE(FLARE_HAS_FIELD(&result, flare_train_result, metrics_json));
+  CHECK_FALSE(FLARE_HAS_FIELD(&result, flare_train_result, meta_json));
+
+  // One byte short of a field is not the field.
+  result.struct_size = offsetof(flare_train_result, num_steps) + sizeof(int64_t) - 1;
+  CHECK_FALSE(FLARE_HAS_FIELD(&result, flare_train_result, num_steps));
+  CHECK(FLARE_HAS_FIELD(&result, flare_train_result, num_samples));
+
+  flare_host_services services{};
+  services.struct_size = offsetof(flare_host_services, is_cancelled);
+  CHECK(FLARE_HAS_FIELD(&services, flare_host_services, report_progress));
+  CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, is_cancelled));
+  CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, barrier));
+}
+
+TEST_CASE("FLARE_HAS_FIELD agrees between C and C++") {
+  const size_t through_steps = offsetof(flare_train_result, num_steps) + sizeof(int64_t);
+  CHECK(flare_c_has_field_num_steps(through_steps) == 1);
+  CHECK(flare_c_has_field_num_steps(through_steps - 1) == 0);
+  CHECK(flare_c_has_field_num_steps(sizeof(flare_train_result)) == 1);
+}

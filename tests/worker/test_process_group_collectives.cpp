@@ -1,0 +1,115 @@
+// flare::worker::ProcessGroupCollectives: c10d TCPStore + Gloo on loopback,
+// two ranks as two threads of this process.
+#include "worker/process_group_collectives.hpp"
+
+#include "rank_threads.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using flare::testing::form_group;
+using flare::testing::on_every_rank;
+
+template <class T>
+DLTensor view_of(std::vector<T>& values, int64_t& shape, DLDataType dtype) {
+  shape = static_cast<int64_t>(values.size());
+  DLTensor t{};
+  t.data = values.data();
+  t.device = {kDLCPU, 0};
+  t.ndim = 1;
+  t.dtype = dtype;
+  t.shape = &shape;
+  return t;
+}
+
+constexpr DLDataType kFloat32{kDLFloat, 32, 1};
+constexpr DLDataType kFloat64{kDLFloat, 64, 1};
+
+}  // namespace
+
+TEST_CASE("all_reduce sums float32 tensors across two ranks in place") {
+  auto group = form_group(2);
+  const auto results = on_every_rank(2, [&](int r) {
+    std::vector<float> values{1.0f + r, 10.0f * (r + 1), -1.0f * r};
+    int64_t shape = 0;
+    DLTensor t = view_of(values, shape, kFloat32);
+    group[r]->all_reduce(t, FLARE_REDUCE_SUM);
+    return values;
+  });
+  for (const auto& values : results) CHECK(values == std::vector<float>{3.0f, 30.0f, -1.0f});
+}
+
+TEST_CASE("all_reduce takes the maximum and the minimum of float64 tensors") {
+  auto group = form_group(2);
+  const auto results = on_every_rank(2, [&](int r) {
+    std::vector<double> high{r == 0 ? 5.0 : -2.0, r == 0 ? 0.5 : 7.25};
+    std::vector<double> low = high;
+    int64_t s1 = 0, s2 = 0;
+    DLTensor h = view_of(high, s1, kFloat64);
+    DLTensor l = view_of(low, s2, kFloat64);
+    group[r]->all_reduce(h, FLARE_REDUCE_MAX);
+    group[r]->all_reduce(l, FLARE_REDUCE_MIN);
+    return std::make_pair(high, low);
+  });
+  for (const auto& [high, low] : results) {
+    CHECK(high == std::vector<double>{5.0, 7.25});
+    CHECK(low == std::vector<double>{-2.0, 0.5});
+  }
+}
+
+TEST_CASE("broadcast copies the root rank's tensor to every rank") {
+  auto group = form_group(2);
+  const auto results = on_every_rank(2, [&](int r) {
+    std::vector<float> values(5, static_cast<float>(r));
+    if (r == 1) values = {1.5f, 2.5f, 3.5f, 4.5f, 5.5f};
+    int64_t shape = 0;
+    DLTensor t = view_of(values, shape, kFloat32);
+    group[r]->broadcast(t, /*root_rank=*/1);
+    return values;
+  });
+  for (const auto& values : results)
+    CHECK(values == std::vector<float>{1.5f, 2.5f, 3.5f, 4.5f, 5.5f});
+}
+
+TEST_CASE("barrier returns only once every rank has reached it") {
+  auto group = form_group(2);
+  const auto waited = on_every_rank(2, [&](int r) {
+    if (r == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto start = std::chrono::steady_clock::now();
+    group[r]->barrier();
+    return std::chrono::steady_clock::now() - start;
+  });
+  CHECK(waited[0] >= std::chrono::milliseconds(200));
+}
+
+TEST_CASE("a group reports its rank and size") {
+  auto group = form_group(2);
+  CHECK(group[0]->rank() == 0);
+  CHECK(group[1]->rank() == 1);
+  CHECK(group[1]->world_size() == 2);
+}
+
+TEST_CASE("a rank whose peer never joins fails the rendezvous with a message naming it") {
+  auto options = flare::testing::loopback_group(flare::common::free_tcp_port(), 0, 2);
+  options.timeout = std::chrono::milliseconds(1500);
+  try {
+    flare::worker::ProcessGroupCollectives lonely(options);
+    FAIL("expected the rendezvous to time out");
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    INFO("message: " << message);
+    CHECK(message.find("rank 0 of 2") != std::string::npos);
+  }
+}
+
+TEST_CASE("an invalid rank is rejected before any rendezvous") {
+  auto options = flare::testing::loopback_group(flare::common::free_tcp_port(), 2, 2);
+  CHECK_THROWS_AS(flare::worker::ProcessGroupCollectives{options}, std::runtime_error);
+}
