@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make ninja-build pkg-config ccache ca-certificates curl
-  libtorch-dev                                    # LibTorch + c10d (Gloo)
+  libtorch-dev libgloo-dev                        # LibTorch + c10d (Gloo headers)
   libboost-dev libboost-program-options-dev       # Boost.DLL (header-only), Program_options
   libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

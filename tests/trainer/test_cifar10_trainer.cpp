@@ -32,7 +32,8 @@ const flare_plugin_descriptor& plugin() {
     REQUIRE_MESSAGE(library != nullptr, "dlopen " << FLARE_CIFAR10_PLUGIN << ": " << ::dlerror());
     auto entry =
         reinterpret_cast<flare_plugin_entry_fn>(::dlsym(library, FLARE_PLUGIN_ENTRY_SYMBOL));
-    REQUIRE(entry != nullptr);
+    const bool found = entry != nullptr;
+    REQUIRE_MESSAGE(found, "no " FLARE_PLUGIN_ENTRY_SYMBOL " in the plugin");
     return entry(FLARE_ABI_VERSION_MAJOR);  // the library stays loaded for the process
   }();
   return *descriptor;

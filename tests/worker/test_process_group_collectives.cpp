@@ -98,7 +98,7 @@ TEST_CASE("a group reports its rank and size") {
 
 TEST_CASE("a rank whose peer never joins fails the rendezvous with a message naming it") {
   auto options = flare::testing::loopback_group(flare::common::free_tcp_port(), 0, 2);
-  options.timeout = std::chrono::milliseconds(1500);
+  options.timeout = std::chrono::milliseconds(500);
   try {
     flare::worker::ProcessGroupCollectives lonely(options);
     FAIL("expected the rendezvous to time out");

@@ -140,8 +140,11 @@ class LightningTrainer : public flare::Trainer {
     torch::optim::Optimizer& optimizer = this->optimizer();
     model().train();
     const int64_t n = data.size();
-    // loss * n, correct, n over the samples fed (padding included).
-    torch::Tensor totals = torch::zeros({3}, torch::TensorOptions(torch::kFloat64).device(device_));
+    // Sums over the samples fed (padding included), kept on the device: no
+    // synchronisation per step.
+    const auto f64 = torch::TensorOptions(torch::kFloat64).device(device_);
+    torch::Tensor loss_sum = torch::zeros({}, f64), correct_sum = torch::zeros({}, f64);
+    int64_t fed = 0;
     int64_t steps_done = 0;
     for (int64_t epoch = 0; epoch < local_epochs_; ++epoch, ++epochs_done_) {
       const torch::Tensor mine =
@@ -152,7 +155,7 @@ class LightningTrainer : public flare::Trainer {
       for (int64_t step = 0; step < steps; ++step) {
         const Batch batch =
             to_device(data.batch(mine.slice(0, step * batch_size_, (step + 1) * batch_size_)));
-        optimizer.zero_grad();
+        clear_gradients(optimizer);
         const StepOutput out = training_step(batch);
         out.loss.backward();
         const bool report = (step + 1) % report_every == 0 || step + 1 == steps;
@@ -163,14 +166,16 @@ class LightningTrainer : public flare::Trainer {
                                                  std::to_string(step + 1));
         optimizer.step();
         const auto size = static_cast<double>(batch.size());
-        totals[0] += out.loss.detach().to(torch::kFloat64) * size;
-        if (out.correct.defined()) totals[1] += out.correct.to(torch::kFloat64);
-        totals[2] += size;
+        loss_sum.add_(out.loss.detach(), size);
+        if (out.correct.defined()) correct_sum.add_(out.correct);
+        fed += batch.size();
         if (report) host_.progress("train", epoch, step + 1, steps);
       }
       steps_done += steps;
     }
     synchronize_buffers();
+    torch::Tensor totals =
+        torch::stack({loss_sum, correct_sum, torch::full({}, static_cast<double>(fed), f64)});
     all_reduce(host_, totals);
     totals = totals.cpu();
 
@@ -181,11 +186,11 @@ class LightningTrainer : public flare::Trainer {
     // shard are not counted.
     result.num_samples = static_cast<double>(n * local_epochs_);
     result.num_steps = steps_done;
-    const double fed = totals[2].item<double>();
-    if (fed > 0) {
-      result.metrics["train_loss"] = totals[0].item<double>() / fed;
-      result.metrics["train_accuracy"] = totals[1].item<double>() / fed;
-      host_.metric("train_loss", totals[0].item<double>() / fed, round.round);
+    const double fed_by_all = totals[2].item<double>();
+    if (fed_by_all > 0) {
+      result.metrics["train_loss"] = totals[0].item<double>() / fed_by_all;
+      result.metrics["train_accuracy"] = totals[1].item<double>() / fed_by_all;
+      host_.metric("train_loss", totals[0].item<double>() / fed_by_all, round.round);
     }
     return result;
   }
@@ -313,6 +318,13 @@ class LightningTrainer : public flare::Trainer {
     if (device_.is_cpu()) return batch;
     return {batch.inputs.to(device_, /*non_blocking=*/true),
             batch.targets.to(device_, /*non_blocking=*/true)};
+  }
+
+  // Like zero_grad(set_to_none=True) of later PyTorch versions: backward()
+  // then writes fresh gradients instead of adding to zeroed ones.
+  static void clear_gradients(torch::optim::Optimizer& optimizer) {
+    for (auto& group : optimizer.param_groups())
+      for (auto& p : group.params()) p.mutable_grad().reset();
   }
 
   // Buffers (e.g. batch-norm statistics) get no gradient; like DDP, rank 0's
