@@ -189,6 +189,11 @@ void Controller::accept_update(const v1::Update& update) {
            ? ", train_loss " + format_fixed(train_metrics["train_loss"].get<double>(), 4)
            : std::string()));
 
+  const auto meta = parse_json_or_empty(update.model().meta_json());
+  if (meta.contains("data") && data_announced_.insert(site).second) {
+    out_.display.message(site + " trains on " + meta["data"].get<std::string>());
+    out_.log->info("{} trains on {}", site, meta["data"].get<std::string>());
+  }
   record_evaluation_locked(update.round(), site, update.eval_json());
   if (responded_.size() == settings_.sites.size()) complete_round_locked();
 }

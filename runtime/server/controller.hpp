@@ -99,6 +99,7 @@ class Controller {
   std::set<std::string> registered_;
   std::set<std::string> assigned_;   // sites handed this phase's task
   std::set<std::string> responded_;  // sites whose answer arrived
+  std::set<std::string> data_announced_;  // sites whose training data was shown
   int64_t round_ = 0;                // the training round under way (0-based)
   std::vector<storage::StoredTensor> global_;
   std::map<int64_t, std::vector<storage::StoredTensor>> awaiting_evaluation_;

@@ -21,6 +21,11 @@ std::string fixed(double v, int decimals) {
 
 }  // namespace
 
+std::string ProgressDisplay::round_label(int64_t round) const {
+  if (round >= num_rounds_) return "final evaluation";
+  return "round " + std::to_string(round + 1) + "/" + std::to_string(num_rounds_);
+}
+
 ProgressDisplay::ProgressDisplay(std::ostream& out, bool interactive, int num_rounds)
     : out_(out), interactive_(interactive), num_rounds_(num_rounds) {}
 
@@ -55,10 +60,12 @@ void ProgressDisplay::site_progress(const std::string& site, int64_t round,
     out_.flush();
     return;
   }
+  // Plain output stays short: training at each quarter, evaluation not at all.
+  if (phase != "train") return;
   const int quarter = total > 0 ? static_cast<int>(4 * step / total) : 0;
   if (quarter == s.last_quarter) return;
   s.last_quarter = quarter;
-  out_ << "round " << round + 1 << "/" << num_rounds_ << "  " << site << "  " << phase
+  out_ << round_label(round) << "  " << site << "  " << phase
        << " epoch " << epoch << ": " << step << "/" << total << " steps ("
        << (total > 0 ? 100 * step / total : 0) << "%)\n";
   out_.flush();
@@ -68,7 +75,7 @@ void ProgressDisplay::redraw_locked() {
   std::string line;
   for (const auto& [site, s] : sites_) {
     if (!line.empty()) line += "  ";
-    line += site + " r" + std::to_string(s.round + 1) + " " + s.phase + " e" +
+    line += site + " " + round_label(s.round) + " " + s.phase + " e" +
             std::to_string(s.epoch) + " " + bar(s.step, s.total, 16) + " " +
             std::to_string(s.total > 0 ? 100 * s.step / s.total : 0) + "%";
   }

@@ -33,6 +33,7 @@ class ProgressDisplay {
     int64_t round = 0, epoch = 0, step = 0, total = 0;
     int last_quarter = -1;
   };
+  std::string round_label(int64_t round) const;
   void redraw_locked();
   void clear_line_locked();
 

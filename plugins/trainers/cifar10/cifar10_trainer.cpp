@@ -81,7 +81,8 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
     const sdk::SiteSplit split =
         sdk::site_split(pool, worker().site_index, worker().num_sites, seed(), val_fraction_);
     sdk::DataSplits data{to_tensors(train, split.train), to_tensors(train, split.validation),
-                         to_tensors(test, torch::arange(static_cast<int64_t>(test.size())))};
+                         to_tensors(test, torch::arange(static_cast<int64_t>(test.size()))),
+                         flare::cifar::describe_data_source(dir)};
     if (worker().rank == 0)
       host().info("cifar10: " + flare::cifar::describe_data_source(dir) + "; site " +
                   std::to_string(worker().site_index + 1) + "/" +

@@ -139,7 +139,7 @@ Canvas make_prototype(int label, Random& rng) {
       for (int ch = 0; ch < 3; ++ch) c[ch] = from[ch] + (to[ch] - from[ch]) * g;
       for (int ch = 0; ch < 3; ++ch) c[ch] += (stripe[ch] - c[ch]) * s;
       for (const auto& b : blobs) {
-        const float dx = x - b.x, dy = y - b.y;
+        const float dx = static_cast<float>(x) - b.x, dy = static_cast<float>(y) - b.y;
         float bump = 1.0f - (dx * dx + dy * dy) / b.r2;
         if (bump <= 0.0f) continue;
         bump = kBlobStrength * bump * bump;

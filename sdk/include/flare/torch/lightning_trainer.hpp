@@ -45,6 +45,9 @@ struct DataSplits {
   TensorDataset train;
   TensorDataset validation;
   TensorDataset test;
+  // Which data this is (e.g. "CIFAR-10 (official binary release) in DIR");
+  // sent to the server with every update so each run says what it trained on.
+  std::string description;
 };
 
 // What a step returns: the batch's mean loss (a scalar; the training step's must
@@ -186,6 +189,7 @@ class LightningTrainer : public flare::Trainer {
     // shard are not counted.
     result.num_samples = static_cast<double>(n * local_epochs_);
     result.num_steps = steps_done;
+    if (!data_->description.empty()) result.meta["data"] = data_->description;
     const double fed_by_all = totals[2].item<double>();
     if (fed_by_all > 0) {
       result.metrics["train_loss"] = totals[0].item<double>() / fed_by_all;
