@@ -12,7 +12,7 @@ using namespace flare::e2e;
 namespace fs = std::filesystem;
 
 TEST_CASE("the seed job trains LitNet across two sites and beats chance") {
-  TempDir dir("flare-e2e-cifar10");
+  TempFolder dir;
   flare::cifar::generate_synthetic_cifar(dir.path() / "data",
                                          {.train_images = 4000, .test_images = 1000, .seed = 7});
   write_text(dir.path() / "job.toml",

@@ -38,17 +38,6 @@ CommandResult run_command(const std::vector<std::string>& args, int timeout_s) {
   return r;
 }
 
-TempDir::TempDir(const std::string& prefix) {
-  path_ = fs::temp_directory_path() / (prefix + "-" + std::to_string(std::random_device{}()));
-  fs::remove_all(path_);
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 void write_text(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
 }

@@ -7,7 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "temp_folder.hpp"
+
 namespace flare::e2e {
+
+using testing::TempFolder;
 
 struct CommandResult {
   int exit_code = -1;
@@ -18,16 +22,6 @@ struct CommandResult {
 // non-zero exit.
 CommandResult run_command(const std::vector<std::string>& args, int timeout_s = 300);
 
-// A fresh, empty temporary folder, removed by the destructor.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix);
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 void write_text(const std::filesystem::path& file, const std::string& text);
 std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);

@@ -31,7 +31,7 @@ float first_weight(const fs::path& model) {
 }  // namespace
 
 TEST_CASE("a plain-C trainer runs two sites of two ranks to the end") {
-  TempDir dir("flare-e2e-c");
+  TempFolder dir;
   write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 3, ""));
   const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
   INFO(r.output);
@@ -55,7 +55,7 @@ TEST_CASE("a plain-C trainer runs two sites of two ranks to the end") {
 }
 
 TEST_CASE("a job spec with a wrong type exits 2 naming the file and the key") {
-  TempDir dir("flare-e2e-badspec");
+  TempFolder dir;
   const fs::path job = dir.path() / "bad.toml";
   write_text(job, "[job]\nnum_rounds = \"five\"\n");
   const auto r = run_command({FLARE_RUN_BIN, job.string()});
@@ -65,7 +65,7 @@ TEST_CASE("a job spec with a wrong type exits 2 naming the file and the key") {
 }
 
 TEST_CASE("a trainer plugin that does not exist exits 2 before any process starts") {
-  TempDir dir("flare-e2e-noplugin");
+  TempFolder dir;
   std::string spec = c_trainer_job(dir.path() / "ws", 1, "");
   spec.replace(spec.find("path = "), spec.find('\n', spec.find("path = ")) - spec.find("path = "),
                "plugin = \"no_such_trainer\"");
@@ -77,7 +77,7 @@ TEST_CASE("a trainer plugin that does not exist exits 2 before any process start
 }
 
 TEST_CASE("a rank killed mid-job fails the run with its cause and leaves no process") {
-  TempDir dir("flare-e2e-crash");
+  TempFolder dir;
   write_text(dir.path() / "job.toml",
              c_trainer_job(dir.path() / "ws", 3, "crash_in_round = 1\ncrash_rank = 1"));
   const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
@@ -91,7 +91,7 @@ TEST_CASE("a rank killed mid-job fails the run with its cause and leaves no proc
 }
 
 TEST_CASE("an exported config runs unchanged") {
-  TempDir dir("flare-e2e-export");
+  TempFolder dir;
   write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 1, ""));
   const auto exported = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string(),
                                      "--num-rounds", "2", "--export_config",

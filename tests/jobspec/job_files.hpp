@@ -9,34 +9,23 @@
 #include <stdexcept>
 #include <string>
 
+#include "temp_folder.hpp"
+
 class JobFolder {
  public:
-  JobFolder() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "flare-jobspec-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    root_ = pattern;
-  }
-  ~JobFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
-  JobFolder(const JobFolder&) = delete;
-  JobFolder& operator=(const JobFolder&) = delete;
-
-  const std::filesystem::path& root() const { return root_; }
+  const std::filesystem::path& root() const { return folder_.path(); }
 
   // Writes `text` to root/relative (creating folders) and returns its path.
   std::filesystem::path write(const std::filesystem::path& relative,
                               const std::string& text) const {
-    const auto file = root_ / relative;
+    const auto file = root() / relative;
     std::filesystem::create_directories(file.parent_path());
     std::ofstream(file) << text;
     return file;
   }
 
  private:
-  std::filesystem::path root_;
+  flare::testing::TempFolder folder_;
 };
 
 // Changes the current directory for the test's lifetime (resolution of --set paths).
