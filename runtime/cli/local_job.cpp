@@ -76,6 +76,10 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                   " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
                   ws.root().string());
   display.message("data: " + job.data_dir.string());
+  if (job.use_tracking) {
+    display.message("tracking: TensorBoard event files are not written yet; every figure is in " +
+                    ws.metrics_file().string());
+  }
 
   host::HostCallbacks callbacks;
   callbacks.log = [log](flare_log_level level, std::string_view message) {
