@@ -1,6 +1,8 @@
 #include "cli/local_job.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <thread>
 
 #include "common/child_process.hpp"
@@ -18,10 +20,15 @@ namespace flare::cli {
 
 namespace {
 
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) { g_interrupted = true; }
+
 constexpr int kLogTailLines = 20;
 // How long a site that finished gets to exit, and how long a report of a
 // failing site may trail its process's exit.
 constexpr auto kClientExitGrace = std::chrono::seconds(30);
+// After a failure the sites are stopped rather than waited for.
+constexpr auto kClientExitGraceOnFailure = std::chrono::seconds(2);
 constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
 
 std::vector<common::ChildProcess> start_clients(const jobspec::JobSpec& job,
@@ -106,11 +113,19 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   server::RpcServer rpc(service, job.server_host, job.server_port);
   log->info("listening on {}", rpc.address());
 
+  // Ctrl-C ends the job through the same path as a failure: sites told,
+  // processes stopped and reaped, files written so far kept.
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
   auto clients = start_clients(job, ws, rpc.address());
-  const auto outcome = controller.run([&] { watch_clients(clients, job, controller); });
+  const auto outcome = controller.run([&] {
+    if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
+    watch_clients(clients, job, controller);
+  });
 
   // Sites learn the end from their next task request; give them time to leave.
-  const auto deadline = std::chrono::steady_clock::now() + kClientExitGrace;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (outcome.success ? kClientExitGrace : kClientExitGraceOnFailure);
   for (auto& c : clients) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

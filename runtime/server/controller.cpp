@@ -144,6 +144,10 @@ void Controller::accept_update(const v1::Update& update) {
     throw RejectedRequest("unexpected update from " + site + " for round " +
                           std::to_string(update.round() + 1));
   }
+  // Everything that can be malformed is read before the update is folded in.
+  const auto train_metrics = parse_json_or_empty(update.train_metrics_json());
+  const auto eval = parse_json_or_empty(update.eval_json());
+  const auto meta = parse_json_or_empty(update.model().meta_json());
   auto weights = transport::decode_tensors(update.model().weights());
   auto aux = transport::decode_tensors(update.model().aux());
   const auto weight_views = transport::views_of(weights);
@@ -163,8 +167,6 @@ void Controller::accept_update(const v1::Update& update) {
   out_.aggregator.accept(su);  // in time: folded in now, not kept
   responded_.insert(site);
 
-  const auto train_metrics = parse_json_or_empty(update.train_metrics_json());
-  const auto eval = parse_json_or_empty(update.eval_json());
   const double images_per_s =
       update.train_seconds() > 0 ? update.num_samples() / update.train_seconds() : 0.0;
   round_images_ += update.num_samples();
@@ -189,12 +191,11 @@ void Controller::accept_update(const v1::Update& update) {
            ? ", train_loss " + format_fixed(train_metrics["train_loss"].get<double>(), 4)
            : std::string()));
 
-  const auto meta = parse_json_or_empty(update.model().meta_json());
   if (meta.contains("data") && data_announced_.insert(site).second) {
     out_.display.message(site + " trains on " + meta["data"].get<std::string>());
     out_.log->info("{} trains on {}", site, meta["data"].get<std::string>());
   }
-  record_evaluation_locked(update.round(), site, update.eval_json());
+  record_evaluation_locked(update.round(), site, eval);
   if (responded_.size() == settings_.sites.size()) complete_round_locked();
 }
 
@@ -236,7 +237,7 @@ void Controller::accept_evaluation(const v1::Evaluation& evaluation) {
     throw RejectedRequest("unexpected evaluation from " + site);
   }
   responded_.insert(site);
-  record_evaluation_locked(evaluation.round(), site, evaluation.eval_json());
+  record_evaluation_locked(evaluation.round(), site, parse_json_or_empty(evaluation.eval_json()));
   if (responded_.size() == settings_.sites.size()) {
     phase_ = Phase::Finished;
     changed_.notify_all();
@@ -244,9 +245,8 @@ void Controller::accept_evaluation(const v1::Evaluation& evaluation) {
 }
 
 void Controller::record_evaluation_locked(int64_t model_round, const std::string& site,
-                                          const std::string& eval_json) {
-  const auto figures =
-      board_.record(model_round, site, parse_json_or_empty(eval_json), settings_.sites.size());
+                                          const nlohmann::json& eval) {
+  const auto figures = board_.record(model_round, site, eval, settings_.sites.size());
   if (!figures) return;
   RoundFigures& f = figures_[model_round];
   f.model_round = model_round;

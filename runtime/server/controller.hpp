@@ -84,7 +84,7 @@ class Controller {
   void start_round_locked(int64_t round);
   void complete_round_locked();
   void record_evaluation_locked(int64_t model_round, const std::string& site,
-                                const std::string& eval_json);
+                                const nlohmann::json& eval);
   void fail_locked(const std::string& reason);
   void check_deadlines_locked();
 
