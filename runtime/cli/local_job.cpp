@@ -31,38 +31,58 @@ constexpr auto kClientExitGrace = std::chrono::seconds(30);
 constexpr auto kClientExitGraceOnFailure = std::chrono::seconds(2);
 constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
 
-std::vector<common::ChildProcess> start_clients(const jobspec::JobSpec& job,
-                                                const RunWorkspace& ws,
-                                                const std::string& server_address) {
+// One flare-client per site, or per node of a site whose group spans nodes.
+struct SiteProcess {
+  std::string site;
+  common::ChildProcess client;
+};
+
+std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
+                                       const std::string& server_address) {
   const auto program = common::executable_dir() / "flare-client";
+  // Every node of every site runs here: threads are shared by all their ranks.
   int total_ranks = 0;
-  for (const auto& site : job.sites) total_ranks += site.devices;
+  for (const auto& site : job.sites) total_ranks += std::max(1, site.devices) * site.nodes;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = std::max(1, cores / std::max(1, total_ranks));
-  std::vector<common::ChildProcess> clients;
+  std::vector<SiteProcess> clients;
   for (const auto& site : job.sites) {
-    clients.emplace_back(
-        std::vector<std::string>{program.string(), "--job", ws.job_file().string(), "--site",
-                                 site.name, "--server", server_address, "--log-dir",
-                                 ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
-                                 "--threads", std::to_string(threads)},
-        ws.logs_dir() / (site.name + ".log"));
+    std::vector<std::string> argv{program.string(), "--job", ws.job_file().string(), "--site",
+                                  site.name, "--server", server_address, "--log-dir",
+                                  ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
+                                  "--threads", std::to_string(threads)};
+    if (site.nodes == 1) {
+      clients.push_back(
+          {site.name, common::ChildProcess(argv, ws.logs_dir() / (site.name + ".log"))});
+      continue;
+    }
+    // All nodes are on this machine, so one port for the group's rendezvous can be picked here.
+    const int port = site.master_port != 0 ? site.master_port : common::free_tcp_port();
+    for (int node = 0; node < site.nodes; ++node) {
+      auto node_argv = argv;
+      for (const std::string& a : {std::string("--nnodes"), std::to_string(site.nodes),
+                                   std::string("--node-rank"), std::to_string(node),
+                                   std::string("--master-addr"), site.master_addr,
+                                   std::string("--master-port"), std::to_string(port)})
+        node_argv.push_back(a);
+      const auto log = ws.logs_dir() / (site.name + ".node" + std::to_string(node) + ".log");
+      clients.push_back({site.name, common::ChildProcess(node_argv, log)});
+    }
   }
   return clients;
 }
 
 // Turns a site process that ended early into the job's failure.
-void watch_clients(std::vector<common::ChildProcess>& clients, const jobspec::JobSpec& job,
-                   server::Controller& controller) {
-  for (size_t i = 0; i < clients.size(); ++i) {
-    const auto status = clients[i].poll();
+void watch_clients(std::vector<SiteProcess>& clients, server::Controller& controller) {
+  for (auto& [site, client] : clients) {
+    const auto status = client.poll();
     if (!status) continue;
     // The site's own report (with the failed rank's log) usually follows its
     // exit by a moment; give it the chance to arrive first.
     std::this_thread::sleep_for(kFailureReportGrace);
-    controller.abort(job.sites[i].name + "'s client process ended early (" +
-                     status->describe() + "); last lines of its log:\n" +
-                     common::read_log_tail(clients[i].log_file(), kLogTailLines));
+    controller.abort(site + "'s client process ended early (" + status->describe() +
+                     "); last lines of its log:\n" +
+                     common::read_log_tail(client.log_file(), kLogTailLines));
     return;
   }
 }
@@ -120,13 +140,13 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   auto clients = start_clients(job, ws, rpc.address());
   const auto outcome = controller.run([&] {
     if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
-    watch_clients(clients, job, controller);
+    watch_clients(clients, controller);
   });
 
   // Sites learn the end from their next task request; give them time to leave.
   const auto deadline = std::chrono::steady_clock::now() +
                         (outcome.success ? kClientExitGrace : kClientExitGraceOnFailure);
-  for (auto& c : clients) {
+  for (auto& [site, c] : clients) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (!c.wait_for(std::max(left, std::chrono::milliseconds(0)))) c.stop();

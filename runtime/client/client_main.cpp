@@ -1,8 +1,10 @@
-// flare-client: one site. Starts the site's worker group (one flare-worker per
-// device), watches it, and reports a failed rank to the server with its cause.
+// flare-client: one site (or, for a multi-node site, one node of it). Starts
+// the node's worker ranks (one flare-worker per device), watches them, reports
+// a failed or hung rank to the server, and restarts the group while the job's
+// restart policy allows.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -25,10 +27,15 @@ void request_stop(int) { g_stop = true; }
 struct ClientArgs {
   std::string job, site, server, log_dir, work_dir;
   int threads = 0;
+  // torchrun-style; unset: the job spec's values for this site.
+  std::optional<int> nnodes, node_rank, master_port;
+  std::optional<std::string> master_addr;
 };
 
 ClientArgs parse(int argc, char** argv) {
   ClientArgs a;
+  int nnodes = 0, node_rank = 0, master_port = 0;
+  std::string master_addr;
   po::options_description desc("flare-client");
   desc.add_options()
     ("job", po::value(&a.job)->required(), "resolved job spec (TOML)")
@@ -36,11 +43,76 @@ ClientArgs parse(int argc, char** argv) {
     ("server", po::value(&a.server)->required(), "server address host:port")
     ("log-dir", po::value(&a.log_dir)->required(), "folder for the ranks' logs")
     ("work-dir", po::value(&a.work_dir)->required(), "folder for the ranks' files")
-    ("threads", po::value(&a.threads), "intra-op threads per rank (0 = cores / ranks)");
+    ("threads", po::value(&a.threads), "intra-op threads per rank (0 = cores / ranks)")
+    ("nnodes", po::value(&nnodes), "nodes the site's worker group spans")
+    ("node-rank", po::value(&node_rank), "this node's rank (0 hosts global rank 0)")
+    ("master-addr", po::value(&master_addr), "rendezvous host (node 0)")
+    ("master-port", po::value(&master_port), "rendezvous port");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   po::notify(vm);
+  if (vm.count("nnodes")) a.nnodes = nnodes;
+  if (vm.count("node-rank")) a.node_rank = node_rank;
+  if (vm.count("master-addr")) a.master_addr = master_addr;
+  if (vm.count("master-port")) a.master_port = master_port;
   return a;
+}
+
+flare::client::GroupLaunch plan_launch(const ClientArgs& args,
+                                       const flare::jobspec::JobSpec& job) {
+  const auto site = std::find_if(job.sites.begin(), job.sites.end(),
+                                 [&](const auto& s) { return s.name == args.site; });
+  if (site == job.sites.end())
+    throw std::runtime_error("site '" + args.site + "' is not in " + args.job);
+  flare::client::GroupLaunch launch;
+  launch.worker_program = flare::common::executable_dir() / "flare-worker";
+  launch.job_file = args.job;
+  launch.site = args.site;
+  launch.site_index = static_cast<int>(site - job.sites.begin());
+  launch.num_sites = static_cast<int>(job.sites.size());
+  // "auto" on a CPU node: one rank (as Lightning's devices="auto" on CPU).
+  launch.devices = std::max(1, site->devices);
+  launch.nnodes = args.nnodes.value_or(site->nodes);
+  launch.node_rank = args.node_rank.value_or(0);
+  launch.master_addr = args.master_addr.value_or(site->master_addr);
+  launch.master_port = args.master_port.value_or(site->master_port);
+  if (launch.nnodes < 1 || launch.node_rank < 0 || launch.node_rank >= launch.nnodes)
+    throw std::runtime_error("node rank " + std::to_string(launch.node_rank) +
+                             " does not fit a group of " + std::to_string(launch.nnodes) +
+                             " nodes");
+  if (launch.nnodes > 1 && launch.master_port == 0)
+    throw std::runtime_error("a worker group of " + std::to_string(launch.nnodes) +
+                             " nodes needs a rendezvous port every node knows: set master_port "
+                             "for the site or pass --master-port");
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  launch.threads_per_rank = args.threads > 0 ? args.threads : std::max(1, cores / launch.devices);
+  launch.progress_timeout_s = site->progress_timeout_s;
+  launch.server = args.server;
+  launch.log_dir = args.log_dir;
+  launch.work_dir = args.work_dir;
+  return launch;
+}
+
+// Tells the server; false when it refused (the job is over) or is unreachable.
+bool report(const flare::client::GroupLaunch& launch, const flare::client::RankFailure& failure,
+            int restarts_left, bool restarting, spdlog::logger& log) {
+  try {
+    flare::transport::ServerConnection server(launch.server, launch.site);
+    flare::transport::v1::Failure msg;
+    msg.set_rank(failure.rank);
+    msg.set_cause(failure.cause);
+    msg.set_log_tail(failure.log_tail);
+    msg.set_generation(launch.generation);
+    msg.set_restarting(restarting);
+    msg.set_restarts_left(restarts_left);
+    msg.set_node_rank(launch.node_rank);
+    msg.set_in_collective(failure.in_collective);
+    server.report_failure(msg);
+    return true;
+  } catch (const std::exception& e) {
+    log.error("could not report the failure to the server: {}", e.what());
+    return false;
+  }
 }
 
 }  // namespace
@@ -59,46 +131,33 @@ int main(int argc, char** argv) {
   auto log = flare::common::make_logger("client", args.site);
   try {
     const auto job = flare::jobspec::load_job(args.job);
-    int site_index = -1, devices = 0;
-    for (size_t i = 0; i < job.sites.size(); ++i) {
-      if (job.sites[i].name == args.site) {
-        site_index = static_cast<int>(i);
-        devices = job.sites[i].devices;
+    auto launch = plan_launch(args, job);
+    const auto& site = job.sites[launch.site_index];
+    // Restarting a multi-node group needs every node to re-rendezvous at
+    // once; that is not supported yet, so a failure there ends the job.
+    int restarts_left = launch.nnodes == 1 ? site.max_restarts : 0;
+    if (launch.nnodes > 1 && site.max_restarts > 0)
+      log->warn("max_restarts is ignored for a worker group of {} nodes", launch.nnodes);
+    const bool pick_port = launch.master_port == 0;
+    for (;; ++launch.generation) {
+      // A fresh port per generation: the old store's port may linger in TIME_WAIT.
+      if (pick_port) launch.master_port = flare::common::free_tcp_port();
+      log->info("starting {} worker ranks (node {} of {}, {} threads each, generation {})",
+                launch.devices, launch.node_rank, launch.nnodes, launch.threads_per_rank,
+                launch.generation);
+      flare::client::WorkerGroup group(launch);
+      const auto failure = group.supervise(g_stop);
+      if (!failure) {
+        log->info(g_stop ? "stopped on request" : "all ranks finished");
+        return 0;
       }
+      log->error("rank {} failed: {}; the group was stopped", failure->rank, failure->cause);
+      const bool restart = restarts_left > 0 && !g_stop;
+      if (restart) --restarts_left;
+      if (!report(launch, *failure, restarts_left, restart, *log) || !restart) return 1;
+      log->warn("restarting the worker group from the current global model ({} restarts left)",
+                restarts_left);
     }
-    if (site_index < 0) throw std::runtime_error("site '" + args.site + "' is not in " + args.job);
-
-    flare::client::GroupLaunch launch;
-    launch.worker_program = flare::common::executable_dir() / "flare-worker";
-    launch.job_file = args.job;
-    launch.site = args.site;
-    launch.site_index = site_index;
-    launch.num_sites = static_cast<int>(job.sites.size());
-    launch.devices = devices;
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    launch.threads_per_rank = args.threads > 0 ? args.threads : std::max(1, cores / devices);
-    launch.server = args.server;
-    launch.log_dir = args.log_dir;
-    launch.work_dir = args.work_dir;
-    log->info("starting {} worker ranks ({} threads each)", devices, launch.threads_per_rank);
-    flare::client::WorkerGroup group(launch);
-    const auto failure = group.supervise(g_stop);
-    if (!failure) {
-      log->info(g_stop ? "stopped on request" : "all ranks finished");
-      return 0;
-    }
-    log->error("rank {} failed: {}; the group was stopped", failure->rank, failure->cause);
-    try {
-      flare::transport::ServerConnection server(args.server, args.site);
-      flare::transport::v1::Failure report;
-      report.set_rank(failure->rank);
-      report.set_cause(failure->cause);
-      report.set_log_tail(failure->log_tail);
-      server.report_failure(report);
-    } catch (const std::exception& e) {
-      log->error("could not report the failure to the server: {}", e.what());
-    }
-    return 1;
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;

@@ -1,75 +1,123 @@
 #include "client/worker_group.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
-#include "common/local_host.hpp"
 #include "common/logging.hpp"
 
 namespace flare::client {
 
 namespace {
+
 constexpr int kLogTailLines = 20;
-constexpr auto kStopGrace = std::chrono::milliseconds(3000);
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f", s);
+  return buf;
+}
+
 }  // namespace
 
-WorkerGroup::WorkerGroup(const GroupLaunch& launch) {
-  const int master_port = common::free_tcp_port();
+WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
+  heartbeats_.reserve(launch.devices);
   ranks_.reserve(launch.devices);
-  for (int rank = 0; rank < launch.devices; ++rank) {
-    const auto work_dir = launch.work_dir / launch.site / ("rank" + std::to_string(rank));
+  for (int local = 0; local < launch.devices; ++local) {
+    const std::string rank = std::to_string(launch.global_rank(local));
+    const auto work_dir = launch.work_dir / launch.site / ("rank" + rank);
     std::filesystem::create_directories(work_dir);
+    const auto heartbeat = work_dir / "heartbeat";
+    heartbeats_.push_back(worker::HeartbeatFile::create(heartbeat));
     std::vector<std::string> argv{
         launch.worker_program.string(),
         "--job", launch.job_file.string(),
         "--site", launch.site,
         "--site-index", std::to_string(launch.site_index),
         "--num-sites", std::to_string(launch.num_sites),
-        "--rank", std::to_string(rank),
-        "--world-size", std::to_string(launch.devices),
-        "--local-rank", std::to_string(rank),
+        "--rank", rank,
+        "--world-size", std::to_string(launch.world_size()),
+        "--local-rank", std::to_string(local),
         "--local-world-size", std::to_string(launch.devices),
-        "--master-addr", "127.0.0.1",
-        "--master-port", std::to_string(master_port),
+        "--master-addr", launch.master_addr,
+        "--master-port", std::to_string(launch.master_port),
         "--threads", std::to_string(launch.threads_per_rank),
-        "--work-dir", work_dir.string()};
-    if (rank == 0) {
+        "--work-dir", work_dir.string(),
+        "--heartbeat", heartbeat.string(),
+        "--generation", std::to_string(launch.generation)};
+    // Only global rank 0 speaks to the server.
+    if (launch.global_rank(local) == 0) {
       argv.push_back("--server");
       argv.push_back(launch.server);
     }
-    ranks_.emplace_back(argv,
-                        launch.log_dir / (launch.site + ".rank" + std::to_string(rank) + ".log"));
+    ranks_.emplace_back(argv, launch.log_dir / (launch.site + ".rank" + rank + ".log"));
   }
+}
+
+Blame blame_for(const common::ExitStatus& status, const worker::HeartbeatReading& heartbeat) {
+  if (status.success()) return Blame::None;
+  if (status.signal) return Blame::Signal;
+  return heartbeat.failed_in_collective ? Blame::Collective : Blame::OwnError;
+}
+
+std::optional<RankFailure> WorkerGroup::find_failure() {
+  const auto now = std::chrono::steady_clock::now();
+  int blamed = -1;
+  Blame blame = Blame::None;
+  bool all_exited = true;
+  for (size_t local = 0; local < ranks_.size(); ++local) {
+    const auto status = ranks_[local].poll();
+    all_exited = all_exited && status.has_value();
+    if (!status) continue;
+    const Blame b = blame_for(*status, heartbeats_[local].read());
+    if (b > blame) blame = b, blamed = static_cast<int>(local);
+  }
+  std::optional<RankFailure> failure;
+  if (blamed >= 0) {
+    // When a crash takes its peers down with it, the rank that crashed is
+    // the cause, not the ones whose collective broke: give it a moment.
+    if (blame == Blame::Collective && !all_exited) {
+      if (!collective_failure_seen_) collective_failure_seen_ = now;
+      if (now - *collective_failure_seen_ < kPeerFailureSettle) return std::nullopt;
+    }
+    const auto heartbeat = heartbeats_[blamed].read();
+    failure = RankFailure{launch_.global_rank(blamed), blame == Blame::Collective,
+                          ranks_[blamed].poll()->describe(), {}};
+    if (!heartbeat.fatal_error.empty()) failure->cause += ": " + heartbeat.fatal_error;
+  } else {
+    // A hang stalls the whole group: blame the rank quiet for longest.
+    const std::chrono::duration<double> timeout(launch_.progress_timeout_s);
+    double longest = 0;
+    for (size_t local = 0; local < ranks_.size(); ++local) {
+      const auto quiet = worker::hung_for(heartbeats_[local].read(), now, timeout);
+      if (!quiet || quiet->count() <= longest) continue;
+      longest = quiet->count();
+      blamed = static_cast<int>(local);
+      failure = RankFailure{launch_.global_rank(blamed), false,
+                            "no progress for " + seconds_text(longest) +
+                                " s inside a task (progress_timeout_s = " +
+                                seconds_text(launch_.progress_timeout_s) + ")",
+                            {}};
+    }
+  }
+  if (failure) {
+    stop_all(kStopGrace);
+    failure->log_tail = common::read_log_tail(ranks_[blamed].log_file(), kLogTailLines);
+  }
+  return failure;
 }
 
 std::optional<RankFailure> WorkerGroup::supervise(const std::atomic<bool>& stop) {
   for (;;) {
+    if (auto failure = find_failure()) return failure;
     bool all_done = true;
-    std::optional<RankFailure> failure;
-    for (size_t rank = 0; rank < ranks_.size(); ++rank) {
-      const auto status = ranks_[rank].poll();
-      if (!status) {
-        all_done = false;
-        continue;
-      }
-      // When a crash takes its peers down with it in the same instant, the
-      // rank killed by a signal is the cause, not the ones whose collective broke.
-      if (!status->success() && (!failure || (status->signal && failure->cause.find("signal") ==
-                                                                      std::string::npos))) {
-        failure = RankFailure{static_cast<int>(rank), status->describe(), {}};
-      }
-    }
-    if (failure) {
-      stop_all(kStopGrace);
-      failure->log_tail = common::read_log_tail(ranks_[failure->rank].log_file(), kLogTailLines);
-      return failure;
-    }
+    for (auto& r : ranks_) all_done = all_done && r.poll() && r.poll()->success();
     if (all_done) return std::nullopt;
     if (stop) {
       stop_all(kStopGrace);
       return std::nullopt;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(kPollInterval);
   }
 }
 

@@ -1,6 +1,8 @@
-// The site supervisor's worker group: one flare-worker process per device,
-// started once for the whole job and watched. A rank that dies stops the
-// whole group within a bounded time, and its cause and log tail are kept.
+// The site supervisor's worker group on one node: one flare-worker process
+// per local device, started once per job (or per restart) and watched. A rank
+// that dies or stops making progress stops the node's whole group within a
+// bounded time (kPollInterval + kStopGrace after the cause is seen), and its
+// cause and log tail are kept.
 #pragma once
 
 #include <atomic>
@@ -11,8 +13,22 @@
 #include <vector>
 
 #include "common/child_process.hpp"
+#include "worker/heartbeat.hpp"
 
 namespace flare::client {
+
+// How often the supervisor looks at its ranks, and how long a rank gets to
+// exit after SIGTERM before SIGKILL.
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
+constexpr auto kStopGrace = std::chrono::milliseconds(3000);
+// A rank that failed inside a collective usually reports its peer's failure;
+// the supervisor waits this long for the peer's own exit before blaming it.
+constexpr auto kPeerFailureSettle = std::chrono::milliseconds(500);
+
+// How strongly a failed rank's exit points at the cause: a signal beats the
+// rank's own error, which beats an error inside a collective.
+enum class Blame { None = 0, Collective = 1, OwnError = 2, Signal = 3 };
+Blame blame_for(const common::ExitStatus& status, const worker::HeartbeatReading& heartbeat);
 
 struct GroupLaunch {
   std::filesystem::path worker_program;  // flare-worker
@@ -20,16 +36,27 @@ struct GroupLaunch {
   std::string site;
   int site_index = 0;
   int num_sites = 1;
-  int devices = 1;
+  int devices = 1;                       // ranks on this node
+  int nnodes = 1;                        // nodes the site's group spans
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1"; // rendezvous (global rank 0's host)
+  int master_port = 0;
   int threads_per_rank = 1;
+  int64_t generation = 0;                // restarts so far
+  double progress_timeout_s = 600;       // <= 0: hangs are not detected
   std::string server;                    // host:port
-  std::filesystem::path log_dir;         // <site>.rank<r>.log
-  std::filesystem::path work_dir;        // <site>/rank<r>/ beneath it
+  std::filesystem::path log_dir;         // <site>.rank<global rank>.log
+  std::filesystem::path work_dir;        // <site>/rank<global rank>/ beneath it
+
+  int world_size() const { return nnodes * devices; }
+  int global_rank(int local_rank) const { return node_rank * devices + local_rank; }
 };
 
 struct RankFailure {
-  int rank = 0;
-  std::string cause;     // "exit code 1", "killed by signal 9 (SIGKILL)"
+  int rank = 0;          // global rank
+  bool in_collective = false;  // a collective failed: perhaps a peer's fault
+  std::string cause;     // "exit code 1: <the rank's error>", "killed by signal 9 (SIGKILL)",
+                         // "no progress for 2.1 s (progress_timeout_s = 2)"
   std::string log_tail;  // the rank's last log lines
 };
 
@@ -45,6 +72,11 @@ class WorkerGroup {
   void stop_all(std::chrono::milliseconds grace);
 
  private:
+  std::optional<RankFailure> find_failure();
+
+  std::optional<std::chrono::steady_clock::time_point> collective_failure_seen_;
+  GroupLaunch launch_;
+  std::vector<worker::HeartbeatFile> heartbeats_;  // one per local rank
   std::vector<common::ChildProcess> ranks_;
 };
 

@@ -21,9 +21,23 @@ struct PluginRef {
   bool operator==(const PluginRef&) const = default;
 };
 
+// A site's worker group: how many ranks, on which devices, over how many
+// hosts, and how its supervisor treats a failed or hung rank. Written as
+// [clients] (every site's defaults) and [sites.<name>] (one site's overrides).
+// Devices are only named here; worker::plan_devices resolves "auto" against
+// the machine a group starts on.
 struct SiteSpec {
-  std::string name;  // "site-1" .. "site-N"
-  int devices;       // worker ranks of this site
+  std::string name;                       // "site-1" .. "site-N"; empty in site_defaults
+  int devices = 1;                        // ranks per node; 0 when devices = "auto"
+  std::vector<int> device_ids;            // CUDA ids of devices = [..], one per rank
+  bool devices_auto = false;              // devices = "auto": decided on the node at start
+  std::string accelerator = "auto";       // "auto" | "cpu" | "cuda"
+  std::string backend = "auto";           // "auto" (NCCL on CUDA, Gloo on CPU) | "gloo" | "nccl"
+  int nodes = 1;                          // hosts the group spans (torchrun's nnodes)
+  std::string master_addr = "127.0.0.1";  // rendezvous host of a multi-node group
+  int master_port = 0;                    // 0 = chosen at start (every node on this machine)
+  int max_restarts = 0;                   // restarts of a failed group, from the global model
+  double progress_timeout_s = 600;        // a busy rank silent this long counts as hung
   bool operator==(const SiteSpec&) const = default;
 };
 
@@ -37,9 +51,11 @@ struct JobSpec {
   bool use_tracking = false;
   std::vector<std::filesystem::path> plugin_path;  // extra plugin folders
   int n_clients = 2;                               // >= 1
-  int devices = 2;                                 // worker ranks per site unless overridden
-  std::vector<SiteSpec> sites;                     // one per client, in order
-  std::filesystem::path data_dir;                  // default <cwd>/data/<name>
+  // [clients]: the worker group every site starts from; [sites.<name>]
+  // overrides it key by key. Its name is empty.
+  SiteSpec site_defaults{.name = {}, .devices = 2};
+  std::vector<SiteSpec> sites;     // one per client, in order
+  std::filesystem::path data_dir;  // default <cwd>/data/<name>
   PluginRef trainer{.name = "cifar10"};
   PluginRef aggregator{.name = "fedavg"};
   std::string key_metric = "val_acc";   // ranks global models for "best"

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <string_view>
+#include <vector>
 
 #include "table_reader.hpp"
 #include "toml_json.hpp"
 #include "toml_text.hpp"
+#include "worker_group_keys.hpp"
 
 namespace flare::jobspec {
 namespace {
@@ -22,14 +24,18 @@ int to_int(int64_t value) { return static_cast<int>(value); }  // ranges checked
 void read_clients(const TableReader& top, JobSpec& spec) {
   const auto clients = top.table("clients");
   if (!clients) return;
-  clients->allow_only({"count", "devices"});
+  std::vector<std::string_view> known{"count"};
+  known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
+  clients->allow_only(known);
   spec.n_clients = to_int(clients->integer("count", 1, 100000).value_or(spec.n_clients));
-  spec.devices = to_int(clients->integer("devices", 1, 4096).value_or(spec.devices));
+  read_worker_group(*clients, spec.site_defaults);
 }
 
 void read_sites(const TableReader& top, JobSpec& spec) {
-  for (int i = 1; i <= spec.n_clients; ++i)
-    spec.sites.push_back({"site-" + std::to_string(i), spec.devices});
+  for (int i = 1; i <= spec.n_clients; ++i) {
+    spec.sites.push_back(spec.site_defaults);
+    spec.sites.back().name = "site-" + std::to_string(i);
+  }
   const auto sites = top.table("sites");
   if (!sites) return;
   const std::string known =
@@ -40,8 +46,8 @@ void read_sites(const TableReader& top, JobSpec& spec) {
                              [&](const SiteSpec& s) { return s.name == name; });
     if (site == spec.sites.end()) sites->fail(name, known, "unknown site " + toml_key(name));
     const auto overrides = sites->table(name);
-    overrides->allow_only({"devices"});
-    site->devices = to_int(overrides->integer("devices", 1, 4096).value_or(site->devices));
+    overrides->allow_only(kWorkerGroupKeys);
+    read_worker_group(*overrides, *site);
   }
 }
 

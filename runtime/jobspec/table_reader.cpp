@@ -9,7 +9,7 @@
 namespace flare::jobspec {
 namespace {
 
-std::string known_list(std::initializer_list<std::string_view> known) {
+std::string known_list(std::span<const std::string_view> known) {
   std::string out;
   for (const std::string_view key : known) out.append(out.empty() ? "" : ", ").append(key);
   return out;
@@ -17,13 +17,12 @@ std::string known_list(std::initializer_list<std::string_view> known) {
 
 }  // namespace
 
-void TableReader::allow_only(std::initializer_list<std::string_view> known) const {
+void TableReader::allow_only(std::span<const std::string_view> known) const {
   for (const auto& [key, value] : *table_) {
     const std::string_view name = key.str();
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     std::string found = "unknown key " + toml_key(name);
-    const std::vector<std::string_view> candidates(known);
-    if (const std::string match = closest_match(name, candidates); !match.empty())
+    if (const std::string match = closest_match(name, known); !match.empty())
       found += " (did you mean " + match + "?)";
     doc_->fail(value, key_path(name), "one of " + known_list(known), found);
   }
@@ -81,6 +80,19 @@ std::optional<std::string> TableReader::string(std::string_view key) const {
   return value;
 }
 
+std::optional<std::string> TableReader::choice(
+    std::string_view key, std::initializer_list<std::string_view> choices) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  auto value = node->value_exact<std::string>();
+  if (value && std::find(choices.begin(), choices.end(), *value) != choices.end()) return value;
+  std::string expected;
+  for (const std::string_view choice : choices)
+    expected.append(expected.empty() ? "one of " : ", ").append(toml_string(choice));
+  // No did-you-mean: the list is short, and "gpu" is closest to "cpu".
+  doc_->fail(*node, key_path(key), expected, describe(*node));
+}
+
 std::optional<std::filesystem::path> TableReader::path(std::string_view key) const {
   const auto text = string(key);
   if (!text) return std::nullopt;
@@ -109,6 +121,11 @@ void TableReader::fail(std::string_view key, std::string_view expected,
                        std::string_view found) const {
   const toml::node* node = find(key);
   doc_->fail(node ? *node : *table_, key_path(key), expected, found);
+}
+
+void TableReader::fail_at(const toml::node& node, std::string_view key_path,
+                          std::string_view expected, std::string_view found) const {
+  doc_->fail(node, key_path, expected, found);
 }
 
 std::filesystem::path resolve_path(const std::filesystem::path& base,

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,10 @@ class TableReader {
   std::string key_path(std::string_view key) const { return child_key(key_path_, key); }
 
   // Rejects any key outside `known`, suggesting the closest known one.
-  void allow_only(std::initializer_list<std::string_view> known) const;
+  void allow_only(std::initializer_list<std::string_view> known) const {
+    allow_only(std::span<const std::string_view>(known.begin(), known.size()));
+  }
+  void allow_only(std::span<const std::string_view> known) const;
 
   const toml::node* find(std::string_view key) const { return table_->get(key); }
   std::optional<TableReader> table(std::string_view key) const;
@@ -38,12 +42,18 @@ class TableReader {
   std::optional<double> positive_number(std::string_view key) const;
   std::optional<bool> boolean(std::string_view key) const;
   std::optional<std::string> string(std::string_view key) const;  // non-empty
+  // A string that is one of `choices`.
+  std::optional<std::string> choice(std::string_view key,
+                                    std::initializer_list<std::string_view> choices) const;
   // A non-empty string made absolute (see Document::base_dir).
   std::optional<std::filesystem::path> path(std::string_view key) const;
   std::optional<std::vector<std::filesystem::path>> path_list(std::string_view key) const;
 
   [[noreturn]] void fail(std::string_view key, std::string_view expected,
                          std::string_view found) const;
+  // For a node inside a value (an array item), named by its own key path.
+  [[noreturn]] void fail_at(const toml::node& node, std::string_view key_path,
+                            std::string_view expected, std::string_view found) const;
 
  private:
   const toml::table* table_;

@@ -3,6 +3,7 @@
 
 #include "job_spec.hpp"
 #include "toml_text.hpp"
+#include "worker_group_keys.hpp"
 
 namespace flare::jobspec {
 namespace {
@@ -44,10 +45,9 @@ std::string to_toml(const JobSpec& spec) {
 
   out += "\n[clients]\n";
   out += line("count", std::to_string(spec.n_clients));
-  out += line("devices", std::to_string(spec.devices));
+  out += worker_group_toml(spec.site_defaults);
   for (const SiteSpec& site : spec.sites)
-    out +=
-        "\n[sites." + toml_key(site.name) + "]\n" + line("devices", std::to_string(site.devices));
+    out += "\n[sites." + toml_key(site.name) + "]\n" + worker_group_toml(site);
 
   out += "\n[data]\n" + line("dir", path_value(spec.data_dir));
   out += plugin_section("trainer", spec.trainer);

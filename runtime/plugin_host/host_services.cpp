@@ -112,6 +112,8 @@ HostServices::HostServices(HostCallbacks callbacks, Collectives* collectives)
   table_.all_reduce = &HostServices::all_reduce;
   table_.broadcast = &HostServices::broadcast;
   table_.barrier = &HostServices::barrier;
+  table_.all_reduce_start = &HostServices::all_reduce_start;
+  table_.wait_work = &HostServices::wait_work;
 }
 
 void HostServices::log(void* context, flare_log_level level, const char* message) {
@@ -173,6 +175,26 @@ flare_error* HostServices::barrier(void* context) {
   auto& host = self(context);
   if (!host.collectives_) return nullptr;
   return collective("barrier", [&] { host.collectives_->barrier(); });
+}
+
+flare_error* HostServices::all_reduce_start(void* context, DLTensor* tensor, flare_reduce_op op,
+                                           flare_work** out) {
+  if (!tensor || !out)
+    return make_error(FLARE_ERROR_INVALID_ARGUMENT, "all_reduce_start: tensor or out is NULL");
+  auto& host = self(context);
+  return collective("all_reduce", [&] {
+    auto work = std::make_unique<flare_work>();
+    if (host.collectives_) work->work = host.collectives_->all_reduce_start(*tensor, op);
+    *out = work.release();
+  });
+}
+
+flare_error* HostServices::wait_work(void*, flare_work* work) {
+  if (!work) return make_error(FLARE_ERROR_INVALID_ARGUMENT, "wait_work: work is NULL");
+  const std::unique_ptr<flare_work> owned(work);
+  return collective("all_reduce", [&] {
+    if (owned->work) owned->work->wait();
+  });
 }
 
 }  // namespace flare::host

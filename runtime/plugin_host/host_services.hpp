@@ -1,5 +1,6 @@
 // The runtime's side of flare_host_services: errors, logging, metrics,
-// progress, cancellation and the worker group's collectives, as one C table.
+// progress, cancellation and the worker group's collectives (blocking and,
+// since ABI 1.1, asynchronous all-reduce), as one C table.
 #pragma once
 
 #include <flare/plugin_abi.h>
@@ -17,6 +18,11 @@
 struct flare_error {
   flare_error_code code;
   std::string message;
+};
+
+// The opaque all-reduce in flight of ABI 1.1 (all_reduce_start / wait_work).
+struct flare_work {
+  std::unique_ptr<flare::host::Collectives::Work> work;
 };
 
 namespace flare::host {
@@ -68,6 +74,9 @@ class HostServices {
   static flare_error* all_reduce(void* context, DLTensor* tensor, flare_reduce_op op);
   static flare_error* broadcast(void* context, DLTensor* tensor, int32_t root_rank);
   static flare_error* barrier(void* context);
+  static flare_error* all_reduce_start(void* context, DLTensor* tensor, flare_reduce_op op,
+                                       flare_work** out);
+  static flare_error* wait_work(void* context, flare_work* work);
 
   HostCallbacks callbacks_;
   Collectives* collectives_;

@@ -12,6 +12,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// How long a collective failure waits for a peer's report of the cause:
+// supervisors see a dead rank within 50 ms, so this is generous.
+constexpr auto kConsequenceGrace = std::chrono::milliseconds(1000);
+
 std::string format_fixed(double v, int decimals) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
@@ -38,10 +42,38 @@ void Controller::require_site_locked(const std::string& site) const {
     throw RejectedRequest("unknown site '" + site + "'");
 }
 
+void Controller::require_generation_locked(const std::string& site, int64_t generation,
+                                           const char* what) const {
+  const auto it = generation_.find(site);
+  const int64_t current = it == generation_.end() ? 0 : it->second;
+  if (generation != current) {
+    throw RejectedRequest(std::string(what) + " from " + site + "'s worker group generation " +
+                          std::to_string(generation) + " refused: the site now runs generation " +
+                          std::to_string(current));
+  }
+}
+
+void Controller::adopt_generation_locked(const std::string& site, int64_t generation) {
+  int64_t& current = generation_[site];
+  if (generation <= current) return;
+  current = generation;
+  // An answered task stays answered (an update counts once per round); an
+  // unanswered one goes to the new generation, with the current global model.
+  if (!responded_.contains(site)) assigned_.erase(site);
+  changed_.notify_all();
+}
+
 v1::RegisterReply Controller::register_site(const v1::RegisterRequest& request) {
   std::lock_guard lock(mutex_);
   require_site_locked(request.site());
-  if (registered_.insert(request.site()).second) {
+  if (request.generation() < generation_[request.site()])  // a newer one may register
+    require_generation_locked(request.site(), request.generation(), "registration");
+  adopt_generation_locked(request.site(), request.generation());
+  if (!registered_.insert(request.site()).second) {
+    out_.log->info("{} registered again (worker group generation {})", request.site(),
+                   request.generation());
+    out_.display.message(request.site() + " rejoined with a restarted worker group");
+  } else {
     out_.log->info("{} registered ({} worker ranks)", request.site(), request.world_size());
     out_.display.message(request.site() + " joined with " +
                          std::to_string(request.world_size()) + " worker ranks");
@@ -96,10 +128,16 @@ v1::Task Controller::make_task_locked(const std::string& site) {
   return task;
 }
 
-v1::Task Controller::next_task(const std::string& site, std::chrono::milliseconds max_wait) {
+v1::Task Controller::next_task(const v1::TaskRequest& request,
+                               std::chrono::milliseconds max_wait) {
+  const std::string& site = request.site();
   std::unique_lock lock(mutex_);
   require_site_locked(site);
-  if (!changed_.wait_for(lock, max_wait, [&] { return has_task_locked(site); })) {
+  require_generation_locked(site, request.generation(), "task request");
+  // The generation is checked again after the wait: a request parked here
+  // while the group was restarted must not take the new generation's task.
+  if (!changed_.wait_for(lock, max_wait, [&] { return has_task_locked(site); }) ||
+      generation_[site] != request.generation()) {
     v1::Task wait;
     wait.set_kind(v1::Task::WAIT);
     return wait;
@@ -109,6 +147,7 @@ v1::Task Controller::next_task(const std::string& site, std::chrono::millisecond
 
 void Controller::accept_initial_model(const v1::InitialModel& model) {
   std::lock_guard lock(mutex_);
+  require_generation_locked(model.site(), model.generation(), "initial model");
   if (phase_ != Phase::InitialModel || !assigned_.contains(model.site()))
     throw RejectedRequest("no initial model was asked of " + model.site());
   global_ = transport::decode_tensors(model.model().weights());
@@ -139,6 +178,7 @@ void Controller::start_round_locked(int64_t round) {
 void Controller::accept_update(const v1::Update& update) {
   std::lock_guard lock(mutex_);
   const std::string& site = update.site();
+  require_generation_locked(site, update.generation(), "update");
   if (phase_ != Phase::Training || update.round() != round_ || !assigned_.contains(site) ||
       responded_.contains(site)) {
     throw RejectedRequest("unexpected update from " + site + " for round " +
@@ -232,6 +272,7 @@ void Controller::complete_round_locked() {
 void Controller::accept_evaluation(const v1::Evaluation& evaluation) {
   std::lock_guard lock(mutex_);
   const std::string& site = evaluation.site();
+  require_generation_locked(site, evaluation.generation(), "evaluation");
   if (phase_ != Phase::FinalEvaluation || evaluation.round() != settings_.num_rounds ||
       !assigned_.contains(site) || responded_.contains(site)) {
     throw RejectedRequest("unexpected evaluation from " + site);
@@ -281,14 +322,32 @@ void Controller::progress(const v1::Progress& p) {
 
 void Controller::failure(const v1::Failure& f) {
   std::lock_guard lock(mutex_);
-  std::string reason = f.site() + " worker rank " + std::to_string(f.rank()) + " failed: " + f.cause();
+  require_site_locked(f.site());
+  const std::string what =
+      f.site() + " worker rank " + std::to_string(f.rank()) + " failed: " + f.cause();
+  if (f.restarting()) {
+    if (phase_ == Phase::Finished || phase_ == Phase::Failed)
+      throw RejectedRequest("the job is over; " + f.site() + " must not restart");
+    out_.log->warn("{}; restarting its worker group ({} restarts left)\nlast lines of its log:\n{}",
+                   what, f.restarts_left(), f.log_tail());
+    out_.display.message(what + "; restarting its worker group (" +
+                         std::to_string(f.restarts_left()) + " restarts left)");
+    adopt_generation_locked(f.site(), f.generation() + 1);
+    return;
+  }
+  std::string reason = what;
   if (!f.log_tail().empty()) reason += "\nlast lines of its log:\n" + f.log_tail();
+  if (f.in_collective()) {
+    if (!consequence_) consequence_ = reason, consequence_at_ = Clock::now();
+    return;
+  }
   fail_locked(reason);
 }
 
 void Controller::abort(const std::string& reason) {
   std::lock_guard lock(mutex_);
-  fail_locked(reason);
+  // A site's own report says more than "its process ended".
+  fail_locked(consequence_ ? *consequence_ : reason);
 }
 
 void Controller::fail_locked(const std::string& reason) {
@@ -308,6 +367,10 @@ void Controller::check_deadlines_locked() {
     return names;
   };
   const auto seconds = [](std::chrono::milliseconds d) { return std::to_string(d.count() / 1000.0); };
+  if (consequence_ && Clock::now() - consequence_at_ > kConsequenceGrace) {
+    fail_locked(*consequence_);
+    return;
+  }
   if (phase_ == Phase::Registering && elapsed > settings_.start_timeout) {
     fail_locked("sites did not register within " + seconds(settings_.start_timeout) +
                 " s (server.worker_start_timeout_s): missing " + missing(registered_));

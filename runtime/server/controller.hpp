@@ -59,16 +59,19 @@ class Controller {
  public:
   Controller(ControllerSettings settings, ControllerOutputs outputs);
 
-  // Site-facing (any thread). Reject with RejectedRequest.
+  // Site-facing (any thread). Reject with RejectedRequest, also every request
+  // from an earlier generation of a site's (restarted) worker group.
   transport::v1::RegisterReply register_site(const transport::v1::RegisterRequest& request);
-  transport::v1::Task next_task(const std::string& site, std::chrono::milliseconds max_wait);
+  transport::v1::Task next_task(const transport::v1::TaskRequest& request,
+                                std::chrono::milliseconds max_wait);
   void accept_initial_model(const transport::v1::InitialModel& model);
   void accept_update(const transport::v1::Update& update);
   void accept_evaluation(const transport::v1::Evaluation& evaluation);
   void progress(const transport::v1::Progress& progress);
   void failure(const transport::v1::Failure& failure);
 
-  // Main thread. Fails the job with `reason` unless it already ended.
+  // Main thread. Fails the job with `reason` (or a site's pending report of a
+  // failed collective) unless it already ended.
   void abort(const std::string& reason);
   // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
   JobOutcome run(const std::function<void()>& watch);
@@ -86,6 +89,11 @@ class Controller {
   void record_evaluation_locked(int64_t model_round, const std::string& site,
                                 const nlohmann::json& eval);
   void fail_locked(const std::string& reason);
+  // Refuses a request from an earlier generation of `site`'s worker group.
+  void require_generation_locked(const std::string& site, int64_t generation,
+                                 const char* what) const;
+  // A newer generation voids the site's unanswered task: it is handed out again.
+  void adopt_generation_locked(const std::string& site, int64_t generation);
   void check_deadlines_locked();
 
   ControllerSettings settings_;
@@ -100,6 +108,11 @@ class Controller {
   std::set<std::string> assigned_;   // sites handed this phase's task
   std::set<std::string> responded_;  // sites whose answer arrived
   std::set<std::string> data_announced_;  // sites whose training data was shown
+  std::map<std::string, int64_t> generation_;  // each site's current worker-group generation
+  // A failure inside a collective waits briefly for its likely cause (a peer
+  // on another node) to be reported; then it fails the job itself.
+  std::optional<std::string> consequence_;
+  std::chrono::steady_clock::time_point consequence_at_;
   int64_t round_ = 0;                // the training round under way (0-based)
   std::vector<storage::StoredTensor> global_;
   std::map<int64_t, std::vector<storage::StoredTensor>> awaiting_evaluation_;

@@ -39,7 +39,7 @@ grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterReques
 
 grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* req,
                                  v1::Task* task) {
-  return answer(nullptr, [&] { *task = controller_.next_task(req->site(), kTaskPoll); });
+  return answer(nullptr, [&] { *task = controller_.next_task(*req, kTaskPoll); });
 }
 
 grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*, const v1::InitialModel* m,

@@ -25,9 +25,11 @@ grpc::ChannelArguments channel_arguments() {
   return args;
 }
 
-ServerConnection::ServerConnection(const std::string& address, std::string site)
+ServerConnection::ServerConnection(const std::string& address, std::string site,
+                                   int64_t generation)
     : address_(address),
       site_(std::move(site)),
+      generation_(generation),
       channel_(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                          channel_arguments())),
       stub_(v1::FlareServer::NewStub(channel_)) {}
@@ -55,6 +57,7 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
   v1::RegisterRequest req;
   req.set_site(site_);
   req.set_world_size(world_size);
+  req.set_generation(generation_);
   v1::RegisterReply reply;
   auto ctx = context_with(kShortCallDeadline);
   check(stub_->Register(ctx.get(), req, &reply), "Register");
@@ -64,6 +67,7 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
 v1::Task ServerConnection::next_task() {
   v1::TaskRequest req;
   req.set_site(site_);
+  req.set_generation(generation_);
   v1::Task task;
   auto ctx = context_with(kModelCallDeadline);
   check(stub_->GetTask(ctx.get(), req, &task), "GetTask");
@@ -72,6 +76,7 @@ v1::Task ServerConnection::next_task() {
 
 void ServerConnection::submit_initial_model(v1::InitialModel& model) {
   model.set_site(site_);
+  model.set_generation(generation_);
   v1::Ack ack;
   auto ctx = context_with(kModelCallDeadline);
   check(stub_->SubmitInitialModel(ctx.get(), model, &ack), "SubmitInitialModel", &ack);
@@ -79,6 +84,7 @@ void ServerConnection::submit_initial_model(v1::InitialModel& model) {
 
 void ServerConnection::submit_update(v1::Update& update) {
   update.set_site(site_);
+  update.set_generation(generation_);
   v1::Ack ack;
   auto ctx = context_with(kModelCallDeadline);
   check(stub_->SubmitUpdate(ctx.get(), update, &ack), "SubmitUpdate", &ack);
@@ -86,6 +92,7 @@ void ServerConnection::submit_update(v1::Update& update) {
 
 void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {
   evaluation.set_site(site_);
+  evaluation.set_generation(generation_);
   v1::Ack ack;
   auto ctx = context_with(kShortCallDeadline);
   check(stub_->SubmitEvaluation(ctx.get(), evaluation, &ack), "SubmitEvaluation", &ack);
@@ -102,7 +109,7 @@ void ServerConnection::report_failure(v1::Failure& failure) {
   failure.set_site(site_);
   v1::Ack ack;
   auto ctx = context_with(kShortCallDeadline);
-  check(stub_->ReportFailure(ctx.get(), failure, &ack), "ReportFailure");
+  check(stub_->ReportFailure(ctx.get(), failure, &ack), "ReportFailure", &ack);
 }
 
 }  // namespace flare::transport

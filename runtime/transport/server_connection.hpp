@@ -20,7 +20,9 @@ class TransportError : public std::runtime_error {
 
 class ServerConnection {
  public:
-  ServerConnection(const std::string& address, std::string site);
+  // `generation` counts the site's worker-group restarts; it is stamped on
+  // every request so the server can refuse an earlier generation's answers.
+  ServerConnection(const std::string& address, std::string site, int64_t generation = 0);
 
   // Blocks until the server answers or `timeout` passes (then throws).
   void wait_until_reachable(std::chrono::milliseconds timeout);
@@ -31,7 +33,7 @@ class ServerConnection {
   void submit_update(v1::Update& update);
   void submit_evaluation(v1::Evaluation& evaluation);
   void report_progress(v1::Progress& progress);  // best effort: never throws
-  void report_failure(v1::Failure& failure);
+  void report_failure(v1::Failure& failure);  // throws when refused
 
   const std::string& site() const { return site_; }
 
@@ -40,6 +42,7 @@ class ServerConnection {
 
   std::string address_;
   std::string site_;
+  int64_t generation_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FlareServer::Stub> stub_;
 };

@@ -5,6 +5,10 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#if FLARE_WITH_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
 #include <stdexcept>
 #include <vector>
 
@@ -58,38 +62,101 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const ProcessGroupOptions
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// "all_reduce failed on rank 1 of 2: <why>".
+std::runtime_error failure(const std::string& operation, int rank, int world_size,
+                           const std::exception& e) {
+  return std::runtime_error(operation + " failed on rank " + std::to_string(rank) + " of " +
+                            std::to_string(world_size) + ": " + e.what());
+}
+
 }  // namespace
 
 struct ProcessGroupCollectives::Group {
   ProcessGroupOptions options;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  // Exactly one is set. Held by their own types: newer LibTorch versions put
+  // backends under c10d::Backend rather than c10d::ProcessGroup.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#if FLARE_WITH_CUDA
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
+
+  // Calls start(backend) with whichever backend this group runs on.
+  template <class Start>
+  c10::intrusive_ptr<c10d::Work> on_backend(Start&& start) {
+#if FLARE_WITH_CUDA
+    if (nccl) return start(*nccl);
+#endif
+    return start(*gloo);
+  }
 
   // Runs one collective to completion; any failure becomes one message that
   // says what failed where.
   template <class Start>
   void run(const char* operation, Start&& start) {
     try {
-      auto work = start();
-      work->wait();
+      start()->wait();
     } catch (const std::exception& e) {
-      throw std::runtime_error(std::string(operation) + " failed on rank " +
-                               std::to_string(options.rank) + " of " +
-                               std::to_string(options.world_size) + ": " + e.what());
+      throw failure(operation, options.rank, options.world_size, e);
     }
   }
 };
 
+namespace {
+
+// A c10d work in flight. The wrapped tensors alias the caller's memory, which
+// the caller keeps alive until wait() (or this destructor, which waits).
+class GroupWork final : public flare::host::Collectives::Work {
+ public:
+  GroupWork(c10::intrusive_ptr<c10d::Work> work, std::vector<at::Tensor> tensors, int rank,
+            int world_size)
+      : work_(std::move(work)), tensors_(std::move(tensors)), rank_(rank), world_size_(world_size) {}
+  ~GroupWork() override {
+    try {
+      if (work_) work_->wait();
+    } catch (...) {
+      // Already failed: the caller learns it from the collective after this one.
+    }
+  }
+  void wait() override {
+    auto work = std::move(work_);
+    if (!work) return;
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      throw failure("all_reduce", rank_, world_size_, e);
+    }
+  }
+
+ private:
+  c10::intrusive_ptr<c10d::Work> work_;
+  std::vector<at::Tensor> tensors_;
+  int rank_;
+  int world_size_;
+};
+
+}  // namespace
+
 ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& options)
     : group_(std::make_unique<Group>()) {
   group_->options = options;
-  const std::string where = " (rank " + std::to_string(options.rank) + " of " +
+  const std::string place = " (rank " + std::to_string(options.rank) + " of " +
                             std::to_string(options.world_size) + ", store " +
                             options.master_addr + ":" + std::to_string(options.master_port) + ")";
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size)
-    throw std::runtime_error("invalid worker group rank/size" + where);
+    throw std::runtime_error("invalid worker group rank/size" + place);
   if (options.master_port <= 0 || options.master_port > 65535)
-    throw std::runtime_error("invalid master port" + where);
+    throw std::runtime_error("invalid master port" + place);
+  if (options.backend != "gloo" && options.backend != "nccl")
+    throw std::runtime_error("unknown collectives backend '" + options.backend +
+                             "' (known: gloo, nccl)" + place);
+#if !FLARE_WITH_CUDA
+  if (options.backend == "nccl")
+    throw std::runtime_error(
+        "backend 'nccl' needs CUDA, but this build has no CUDA LibTorch (it was configured "
+        "with a CPU-only LibTorch); use backend 'gloo' or rebuild against a CUDA LibTorch" +
+        place);
+#endif
   try {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<std::uint16_t>(options.master_port);
@@ -99,14 +166,23 @@ ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& opti
     store_options.timeout = options.timeout;
     group_->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
 
-    auto pg_options = c10d::ProcessGroupGloo::Options::create(options.timeout);
-    pg_options->devices.push_back(gloo_device(options));
-    // Gloo runs one collective at a time per group; more threads buy nothing.
-    pg_options->threads = 1;
-    group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, options.rank,
-                                                             options.world_size, pg_options);
+    if (options.backend == "nccl") {
+#if FLARE_WITH_CUDA
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = options.timeout;
+      group_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          group_->store, options.rank, options.world_size, nccl_options);
+#endif
+    } else {
+      auto pg_options = c10d::ProcessGroupGloo::Options::create(options.timeout);
+      pg_options->devices.push_back(gloo_device(options));
+      // Gloo runs one collective at a time per group; more threads buy nothing.
+      pg_options->threads = 1;
+      group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, options.rank,
+                                                                 options.world_size, pg_options);
+    }
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot form the worker group" + where + ": " + e.what());
+    throw std::runtime_error("cannot form the worker group" + place + ": " + e.what());
   }
 }
 
@@ -120,8 +196,22 @@ void ProcessGroupCollectives::all_reduce(DLTensor& tensor, flare_reduce_op op) {
     std::vector<at::Tensor> tensors{wrap(tensor)};
     c10d::AllreduceOptions opts;
     opts.reduceOp = to_reduce_op(op);
-    return group_->pg->allreduce(tensors, opts);
+    return group_->on_backend([&](auto& pg) { return pg.allreduce(tensors, opts); });
   });
+}
+
+std::unique_ptr<flare::host::Collectives::Work> ProcessGroupCollectives::all_reduce_start(
+    DLTensor& tensor, flare_reduce_op op) {
+  try {
+    std::vector<at::Tensor> tensors{wrap(tensor)};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = to_reduce_op(op);
+    auto work = group_->on_backend([&](auto& pg) { return pg.allreduce(tensors, opts); });
+    return std::make_unique<GroupWork>(std::move(work), std::move(tensors), rank(),
+                                       world_size());
+  } catch (const std::exception& e) {
+    throw failure("all_reduce", rank(), world_size(), e);
+  }
 }
 
 void ProcessGroupCollectives::broadcast(DLTensor& tensor, int root_rank) {
@@ -131,12 +221,13 @@ void ProcessGroupCollectives::broadcast(DLTensor& tensor, int root_rank) {
     std::vector<at::Tensor> tensors{wrap(tensor)};
     c10d::BroadcastOptions opts;
     opts.rootRank = root_rank;
-    return group_->pg->broadcast(tensors, opts);
+    return group_->on_backend([&](auto& pg) { return pg.broadcast(tensors, opts); });
   });
 }
 
 void ProcessGroupCollectives::barrier() {
-  group_->run("barrier", [&] { return group_->pg->barrier(); });
+  group_->run("barrier",
+              [&] { return group_->on_backend([](auto& pg) { return pg.barrier(); }); });
 }
 
 }  // namespace flare::worker

@@ -1,6 +1,7 @@
 // The worker group's collectives over PyTorch c10d: a TCPStore rendezvous
-// (hosted by rank 0) and ProcessGroupGloo. What the host-services table's
-// all_reduce / broadcast / barrier run on inside a worker process.
+// (hosted by rank 0) and ProcessGroupGloo, or ProcessGroupNCCL for CUDA
+// tensors in a build with a CUDA LibTorch (FLARE_WITH_CUDA). What the
+// host-services table's collectives run on inside a worker process.
 // LibTorch stays behind the pimpl: including this header costs nothing.
 #pragma once
 
@@ -17,6 +18,9 @@ struct ProcessGroupOptions {
   int master_port = 0;
   int rank = 0;
   int world_size = 1;
+  // "gloo" (CPU tensors; always built) or "nccl" (CUDA tensors; only in a
+  // build with a CUDA LibTorch, otherwise construction throws saying so).
+  std::string backend = "gloo";
   // The address this rank's Gloo device binds to. Empty: master_addr when that
   // is a loopback address (one machine), else the address this host's name
   // resolves to (Gloo's default device).
@@ -40,6 +44,9 @@ class ProcessGroupCollectives final : public flare::host::Collectives {
   // In place, no copy: the DLTensor's memory is wrapped as an at::Tensor.
   // Throws std::runtime_error naming the operation and this rank on failure.
   void all_reduce(DLTensor& tensor, flare_reduce_op op) override;
+  // Queued on the backend's own thread (Gloo) or stream (NCCL) and returned at
+  // once; works run in the order started.
+  std::unique_ptr<Work> all_reduce_start(DLTensor& tensor, flare_reduce_op op) override;
   void broadcast(DLTensor& tensor, int root_rank) override;
   void barrier() override;
 

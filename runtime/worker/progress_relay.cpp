@@ -30,6 +30,7 @@ host::HostCallbacks ProgressRelay::callbacks(std::shared_ptr<spdlog::logger> log
 }
 
 void ProgressRelay::report(std::string_view phase, int64_t epoch, int64_t step, int64_t total) {
+  if (heartbeat_) heartbeat_->progress();  // lock-free: fine at every step
   if (!server_) return;
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();

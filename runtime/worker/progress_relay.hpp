@@ -1,5 +1,6 @@
 // Forwards the trainer's progress and logs: progress goes from rank 0 to the
-// server (throttled), logs to this rank's log.
+// server (throttled) and, on every rank, to the heartbeat; logs go to this
+// rank's log.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 
 #include "plugin_host/host_services.hpp"
 #include "transport/server_connection.hpp"
+#include "worker/heartbeat.hpp"
 
 namespace flare::worker {
 
@@ -17,7 +19,9 @@ class WorkerSession;
 
 class ProgressRelay {
  public:
-  explicit ProgressRelay(transport::ServerConnection* server) : server_(server) {}
+  // Both borrowed; either may be null.
+  ProgressRelay(transport::ServerConnection* server, HeartbeatFile* heartbeat)
+      : server_(server), heartbeat_(heartbeat) {}
   host::HostCallbacks callbacks(std::shared_ptr<spdlog::logger> log);
   // Progress reports carry the round `session` is working on.
   void follow(const WorkerSession& session) { session_ = &session; }
@@ -26,6 +30,7 @@ class ProgressRelay {
   void report(std::string_view phase, int64_t epoch, int64_t step, int64_t total);
 
   transport::ServerConnection* server_;
+  HeartbeatFile* heartbeat_;
   const WorkerSession* session_ = nullptr;
   std::mutex mutex_;
   std::chrono::steady_clock::time_point last_sent_{};

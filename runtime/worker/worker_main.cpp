@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -12,6 +13,7 @@
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "worker/heartbeat.hpp"
 #include "worker/process_group_collectives.hpp"
 #include "worker/progress_relay.hpp"
 #include "worker/worker_session.hpp"
@@ -24,7 +26,8 @@ struct WorkerArgs {
   std::string job, site, server, master_addr = "127.0.0.1";
   int site_index = 0, num_sites = 1, rank = 0, world_size = 1, local_rank = 0;
   int local_world_size = 1, master_port = 0, threads = 1;
-  std::string work_dir;
+  std::string work_dir, heartbeat;
+  int64_t generation = 0;
 };
 
 WorkerArgs parse(int argc, char** argv) {
@@ -43,7 +46,9 @@ WorkerArgs parse(int argc, char** argv) {
     ("master-port", po::value(&a.master_port)->required(), "rendezvous port")
     ("server", po::value(&a.server), "server address (rank 0)")
     ("threads", po::value(&a.threads), "intra-op threads")
-    ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write");
+    ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write")
+    ("heartbeat", po::value(&a.heartbeat), "heartbeat file the supervisor watches")
+    ("generation", po::value(&a.generation), "the worker group's restart count");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   po::notify(vm);
@@ -63,7 +68,10 @@ int main(int argc, char** argv) {
   }
   auto log = flare::common::make_logger(
       "worker", args.site + " rank " + std::to_string(args.rank));
+  std::optional<flare::worker::HeartbeatFile> heartbeat;
   try {
+    if (!args.heartbeat.empty())
+      heartbeat.emplace(flare::worker::HeartbeatFile::open(args.heartbeat));
     const auto job = flare::jobspec::load_job(args.job);
     std::unique_ptr<flare::host::Collectives> group;
     if (args.world_size > 1) {
@@ -73,7 +81,12 @@ int main(int argc, char** argv) {
       options.rank = args.rank;
       options.world_size = args.world_size;
       options.timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
-      group = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+      try {
+        group = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+      } catch (const std::exception& e) {  // a peer that never came: most likely its fault
+        throw flare::worker::CollectiveFailure(std::string("joining the worker group: ") +
+                                               e.what());
+      }
     } else {
       group = std::make_unique<flare::host::SingleRankCollectives>();
     }
@@ -81,11 +94,12 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<flare::transport::ServerConnection> server;
     if (args.rank == 0) {
-      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site);
+      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site,
+                                                                    args.generation);
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
     }
-    flare::worker::ProgressRelay relay(server.get());
+    flare::worker::ProgressRelay relay(server.get(), heartbeat ? &*heartbeat : nullptr);
     flare::host::HostServices services(relay.callbacks(log), group.get());
 
     const auto plugin = flare::host::load_plugin(
@@ -107,7 +121,8 @@ int main(int argc, char** argv) {
     info.work_dir = args.work_dir.c_str();
     flare::host::TrainerInstance trainer(plugin, job.trainer.config.dump(), info, services);
 
-    flare::worker::WorkerSession session(trainer, *group, server.get(), log);
+    flare::worker::WorkerSession session(trainer, *group, server.get(), log,
+                                         heartbeat ? &*heartbeat : nullptr);
     relay.follow(session);
     const std::string reason = session.run();
     if (!reason.empty()) log->warn("the server ended the job: {}", reason);
@@ -115,6 +130,9 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     log->error("{}", e.what());
+    // The supervisor puts this in its failure report, so a plugin's own
+    // message reaches the user without digging through logs.
+    if (heartbeat) heartbeat->set_fatal_error(e.what(), flare::worker::failed_in_collective(e));
     return 1;
   }
 }

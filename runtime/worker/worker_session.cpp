@@ -28,10 +28,29 @@ DLTensor int64_view(int64_t* data, int64_t* shape) {
 
 }  // namespace
 
+bool failed_in_collective(const std::exception& error) {
+  if (dynamic_cast<const CollectiveFailure*>(&error)) return true;
+  const auto* plugin = dynamic_cast<const host::PluginCallError*>(&error);
+  return plugin && plugin->code() == FLARE_ERROR_COMMUNICATION;
+}
+
+template <class Call>
+void WorkerSession::collective(const char* what, Call&& call) {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    throw CollectiveFailure(std::string(what) + ": " + e.what());
+  }
+}
+
 WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
                              transport::ServerConnection* server,
-                             std::shared_ptr<spdlog::logger> log)
-    : trainer_(trainer), group_(group), server_(server), log_(std::move(log)) {}
+                             std::shared_ptr<spdlog::logger> log, HeartbeatFile* heartbeat)
+    : trainer_(trainer),
+      group_(group),
+      server_(server),
+      log_(std::move(log)),
+      heartbeat_(heartbeat) {}
 
 WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
   std::array<int64_t, 3> header{};
@@ -43,7 +62,7 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
   }
   int64_t shape = header.size();
   DLTensor view = int64_view(header.data(), &shape);
-  group_.broadcast(view, 0);
+  collective("sharing the task", [&] { group_.broadcast(view, 0); });
   return {header[0], header[1], header[2]};
 }
 
@@ -57,7 +76,9 @@ void WorkerSession::share_model(const v1::Task* task) {
     for (const auto& t : trainer_.get_weights()) model.push_back(transport::copy_of(t));
   }
   auto views = transport::views_of(model);
-  for (auto& v : views) group_.broadcast(v.tensor, 0);
+  collective("sharing the model", [&] {
+    for (auto& v : views) group_.broadcast(v.tensor, 0);
+  });
   trainer_.set_weights(views);
 }
 
@@ -111,7 +132,11 @@ void WorkerSession::train_and_send(const TaskHeader& header, const std::string& 
 std::string WorkerSession::run() {
   for (;;) {
     v1::Task task;
+    // Waiting for a task (rank 0 on the server, the others on rank 0) is
+    // idle time, however long the other sites take.
+    if (heartbeat_) heartbeat_->set_state(RankState::Idle);
     const TaskHeader header = share_task(&task);
+    if (heartbeat_) heartbeat_->set_state(RankState::Busy);
     round_ = header.round;
     switch (header.kind) {
       case v1::Task::SEND_INITIAL_MODEL:
@@ -135,7 +160,7 @@ std::string WorkerSession::run() {
         break;
       }
       case v1::Task::FINISH:
-        group_.barrier();
+        collective("the final barrier", [&] { group_.barrier(); });
         return server_ ? task.reason() : std::string();
       default:
         throw std::runtime_error("unknown task kind " + std::to_string(header.kind));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -11,14 +12,28 @@
 #include "plugin_host/collectives.hpp"
 #include "plugin_host/plugin_instances.hpp"
 #include "transport/server_connection.hpp"
+#include "worker/heartbeat.hpp"
 
 namespace flare::worker {
 
+// One of the group's own collectives (task or model hand-out, final barrier)
+// failed: usually because a peer rank died or hung.
+class CollectiveFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Whether `error` says a collective failed (the group's own, or one the
+// plugin made through the host), rather than this rank's own code.
+bool failed_in_collective(const std::exception& error);
+
 class WorkerSession {
  public:
-  // `server` is set on rank 0 only.
+  // `server` is set on rank 0 only. `heartbeat` (borrowed, may be null) says
+  // when this rank is inside a task and when it waits for the next one.
   WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
-                transport::ServerConnection* server, std::shared_ptr<spdlog::logger> log);
+                transport::ServerConnection* server, std::shared_ptr<spdlog::logger> log,
+                HeartbeatFile* heartbeat = nullptr);
 
   // Runs until the server says FINISH. Returns the server's reason when it
   // ended the job early ("" otherwise).
@@ -33,6 +48,9 @@ class WorkerSession {
     int64_t round = 0;
     int64_t num_rounds = 0;
   };
+  // Runs one of the group's collectives; its failure becomes a CollectiveFailure.
+  template <class Call>
+  void collective(const char* what, Call&& call);
   TaskHeader share_task(transport::v1::Task* task);
   void share_model(const transport::v1::Task* task);
   std::string evaluate_model();
@@ -43,6 +61,7 @@ class WorkerSession {
   host::Collectives& group_;
   transport::ServerConnection* server_;
   std::shared_ptr<spdlog::logger> log_;
+  HeartbeatFile* heartbeat_;
   int64_t round_ = 0;
 };
 

@@ -1,11 +1,14 @@
 #include "e2e_support.hpp"
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include <sys/wait.h>
+
+#include "storage/safetensors.hpp"
 
 namespace flare::e2e {
 
@@ -60,6 +63,27 @@ std::vector<int> processes_mentioning(const std::string& needle) {
     if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
   }
   return pids;
+}
+
+std::string c_trainer_job(const fs::path& workspace, int rounds, const std::string& trainer_config,
+                          const std::string& worker_group, int sites) {
+  return "[job]\nname = \"c-counter\"\nnum_rounds = " + std::to_string(rounds) +
+         "\nworkspace = \"" + workspace.string() + "\"\n[clients]\ncount = " +
+         std::to_string(sites) + "\n" + worker_group +
+         "\n[data]\ndir = \".\"\n"
+         "[trainer]\npath = \"" FLARE_C_TRAINER "\"\n[trainer.config]\n" +
+         trainer_config +
+         "\n[aggregator]\nplugin = \"fedavg\"\n[server]\nkey_metric = \"val_acc\"\n";
+}
+
+float first_weight(const fs::path& model) {
+  const auto file = storage::load_safetensors(model);
+  if (file.tensors.size() != 1)
+    throw std::runtime_error(model.string() + ": expected one tensor, found " +
+                             std::to_string(file.tensors.size()));
+  float w = 0;
+  std::memcpy(&w, file.tensors[0].data.data(), sizeof(w));
+  return w;
 }
 
 }  // namespace flare::e2e

@@ -29,4 +29,14 @@ std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);
 // PIDs of live processes whose command line mentions `needle`.
 std::vector<int> processes_mentioning(const std::string& needle);
 
+// A job of `sites` sites running the plain-C trainer (tests/e2e/fixtures)
+// with fedavg. `trainer_config` goes into [trainer.config], `worker_group`
+// into [clients] (devices, nodes, max_restarts, ...; default devices = 2).
+std::string c_trainer_job(const std::filesystem::path& workspace, int rounds,
+                          const std::string& trainer_config,
+                          const std::string& worker_group = "devices = 2", int sites = 2);
+
+// The first float of the single tensor in a safetensors model file.
+float first_weight(const std::filesystem::path& model);
+
 }  // namespace flare::e2e

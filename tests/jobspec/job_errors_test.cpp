@@ -8,20 +8,6 @@
 using flare::jobspec::JobSpecError;
 using flare::jobspec::load_job;
 
-namespace {
-
-// The message load_job throws for a job file holding `text`, with the file's
-// path replaced by "job.toml" so expectations stay short.
-std::string error_for(const std::string& text) {
-  const JobFolder folder;
-  const auto file = folder.write("job.toml", text);
-  std::string message = message_of<JobSpecError>([&] { load_job(file); });
-  if (message.starts_with(file.string())) message.replace(0, file.string().size(), "job.toml");
-  return message;
-}
-
-}  // namespace
-
 TEST_CASE("says that a missing job file is missing") {
   const JobFolder folder;
   const auto file = folder.root() / "nope.toml";
@@ -62,7 +48,8 @@ TEST_CASE("rejects numbers out of range") {
   CHECK(error_for("[clients]\ncount = -1\n") ==
         "job.toml:2: clients.count: expected an integer from 1 to 100000, found the integer -1");
   CHECK(error_for("[clients]\ndevices = 0\n") ==
-        "job.toml:2: clients.devices: expected an integer from 1 to 4096, found the integer 0");
+        "job.toml:2: clients.devices: expected an integer from 1 to 4096, a list of distinct CUDA "
+        "device ids or \"auto\", found the integer 0");
   CHECK(error_for("[job]\nseed = -3\n") ==
         "job.toml:2: job.seed: expected an integer >= 0, found the integer -3");
   CHECK(error_for("[server]\nround_timeout_s = 0\n") ==
@@ -109,11 +96,12 @@ TEST_CASE("rejects a site override for a site the job does not have") {
         "job.toml:3: sites.site-3: expected a site of this job (site-1 to site-2), found unknown "
         "site site-3");
   CHECK(error_for("[sites.site-1]\ndevice = 1\n") ==
-        "job.toml:2: sites.site-1.device: expected one of devices, found unknown key device (did "
-        "you mean devices?)");
-  CHECK(
-      error_for("[sites.site-1]\ndevices = 0\n") ==
-      "job.toml:2: sites.site-1.devices: expected an integer from 1 to 4096, found the integer 0");
+        "job.toml:2: sites.site-1.device: expected one of devices, accelerator, backend, nodes, "
+        "master_addr, master_port, max_restarts, progress_timeout_s, found unknown key device "
+        "(did you mean devices?)");
+  CHECK(error_for("[sites.site-1]\ndevices = 0\n") ==
+        "job.toml:2: sites.site-1.devices: expected an integer from 1 to 4096, a list of distinct "
+        "CUDA device ids or \"auto\", found the integer 0");
 }
 
 TEST_CASE("rejects a plugin given both by name and by path") {

@@ -1,5 +1,5 @@
 // Test support: job files written into a fresh temporary folder, and the
-// message a failing call throws.
+// message a failing call (or a broken job file) gives.
 #pragma once
 
 #include <cstdlib>
@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "jobspec/job_spec.hpp"
 #include "temp_folder.hpp"
 
 class JobFolder {
@@ -50,4 +51,15 @@ std::string message_of(const std::function<void()>& call) {
     return error.what();
   }
   return "no error";
+}
+
+// The message load_job throws for a job file holding `text`, with the file's
+// path replaced by "job.toml" so expectations stay short.
+inline std::string error_for(const std::string& text) {
+  const JobFolder folder;
+  const auto file = folder.write("job.toml", text);
+  std::string message =
+      message_of<flare::jobspec::JobSpecError>([&] { flare::jobspec::load_job(file); });
+  if (message.starts_with(file.string())) message.replace(0, file.string().size(), "job.toml");
+  return message;
 }

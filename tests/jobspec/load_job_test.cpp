@@ -21,7 +21,7 @@ TEST_CASE("loads the shipped cifar10 job with its values") {
   CHECK(spec.use_tracking == false);
   CHECK(spec.plugin_path.empty());
   CHECK(spec.n_clients == 2);
-  CHECK(spec.devices == 2);
+  CHECK(spec.site_defaults == SiteSpec{.name = {}, .devices = 2});
   CHECK(spec.sites == std::vector<SiteSpec>{{"site-1", 2}, {"site-2", 2}});
   CHECK(spec.data_dir == (fs::path(FLARE_SOURCE_DIR) / "data/cifar10").lexically_normal());
   CHECK(spec.trainer.name == "cifar10");

@@ -26,6 +26,36 @@ class BrokenCollectives final : public Collectives {
   void barrier() override { throw 42; }
 };
 
+// A work that records whether it was waited for and fails if told to.
+class RecordedWork final : public Collectives::Work {
+ public:
+  RecordedWork(int& waits, bool fail) : waits_(waits), fail_(fail) {}
+  void wait() override {
+    ++waits_;
+    if (fail_) throw std::runtime_error("peer rank 1 vanished mid-reduction");
+  }
+
+ private:
+  int& waits_;
+  bool fail_;
+};
+
+// Hands out recorded works, so a test sees when the host waits for them.
+class AsyncCollectives final : public Collectives {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  void all_reduce(DLTensor&, flare_reduce_op) override { ++blocking; }
+  std::unique_ptr<Work> all_reduce_start(DLTensor&, flare_reduce_op) override {
+    ++started;
+    return std::make_unique<RecordedWork>(waits, fail);
+  }
+  void broadcast(DLTensor&, int) override {}
+  void barrier() override {}
+  int blocking = 0, started = 0, waits = 0;
+  bool fail = false;
+};
+
 // Doubles tensors in place, like a sum over two equal ranks.
 class DoublingCollectives final : public Collectives {
  public:
@@ -192,6 +222,59 @@ TEST_CASE("a collective on a NULL tensor is an invalid argument") {
   const HostServices host({}, &group);
   const auto* t = host.table();
   flare_error* e = t->all_reduce(t->context, nullptr, FLARE_REDUCE_SUM);
+  REQUIRE(e != nullptr);
+  CHECK(t->error_code(e) == FLARE_ERROR_INVALID_ARGUMENT);
+  t->error_release(e);
+}
+
+TEST_CASE("an asynchronous all-reduce starts on the group and wait_work completes and releases it") {
+  AsyncCollectives group;
+  const HostServices host({}, &group);
+  const auto* t = host.table();
+  REQUIRE(FLARE_HAS_FIELD(t, flare_host_services, wait_work));
+  float data[1] = {1};
+  int64_t shape[1] = {1};
+  DLTensor tensor = float_vector(data, shape);
+  flare_work* work = nullptr;
+  REQUIRE(t->all_reduce_start(t->context, &tensor, FLARE_REDUCE_SUM, &work) == nullptr);
+  REQUIRE(work != nullptr);
+  CHECK(group.started == 1);
+  CHECK(group.waits == 0);
+  CHECK(t->wait_work(t->context, work) == nullptr);
+  CHECK(group.waits == 1);
+  CHECK(group.blocking == 0);
+}
+
+TEST_CASE("a failed asynchronous all-reduce is a communication error from wait_work") {
+  AsyncCollectives group;
+  group.fail = true;
+  const HostServices host({}, &group);
+  const auto* t = host.table();
+  float data[1] = {1};
+  int64_t shape[1] = {1};
+  DLTensor tensor = float_vector(data, shape);
+  flare_work* work = nullptr;
+  REQUIRE(t->all_reduce_start(t->context, &tensor, FLARE_REDUCE_SUM, &work) == nullptr);
+  flare_error* e = t->wait_work(t->context, work);  // releases the work too
+  REQUIRE(e != nullptr);
+  CHECK(t->error_code(e) == FLARE_ERROR_COMMUNICATION);
+  CHECK(std::string(t->error_message(e)) ==
+        "all_reduce failed: peer rank 1 vanished mid-reduction");
+  t->error_release(e);
+}
+
+TEST_CASE("collectives without an asynchronous all-reduce run the blocking one at start") {
+  DoublingCollectives group;
+  const HostServices host({}, &group);
+  const auto* t = host.table();
+  float data[1] = {3};
+  int64_t shape[1] = {1};
+  DLTensor tensor = float_vector(data, shape);
+  flare_work* work = nullptr;
+  REQUIRE(t->all_reduce_start(t->context, &tensor, FLARE_REDUCE_SUM, &work) == nullptr);
+  CHECK(data[0] == 6);
+  CHECK(t->wait_work(t->context, work) == nullptr);
+  flare_error* e = t->all_reduce_start(t->context, nullptr, FLARE_REDUCE_SUM, &work);
   REQUIRE(e != nullptr);
   CHECK(t->error_code(e) == FLARE_ERROR_INVALID_ARGUMENT);
   t->error_release(e);

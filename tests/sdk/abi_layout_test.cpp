@@ -1,4 +1,4 @@
-// Pins the layout of ABI v1 (x86-64 / LP64 values). A field moved, inserted or
+// Pins the layout of ABI v1 up to 1.1 (x86-64 / LP64 values). A field moved, inserted or
 // resized in plugin_abi.h fails this build: v1 tables may only grow at the end.
 #include <flare/plugin_abi.h>
 
@@ -31,7 +31,10 @@ static_assert(offsetof(flare_host_services, is_cancelled) == 72);
 static_assert(offsetof(flare_host_services, all_reduce) == 80);
 static_assert(offsetof(flare_host_services, broadcast) == 88);
 static_assert(offsetof(flare_host_services, barrier) == 96);
-static_assert(sizeof(flare_host_services) == 104);
+// ABI 1.1: appended; everything above keeps its 1.0 offset.
+static_assert(offsetof(flare_host_services, all_reduce_start) == 104);
+static_assert(offsetof(flare_host_services, wait_work) == 112);
+static_assert(sizeof(flare_host_services) == 120);
 
 static_assert(offsetof(flare_worker_info, struct_size) == 0);
 static_assert(offsetof(flare_worker_info, site_name) == 8);
@@ -106,6 +109,7 @@ static_assert(sizeof(flare_plugin_descriptor) == 56);
 #endif
 
 static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
+static_assert(FLARE_ABI_VERSION_MINOR >= 1, "the 1.1 fields are pinned above");
 
 TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
   CHECK(flare_c_sizeof(0) == sizeof(flare_named_tensor));
@@ -144,6 +148,14 @@ TEST_CASE("FLARE_HAS_FIELD sees only the fields inside the writer's struct_size"
   CHECK(FLARE_HAS_FIELD(&services, flare_host_services, report_progress));
   CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, is_cancelled));
   CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, barrier));
+
+  // A 1.0 host's table ends after barrier: no asynchronous all-reduce.
+  services.struct_size = offsetof(flare_host_services, barrier) + sizeof(services.barrier);
+  CHECK(FLARE_HAS_FIELD(&services, flare_host_services, barrier));
+  CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, all_reduce_start));
+  CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, wait_work));
+  services.struct_size = sizeof(services);
+  CHECK(FLARE_HAS_FIELD(&services, flare_host_services, wait_work));
 }
 
 TEST_CASE("FLARE_HAS_FIELD agrees between C and C++") {

@@ -1,14 +1,18 @@
 // The SDK's data parallelism (flare/torch/distributed.hpp, data.hpp) over the
 // worker's real c10d collectives: the distributed sampler, the federated site
-// split, and gradient averaging that makes N ranks step like one.
+// split, and DDP (bucketed all-reduce overlapped with backward) that makes N
+// ranks step like one.
 #include <flare/torch/data.hpp>
+#include <flare/torch/data_parallel.hpp>
 #include <flare/torch/distributed.hpp>
+#include <flare/torch/flat_sgd.hpp>
 
 #include "in_process_host.hpp"
 #include "rank_threads.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -34,20 +38,63 @@ void copy_parameters(const torch::nn::Module& from, torch::nn::Module& to) {
   for (std::size_t i = 0; i < source.size(); ++i) target[i].copy_(source[i]);
 }
 
-// Two SGD steps with momentum on `inputs`/`targets`; rank r of `world` takes
-// rows r, r + world, ... of each batch and averages gradients through `host`.
-void two_steps(torch::nn::Sequential& model, const flare::Host& host, int rank, int world,
-               const torch::Tensor& inputs, const torch::Tensor& targets) {
+// Three SGD steps with momentum on `inputs`/`targets` (3 batches of 8); rank r
+// of `world` takes rows r, r + world, ... of each batch and reduces gradients
+// through `host` in buckets of `bucket_cap_mb`.
+void three_steps(torch::nn::Sequential& model, const flare::Host& host, int rank, int world,
+                 const torch::Tensor& inputs, const torch::Tensor& targets,
+                 double bucket_cap_mb, std::size_t* buckets = nullptr) {
+  sdk::DataParallel ddp(model->parameters(), host, world, bucket_cap_mb);
+  if (buckets) *buckets = ddp.num_buckets();
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
-  sdk::GradientAverager averager(model->parameters());
-  for (int step = 0; step < 2; ++step) {
+  for (int step = 0; step < 3; ++step) {
     const torch::Tensor rows = sdk::strided_shard(inputs.size(1), rank, world);
     const torch::Tensor x = inputs[step].index_select(0, rows);
     const torch::Tensor y = targets[step].index_select(0, rows);
-    optimizer.zero_grad();
+    ddp.begin_micro_batch(/*first=*/true, /*sync=*/true);
     torch::nn::functional::cross_entropy(model->forward(x), y).backward();
-    averager.average(host, world);
+    ddp.finish_step();
     optimizer.step();
+  }
+}
+
+double max_difference(const torch::nn::Module& a, const torch::nn::Module& b) {
+  double worst = 0;
+  const auto pa = a.parameters(), pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+  return worst;
+}
+
+// One rank on every row against two ranks on half each, through hosts of `abi`.
+void check_two_ranks_step_like_one(flare::testing::HostAbi abi) {
+  torch::manual_seed(11);
+  const torch::Tensor inputs = torch::randn({3, 8, 6});
+  const torch::Tensor targets = torch::randint(0, 3, {3, 8}, torch::kLong);
+  torch::nn::Sequential whole = small_model();
+  std::vector<torch::nn::Sequential> halves{small_model(), small_model()};
+  for (auto& half : halves) copy_parameters(*whole, *half);
+
+  InProcessHost single;
+  three_steps(whole, flare::Host(single.services()), 0, 1, inputs, targets, 25.0);
+
+  auto group = flare::testing::form_group(2);
+  std::vector<std::size_t> buckets(2);
+  std::vector<int64_t> async(2);
+  flare::testing::on_every_rank(2, [&](int r) {
+    InProcessHost host(group[r].get(), abi);
+    // 8 bytes: every parameter (the smallest holds 3 floats) closes a bucket.
+    three_steps(halves[r], flare::Host(host.services()), r, 2, inputs, targets, 8e-6,
+                &buckets[r]);
+    async[r] = host.async_reductions();
+  });
+  CHECK(buckets[0] == 4);
+  const int64_t expected_async = abi == flare::testing::HostAbi::v1_1 ? 3 * 4 : 0;
+  CHECK(async[0] == expected_async);
+  for (const auto& half : halves) {
+    const double diff = max_difference(*half, *whole);
+    INFO("two ranks differ from one by " << diff);
+    CHECK(diff < 1e-6);
   }
 }
 
@@ -93,42 +140,108 @@ TEST_CASE("site_split gives each site a disjoint, near-equal share split 80/20")
   CHECK_THROWS_AS(sdk::site_split(10, 3, 3, 0, 0.2), flare::Error);
 }
 
-TEST_CASE("two ranks each on half of every batch step to the same weights as one rank on all") {
-  torch::manual_seed(11);
-  const torch::Tensor inputs = torch::randn({2, 8, 6});          // two batches of 8
-  const torch::Tensor targets = torch::randint(0, 3, {2, 8}, torch::kLong);
-  torch::nn::Sequential whole = small_model();
-  std::vector<torch::nn::Sequential> halves{small_model(), small_model()};
-  for (auto& half : halves) copy_parameters(*whole, *half);
-
-  InProcessHost single;
-  two_steps(whole, flare::Host(single.services()), 0, 1, inputs, targets);
-
-  auto group = flare::testing::form_group(2);
-  flare::testing::on_every_rank(2, [&](int r) {
-    InProcessHost host(group[r].get());
-    two_steps(halves[r], flare::Host(host.services()), r, 2, inputs, targets);
-  });
-
-  const auto expected = whole->parameters();
-  for (const auto& half : halves) {
-    const auto got = half->parameters();
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      const double diff = (got[i] - expected[i]).abs().max().item<double>();
-      INFO("parameter " << i << " differs by " << diff);
-      CHECK(diff < 1e-6);
-    }
-  }
+TEST_CASE("two ranks reducing in buckets while backward runs step like one rank on the whole batch") {
+  check_two_ranks_step_like_one(flare::testing::HostAbi::v1_1);
 }
 
-TEST_CASE("a stop requested by one rank reaches every rank in the same gradient all-reduce") {
+TEST_CASE("on a host without the asynchronous all-reduce the buckets are reduced one by one") {
+  check_two_ranks_step_like_one(flare::testing::HostAbi::v1_0);
+}
+
+TEST_CASE("the second layer's buckets are launched before backward reaches the first layer") {
+  auto group = flare::testing::form_group(2);
+  const auto launched_before_first_layer = flare::testing::on_every_rank(2, [&](int r) {
+    torch::nn::Sequential model = small_model();
+    InProcessHost host(group[r].get());
+    sdk::DataParallel ddp(model->parameters(), flare::Host(host.services()), 2, 8e-6);
+    // A tensor hook runs when the first layer's weight gradient has been
+    // computed, before it is accumulated (and its bucket launched).
+    int64_t seen = -1;
+    model->parameters()[0].register_hook([&](const torch::Tensor&) {
+      seen = host.async_reductions();
+    });
+    ddp.begin_micro_batch(true, true);
+    model->forward(torch::ones({2, 6})).sum().backward();
+    ddp.finish_step();
+    CHECK(host.async_reductions() == 4);
+    return seen;
+  });
+  // One bucket per parameter; the second layer's two are in flight already.
+  for (int64_t seen : launched_before_first_layer) CHECK(seen >= 2);
+}
+
+TEST_CASE("a parameter one rank did not use contributes zeros instead of blocking the group") {
+  auto group = flare::testing::form_group(2);
+  const auto grads = flare::testing::on_every_rank(2, [&](int r) {
+    torch::nn::Linear used(2, 1), unused(2, 1);
+    std::vector<torch::Tensor> parameters = used->parameters();
+    for (const auto& p : unused->parameters()) parameters.push_back(p);
+    InProcessHost host(group[r].get());
+    sdk::DataParallel ddp(parameters, flare::Host(host.services()), 2, 8e-6);
+    ddp.begin_micro_batch(true, true);
+    torch::Tensor loss = used->forward(torch::ones({1, 2})).sum();
+    if (r == 0) loss = loss + unused->forward(torch::ones({1, 2})).sum();
+    loss.backward();
+    ddp.finish_step();
+    return unused->bias.grad().item<double>();
+  });
+  CHECK(grads == std::vector<double>{0.5, 0.5});  // (1 + 0) / 2
+}
+
+TEST_CASE("broadcast_from_rank0 gives every rank rank 0's parameters and buffers") {
+  auto group = flare::testing::form_group(2);
+  const auto values = flare::testing::on_every_rank(2, [&](int r) {
+    torch::nn::Linear layer(3, 2);
+    torch::Tensor running = torch::full({2}, static_cast<double>(r));
+    {
+      torch::NoGradGuard no_grad;
+      layer->weight.fill_(r + 1.0);
+    }
+    InProcessHost host(group[r].get());
+    sdk::DataParallel ddp(layer->parameters(), flare::Host(host.services()), 2);
+    ddp.broadcast_from_rank0({running});
+    return std::make_pair(layer->weight.sum().item<double>(), running.sum().item<double>());
+  });
+  CHECK(values[1].first == 6.0);  // rank 0's 2x3 ones
+  CHECK(values[1].second == 0.0);
+  CHECK(values[0] == values[1]);
+}
+
+TEST_CASE("FlatSGD on the flat buffers updates like torch's SGD parameter by parameter") {
+  torch::manual_seed(5);
+  torch::nn::Sequential reference = small_model(), flat = small_model();
+  copy_parameters(*reference, *flat);
+  InProcessHost host;
+  sdk::DataParallel ddp(flat->parameters(), flare::Host(host.services()), 1);
+  const auto options = torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(0.01);
+  torch::optim::SGD plain(reference->parameters(), options);
+  sdk::FlatSGD fused(flat->parameters(), options);
+  REQUIRE(fused.use_flat_buffers(ddp.flat_parameters(), ddp.flat_gradients()));
+  for (int step = 0; step < 4; ++step) {
+    const torch::Tensor x = torch::randn({4, 6});
+    plain.zero_grad();
+    reference->forward(x).pow(2).sum().backward();
+    plain.step();
+    ddp.begin_micro_batch(true, true);
+    flat->forward(x).pow(2).sum().backward();
+    ddp.finish_step();
+    fused.step();
+  }
+  const double diff = max_difference(*reference, *flat);
+  INFO("FlatSGD differs from SGD by " << diff);
+  CHECK(diff < 1e-6);
+  CHECK(max_difference(*reference, *small_model()) > 1e-3);  // it did train
+}
+
+TEST_CASE("a stop requested by one rank reaches every rank in the gradient all-reduce") {
   auto group = flare::testing::form_group(2);
   const auto stopped = flare::testing::on_every_rank(2, [&](int r) {
     torch::nn::Linear layer(2, 1);
-    layer->forward(torch::ones({1, 2})).sum().backward();
     InProcessHost host(group[r].get());
-    sdk::GradientAverager averager(layer->parameters());
-    return averager.average(flare::Host(host.services()), 2, /*stop=*/r == 1);
+    sdk::DataParallel ddp(layer->parameters(), flare::Host(host.services()), 2);
+    ddp.begin_micro_batch(true, true, /*stop=*/r == 1);
+    layer->forward(torch::ones({1, 2})).sum().backward();
+    return ddp.finish_step();
   });
   CHECK(stopped == std::vector<bool>{true, true});
 }

@@ -61,8 +61,9 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
   torch::nn::Module& model() override { return *net_; }
 
   std::unique_ptr<torch::optim::Optimizer> configure_optimizer() override {
-    return std::make_unique<torch::optim::SGD>(
-        net_->parameters(), torch::optim::SGDOptions(lr_).momentum(momentum_));
+    // FlatSGD: torch's SGD update, run over the whole model at once.
+    return std::make_unique<sdk::FlatSGD>(net_->parameters(),
+                                          torch::optim::SGDOptions(lr_).momentum(momentum_));
   }
 
   // The site's share of the training records (site_split: shuffled with the job

@@ -59,20 +59,72 @@ class Host {
 
   // Collectives: throw flare::Error carrying the host's message on failure.
   void all_reduce(DLTensor& tensor, flare_reduce_op op = FLARE_REDUCE_SUM) const {
-    check(s_->all_reduce(s_->context, &tensor, op));
+    check(s_, s_->all_reduce(s_->context, &tensor, op));
   }
   void broadcast(DLTensor& tensor, int32_t root_rank) const {
-    check(s_->broadcast(s_->context, &tensor, root_rank));
+    check(s_, s_->broadcast(s_->context, &tensor, root_rank));
   }
-  void barrier() const { check(s_->barrier(s_->context)); }
+  void barrier() const { check(s_, s_->barrier(s_->context)); }
+
+  // An all-reduce in flight (ABI 1.1); waits in its destructor if nobody did,
+  // so the reduced memory is never freed under a running reduction.
+  class Reduction {
+   public:
+    Reduction() = default;
+    Reduction(Reduction&& other) noexcept
+        : s_(other.s_), work_(std::exchange(other.work_, nullptr)) {}
+    Reduction& operator=(Reduction&& other) noexcept {
+      if (this != &other) {
+        release();
+        s_ = other.s_;
+        work_ = std::exchange(other.work_, nullptr);
+      }
+      return *this;
+    }
+    ~Reduction() { release(); }
+    // Blocks until the reduction is done; throws flare::Error if it failed.
+    void wait() {
+      if (!work_) return;
+      flare_work* work = std::exchange(work_, nullptr);
+      check(s_, s_->wait_work(s_->context, work));
+    }
+
+   private:
+    friend class Host;
+    Reduction(const flare_host_services* s, flare_work* work) : s_(s), work_(work) {}
+    void release() noexcept {
+      if (!work_) return;
+      flare_error* e = s_->wait_work(s_->context, std::exchange(work_, nullptr));
+      if (e) s_->error_release(e);
+    }
+    const flare_host_services* s_ = nullptr;
+    flare_work* work_ = nullptr;
+  };
+
+  bool has_async_all_reduce() const {
+    return FLARE_HAS_FIELD(s_, flare_host_services, wait_work) && s_->all_reduce_start &&
+           s_->wait_work;
+  }
+  // Starts an in-place all-reduce. `tensor.data` must stay alive and untouched
+  // until the returned reduction is waited for (or destroyed). A
+  // host without ABI 1.1 runs it to completion here (a finished reduction).
+  Reduction all_reduce_start(DLTensor& tensor, flare_reduce_op op = FLARE_REDUCE_SUM) const {
+    if (!has_async_all_reduce()) {
+      all_reduce(tensor, op);
+      return {};
+    }
+    flare_work* work = nullptr;
+    check(s_, s_->all_reduce_start(s_->context, &tensor, op, &work));
+    return Reduction(s_, work);
+  }
 
   const flare_host_services* services() const { return s_; }
 
  private:
-  void check(flare_error* error) const {
+  static void check(const flare_host_services* s, flare_error* error) {
     if (!error) return;
-    Error e(s_->error_code(error), s_->error_message(error));
-    s_->error_release(error);
+    Error e(s->error_code(error), s->error_message(error));
+    s->error_release(error);
     throw e;
   }
   const flare_host_services* s_;

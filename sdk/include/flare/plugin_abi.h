@@ -1,4 +1,4 @@
-/* flare-cpp plugin C ABI, version 1.
+/* flare-cpp plugin C ABI, version 1.1.
  *
  * The only contract between the flare runtime (the "host") and a plugin (.so).
  * Plain C11: no C++, STL or LibTorch type crosses it.
@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define FLARE_ABI_VERSION_MAJOR 1
-#define FLARE_ABI_VERSION_MINOR 0
+#define FLARE_ABI_VERSION_MINOR 1
 
 /* True when a struct written by the other side (`ptr->struct_size`) is large
  * enough to hold `field`; read a field only when this holds. */
@@ -92,6 +92,10 @@ typedef enum flare_reduce_op {
   FLARE_REDUCE_MIN = 2
 } flare_reduce_op;
 
+/* Opaque (ABI 1.1): an all-reduce in flight, owned by the host. Made by
+ * all_reduce_start; wait_work completes and releases it. */
+typedef struct flare_work flare_work;
+
 /* What the host offers a plugin. Passed to create(); borrowed, valid until the
  * plugin handle is destroyed. Every function takes `context` first (pass
  * flare_host_services.context). Strings passed in are borrowed for the call. */
@@ -127,6 +131,24 @@ typedef struct flare_host_services {
   flare_error* (*all_reduce)(void* context, DLTensor* tensor, flare_reduce_op op);
   flare_error* (*broadcast)(void* context, DLTensor* tensor, int32_t root_rank);
   flare_error* (*barrier)(void* context);
+
+  /* ---- ABI 1.1. A 1.0 host lacks these: check
+   * FLARE_HAS_FIELD(host, flare_host_services, wait_work) and fall back to
+   * the blocking all_reduce. */
+
+  /* Starts an in-place all-reduce and returns without waiting for it, so a
+   * plugin can reduce gradient buckets while backward still runs. On success
+   * *out is a work the caller owns and must pass to wait_work exactly once.
+   * The DLTensor struct and its shape are borrowed for this call only; the
+   * memory at tensor->data must stay alive and untouched (neither read nor
+   * written) until wait_work returns. Works complete in the order started;
+   * every rank starts the same reductions in the same order, interleaved with
+   * the other collectives as on every rank. Same thread rule as all_reduce. */
+  flare_error* (*all_reduce_start)(void* context, DLTensor* tensor, flare_reduce_op op,
+                                   flare_work** out);
+  /* Blocks until `work` has completed, then releases it, also when it failed
+   * (the error says why; the tensor's contents are then unspecified). */
+  flare_error* (*wait_work)(void* context, flare_work* work);
 } flare_host_services;
 
 /* Where a trainer instance runs. Borrowed by create(); copy what you keep. */

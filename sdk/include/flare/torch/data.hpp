@@ -29,6 +29,15 @@ struct TensorDataset {
   Batch batch(const torch::Tensor& indices) const {
     return {inputs.index_select(0, indices), targets.index_select(0, indices)};
   }
+  // Like batch(), gathered into `scratch`'s memory, which is reused from call
+  // to call (no allocation per step); valid until the next call with it.
+  const Batch& batch_into(const torch::Tensor& indices, Batch& scratch) const {
+    if (!scratch.inputs.defined())
+      scratch = {torch::empty({0}, inputs.options()), torch::empty({0}, targets.options())};
+    torch::index_select_out(scratch.inputs, inputs, 0, indices);
+    torch::index_select_out(scratch.targets, targets, 0, indices);
+    return scratch;
+  }
 };
 
 // The indices (int64) of one site's share of a pool of `n` samples.

@@ -1,6 +1,6 @@
-// Data parallelism over the host's collectives: what DistributedSampler and
-// DistributedDataParallel do in PyTorch, for a trainer that owns no process
-// group. Every function here is collective where it says so: all ranks of the
+// Data parallelism over the host's collectives: collective helpers and what
+// DistributedSampler does in PyTorch, for a trainer that owns no process group
+// (DistributedDataParallel itself is data_parallel.hpp). Every function here is collective where it says so: all ranks of the
 // worker group call it in the same order. Header-only; part of the C++ SDK.
 #pragma once
 
@@ -61,71 +61,5 @@ inline torch::Tensor strided_shard(int64_t n, int rank, int world_size) {
   if (rank >= n) return torch::empty({0}, torch::kLong);
   return torch::arange(rank, n, world_size, torch::kLong);
 }
-
-// DDP's gradient synchronisation: after backward(), every gradient is copied
-// into one persistent flat buffer, the buffer is summed across the group in ONE
-// all-reduce, divided by the world size and copied back, so every rank steps
-// its optimizer with the gradient of the whole (global) batch.
-//
-// The buffer carries one more element: a stop flag. A rank that wants to stop
-// (the host asked it to cancel) sets it, and because the flag travels in the
-// same all-reduce, every rank learns it at the same step: they stop together
-// instead of leaving the others waiting in the next collective.
-class GradientAverager {
- public:
-  GradientAverager() = default;
-  // `parameters`: the trainable ones, in the same order on every rank, all of
-  // one floating dtype and on one device.
-  explicit GradientAverager(std::vector<torch::Tensor> parameters)
-      : parameters_(std::move(parameters)) {
-    int64_t numel = 0;
-    for (const torch::Tensor& p : parameters_) {
-      if (p.scalar_type() != parameters_.front().scalar_type() ||
-          p.device() != parameters_.front().device())
-        throw Error(FLARE_ERROR_UNSUPPORTED,
-                    "gradient averaging needs all parameters of one dtype and device");
-      numel += p.numel();
-    }
-    numel_ = numel;
-    if (!parameters_.empty())
-      flat_ = torch::zeros({numel + 1}, parameters_.front().options().requires_grad(false));
-  }
-
-  // Collective. Averages the gradients across the group in place (a group of
-  // one skips the copies); returns true when any rank passed stop = true.
-  bool average(const Host& host, int world_size, bool stop = false) {
-    if (world_size <= 1) return stop;
-    if (!flat_.defined()) flat_ = torch::zeros({1}, torch::kFloat);
-    torch::NoGradGuard no_grad;
-    int64_t offset = 0;
-    for (const torch::Tensor& p : parameters_) {
-      const int64_t n = p.numel();
-      torch::Tensor slot = flat_.narrow(0, offset, n);
-      if (p.grad().defined())
-        slot.copy_(p.grad().reshape({n}));
-      else
-        slot.zero_();  // unused in this rank's forward: it contributes nothing
-      offset += n;
-    }
-    flat_[numel_] = stop ? 1.0 : 0.0;
-    all_reduce(host, flat_);
-    const bool any_stop = flat_[numel_].item<double>() > 0.0;
-    flat_.narrow(0, 0, numel_).div_(static_cast<double>(world_size));
-    offset = 0;
-    for (torch::Tensor& p : parameters_) {
-      const int64_t n = p.numel();
-      torch::Tensor slot = flat_.narrow(0, offset, n);
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().copy_(slot.view_as(p));
-      offset += n;
-    }
-    return any_stop;
-  }
-
- private:
-  std::vector<torch::Tensor> parameters_;
-  int64_t numel_ = 0;
-  torch::Tensor flat_;
-};
 
 }  // namespace flare::torch_sdk

@@ -16,14 +16,19 @@
 //
 // The base implements the flare::Trainer ABI methods: weights as DLPack views,
 // checked set_weights, evaluation sharded across the worker group and reduced,
-// and a training loop with a distributed sampler and gradient averaging through
-// the host's collectives (DDP), progress, cancellation and reduced metrics.
+// and a training loop with a distributed sampler and DDP through the host's
+// collectives (rank 0's initial state broadcast, bucketed gradient all-reduce
+// overlapped with backward, gradient accumulation), progress, cancellation and
+// metrics reduced across ranks weighted by samples. A trainer whose
+// configure_optimizer returns a FlatSGD gets a fused whole-model update.
 // Header-only; part of the C++ SDK.
 #pragma once
 
 #include <flare/plugin.hpp>
 #include <flare/torch/data.hpp>
+#include <flare/torch/data_parallel.hpp>
 #include <flare/torch/distributed.hpp>
+#include <flare/torch/flat_sgd.hpp>
 #include <flare/torch/tensor_views.hpp>
 
 #include <torch/torch.h>
@@ -67,13 +72,16 @@ inline StepOutput classification_step(const torch::Tensor& logits, const torch::
 // What the derived trainer tells the base about its configuration.
 struct ConfigSchema {
   // Keys the derived trainer reads itself with option(); with the base's keys
-  // (batch_size, local_epochs, eval_batch_size, seed) they are all a config may
-  // hold: any other key is rejected with FLARE_ERROR_INVALID_ARGUMENT.
+  // (batch_size, local_epochs, eval_batch_size, seed, bucket_cap_mb,
+  // accumulate_grad_batches) they are all a config may hold: any other key is
+  // rejected with FLARE_ERROR_INVALID_ARGUMENT.
   std::vector<std::string> trainer_keys;
   // Defaults of the base's keys.
   int64_t batch_size = 32;
   int64_t local_epochs = 1;
   int64_t eval_batch_size = 256;
+  double bucket_cap_mb = 25.0;            // gradient all-reduce bucket size, as in DDP
+  int64_t accumulate_grad_batches = 1;    // micro-batches per optimizer step
 };
 
 class LightningTrainer : public flare::Trainer {
@@ -96,6 +104,7 @@ class LightningTrainer : public flare::Trainer {
   nlohmann::json evaluate(const std::string& split) override {
     prepare();
     const TensorDataset& data = dataset(split);
+    start_group();
     const char* phase = split == "validation" ? "validate" : split.c_str();
     torch::NoGradGuard no_grad;
     model().eval();
@@ -135,11 +144,14 @@ class LightningTrainer : public flare::Trainer {
   }
 
   // Collective. local_epochs epochs over the training split; each epoch every
-  // rank takes its shard of a permutation shared by all ranks (epoch_shard);
-  // per step: forward, backward, ONE all-reduce averaging all gradients, step.
+  // rank takes its shard of a permutation shared by all ranks (epoch_shard).
+  // Per micro-batch: forward and backward; every accumulate_grad_batches
+  // micro-batches (the last of a window reduces its gradients bucket by bucket
+  // while backward runs) one optimizer step with the group's mean gradient.
   TrainOutput train(const flare_round_info& round) override {
     prepare();
     const TensorDataset& data = dataset("train");
+    start_group();
     torch::optim::Optimizer& optimizer = this->optimizer();
     model().train();
     const int64_t n = data.size();
@@ -149,32 +161,45 @@ class LightningTrainer : public flare::Trainer {
     torch::Tensor loss_sum = torch::zeros({}, f64), correct_sum = torch::zeros({}, f64);
     int64_t fed = 0;
     int64_t steps_done = 0;
+    Batch scratch;
     for (int64_t epoch = 0; epoch < local_epochs_; ++epoch, ++epochs_done_) {
       const torch::Tensor mine =
           epoch_shard(n, worker_.rank, worker_.world_size, seed_, epochs_done_);
       const int64_t per_rank = mine.size(0);
-      const int64_t steps = (per_rank + batch_size_ - 1) / batch_size_;
-      const int64_t report_every = std::max<int64_t>(1, steps / 20);
-      for (int64_t step = 0; step < steps; ++step) {
-        const Batch batch =
-            to_device(data.batch(mine.slice(0, step * batch_size_, (step + 1) * batch_size_)));
-        clear_gradients(optimizer);
+      const int64_t batches = (per_rank + batch_size_ - 1) / batch_size_;
+      const int64_t report_every = std::max<int64_t>(1, batches / 20);
+      for (int64_t b = 0; b < batches; ++b) {
+        const int64_t window_start = b - b % accumulate_;
+        const int64_t window = std::min(accumulate_, batches - window_start);
+        const int64_t window_end = window_start + window;
+        const bool sync = b + 1 == window_end;
+        // Whether this window holds a progress report; only then is a stop
+        // request sent (and read), the same way on every rank.
+        const bool check = sync && (window_end / report_every > window_start / report_every ||
+                                    window_end == batches);
+        ddp_->begin_micro_batch(b == window_start, sync, check && host_.cancelled());
+        const Batch& batch = to_device(
+            data.batch_into(mine.slice(0, b * batch_size_, (b + 1) * batch_size_), scratch));
         const StepOutput out = training_step(batch);
-        out.loss.backward();
-        const bool report = (step + 1) % report_every == 0 || step + 1 == steps;
-        if (averager_.average(host_, worker_.world_size, report && host_.cancelled()))
-          throw Error(FLARE_ERROR_CANCELLED, "training cancelled in round " +
-                                                 std::to_string(round.round) + ", epoch " +
-                                                 std::to_string(epoch) + ", step " +
-                                                 std::to_string(step + 1));
-        optimizer.step();
+        // The window's gradient is the mean over its micro-batches, like one
+        // step on their concatenation.
+        (window > 1 ? out.loss / static_cast<double>(window) : out.loss).backward();
+        if (sync) {
+          if (ddp_->finish_step(check))
+            throw Error(FLARE_ERROR_CANCELLED, "training cancelled in round " +
+                                                   std::to_string(round.round) + ", epoch " +
+                                                   std::to_string(epoch) + ", step " +
+                                                   std::to_string(b + 1));
+          optimizer.step();
+          ++steps_done;
+        }
         const auto size = static_cast<double>(batch.size());
         loss_sum.add_(out.loss.detach(), size);
         if (out.correct.defined()) correct_sum.add_(out.correct);
         fed += batch.size();
-        if (report) host_.progress("train", epoch, step + 1, steps);
+        if ((b + 1) % report_every == 0 || b + 1 == batches)
+          host_.progress("train", epoch, b + 1, batches);
       }
-      steps_done += steps;
     }
     synchronize_buffers();
     torch::Tensor totals =
@@ -212,6 +237,10 @@ class LightningTrainer : public flare::Trainer {
     if (local_epochs_ < 0)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "option 'local_epochs' must not be negative");
     eval_batch_size_ = positive("eval_batch_size", schema.eval_batch_size);
+    accumulate_ = positive("accumulate_grad_batches", schema.accumulate_grad_batches);
+    bucket_cap_mb_ = option<double>("bucket_cap_mb", schema.bucket_cap_mb);
+    if (!(bucket_cap_mb_ > 0))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "option 'bucket_cap_mb' must be positive");
     if (worker_.world_size < 1 || worker_.rank < 0 || worker_.rank >= worker_.world_size)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "rank " + std::to_string(worker_.rank) +
                                                     " is not in a group of " +
@@ -264,8 +293,9 @@ class LightningTrainer : public flare::Trainer {
   void check_keys(const ConfigSchema& schema) const {
     if (!config_.is_object())
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "trainer config must be a JSON object");
-    static const std::vector<std::string> base_keys = {"batch_size", "local_epochs",
-                                                       "eval_batch_size", "seed"};
+    static const std::vector<std::string> base_keys = {
+        "batch_size", "local_epochs", "eval_batch_size", "seed", "bucket_cap_mb",
+        "accumulate_grad_batches"};
     for (const auto& item : config_.items()) {
       const auto known = [&](const std::vector<std::string>& keys) {
         return std::find(keys.begin(), keys.end(), item.key()) != keys.end();
@@ -288,17 +318,27 @@ class LightningTrainer : public flare::Trainer {
     return value;
   }
 
-  // First use of the model from the base: move it to the device, fix the order
-  // of its tensors, prepare gradient averaging.
+  // First use of the model from the base: move it to the device, lay its
+  // trainable parameters out flat for DDP, fix the order of its tensors.
   void prepare() {
     if (prepared_) return;
     model().to(device_);
-    state_ = ModuleState(model());
     std::vector<torch::Tensor> trainable;
     for (const torch::Tensor& p : model().parameters())
       if (p.requires_grad()) trainable.push_back(p);
-    averager_ = GradientAverager(std::move(trainable));
+    ddp_ = std::make_unique<DataParallel>(std::move(trainable), host_, worker_.world_size,
+                                          bucket_cap_mb_);
+    state_ = ModuleState(model());
     prepared_ = true;
+  }
+
+  // Collective, once, at the first evaluate() or train() (the first calls
+  // every rank makes together): every rank takes rank 0's parameters and
+  // buffers, as DDP does when it wraps a model.
+  void start_group() {
+    if (started_) return;
+    ddp_->broadcast_from_rank0(model().buffers());
+    started_ = true;
   }
 
   const TensorDataset& dataset(const std::string& split) {
@@ -313,8 +353,12 @@ class LightningTrainer : public flare::Trainer {
   }
 
   torch::optim::Optimizer& optimizer() {
-    if (!optimizer_) optimizer_ = configure_optimizer();
-    if (!optimizer_) throw Error(FLARE_ERROR_INTERNAL, "configure_optimizer() returned nothing");
+    if (!optimizer_) {
+      optimizer_ = configure_optimizer();
+      if (!optimizer_) throw Error(FLARE_ERROR_INTERNAL, "configure_optimizer() returned nothing");
+      if (auto* flat = dynamic_cast<FlatSGD*>(optimizer_.get()))
+        flat->use_flat_buffers(ddp_->flat_parameters(), ddp_->flat_gradients());
+    }
     return *optimizer_;
   }
 
@@ -322,13 +366,6 @@ class LightningTrainer : public flare::Trainer {
     if (device_.is_cpu()) return batch;
     return {batch.inputs.to(device_, /*non_blocking=*/true),
             batch.targets.to(device_, /*non_blocking=*/true)};
-  }
-
-  // Like zero_grad(set_to_none=True) of later PyTorch versions: backward()
-  // then writes fresh gradients instead of adding to zeroed ones.
-  static void clear_gradients(torch::optim::Optimizer& optimizer) {
-    for (auto& group : optimizer.param_groups())
-      for (auto& p : group.params()) p.mutable_grad().reset();
   }
 
   // Buffers (e.g. batch-norm statistics) get no gradient; like DDP, rank 0's
@@ -350,11 +387,14 @@ class LightningTrainer : public flare::Trainer {
   int64_t batch_size_ = 1;
   int64_t local_epochs_ = 1;
   int64_t eval_batch_size_ = 1;
+  int64_t accumulate_ = 1;
+  double bucket_cap_mb_ = 25.0;
   torch::Device device_{torch::kCPU};
 
   bool prepared_ = false;
+  bool started_ = false;
+  std::unique_ptr<DataParallel> ddp_;
   ModuleState state_;
-  GradientAverager averager_;
   std::optional<DataSplits> data_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t epochs_done_ = 0;  // over all rounds: seeds each epoch's permutation

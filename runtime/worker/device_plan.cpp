@@ -1,0 +1,131 @@
+#include "worker/device_plan.hpp"
+
+#include <sched.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace flare::worker {
+namespace {
+
+std::string quoted(const std::string& text) { return "\"" + text + "\""; }
+
+std::string devices_text(const jobspec::SiteSpec& site) {
+  if (site.devices_auto) return quoted("auto");
+  if (site.device_ids.empty()) return std::to_string(site.devices);
+  std::string out = "[";
+  for (const int id : site.device_ids)
+    out.append(out.size() > 1 ? ", " : "").append(std::to_string(id));
+  return out + "]";
+}
+
+// What the site asked for, as the job spec spells it.
+std::string asked(const jobspec::SiteSpec& site) {
+  return "devices = " + devices_text(site) + ", accelerator = " + quoted(site.accelerator) +
+         ", backend = " + quoted(site.backend);
+}
+
+[[noreturn]] void fail(const jobspec::SiteSpec& site, const std::string& problem) {
+  throw DevicePlanError(site.name + " (" + asked(site) + "): " + problem);
+}
+
+bool cuda_usable(const DeviceInventory& inventory) {
+  return inventory.cuda_built && inventory.cuda_devices > 0;
+}
+
+std::string gpus_here(const DeviceInventory& inventory) {
+  if (!inventory.cuda_built)
+    return "this build of flare has no CUDA support (the LibTorch found at configure time is a "
+           "CPU build)";
+  if (inventory.cuda_devices <= 0)
+    return "no CUDA device is visible on this machine (check the driver and "
+           "CUDA_VISIBLE_DEVICES)";
+  return "this machine has " + std::to_string(inventory.cuda_devices) +
+         " visible CUDA device(s), ids 0 to " + std::to_string(inventory.cuda_devices - 1);
+}
+
+[[noreturn]] void fail_cuda(const jobspec::SiteSpec& site, const std::string& need,
+                            const DeviceInventory& inventory) {
+  std::string advice = "; ask for fewer or other devices";
+  if (!cuda_usable(inventory))
+    advice = "; run it on the CPU with accelerator = \"cpu\" and a device count";
+  fail(site, "it needs " + need + ", but " + gpus_here(inventory) + advice);
+}
+
+std::vector<int> plan_cuda_ids(const jobspec::SiteSpec& site, const DeviceInventory& inventory) {
+  if (!cuda_usable(inventory)) fail_cuda(site, "CUDA devices", inventory);
+  std::vector<int> ids = site.device_ids;
+  const int wanted = site.devices_auto ? inventory.cuda_devices : site.devices;
+  if (ids.empty()) {
+    if (wanted > inventory.cuda_devices)
+      fail_cuda(site, std::to_string(wanted) + " CUDA devices", inventory);
+    for (int id = 0; id < wanted; ++id) ids.push_back(id);
+  }
+  for (const int id : ids)
+    if (id >= inventory.cuda_devices)
+      fail_cuda(site, "CUDA device " + std::to_string(id), inventory);
+  return ids;
+}
+
+}  // namespace
+
+DeviceInventory probe_devices() {
+  DeviceInventory inventory{};
+#if FLARE_WITH_CUDA
+  inventory.cuda_built = true;
+  inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
+#else
+  inventory.cuda_built = false;
+  inventory.cuda_devices = 0;
+#endif
+  // The affinity mask, not the machine's cores: taskset and cgroup cpusets apply.
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  inventory.cpu_cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                            ? CPU_COUNT(&cpus)
+                            : static_cast<int>(std::thread::hardware_concurrency());
+  inventory.cpu_cores = std::max(1, inventory.cpu_cores);
+  return inventory;
+}
+
+DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& inventory,
+                        int ranks_on_this_machine_hint) {
+  if (site.accelerator != "auto" && site.accelerator != "cpu" && site.accelerator != "cuda")
+    fail(site, "accelerator must be \"auto\", \"cpu\" or \"cuda\"");
+  if (site.backend != "auto" && site.backend != "gloo" && site.backend != "nccl")
+    fail(site, "backend must be \"auto\", \"gloo\" or \"nccl\"");
+  if (!site.devices_auto && site.devices < 1) fail(site, "devices must be at least 1");
+
+  DevicePlan plan;
+  const bool ids = !site.device_ids.empty();
+  if (site.accelerator == "cuda" || ids) {
+    if (site.accelerator == "cpu") fail(site, "device ids name CUDA devices, not CPU ranks");
+    plan.accelerator = "cuda";
+  } else if (site.accelerator == "cpu") {
+    plan.accelerator = "cpu";
+  } else {
+    plan.accelerator = cuda_usable(inventory) ? "cuda" : "cpu";
+  }
+
+  if (plan.accelerator == "cuda") {
+    plan.cuda_ids = plan_cuda_ids(site, inventory);
+    plan.ranks_per_node = static_cast<int>(plan.cuda_ids.size());
+    plan.backend = site.backend == "auto" ? "nccl" : site.backend;
+  } else {
+    plan.ranks_per_node = site.devices_auto ? 1 : site.devices;
+    if (site.backend == "nccl")
+      fail(site,
+           "NCCL runs on CUDA devices only, and this group runs on the CPU" +
+               (site.accelerator == "auto" ? " because " + gpus_here(inventory) : std::string()) +
+               "; use backend = \"gloo\" or \"auto\"");
+    plan.backend = "gloo";
+  }
+
+  const int ranks_here =
+      ranks_on_this_machine_hint > 0 ? ranks_on_this_machine_hint : plan.ranks_per_node;
+  plan.threads_per_rank = std::max(1, std::max(1, inventory.cpu_cores) / ranks_here);
+  return plan;
+}
+
+}  // namespace flare::worker

@@ -1,0 +1,121 @@
+// A worker group's failures stay contained: a crashed, hung or failing rank
+// stops its whole group within a bounded time, leaves no process, and is
+// reported with site, rank and cause; max_restarts restarts the group from
+// the current global model without spoiling the job's figures.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "e2e_support.hpp"
+
+using namespace flare::e2e;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A healthy C-trainer run takes about 2 s; a failure must end the job within
+// the supervisor's bound (50 ms poll + 3 s grace) plus start-up and reporting.
+constexpr double kFailureBoundSeconds = 20;
+
+struct TimedRun {
+  CommandResult result;
+  double seconds = 0;
+};
+
+TimedRun run_job(const TempFolder& dir, const std::string& spec) {
+  write_text(dir.path() / "job.toml", spec);
+  const auto start = Clock::now();
+  TimedRun run;
+  run.result = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return run;
+}
+
+bool mentions(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("a rank killed mid-job fails the run within the bound, naming site, rank and cause") {
+  TempFolder dir;
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 3,
+                                              "crash_in_round = 1\ncrash_rank = 1"));
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.seconds < kFailureBoundSeconds);
+  CHECK(mentions(run.result.output, "worker rank 1 failed: killed by signal 9"));
+  CHECK(mentions(run.result.output, "site-"));
+  // What was written before the crash stays intact.
+  CHECK(first_weight(dir.path() / "ws" / "run-1" / "models" / "global_round_1.safetensors") ==
+        doctest::Approx(1));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("with max_restarts = 1 a rank killed once is restarted and the weights come out exact") {
+  TempFolder dir;
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 3,
+                                              "crash_in_round = 1\ncrash_rank = 1\ncrash_once = 1",
+                                              "devices = 2\nmax_restarts = 1"));
+  INFO(run.result.output);
+  REQUIRE(run.result.exit_code == 0);
+  CHECK(mentions(run.result.output, "restarting its worker group"));
+  const fs::path ws = dir.path() / "ws" / "run-1";
+  for (int round = 0; round <= 3; ++round) {
+    CHECK(first_weight(ws / "models" / ("global_round_" + std::to_string(round) +
+                                        ".safetensors")) == doctest::Approx(round));
+  }
+  // Each site's update counts once per round, restart or not.
+  int site_lines = 0;
+  for (const auto& l : read_json_lines(ws / "metrics.jsonl")) site_lines += l["kind"] == "site";
+  CHECK(site_lines == 2 * 3);
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("a rank that keeps crashing fails the job once its restarts are used up") {
+  TempFolder dir;
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 2,
+                                              "crash_in_round = 1\ncrash_rank = 1",
+                                              "devices = 2\nmax_restarts = 1"));
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.seconds < 2 * kFailureBoundSeconds);
+  CHECK(mentions(run.result.output, "restarting its worker group"));
+  CHECK(mentions(run.result.output, "worker rank 1 failed: killed by signal 9"));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("a hung rank is stopped after progress_timeout_s and the job fails saying so") {
+  TempFolder dir;
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 3,
+                                              "hang_in_round = 1\ncrash_rank = 1",
+                                              "devices = 2\nprogress_timeout_s = 2"));
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.seconds < kFailureBoundSeconds);
+  CHECK(mentions(run.result.output, "no progress for"));
+  CHECK(mentions(run.result.output, "(progress_timeout_s = 2.0)"));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("a rank waiting for its next task while another site trains is not taken for hung") {
+  TempFolder dir;
+  // site-2 trains for 2.5 s (reporting progress); site-1 waits that long between tasks.
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 1,
+                                              "slow_site = 1\nslow_ms = 2500",
+                                              "devices = 2\nprogress_timeout_s = 1"));
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 0);
+}
+
+TEST_CASE("a plugin's error message reaches flare-run's output") {
+  TempFolder dir;
+  const auto run = run_job(dir, c_trainer_job(dir.path() / "ws", 3, "throw_in_round = 1"));
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(mentions(run.result.output, "injected failure: the disk is full"));
+  CHECK(mentions(run.result.output, "worker rank 0 failed: exit code 1"));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
