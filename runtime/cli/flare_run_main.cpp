@@ -9,6 +9,7 @@
 #include "cli/run_options.hpp"
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "worker/device_plan.hpp"
 
 #ifndef FLARE_VERSION
 #define FLARE_VERSION "unknown"
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
     return cli::kExitBadInput;
   } catch (const jobspec::JobSpecError& e) {
     std::cerr << "flare-run: invalid job spec: " << e.what() << "\n";
+    return cli::kExitBadInput;
+  } catch (const worker::DevicePlanError& e) {
+    std::cerr << "flare-run: this machine cannot run the job's worker groups: " << e.what() << "\n";
     return cli::kExitBadInput;
   } catch (const host::PluginLoadError& e) {
     std::cerr << "flare-run: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/child_process.hpp"
+#include "worker/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "cli/run_workspace.hpp"
@@ -37,12 +38,21 @@ struct SiteProcess {
   common::ChildProcess client;
 };
 
+// Plans every site's devices on this machine (where all of them run), so a job
+// asking for what is not here fails before anything starts. Returns the number
+// of ranks all sites together will run.
+int plan_local_ranks(const jobspec::JobSpec& job) {
+  const auto inventory = worker::probe_devices_with(common::executable_dir() / "flare-worker");
+  int total_ranks = 0;
+  for (const auto& site : job.sites)
+    total_ranks += worker::plan_devices(site, inventory).ranks_per_node * site.nodes;
+  return total_ranks;
+}
+
 std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
-                                       const std::string& server_address) {
+                                       const std::string& server_address, int total_ranks) {
   const auto program = common::executable_dir() / "flare-client";
   // Every node of every site runs here: threads are shared by all their ranks.
-  int total_ranks = 0;
-  for (const auto& site : job.sites) total_ranks += std::max(1, site.devices) * site.nodes;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = std::max(1, cores / std::max(1, total_ranks));
   std::vector<SiteProcess> clients;
@@ -95,6 +105,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
       {job.aggregator.name, job.aggregator.path, job.plugin_path}, FLARE_PLUGIN_AGGREGATOR);
   (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
                           FLARE_PLUGIN_TRAINER);
+  const int total_ranks = plan_local_ranks(job);
 
   const RunWorkspace ws = RunWorkspace::create(job);
   auto log = common::make_file_logger("server", ws.logs_dir() / "server.log");
@@ -137,7 +148,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   // processes stopped and reaped, files written so far kept.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  auto clients = start_clients(job, ws, rpc.address());
+  auto clients = start_clients(job, ws, rpc.address(), total_ranks);
   const auto outcome = controller.run([&] {
     if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
     watch_clients(clients, controller);

@@ -11,6 +11,7 @@
 #include <boost/program_options.hpp>
 
 #include "client/worker_group.hpp"
+#include "worker/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "jobspec/job_spec.hpp"
@@ -70,8 +71,12 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
   launch.site = args.site;
   launch.site_index = static_cast<int>(site - job.sites.begin());
   launch.num_sites = static_cast<int>(job.sites.size());
-  // "auto" on a CPU node: one rank (as Lightning's devices="auto" on CPU).
-  launch.devices = std::max(1, site->devices);
+  // Devices are resolved here, on the node that runs them.
+  const auto plan = flare::worker::plan_devices(
+      *site, flare::worker::probe_devices_with(launch.worker_program));
+  launch.devices = plan.ranks_per_node;
+  launch.backend = plan.backend;
+  launch.cuda_ids = plan.cuda_ids;
   launch.nnodes = args.nnodes.value_or(site->nodes);
   launch.node_rank = args.node_rank.value_or(0);
   launch.master_addr = args.master_addr.value_or(site->master_addr);
@@ -84,8 +89,7 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
     throw std::runtime_error("a worker group of " + std::to_string(launch.nnodes) +
                              " nodes needs a rendezvous port every node knows: set master_port "
                              "for the site or pass --master-port");
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  launch.threads_per_rank = args.threads > 0 ? args.threads : std::max(1, cores / launch.devices);
+  launch.threads_per_rank = args.threads > 0 ? args.threads : plan.threads_per_rank;
   launch.progress_timeout_s = site->progress_timeout_s;
   launch.server = args.server;
   launch.log_dir = args.log_dir;

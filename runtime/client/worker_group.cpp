@@ -44,7 +44,10 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
         "--threads", std::to_string(launch.threads_per_rank),
         "--work-dir", work_dir.string(),
         "--heartbeat", heartbeat.string(),
-        "--generation", std::to_string(launch.generation)};
+        "--generation", std::to_string(launch.generation),
+        "--backend", launch.backend,
+        "--cuda-device",
+        std::to_string(launch.cuda_ids.empty() ? -1 : launch.cuda_ids.at(local))};
     // Only global rank 0 speaks to the server.
     if (launch.global_rank(local) == 0) {
       argv.push_back("--server");

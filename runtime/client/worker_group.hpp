@@ -42,6 +42,8 @@ struct GroupLaunch {
   std::string master_addr = "127.0.0.1"; // rendezvous (global rank 0's host)
   int master_port = 0;
   int threads_per_rank = 1;
+  std::string backend = "gloo";          // collectives: gloo | nccl
+  std::vector<int> cuda_ids;             // one CUDA device per local rank; empty: CPU
   int64_t generation = 0;                // restarts so far
   double progress_timeout_s = 600;       // <= 0: hangs are not detected
   std::string server;                    // host:port

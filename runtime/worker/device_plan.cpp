@@ -1,7 +1,11 @@
 #include "worker/device_plan.hpp"
 
-#include <sched.h>
-#include <torch/cuda.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "common/child_process.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -70,23 +74,33 @@ std::vector<int> plan_cuda_ids(const jobspec::SiteSpec& site, const DeviceInvent
 
 }  // namespace
 
-DeviceInventory probe_devices() {
-  DeviceInventory inventory{};
-#if FLARE_WITH_CUDA
-  inventory.cuda_built = true;
-  inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());
-#else
-  inventory.cuda_built = false;
-  inventory.cuda_devices = 0;
-#endif
-  // The affinity mask, not the machine's cores: taskset and cgroup cpusets apply.
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  inventory.cpu_cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0
-                            ? CPU_COUNT(&cpus)
-                            : static_cast<int>(std::thread::hardware_concurrency());
-  inventory.cpu_cores = std::max(1, inventory.cpu_cores);
-  return inventory;
+nlohmann::json to_json(const DeviceInventory& inventory) {
+  return {{"cuda_built", inventory.cuda_built},
+          {"cuda_devices", inventory.cuda_devices},
+          {"cpu_cores", inventory.cpu_cores}};
+}
+
+DeviceInventory inventory_from_json(const nlohmann::json& json) {
+  return {json.at("cuda_built").get<bool>(), json.at("cuda_devices").get<int>(),
+          json.at("cpu_cores").get<int>()};
+}
+
+DeviceInventory probe_devices_with(const std::filesystem::path& worker_program) {
+  // The worker owns LibTorch; asking it keeps the supervisor free of it.
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("flare-probe-" + std::to_string(::getpid()) + ".json");
+  common::ChildProcess probe({worker_program.string(), "--probe-devices"}, out);
+  const auto status = probe.wait_for(std::chrono::seconds(60));
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(out);
+  if (!status || !status->success())
+    throw std::runtime_error("cannot probe this machine's devices with " +
+                             worker_program.string() + ": " +
+                             (status ? status->describe() : std::string("no answer in 60 s")) +
+                             "\n" + text);
+  const auto json = nlohmann::json::parse(text.substr(text.rfind('{')));
+  return inventory_from_json(json);
 }
 
 DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& inventory,

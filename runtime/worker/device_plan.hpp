@@ -3,9 +3,12 @@
 // against what this build and this machine have (DeviceInventory).
 #pragma once
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "jobspec/job_spec.hpp"
 
@@ -18,7 +21,16 @@ struct DeviceInventory {
 };
 
 // Asks LibTorch and the scheduler; cheap, but LibTorch must be loadable.
+// Linked into flare-worker only (device_probe.cpp).
 DeviceInventory probe_devices();
+
+// The same answer from another process: runs `worker_program --probe-devices`
+// (flare-worker), so supervisors and flare-run need no LibTorch. Throws
+// std::runtime_error when the program cannot answer.
+DeviceInventory probe_devices_with(const std::filesystem::path& worker_program);
+
+nlohmann::json to_json(const DeviceInventory& inventory);
+DeviceInventory inventory_from_json(const nlohmann::json& json);
 
 struct DevicePlan {
   std::string accelerator;    // "cpu" | "cuda"

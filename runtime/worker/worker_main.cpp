@@ -15,6 +15,7 @@
 #include "plugin_host/plugin_loader.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/process_group_collectives.hpp"
+#include "worker/device_plan.hpp"
 #include "worker/progress_relay.hpp"
 #include "worker/worker_session.hpp"
 
@@ -28,6 +29,8 @@ struct WorkerArgs {
   int local_world_size = 1, master_port = 0, threads = 1;
   std::string work_dir, heartbeat;
   int64_t generation = 0;
+  std::string backend = "gloo";
+  int cuda_device = -1;  // -1: this rank runs on the CPU
 };
 
 WorkerArgs parse(int argc, char** argv) {
@@ -48,7 +51,9 @@ WorkerArgs parse(int argc, char** argv) {
     ("threads", po::value(&a.threads), "intra-op threads")
     ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write")
     ("heartbeat", po::value(&a.heartbeat), "heartbeat file the supervisor watches")
-    ("generation", po::value(&a.generation), "the worker group's restart count");
+    ("generation", po::value(&a.generation), "the worker group's restart count")
+    ("backend", po::value(&a.backend), "collectives backend: gloo | nccl")
+    ("cuda-device", po::value(&a.cuda_device), "this rank's CUDA device (-1: CPU)");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   po::notify(vm);
@@ -58,6 +63,10 @@ WorkerArgs parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--probe-devices") {
+    std::cout << flare::worker::to_json(flare::worker::probe_devices()).dump() << "\n";
+    return 0;
+  }
   flare::common::exit_when_parent_dies();
   WorkerArgs args;
   try {
@@ -80,6 +89,7 @@ int main(int argc, char** argv) {
       options.master_port = args.master_port;
       options.rank = args.rank;
       options.world_size = args.world_size;
+      options.backend = args.backend;
       options.timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
       try {
         group = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
@@ -114,7 +124,7 @@ int main(int argc, char** argv) {
     info.world_size = args.world_size;
     info.local_rank = args.local_rank;
     info.local_world_size = args.local_world_size;
-    info.device = {kDLCPU, 0};
+    info.device = args.cuda_device >= 0 ? DLDevice{kDLCUDA, args.cuda_device} : DLDevice{kDLCPU, 0};
     info.num_threads = args.threads;
     info.seed = job.seed;
     info.data_dir = data_dir.c_str();

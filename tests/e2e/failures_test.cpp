@@ -69,3 +69,13 @@ TEST_CASE("an exported config runs unchanged") {
   REQUIRE(r.exit_code == 0);
   CHECK(fs::exists(dir.path() / "ws" / "run-1" / "models" / "global_round_2.safetensors"));
 }
+
+TEST_CASE("a job asking for GPUs this build or machine lacks exits 2 before anything starts") {
+  TempFolder dir;
+  write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 1, "", "devices = [0, 1]"));
+  const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.output.find("site-1") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("CUDA") != std::string::npos, r.output);
+  CHECK_FALSE(fs::exists(dir.path() / "ws"));
+}

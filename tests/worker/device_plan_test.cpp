@@ -1,4 +1,4 @@
-// plan_devices against made-up machines (no GPU needed), and probe_devices here.
+// plan_devices against made-up machines (no GPU needed), and the probe flare-worker answers here.
 #include "worker/device_plan.hpp"
 
 #include <doctest/doctest.h>
@@ -10,7 +10,6 @@ using flare::worker::DeviceInventory;
 using flare::worker::DevicePlan;
 using flare::worker::DevicePlanError;
 using flare::worker::plan_devices;
-using flare::worker::probe_devices;
 
 namespace {
 
@@ -157,8 +156,8 @@ TEST_CASE("refuses a spec the job file would have rejected") {
   CHECK(refusal(site(0), kCpuBuild).find("devices must be at least 1") != std::string::npos);
 }
 
-TEST_CASE("finds at least one core here, and no GPU in a build without CUDA") {
-  const DeviceInventory here = probe_devices();
+TEST_CASE("flare-worker --probe-devices finds a core here, and no GPU in a build without CUDA") {
+  const DeviceInventory here = flare::worker::probe_devices_with(FLARE_WORKER_BIN);
   CHECK(here.cpu_cores >= 1);
   if (!here.cuda_built) CHECK(here.cuda_devices == 0);
   CHECK(plan_devices(site(1), here).ranks_per_node == 1);
