@@ -12,7 +12,9 @@ namespace {
 
 constexpr int64_t kMaxDevices = 4096;
 
-std::string devices_text(const SiteSpec& group) {
+}  // namespace
+
+std::string devices_toml(const SiteSpec& group) {
   if (group.devices_auto) return toml_string("auto");
   if (group.device_ids.empty()) return std::to_string(group.devices);
   std::string out = "[";
@@ -20,6 +22,8 @@ std::string devices_text(const SiteSpec& group) {
     out.append(out.size() > 1 ? ", " : "").append(std::to_string(id));
   return out + "]";
 }
+
+namespace {
 
 // devices = N | [id, ...] | "auto"; each form replaces whatever the other two set.
 void read_devices(const TableReader& table, SiteSpec& group) {
@@ -75,8 +79,8 @@ void reject_conflicts(const TableReader& table, const SiteSpec& group) {
     if (table.find("devices") || !here_accelerator)
       table.fail("devices",
                  "a device count or \"auto\" with accelerator = \"cpu\" (ids name CUDA devices)",
-                 "the device ids " + devices_text(group));
-    table.fail("accelerator", "\"auto\" or \"cuda\" with devices = " + devices_text(group),
+                 "the device ids " + devices_toml(group));
+    table.fail("accelerator", "\"auto\" or \"cuda\" with devices = " + devices_toml(group),
                toml_string(group.accelerator));
   }
 }
@@ -104,7 +108,7 @@ void read_worker_group(const TableReader& table, SiteSpec& group) {
 }
 
 std::string worker_group_toml(const SiteSpec& group) {
-  return line("devices", devices_text(group)) +
+  return line("devices", devices_toml(group)) +
          line("accelerator", toml_string(group.accelerator)) +
          line("backend", toml_string(group.backend)) + line("nodes", std::to_string(group.nodes)) +
          line("master_addr", toml_string(group.master_addr)) +

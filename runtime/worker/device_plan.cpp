@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "common/child_process.hpp"
+#include "jobspec/worker_group_keys.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -15,18 +16,9 @@ namespace {
 
 std::string quoted(const std::string& text) { return "\"" + text + "\""; }
 
-std::string devices_text(const jobspec::SiteSpec& site) {
-  if (site.devices_auto) return quoted("auto");
-  if (site.device_ids.empty()) return std::to_string(site.devices);
-  std::string out = "[";
-  for (const int id : site.device_ids)
-    out.append(out.size() > 1 ? ", " : "").append(std::to_string(id));
-  return out + "]";
-}
-
 // What the site asked for, as the job spec spells it.
 std::string asked(const jobspec::SiteSpec& site) {
-  return "devices = " + devices_text(site) + ", accelerator = " + quoted(site.accelerator) +
+  return "devices = " + jobspec::devices_toml(site) + ", accelerator = " + quoted(site.accelerator) +
          ", backend = " + quoted(site.backend);
 }
 

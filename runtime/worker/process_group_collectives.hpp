@@ -1,6 +1,8 @@
 // The worker group's collectives over PyTorch c10d: a TCPStore rendezvous
 // (hosted by rank 0) and ProcessGroupGloo, or ProcessGroupNCCL for CUDA
-// tensors in a build with a CUDA LibTorch (FLARE_WITH_CUDA). What the
+// tensors in a build with a CUDA LibTorch (FLARE_WITH_CUDA). With Gloo, small
+// and mid-sized CPU all-reduces go to the Gloo library directly over the same
+// store (gloo_mesh.hpp). What the
 // host-services table's collectives run on inside a worker process.
 // LibTorch stays behind the pimpl: including this header costs nothing.
 #pragma once
@@ -45,7 +47,9 @@ class ProcessGroupCollectives final : public flare::host::Collectives {
   // Throws std::runtime_error naming the operation and this rank on failure.
   void all_reduce(DLTensor& tensor, flare_reduce_op op) override;
   // Queued on the backend's own thread (Gloo) or stream (NCCL) and returned at
-  // once; works run in the order started.
+  // once; works run in the order started. A CPU tensor the Gloo mesh takes
+  // (gloo_mesh.hpp) is reduced before this returns: on a few cores that beats
+  // handing it to another thread.
   std::unique_ptr<Work> all_reduce_start(DLTensor& tensor, flare_reduce_op op) override;
   void broadcast(DLTensor& tensor, int root_rank) override;
   void barrier() override;
