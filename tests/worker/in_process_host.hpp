@@ -1,33 +1,22 @@
-// A host-services table for tests that run plugins or SDK code in the test
-// process: errors are plain heap objects, log lines and progress reports are
-// recorded, and the collectives go to a flare::host::Collectives (a group of
-// one when none is given). One instance per rank. It speaks ABI 1.1 (an
-// asynchronous all-reduce) unless told to act as a 1.0 host.
+// The runtime's own host-services table (flare::host::HostServices) for tests
+// that run plugins or SDK code in the test process: log lines and progress
+// reports are recorded, the collectives go to a flare::host::Collectives (a
+// group of one when none is given), and asynchronous all-reduces are counted.
+// One instance per rank. It speaks ABI 1.1 unless told to act as a 1.0 host.
 #pragma once
 
 #include <flare/plugin_abi.h>
 
-#include "plugin_host/collectives.hpp"
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-// The ABI's opaque error, as this test host defines it.
-struct flare_error {
-  flare_error_code code;
-  std::string message;
-};
-
-// The ABI's opaque all-reduce in flight, as this test host defines it.
-struct flare_work {
-  std::unique_ptr<flare::host::Collectives::Work> work;
-};
+#include "plugin_host/collectives.hpp"
+#include "plugin_host/host_services.hpp"
 
 namespace flare::testing {
 
@@ -37,50 +26,11 @@ class InProcessHost {
  public:
   explicit InProcessHost(flare::host::Collectives* collectives = nullptr,
                          HostAbi abi = HostAbi::v1_1)
-      : collectives_(collectives ? collectives : &single_) {
+      : counting_(collectives ? collectives : &single_, async_reductions_),
+        services_(recording_callbacks(), &counting_),
+        table_(*services_.table()) {
     // A 1.0 host's table ends after barrier.
-    table_.struct_size = abi == HostAbi::v1_1 ? sizeof(table_)
-                                              : offsetof(flare_host_services, all_reduce_start);
-    table_.context = this;
-    table_.error_new = [](flare_error_code code, const char* message) {
-      return new flare_error{code, message ? message : ""};
-    };
-    table_.error_code = [](const flare_error* e) { return e->code; };
-    table_.error_message = [](const flare_error* e) { return e->message.c_str(); };
-    table_.error_release = [](flare_error* e) { delete e; };
-    table_.log = [](void* self, flare_log_level, const char* message) {
-      auto& host = *static_cast<InProcessHost*>(self);
-      std::lock_guard lock(host.mutex_);
-      host.logs_.emplace_back(message);
-    };
-    table_.report_metric = [](void*, const char*, double, int64_t) {};
-    table_.report_progress = [](void* self, const char*, int64_t, int64_t, int64_t) {
-      ++static_cast<InProcessHost*>(self)->progress_reports_;
-    };
-    table_.is_cancelled = [](void* self) {
-      return static_cast<InProcessHost*>(self)->cancel.load() ? 1 : 0;
-    };
-    table_.all_reduce = [](void* self, DLTensor* t, flare_reduce_op op) {
-      return guarded([&] { static_cast<InProcessHost*>(self)->collectives_->all_reduce(*t, op); });
-    };
-    table_.broadcast = [](void* self, DLTensor* t, int32_t root) {
-      return guarded([&] { static_cast<InProcessHost*>(self)->collectives_->broadcast(*t, root); });
-    };
-    table_.barrier = [](void* self) {
-      return guarded([&] { static_cast<InProcessHost*>(self)->collectives_->barrier(); });
-    };
-    if (abi == HostAbi::v1_0) return;
-    table_.all_reduce_start = [](void* self, DLTensor* t, flare_reduce_op op, flare_work** out) {
-      return guarded([&] {
-        auto& host = *static_cast<InProcessHost*>(self);
-        *out = new flare_work{host.collectives_->all_reduce_start(*t, op)};
-        ++host.async_reductions_;
-      });
-    };
-    table_.wait_work = [](void*, flare_work* work) {
-      const std::unique_ptr<flare_work> owned(work);
-      return guarded([&] { owned->work->wait(); });
-    };
+    if (abi == HostAbi::v1_0) table_.struct_size = offsetof(flare_host_services, all_reduce_start);
   }
   InProcessHost(const InProcessHost&) = delete;
   InProcessHost& operator=(const InProcessHost&) = delete;
@@ -99,23 +49,46 @@ class InProcessHost {
   std::atomic<bool> cancel{false};
 
  private:
-  template <class F>
-  static flare_error* guarded(F&& body) noexcept {
-    try {
-      body();
-      return nullptr;
-    } catch (const std::exception& e) {
-      return new flare_error{FLARE_ERROR_COMMUNICATION, e.what()};
+  // Forwards to the group, counting the asynchronous starts.
+  class CountingCollectives final : public flare::host::Collectives {
+   public:
+    CountingCollectives(flare::host::Collectives* group, std::atomic<int64_t>& starts)
+        : group_(group), starts_(starts) {}
+    int rank() const override { return group_->rank(); }
+    int world_size() const override { return group_->world_size(); }
+    void all_reduce(DLTensor& t, flare_reduce_op op) override { group_->all_reduce(t, op); }
+    std::unique_ptr<Work> all_reduce_start(DLTensor& t, flare_reduce_op op) override {
+      ++starts_;
+      return group_->all_reduce_start(t, op);
     }
+    void broadcast(DLTensor& t, int root) override { group_->broadcast(t, root); }
+    void barrier() override { group_->barrier(); }
+
+   private:
+    flare::host::Collectives* group_;
+    std::atomic<int64_t>& starts_;
+  };
+
+  flare::host::HostCallbacks recording_callbacks() {
+    flare::host::HostCallbacks cb;
+    cb.log = [this](flare_log_level, std::string_view message) {
+      std::lock_guard lock(mutex_);
+      logs_.emplace_back(message);
+    };
+    cb.metric = [](std::string_view, double, int64_t) {};
+    cb.progress = [this](std::string_view, int64_t, int64_t, int64_t) { ++progress_reports_; };
+    cb.cancelled = [this] { return cancel.load(); };
+    return cb;
   }
 
-  flare::host::SingleRankCollectives single_;
-  flare::host::Collectives* collectives_;
-  flare_host_services table_{};
   mutable std::mutex mutex_;
   std::vector<std::string> logs_;
   std::atomic<int64_t> progress_reports_{0};
   std::atomic<int64_t> async_reductions_{0};
+  flare::host::SingleRankCollectives single_;
+  CountingCollectives counting_;
+  flare::host::HostServices services_;
+  flare_host_services table_;
 };
 
 }  // namespace flare::testing
