@@ -74,28 +74,28 @@ v1::Task ServerConnection::next_task() {
   return task;
 }
 
-void ServerConnection::submit_initial_model(v1::InitialModel& model) {
-  model.set_site(site_);
-  model.set_generation(generation_);
+template <class Message>
+void ServerConnection::send(Rpc<Message> rpc, const char* call, Message& message,
+                            std::chrono::seconds deadline) {
+  message.set_site(site_);
+  message.set_generation(generation_);
   v1::Ack ack;
-  auto ctx = context_with(kModelCallDeadline);
-  check(stub_->SubmitInitialModel(ctx.get(), model, &ack), "SubmitInitialModel", &ack);
+  auto ctx = context_with(deadline);
+  check(((*stub_).*rpc)(ctx.get(), message, &ack), call, &ack);
+}
+
+void ServerConnection::submit_initial_model(v1::InitialModel& model) {
+  send(&v1::FlareServer::Stub::SubmitInitialModel, "SubmitInitialModel", model,
+       kModelCallDeadline);
 }
 
 void ServerConnection::submit_update(v1::Update& update) {
-  update.set_site(site_);
-  update.set_generation(generation_);
-  v1::Ack ack;
-  auto ctx = context_with(kModelCallDeadline);
-  check(stub_->SubmitUpdate(ctx.get(), update, &ack), "SubmitUpdate", &ack);
+  send(&v1::FlareServer::Stub::SubmitUpdate, "SubmitUpdate", update, kModelCallDeadline);
 }
 
 void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {
-  evaluation.set_site(site_);
-  evaluation.set_generation(generation_);
-  v1::Ack ack;
-  auto ctx = context_with(kShortCallDeadline);
-  check(stub_->SubmitEvaluation(ctx.get(), evaluation, &ack), "SubmitEvaluation", &ack);
+  send(&v1::FlareServer::Stub::SubmitEvaluation, "SubmitEvaluation", evaluation,
+       kShortCallDeadline);
 }
 
 void ServerConnection::report_progress(v1::Progress& progress) {

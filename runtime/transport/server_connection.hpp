@@ -38,6 +38,12 @@ class ServerConnection {
   const std::string& site() const { return site_; }
 
  private:
+  template <class Message>
+  using Rpc = grpc::Status (v1::FlareServer::Stub::*)(grpc::ClientContext*, const Message&,
+                                                       v1::Ack*);
+  // Stamps this site and generation on `message`, sends it, checks the Ack.
+  template <class Message>
+  void send(Rpc<Message> rpc, const char* call, Message& message, std::chrono::seconds deadline);
   void check(const grpc::Status& status, const char* call, const v1::Ack* ack = nullptr) const;
 
   std::string address_;
