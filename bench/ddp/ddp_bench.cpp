@@ -34,13 +34,21 @@ std::map<std::string, std::string> parse(int argc, char** argv) {
   return args;
 }
 
-std::unique_ptr<flare::host::Collectives> form_group(int rank, int world, int port) {
+// transport: "shm" (the default on one host) or "gloo" (the Gloo mesh and
+// ProcessGroupGloo, as before shared memory).
+std::unique_ptr<flare::host::Collectives> form_group(int rank, int world, int port,
+                                                     const std::string& transport) {
   if (world == 1) return std::make_unique<flare::host::SingleRankCollectives>();
   flare::worker::ProcessGroupOptions options;
   options.master_port = port;
   options.rank = rank;
   options.world_size = world;
+  options.shared_memory = transport != "gloo";
   return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+}
+
+std::string transport_of(const std::map<std::string, std::string>& a) {
+  return a.count("transport") ? a.at("transport") : "shm";
 }
 
 void check(const flare_host_services* host, flare_error* error) {
@@ -55,7 +63,7 @@ int run_trainer(const std::map<std::string, std::string>& a, int rank, int world
   if (!library) throw std::runtime_error(::dlerror());
   auto entry = reinterpret_cast<flare_plugin_entry_fn>(::dlsym(library, FLARE_PLUGIN_ENTRY_SYMBOL));
   const auto& api = *static_cast<const flare_trainer_api_v1*>(entry(FLARE_ABI_VERSION_MAJOR)->api);
-  auto group = form_group(rank, world, port);
+  auto group = form_group(rank, world, port, transport_of(a));
   flare::host::HostServices services({.log = [](flare_log_level, std::string_view) {}},
                                      group.get());
   const std::string data = a.at("data");
@@ -132,7 +140,7 @@ int run_comm(const std::map<std::string, std::string>& a, int rank, int world, i
     forward = [m](torch::Tensor x) { return m->forward(x); };
     model = m;
   }
-  auto group = form_group(rank, world, port);
+  auto group = form_group(rank, world, port, transport_of(a));
   flare::host::HostServices services({}, group.get());
   flare::Host host(services.table());
   flare::torch_sdk::DataParallel ddp(model->parameters(), host, world);

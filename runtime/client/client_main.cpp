@@ -136,13 +136,8 @@ int main(int argc, char** argv) {
   try {
     const auto job = flare::jobspec::load_job(args.job);
     auto launch = plan_launch(args, job);
-    const auto& site = job.sites[launch.site_index];
-    // Restarting a multi-node group needs every node to re-rendezvous at
-    // once; that is not supported yet, so a failure there ends the job.
-    int restarts_left = launch.nnodes == 1 ? site.max_restarts : 0;
-    if (launch.nnodes > 1 && site.max_restarts > 0)
-      log->warn("max_restarts is ignored for a worker group of {} nodes", launch.nnodes);
-    const bool pick_port = launch.master_port == 0;
+    const int max_restarts = job.sites[launch.site_index].max_restarts;
+    const bool pick_port = launch.master_port == 0;  // one node only
     for (;; ++launch.generation) {
       // A fresh port per generation: the old store's port may linger in TIME_WAIT.
       if (pick_port) launch.master_port = flare::common::free_tcp_port();
@@ -156,8 +151,12 @@ int main(int argc, char** argv) {
         return 0;
       }
       log->error("rank {} failed: {}; the group was stopped", failure->rank, failure->cause);
-      const bool restart = restarts_left > 0 && !g_stop;
-      if (restart) --restarts_left;
+      // Every node of a group sees each failure of it and restarts once per
+      // generation (docs/architecture.md, "Multi-node restarts and the
+      // rendezvous"), so the generation is the restarts every node has spent.
+      const bool restart = launch.generation < max_restarts && !g_stop;
+      const int restarts_left =
+          restart ? max_restarts - static_cast<int>(launch.generation) - 1 : 0;
       if (!report(launch, *failure, restarts_left, restart, *log) || !restart) return 1;
       log->warn("restarting the worker group from the current global model ({} restarts left)",
                 restarts_left);

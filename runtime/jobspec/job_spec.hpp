@@ -38,6 +38,7 @@ struct SiteSpec {
   int master_port = 0;                    // 0 = chosen at start (every node on this machine)
   int max_restarts = 0;                   // restarts of a failed group, from the global model
   double progress_timeout_s = 600;        // a busy rank silent this long counts as hung
+  double rendezvous_timeout_s = 300;      // bounds joining the group: every rank must arrive
   bool operator==(const SiteSpec&) const = default;
 };
 

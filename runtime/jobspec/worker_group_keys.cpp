@@ -104,6 +104,8 @@ void read_worker_group(const TableReader& table, SiteSpec& group) {
       static_cast<int>(table.integer("max_restarts", 0, 1000).value_or(group.max_restarts));
   group.progress_timeout_s =
       table.positive_number("progress_timeout_s").value_or(group.progress_timeout_s);
+  group.rendezvous_timeout_s =
+      table.positive_number("rendezvous_timeout_s").value_or(group.rendezvous_timeout_s);
   reject_conflicts(table, group);
 }
 
@@ -114,7 +116,8 @@ std::string worker_group_toml(const SiteSpec& group) {
          line("master_addr", toml_string(group.master_addr)) +
          line("master_port", std::to_string(group.master_port)) +
          line("max_restarts", std::to_string(group.max_restarts)) +
-         line("progress_timeout_s", toml_float(group.progress_timeout_s));
+         line("progress_timeout_s", toml_float(group.progress_timeout_s)) +
+         line("rendezvous_timeout_s", toml_float(group.rendezvous_timeout_s));
 }
 
 }  // namespace flare::jobspec

@@ -1,6 +1,7 @@
 // The keys that describe a site's worker group (devices, accelerator, backend,
-// nodes, rendezvous, restarts, progress timeout), shared by [clients] and
-// [sites.<name>]: read into a SiteSpec and written back. Internal to flare_jobspec.
+// nodes, rendezvous and its timeout, restarts, progress timeout), shared by
+// [clients] and [sites.<name>]: read into a SiteSpec and written back.
+// Internal to flare_jobspec.
 #pragma once
 
 #include <array>
@@ -12,9 +13,10 @@
 
 namespace flare::jobspec {
 
-inline constexpr std::array<std::string_view, 8> kWorkerGroupKeys = {
-    "devices",     "accelerator", "backend",      "nodes",
-    "master_addr", "master_port", "max_restarts", "progress_timeout_s"};
+inline constexpr std::array<std::string_view, 9> kWorkerGroupKeys = {
+    "devices",      "accelerator",        "backend",
+    "nodes",        "master_addr",        "master_port",
+    "max_restarts", "progress_timeout_s", "rendezvous_timeout_s"};
 
 // Overrides `group` with every worker-group key `table` holds, then rejects a
 // combination no machine can run (NCCL or device ids with accelerator "cpu"),

@@ -325,9 +325,19 @@ void Controller::failure(const v1::Failure& f) {
   require_site_locked(f.site());
   const std::string what =
       f.site() + " worker rank " + std::to_string(f.rank()) + " failed: " + f.cause();
+  if (f.restarting() && (phase_ == Phase::Finished || phase_ == Phase::Failed))
+    throw RejectedRequest("the job is over; " + f.site() + " must not restart");
+  if (f.generation() < generation_[f.site()]) {
+    // Another node of the site reported this generation's failure first: its
+    // restart is under way and counted once. Shown only when it names a cause.
+    out_.log->warn("{} (node {}, generation {}; its worker group is already restarting)\n"
+                   "last lines of its log:\n{}",
+                   what, f.node_rank(), f.generation(), f.log_tail());
+    if (!f.in_collective())
+      out_.display.message(what + " (its worker group is already restarting)");
+    return;
+  }
   if (f.restarting()) {
-    if (phase_ == Phase::Finished || phase_ == Phase::Failed)
-      throw RejectedRequest("the job is over; " + f.site() + " must not restart");
     out_.log->warn("{}; restarting its worker group ({} restarts left)\nlast lines of its log:\n{}",
                    what, f.restarts_left(), f.log_tail());
     out_.display.message(what + "; restarting its worker group (" +

@@ -68,6 +68,9 @@ class Controller {
   void accept_update(const transport::v1::Update& update);
   void accept_evaluation(const transport::v1::Evaluation& evaluation);
   void progress(const transport::v1::Progress& progress);
+  // A node's supervisor reports a failed rank. Every node of a multi-node
+  // group reports each failure of it; the first report of a generation
+  // decides (restart or fail), the later ones are only logged.
   void failure(const transport::v1::Failure& failure);
 
   // Main thread. Fails the job with `reason` (or a site's pending report of a

@@ -1,11 +1,12 @@
 #include "worker/process_group_collectives.hpp"
 
 #include "worker/gloo_mesh.hpp"
+#include "worker/shm_all_reduce.hpp"
+#include "worker/store_rendezvous.hpp"
 
 #include <ATen/DLConvertor.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
 #if FLARE_WITH_CUDA
@@ -60,6 +61,12 @@ bool is_loopback(const std::string& address) {
   return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
 }
 
+// Whether every rank runs on this host.
+bool one_host(const ProcessGroupOptions& options) {
+  if (options.ranks_per_node > 0) return options.ranks_per_node == options.world_size;
+  return is_loopback(options.bind_addr.empty() ? options.master_addr : options.bind_addr);
+}
+
 // Whether the ranks talk over loopback (one host).
 bool on_loopback(const ProcessGroupOptions& options) {
   return is_loopback(options.bind_addr.empty() ? options.master_addr : options.bind_addr);
@@ -88,9 +95,12 @@ struct ProcessGroupCollectives::Group {
   // Exactly one is set. Held by their own types: newer LibTorch versions put
   // backends under c10d::Backend rather than c10d::ProcessGroup.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
-  // With gloo: where CPU all-reduces run (see gloo_mesh.hpp); the process
-  // group keeps broadcast, barrier and the tensors the mesh does not take.
+  // With gloo, where CPU all-reduces run: shared memory when every rank is on
+  // this host (shm_all_reduce.hpp), else the direct mesh (gloo_mesh.hpp). The
+  // process group keeps broadcast, barrier and the tensors they do not take.
+  std::unique_ptr<ShmAllReduce> shm;
   std::unique_ptr<GlooMesh> mesh;
+  std::string cpu_path = "process group";
   // The last all-reduce handed to the process group. A mesh all-reduce waits
   // for it first, so works still complete in the order started.
   c10::intrusive_ptr<c10d::Work> last_group_reduce;
@@ -118,12 +128,15 @@ struct ProcessGroupCollectives::Group {
     }
   }
 
-  bool on_mesh(const DLTensor& tensor) const { return mesh && GlooMesh::supports(tensor); }
+  // Whether the shared-memory or mesh path takes this tensor.
+  bool direct(const DLTensor& tensor) const {
+    return shm ? ShmAllReduce::supports(tensor) : mesh && GlooMesh::supports(tensor);
+  }
 
-  void mesh_all_reduce(DLTensor& tensor, flare_reduce_op op) {
+  void direct_all_reduce(DLTensor& tensor, flare_reduce_op op) {
     try {
       if (auto earlier = std::move(last_group_reduce)) earlier->wait();
-      mesh->all_reduce(tensor, op);
+      shm ? shm->all_reduce(tensor, op) : mesh->all_reduce(tensor, op);
     } catch (const std::exception& e) {
       throw failure("all_reduce", options.rank, options.world_size, e);
     }
@@ -134,7 +147,7 @@ struct ProcessGroupCollectives::Group {
     c10d::AllreduceOptions opts;
     opts.reduceOp = to_reduce_op(op);
     auto work = on_backend([&](auto& pg) { return pg.allreduce(tensors, opts); });
-    if (mesh) last_group_reduce = work;
+    if (shm || mesh) last_group_reduce = work;
     return work;
   }
 };
@@ -172,7 +185,7 @@ class GroupWork final : public flare::host::Collectives::Work {
   int world_size_;
 };
 
-// A mesh all-reduce: done by the time it is returned.
+// A shared-memory or mesh all-reduce: done by the time it is returned.
 class DoneWork final : public flare::host::Collectives::Work {
  public:
   void wait() override {}
@@ -200,15 +213,9 @@ ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& opti
         "with a CPU-only LibTorch); use backend 'gloo' or rebuild against a CUDA LibTorch" +
         place);
 #endif
+  // Outside the try below: a RendezvousError already says who and where.
+  group_->store = join_rendezvous(options);
   try {
-    c10d::TCPStoreOptions store_options;
-    store_options.port = static_cast<std::uint16_t>(options.master_port);
-    store_options.isServer = options.rank == 0;
-    store_options.numWorkers = static_cast<std::size_t>(options.world_size);
-    store_options.waitWorkers = true;
-    store_options.timeout = options.timeout;
-    group_->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
-
     if (options.backend == "nccl") {
 #if FLARE_WITH_CUDA
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
@@ -224,9 +231,18 @@ ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& opti
       pg_options->threads = 1;
       group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, options.rank,
                                                                  options.world_size, pg_options);
-      if (options.world_size > 1) {
-        c10d::ProcessGroupGloo::GlooStore gloo_store(group_->store);
+      c10d::ProcessGroupGloo::GlooStore gloo_store(group_->store);
+      std::string no_shm = "ranks on several hosts";
+      if (options.world_size > 1 && options.shared_memory && one_host(options)) {
+        ::gloo::rendezvous::PrefixStore shm_store("flare_shm", gloo_store);
+        group_->shm = ShmAllReduce::connect(shm_store, options.rank, options.world_size,
+                                            options.timeout, &no_shm);
+        if (group_->shm) group_->cpu_path = "shared memory";
+      }
+      if (options.world_size > 1 && !group_->shm) {
         ::gloo::rendezvous::PrefixStore mesh_store("flare_gloo_mesh", gloo_store);
+        group_->cpu_path = options.shared_memory ? "gloo mesh (no shared memory: " + no_shm + ")"
+                                                 : "gloo mesh";
         group_->mesh = std::make_unique<GlooMesh>(mesh_store, device, options.rank,
                                                   options.world_size, options.timeout,
                                                   on_loopback(options)
@@ -243,9 +259,12 @@ ProcessGroupCollectives::~ProcessGroupCollectives() = default;
 
 int ProcessGroupCollectives::rank() const { return group_->options.rank; }
 int ProcessGroupCollectives::world_size() const { return group_->options.world_size; }
+const std::string& ProcessGroupCollectives::cpu_all_reduce_path() const {
+  return group_->cpu_path;
+}
 
 void ProcessGroupCollectives::all_reduce(DLTensor& tensor, flare_reduce_op op) {
-  if (group_->on_mesh(tensor)) return group_->mesh_all_reduce(tensor, op);
+  if (group_->direct(tensor)) return group_->direct_all_reduce(tensor, op);
   group_->run("all_reduce", [&] {
     std::vector<at::Tensor> tensors{wrap(tensor)};
     return group_->group_all_reduce(tensors, op);
@@ -254,11 +273,11 @@ void ProcessGroupCollectives::all_reduce(DLTensor& tensor, flare_reduce_op op) {
 
 std::unique_ptr<flare::host::Collectives::Work> ProcessGroupCollectives::all_reduce_start(
     DLTensor& tensor, flare_reduce_op op) {
-  if (group_->on_mesh(tensor)) {
+  if (group_->direct(tensor)) {
     // In the calling thread: a communication thread only competes with backward
     // for a few cores (LitNet, 2 ranks on 2 vCPUs: 1.9 ms a step with one,
     // 1.4 ms without).
-    group_->mesh_all_reduce(tensor, op);
+    group_->direct_all_reduce(tensor, op);
     return std::make_unique<DoneWork>();
   }
   try {

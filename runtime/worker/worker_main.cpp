@@ -60,6 +60,10 @@ WorkerArgs parse(int argc, char** argv) {
   return a;
 }
 
+std::chrono::milliseconds milliseconds_of(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,10 +94,20 @@ int main(int argc, char** argv) {
       options.rank = args.rank;
       options.world_size = args.world_size;
       options.backend = args.backend;
-      options.timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
+      options.timeout = milliseconds_of(job.round_timeout_s);
+      options.rendezvous_timeout =
+          milliseconds_of(job.sites.at(args.site_index).rendezvous_timeout_s);
+      options.generation = args.generation;
+      options.group_name = args.site;
+      options.ranks_per_node = args.local_world_size;
+      // Either way a peer that never came is the likely cause, not this rank.
       try {
-        group = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
-      } catch (const std::exception& e) {  // a peer that never came: most likely its fault
+        auto formed = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+        log->info("CPU all-reduces through {}", formed->cpu_all_reduce_path());
+        group = std::move(formed);
+      } catch (const flare::worker::RendezvousError& e) {  // says who and where
+        throw flare::worker::CollectiveFailure(e.what());
+      } catch (const std::exception& e) {
         throw flare::worker::CollectiveFailure(std::string("joining the worker group: ") +
                                                e.what());
       }

@@ -1,10 +1,12 @@
 #include "e2e_support.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <sys/wait.h>
 
@@ -63,6 +65,46 @@ std::vector<int> processes_mentioning(const std::string& needle) {
     if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
   }
   return pids;
+}
+
+int occurrences(const fs::path& file, const std::string& text) {
+  std::ifstream in(file);
+  const std::string content((std::istreambuf_iterator<char>(in)),
+                            std::istreambuf_iterator<char>());
+  int found = 0;
+  for (auto at = content.find(text); at != std::string::npos; at = content.find(text, at + 1))
+    ++found;
+  return found;
+}
+
+bool wait_for_text(const fs::path& file, const std::string& text, int count, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  while (occurrences(file, text) < count) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+fs::path flare_run_with_node_down(const fs::path& dir, int node) {
+  // flare-run starts the flare-client beside it, and finds plugins in ../plugins.
+  const fs::path real = fs::path(FLARE_RUN_BIN).parent_path();
+  const fs::path bin = dir / "bin";
+  fs::create_directories(bin);
+  fs::copy_file(real / "flare-run", bin / "flare-run", fs::copy_options::overwrite_existing);
+  fs::create_symlink(real / "flare-worker", bin / "flare-worker");
+  fs::create_directory_symlink(real.parent_path() / "plugins", dir / "plugins");
+  write_text(bin / "flare-client",
+             "#!/bin/sh\n"
+             "case \" $* \" in *\" --node-rank " + std::to_string(node) + " \"*)\n"
+             "  trap 'exit 0' TERM\n"
+             "  while :; do sleep 0.1; done ;;\n"
+             "esac\n"
+             "exec " + quote((real / "flare-client").string()) + " \"$@\"\n");
+  for (const char* program : {"flare-run", "flare-client"})
+    fs::permissions(bin / program, fs::perms::owner_all, fs::perm_options::add);
+  return bin / "flare-run";
 }
 
 std::string c_trainer_job(const fs::path& workspace, int rounds, const std::string& trainer_config,

@@ -29,6 +29,18 @@ std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);
 // PIDs of live processes whose command line mentions `needle`.
 std::vector<int> processes_mentioning(const std::string& needle);
 
+// How often `text` occurs in `file` (0 when there is no such file).
+int occurrences(const std::filesystem::path& file, const std::string& text);
+
+// Waits up to `timeout_s` for `file` to hold `text` at least `count` times.
+bool wait_for_text(const std::filesystem::path& file, const std::string& text, int count = 1,
+                   double timeout_s = 60);
+
+// A copy of flare-run in `dir`/bin whose flare-client never starts node
+// `node` of a multi-node site, as if that node's host were down: its stand-in
+// only waits to be stopped. Returns the copy's path.
+std::filesystem::path flare_run_with_node_down(const std::filesystem::path& dir, int node);
+
 // A job of `sites` sites running the plain-C trainer (tests/e2e/fixtures)
 // with fedavg. `trainer_config` goes into [trainer.config], `worker_group`
 // into [clients] (devices, nodes, max_restarts, ...; default devices = 2).

@@ -32,7 +32,8 @@ TEST_CASE("a site of two nodes with two ranks each trains as one group of four")
   CHECK(processes_mentioning(dir.path().string()).empty());
 }
 
-TEST_CASE("a rank crashing on the second node fails the job, leaving no process on either node") {
+TEST_CASE("a rank that keeps crashing on the second node fails the job once both nodes spent "
+          "their restart, leaving no process on either node") {
   TempFolder dir;
   write_text(dir.path() / "job.toml",
              c_trainer_job(dir.path() / "ws", 3, "crash_in_round = 1\ncrash_rank = 1",
@@ -40,6 +41,14 @@ TEST_CASE("a rank crashing on the second node fails the job, leaving no process 
   const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
   INFO(r.output);
   CHECK(r.exit_code == 1);
-  CHECK(r.output.find("worker rank 1 failed: killed by signal 9") != std::string::npos);
+  CHECK(r.output.find("restarting its worker group (0 restarts left)") != std::string::npos);
+  CHECK(r.output.find("the job failed: site-1 worker rank 1 failed: killed by signal 9") !=
+        std::string::npos);
+  // One restart, spent by both nodes together: generation 1 ran, no generation 2.
+  const fs::path logs = dir.path() / "ws" / "run-1" / "logs";
+  for (const char* log : {"site-1.node0.log", "site-1.node1.log"}) {
+    CHECK_MESSAGE(occurrences(logs / log, "generation 1)") == 1, log);
+    CHECK_MESSAGE(occurrences(logs / log, "generation 2)") == 0, log);
+  }
   CHECK(processes_mentioning(dir.path().string()).empty());
 }

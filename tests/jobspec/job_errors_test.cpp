@@ -97,7 +97,8 @@ TEST_CASE("rejects a site override for a site the job does not have") {
         "site site-3");
   CHECK(error_for("[sites.site-1]\ndevice = 1\n") ==
         "job.toml:2: sites.site-1.device: expected one of devices, accelerator, backend, nodes, "
-        "master_addr, master_port, max_restarts, progress_timeout_s, found unknown key device "
+        "master_addr, master_port, max_restarts, progress_timeout_s, rendezvous_timeout_s, "
+        "found unknown key device "
         "(did you mean devices?)");
   CHECK(error_for("[sites.site-1]\ndevices = 0\n") ==
         "job.toml:2: sites.site-1.devices: expected an integer from 1 to 4096, a list of distinct "

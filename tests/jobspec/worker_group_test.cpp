@@ -1,5 +1,5 @@
 // The worker-group keys of [clients] and [sites.<name>]: devices, accelerator,
-// backend, nodes, rendezvous, restarts and progress timeout.
+// backend, nodes, rendezvous and its timeout, restarts and progress timeout.
 #include <doctest/doctest.h>
 #include <toml++/toml.h>
 
@@ -13,7 +13,8 @@ using flare::jobspec::load_job;
 using flare::jobspec::SiteSpec;
 using flare::jobspec::to_toml;
 
-TEST_CASE("gives a worker group one node, no restarts and a 600 s progress timeout by default") {
+TEST_CASE("gives a worker group one node, no restarts and 600 s / 300 s progress / rendezvous "
+          "timeouts by default") {
   const JobFolder folder;
   const JobSpec spec = load_job(folder.write("job.toml", ""));
   const SiteSpec expected{.name = "site-1", .devices = 2};
@@ -25,6 +26,7 @@ TEST_CASE("gives a worker group one node, no restarts and a 600 s progress timeo
   CHECK(expected.master_port == 0);
   CHECK(expected.max_restarts == 0);
   CHECK(expected.progress_timeout_s == 600);
+  CHECK(expected.rendezvous_timeout_s == 300);
 }
 
 TEST_CASE("gives every site the worker group of [clients]") {
@@ -33,7 +35,7 @@ TEST_CASE("gives every site the worker group of [clients]") {
       "job.toml",
       "[clients]\ncount = 2\ndevices = [1, 0]\naccelerator = \"cuda\"\nbackend = \"nccl\"\n"
       "nodes = 2\nmaster_addr = \"10.0.0.5\"\nmaster_port = 29500\nmax_restarts = 3\n"
-      "progress_timeout_s = 30\n"));
+      "progress_timeout_s = 30\nrendezvous_timeout_s = 45\n"));
   const SiteSpec group{.name = {},
                        .devices = 2,
                        .device_ids = {1, 0},
@@ -43,7 +45,8 @@ TEST_CASE("gives every site the worker group of [clients]") {
                        .master_addr = "10.0.0.5",
                        .master_port = 29500,
                        .max_restarts = 3,
-                       .progress_timeout_s = 30};
+                       .progress_timeout_s = 30,
+                       .rendezvous_timeout_s = 45};
   CHECK(spec.site_defaults == group);
   REQUIRE(spec.sites.size() == 2);
   for (const SiteSpec& site : spec.sites) {
@@ -88,10 +91,26 @@ TEST_CASE("takes worker-group overrides from the command line") {
   const JobFolder folder;
   const JobSpec spec =
       load_job(folder.write("job.toml", ""),
-               {"clients.devices=auto", "sites.site-2.devices=[3]", "sites.site-2.backend=gloo"});
+               {"clients.devices=auto", "sites.site-2.devices=[3]", "sites.site-2.backend=gloo",
+                "clients.rendezvous_timeout_s=20", "sites.site-2.rendezvous_timeout_s=7.5"});
   CHECK(spec.sites[0].devices_auto);
+  CHECK(spec.sites[0].rendezvous_timeout_s == 20);
   CHECK(spec.sites[1].device_ids == std::vector<int>{3});
   CHECK(spec.sites[1].backend == "gloo");
+  CHECK(spec.sites[1].rendezvous_timeout_s == 7.5);
+}
+
+TEST_CASE("rejects a rendezvous timeout override that is not a positive number naming the --set") {
+  const JobFolder folder;
+  const auto job = folder.write("job.toml", "");
+  CHECK_THROWS_WITH_AS(load_job(job, {"clients.rendezvous_timeout_s=0"}),
+                       doctest::Contains("--set clients.rendezvous_timeout_s: expected a number "
+                                         "> 0, found the integer 0"),
+                       flare::jobspec::JobSpecError);
+  CHECK_THROWS_WITH_AS(load_job(job, {"sites.site-1.rendezvous_timeout_s=soon"}),
+                       doctest::Contains("--set sites.site-1.rendezvous_timeout_s: expected a "
+                                         "number > 0, found the string \"soon\""),
+                       flare::jobspec::JobSpecError);
 }
 
 TEST_CASE("rejects a devices value that is neither a count, a list of ids nor \"auto\"") {
@@ -133,6 +152,11 @@ TEST_CASE("rejects worker-group numbers out of range") {
         "-1");
   CHECK(error_for("[clients]\nprogress_timeout_s = 0\n") ==
         "job.toml:2: clients.progress_timeout_s: expected a number > 0, found the integer 0");
+  CHECK(error_for("[clients]\nrendezvous_timeout_s = -5\n") ==
+        "job.toml:2: clients.rendezvous_timeout_s: expected a number > 0, found the integer -5");
+  CHECK(error_for("[sites.site-2]\nrendezvous_timeout_s = \"5 s\"\n") ==
+        "job.toml:2: sites.site-2.rendezvous_timeout_s: expected a number > 0, found the string "
+        "\"5 s\"");
   CHECK(error_for("[clients]\nmaster_addr = \"\"\n") ==
         "job.toml:2: clients.master_addr: expected a non-empty string, found the string \"\"");
 }
@@ -175,7 +199,8 @@ TEST_CASE("exports every worker-group field so that an odd job loads back equal"
                    "progress_timeout_s = 0.25\n"
                    "[sites.site-1]\ndevices = [2, 0]\nnodes = 3\nmaster_port = 1234\n"
                    "master_addr = \"node-0.example\"\n"
-                   "[sites.site-3]\ndevices = 5\naccelerator = \"cpu\"\nmax_restarts = 7\n"));
+                   "[sites.site-3]\ndevices = 5\naccelerator = \"cpu\"\nmax_restarts = 7\n"
+                   "rendezvous_timeout_s = 2.5\n"));
   export_job(spec, folder.root() / "out");
   JobSpec loaded = load_job(folder.root() / "out/job.toml");
   loaded.source = spec.source;
@@ -195,6 +220,7 @@ TEST_CASE("writes every worker-group field of [clients] and of each site") {
     CHECK(group["master_port"].value<int64_t>() == 0);
     CHECK(group["max_restarts"].value<int64_t>() == 0);
     CHECK(group["progress_timeout_s"].value<double>() == 600.0);
+    CHECK(group["rendezvous_timeout_s"].value<double>() == 300.0);
   }
   REQUIRE(doc["sites"]["site-2"]["devices"].is_array());
   CHECK(doc["sites"]["site-2"]["devices"][0].value<int64_t>() == 1);

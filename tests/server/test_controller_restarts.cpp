@@ -185,3 +185,34 @@ TEST_CASE("a collective failure with no other report fails the job on its own") 
   CHECK_FALSE(outcome.success);
   CHECK_MESSAGE(outcome.failure.find("all_reduce failed") != std::string::npos, outcome.failure);
 }
+
+TEST_CASE("every node of a site reporting one failure restarts the site once, never failing it") {
+  TwoSiteJob job;
+  job.start();
+  REQUIRE(job.task("a").kind() == v1::Task::TRAIN);
+  job.report_restart("a", 0);  // node 1: its rank was killed
+  // Node 0's rank 0 broke in a collective with it: the same failure, late.
+  v1::Failure late;
+  late.set_site("a");
+  late.set_rank(0);
+  late.set_node_rank(0);
+  late.set_cause("exit code 1: all_reduce failed");
+  late.set_in_collective(true);
+  late.set_generation(0);
+  late.set_restarting(true);
+  CHECK_NOTHROW(job.controller.failure(late));
+  // Not even a report of the same failure that gives up ends the job.
+  late.set_restarting(false);
+  late.set_in_collective(false);
+  CHECK_NOTHROW(job.controller.failure(late));
+  // Generation 1 (not 2) is the one that runs.
+  job.join("a", 1);
+  const auto again = job.task("a", 1);
+  CHECK(again.kind() == v1::Task::TRAIN);
+  CHECK(again.round() == 0);
+  CHECK_THROWS_AS(job.task("a", 2), server::RejectedRequest);
+  const std::string screen = job.screen.str();
+  const auto restart = screen.find("restarting its worker group");
+  CHECK(restart != std::string::npos);
+  CHECK(screen.find("restarting its worker group", restart + 1) == std::string::npos);
+}

@@ -1,0 +1,62 @@
+// rendezvous_timeout_s: a worker group whose node never comes up fails the
+// job in bounded time, saying who did not arrive and where it waited.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "e2e_support.hpp"
+
+using namespace flare::e2e;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct NodeDownRun {
+  CommandResult result;
+  double seconds = 0;
+};
+
+// site-1 spans two nodes of two ranks each; `down` never starts.
+NodeDownRun run_with_node_down(const TempFolder& dir, int down) {
+  write_text(dir.path() / "job.toml",
+             c_trainer_job(dir.path() / "ws", 2, "",
+                           "devices = 2\nnodes = 2\nrendezvous_timeout_s = 2", 1));
+  const fs::path flare_run = flare_run_with_node_down(dir.path(), down);
+  const auto started = std::chrono::steady_clock::now();
+  NodeDownRun run;
+  run.result = run_command({flare_run.string(), (dir.path() / "job.toml").string()}, 120);
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return run;
+}
+
+bool mentions(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("ranks of a node that never comes up are named once rendezvous_timeout_s passes") {
+  TempFolder dir;
+  const auto run = run_with_node_down(dir, 1);
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.seconds < 20);
+  CHECK(mentions(run.result.output, "the job failed: site-1 worker rank "));
+  CHECK(mentions(run.result.output, "worker group of site-1: ranks 2, 3 (node 1) did not join "
+                                    "the rendezvous at 127.0.0.1:"));
+  CHECK(mentions(run.result.output, " within 2 s"));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
+
+TEST_CASE("a node whose node 0 never comes up says it could not reach the rendezvous") {
+  TempFolder dir;
+  const auto run = run_with_node_down(dir, 0);
+  INFO(run.result.output);
+  CHECK(run.result.exit_code == 1);
+  CHECK(run.seconds < 20);
+  CHECK(mentions(run.result.output, "worker group of site-1: could not reach the rendezvous at "
+                                    "127.0.0.1:"));
+  CHECK(mentions(run.result.output, " (node 0) within 2 s"));
+  CHECK(processes_mentioning(dir.path().string()).empty());
+}
