@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   cmake g++ make ninja-build pkg-config ccache ca-certificates curl
   libtorch-dev libgloo-dev                        # LibTorch + c10d (Gloo headers)
+  libgoogle-perftools-dev                         # tcmalloc for the training processes
   libopenblas0-openmp                             # LibTorch's BLAS: else the slow reference one;
                                                   # OpenMP build: the serial one is not thread-safe
   libboost-dev libboost-program-options-dev       # Boost.DLL (header-only), Program_options
