@@ -25,14 +25,16 @@ inline flare::worker::ProcessGroupOptions loopback_group(int port, int rank, int
 
 // Forms a group of `world_size` ranks (the rendezvous needs them all at once,
 // so each joins from its own thread); element r is rank r.
+// shared_memory false: CPU all-reduces on Gloo, as across hosts.
 inline std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> form_group(
-    int world_size) {
+    int world_size, bool shared_memory = true) {
   const int port = flare::common::free_tcp_port();
   std::vector<std::future<std::unique_ptr<flare::worker::ProcessGroupCollectives>>> joining;
   for (int r = 0; r < world_size; ++r)
     joining.push_back(std::async(std::launch::async, [=] {
-      return std::make_unique<flare::worker::ProcessGroupCollectives>(
-          loopback_group(port, r, world_size));
+      auto options = loopback_group(port, r, world_size);
+      options.shared_memory = shared_memory;
+      return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
     }));
   std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> group;
   for (auto& j : joining) group.push_back(j.get());

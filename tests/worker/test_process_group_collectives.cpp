@@ -67,12 +67,21 @@ TEST_CASE("all_reduce takes the maximum and the minimum of float64 tensors") {
   }
 }
 
+TEST_CASE("CPU all-reduces go through shared memory on one host, else through Gloo") {
+  CHECK(form_group(2)[0]->cpu_all_reduce_path() == "shared memory");
+  CHECK(form_group(2, false)[1]->cpu_all_reduce_path() == "gloo mesh");
+}
+
 TEST_CASE("all_reduce sums tensors of every size across three ranks") {
   // Three ranks: not a power of two, the halving-doubling path's odd case.
-  auto group = form_group(3);
+  // Sizes up to past the Gloo mesh's 1 MiB, where ProcessGroupGloo takes over.
+  bool shared_memory = true;
+  SUBCASE("shared memory") {}
+  SUBCASE("Gloo") { shared_memory = false; }
+  auto group = form_group(3, shared_memory);
   const auto results = on_every_rank(3, [&](int r) {
     std::vector<std::vector<float>> floats;
-    for (int n : {1, 7, 100003}) {
+    for (int n : {1, 7, 100003, 300001}) {
       std::vector<float> values(n);
       for (int i = 0; i < n; ++i) values[i] = static_cast<float>((i % 97) * (r + 1));
       int64_t shape = 0;
@@ -97,9 +106,12 @@ TEST_CASE("all_reduce sums tensors of every size across three ranks") {
 }
 
 TEST_CASE("started all-reduces of CPU-direct and process-group tensors complete in order") {
-  // uint8 is not a dtype the direct Gloo path takes: it goes through
-  // ProcessGroupGloo's thread, the float32 tensors around it do not.
-  auto group = form_group(2);
+  // uint8 is not a dtype the shared-memory or direct Gloo paths take: it goes
+  // through ProcessGroupGloo's thread, the float32 tensors around it do not.
+  bool shared_memory = true;
+  SUBCASE("shared memory") {}
+  SUBCASE("Gloo") { shared_memory = false; }
+  auto group = form_group(2, shared_memory);
   const auto results = on_every_rank(2, [&](int r) {
     std::vector<float> first(1000, 1.0f + r), last(3, 2.0f * r);
     std::vector<uint8_t> bytes{static_cast<uint8_t>(r + 1), 7};
