@@ -1,5 +1,7 @@
 #include "worker/gloo_mesh.hpp"
 
+#include "worker/cpu_tensor.hpp"
+
 #include <gloo/allreduce_halving_doubling.h>
 #include <gloo/rendezvous/context.h>
 
@@ -11,22 +13,6 @@
 namespace flare::worker {
 
 namespace {
-
-int64_t element_count(const DLTensor& t) {
-  int64_t n = 1;
-  for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
-  return n;
-}
-
-bool row_major(const DLTensor& t) {
-  if (!t.strides) return true;
-  int64_t expected = 1;
-  for (int i = t.ndim - 1; i >= 0; --i) {
-    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-    expected *= t.shape[i];
-  }
-  return true;
-}
 
 template <class T>
 const ::gloo::ReductionFunction<T>* reduction(flare_reduce_op op) {
@@ -70,11 +56,8 @@ GlooMesh::GlooMesh(::gloo::rendezvous::Store& store,
 GlooMesh::~GlooMesh() = default;
 
 bool GlooMesh::supports(const DLTensor& t) {
-  if (t.device.device_type != kDLCPU || t.dtype.lanes != 1 || !row_major(t)) return false;
-  if (element_count(t) * (t.dtype.bits / 8) > static_cast<int64_t>(kMaxBytes)) return false;
-  const bool floating = t.dtype.code == kDLFloat && (t.dtype.bits == 32 || t.dtype.bits == 64);
-  const bool integer = t.dtype.code == kDLInt && (t.dtype.bits == 32 || t.dtype.bits == 64);
-  return floating || integer;
+  return reducible_on_cpu(t) &&
+         element_count(t) * (t.dtype.bits / 8) <= static_cast<int64_t>(kMaxBytes);
 }
 
 void GlooMesh::all_reduce(DLTensor& t, flare_reduce_op op) {

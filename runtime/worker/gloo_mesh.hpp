@@ -13,9 +13,10 @@
 // larger than the two socket buffers blocks both writers until the timeout
 // (Gloo makes it every pair's SO_SNDTIMEO and SO_RCVTIMEO, so a peer that stops
 // reading fails the write instead of hanging it). So one all-reduce here is at
-// most sync_bytes, whose largest chunk (half of it, with 2 ranks) fits what a fresh Linux TCP connection
-// buffers: a send buffer of 2 x 10 segments (over 1 MB on loopback, ~58 KB with
-// a 1500-byte MTU) plus a 64 KB receive window (tcp_rmem's default 128 KiB).
+// most sync_bytes, whose largest chunk (half of it, with 2 ranks) fits what a
+// fresh Linux TCP connection buffers: a send buffer of 2 x 10 segments (over
+// 1 MB on loopback, ~58 KB with a 1500-byte MTU) plus a 64 KB receive window
+// (tcp_rmem's default 128 KiB).
 // Tensors up to kMaxBytes go in pieces of sync_bytes; larger ones are
 // bandwidth-bound and faster through ProcessGroupGloo's pipelined ring
 // (25M floats: 63 ms there, 140 ms with halving-doubling).

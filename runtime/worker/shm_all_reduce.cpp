@@ -1,5 +1,7 @@
 #include "worker/shm_all_reduce.hpp"
 
+#include "worker/cpu_tensor.hpp"
+
 #include <gloo/rendezvous/store.h>
 
 #include <fcntl.h>
@@ -40,22 +42,6 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free,
 
 std::vector<char> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
 std::string string_of(const std::vector<char>& v) { return {v.begin(), v.end()}; }
-
-int64_t element_count(const DLTensor& t) {
-  int64_t n = 1;
-  for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
-  return n;
-}
-
-bool row_major(const DLTensor& t) {
-  if (!t.strides) return true;
-  int64_t expected = 1;
-  for (int i = t.ndim - 1; i >= 0; --i) {
-    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-    expected *= t.shape[i];
-  }
-  return true;
-}
 
 template <class T>
 void combine(T* out, const T* in, std::size_t n, flare_reduce_op op) {
@@ -203,12 +189,7 @@ char* ShmAllReduce::result(std::uint64_t call) const {
   return slot(world_size_ + static_cast<int>(call & 1));
 }
 
-bool ShmAllReduce::supports(const DLTensor& t) {
-  if (t.device.device_type != kDLCPU || t.dtype.lanes != 1 || !row_major(t)) return false;
-  const bool floating = t.dtype.code == kDLFloat && (t.dtype.bits == 32 || t.dtype.bits == 64);
-  const bool integer = t.dtype.code == kDLInt && (t.dtype.bits == 32 || t.dtype.bits == 64);
-  return floating || integer;
-}
+bool ShmAllReduce::supports(const DLTensor& t) { return reducible_on_cpu(t); }
 
 void ShmAllReduce::wait_for_all(bool reduced, std::uint64_t call) {
   const Counter* counters = reduced ? header_->reduced : header_->arrived;
