@@ -1,5 +1,7 @@
 #include "storage/safetensors.hpp"
 
+#include <flare/plugin.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -54,17 +56,6 @@ std::optional<std::uint64_t> byte_count(std::span<const std::int64_t> shape, DLD
     }
   }
   return n;
-}
-
-bool is_row_major(const DLTensor& t) {
-  if (t.strides == nullptr) return true;
-  std::int64_t expected = 1;
-  for (int i = t.ndim - 1; i >= 0; --i) {
-    // A dimension of extent 1 may carry any stride (PyTorch does this).
-    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-    expected *= t.shape[i];
-  }
-  return true;
 }
 
 std::string shape_text(std::span<const std::int64_t> shape) {
@@ -169,7 +160,7 @@ void save_safetensors(const std::filesystem::path& file,
     if (t.device.device_type != kDLCPU) bad("not on the CPU");
     if (t.ndim < 0 || (t.ndim > 0 && t.shape == nullptr)) bad("no shape");
     std::span<const std::int64_t> shape(t.shape, static_cast<std::size_t>(t.ndim));
-    if (!is_row_major(t)) bad("not dense row-major (strided view)");
+    if (!flare::is_row_major(t)) bad("not dense row-major (strided view)");
     std::string dtype;
     try {
       dtype = safetensors_dtype_name(t.dtype);

@@ -57,11 +57,11 @@ GlooMesh::~GlooMesh() = default;
 
 bool GlooMesh::supports(const DLTensor& t) {
   return reducible_on_cpu(t) &&
-         element_count(t) * (t.dtype.bits / 8) <= static_cast<int64_t>(kMaxBytes);
+         flare::num_elements(t) * (t.dtype.bits / 8) <= static_cast<int64_t>(kMaxBytes);
 }
 
 void GlooMesh::all_reduce(DLTensor& t, flare_reduce_op op) {
-  const int64_t count = element_count(t);
+  const int64_t count = flare::num_elements(t);
   if (count == 0) return;
   void* data = static_cast<char*>(t.data) + t.byte_offset;
   const std::size_t element_bytes = t.dtype.bits / 8;

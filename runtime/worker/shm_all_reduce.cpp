@@ -239,7 +239,7 @@ void ShmAllReduce::reduce_piece(char* data, std::size_t bytes, const DLDataType&
 
 void ShmAllReduce::all_reduce(DLTensor& t, flare_reduce_op op) {
   const std::size_t element = t.dtype.bits / 8;
-  const std::size_t total = static_cast<std::size_t>(element_count(t)) * element;
+  const std::size_t total = static_cast<std::size_t>(flare::num_elements(t)) * element;
   char* data = static_cast<char*>(t.data) + t.byte_offset;
   // Pieces of whole elements.
   const std::size_t piece = slot_bytes_ / element * element;

@@ -81,16 +81,6 @@ std::string shape_text(const int64_t* shape, int32_t ndim) {
   return s + "]";
 }
 
-bool is_row_major(const DLTensor& t) {
-  if (!t.strides) return true;
-  int64_t expected = 1;
-  for (int32_t i = t.ndim - 1; i >= 0; --i) {
-    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
-    expected *= t.shape[i];
-  }
-  return true;
-}
-
 const std::byte* data_of(const DLTensor& t) {
   return static_cast<const std::byte*>(t.data) + t.byte_offset;
 }
@@ -223,7 +213,7 @@ class FedAvg final : public flare::Aggregator {
                   where + ": tensor '" + name + "' is not in CPU memory");
     if (t.tensor.ndim < 0 || (t.tensor.ndim > 0 && !t.tensor.shape))
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no shape");
-    if (!is_row_major(t.tensor))
+    if (!flare::is_row_major(t.tensor))
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   where + ": tensor '" + name + "' is not dense row-major");
     if (!t.tensor.data && flare::num_elements(t.tensor) > 0)

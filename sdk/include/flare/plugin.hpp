@@ -222,6 +222,18 @@ inline int64_t num_elements(const DLTensor& t) {
   return n;
 }
 
+// Dense, row-major (C order). A dimension of extent 1 may carry any stride, as
+// PyTorch's views do.
+inline bool is_row_major(const DLTensor& t) {
+  if (!t.strides) return true;
+  int64_t expected = 1;
+  for (int32_t i = t.ndim - 1; i >= 0; --i) {
+    if (t.shape[i] != 1 && t.strides[i] != expected) return false;
+    expected *= t.shape[i];
+  }
+  return true;
+}
+
 inline size_t num_bytes(const DLTensor& t) {
   return static_cast<size_t>(num_elements(t)) * ((t.dtype.bits * t.dtype.lanes + 7) / 8);
 }
