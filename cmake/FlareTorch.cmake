@@ -53,4 +53,12 @@ target_precompile_headers(flare_torch_pch PUBLIC ${flare_torch_pch_headers})
 function(flare_use_torch target)
   target_link_libraries(${target} PRIVATE flare_torch)
   target_precompile_headers(${target} REUSE_FROM flare_torch_pch)
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    # The header is compiled as PIC (for the libraries), and gcc ignores a PIC
+    # header in a PIE translation unit (-Winvalid-pch): executables compile as
+    # PIC too (still linked as PIE).
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
 endfunction()
