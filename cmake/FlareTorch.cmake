@@ -2,6 +2,9 @@
 # includes them reuses one precompiled header instead of parsing them again.
 add_library(flare_torch INTERFACE)
 target_link_libraries(flare_torch INTERFACE ${TORCH_LIBRARIES})
+# Every LibTorch user and the shared header alike: targets that link gRPC or
+# Threads get -pthread (_REENTRANT), and gcc skips a header built without it.
+target_compile_options(flare_torch INTERFACE -pthread)
 target_compile_definitions(flare_torch INTERFACE USE_C10D_GLOO)
 
 # The CUDA path (ProcessGroupNCCL, CUDA devices) is compiled only against a
