@@ -4,7 +4,7 @@
 #include "worker/shm_all_reduce.hpp"
 #include "worker/store_rendezvous.hpp"
 
-#include <ATen/DLConvertor.h>
+#include <flare/torch/tensor_views.hpp>
 #include <gloo/rendezvous/prefix_store.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/torch.h>
@@ -19,31 +19,6 @@
 namespace flare::worker {
 
 namespace {
-
-c10::Device to_torch_device(const DLDevice& device) {
-  switch (device.device_type) {
-    case kDLCPU:
-      return c10::Device(c10::kCPU);
-    case kDLCUDA:
-      return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.device_id));
-    default:
-      throw std::runtime_error("unsupported DLPack device type " +
-                               std::to_string(static_cast<int>(device.device_type)));
-  }
-}
-
-// The DLTensor's memory as an at::Tensor (no copy; the DLTensor keeps ownership).
-at::Tensor wrap(const DLTensor& t) {
-  std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
-  auto options =
-      at::TensorOptions().dtype(at::toScalarType(t.dtype)).device(to_torch_device(t.device));
-  void* data = static_cast<char*>(t.data) + t.byte_offset;
-  if (t.strides) {
-    std::vector<int64_t> strides(t.strides, t.strides + t.ndim);
-    return torch::from_blob(data, shape, strides, options);
-  }
-  return torch::from_blob(data, shape, options);
-}
 
 c10d::ReduceOp to_reduce_op(flare_reduce_op op) {
   switch (op) {
@@ -266,7 +241,7 @@ const std::string& ProcessGroupCollectives::cpu_all_reduce_path() const {
 void ProcessGroupCollectives::all_reduce(DLTensor& tensor, flare_reduce_op op) {
   if (group_->direct(tensor)) return group_->direct_all_reduce(tensor, op);
   group_->run("all_reduce", [&] {
-    std::vector<at::Tensor> tensors{wrap(tensor)};
+    std::vector<at::Tensor> tensors{flare::torch_sdk::from_dl_view(tensor)};
     return group_->group_all_reduce(tensors, op);
   });
 }
@@ -281,7 +256,7 @@ std::unique_ptr<flare::host::Collectives::Work> ProcessGroupCollectives::all_red
     return std::make_unique<DoneWork>();
   }
   try {
-    std::vector<at::Tensor> tensors{wrap(tensor)};
+    std::vector<at::Tensor> tensors{flare::torch_sdk::from_dl_view(tensor)};
     auto work = group_->group_all_reduce(tensors, op);
     return std::make_unique<GroupWork>(std::move(work), std::move(tensors), rank(),
                                        world_size());
@@ -294,7 +269,7 @@ void ProcessGroupCollectives::broadcast(DLTensor& tensor, int root_rank) {
   group_->run("broadcast", [&] {
     if (root_rank < 0 || root_rank >= group_->options.world_size)
       throw std::runtime_error("root rank " + std::to_string(root_rank) + " is not in the group");
-    std::vector<at::Tensor> tensors{wrap(tensor)};
+    std::vector<at::Tensor> tensors{flare::torch_sdk::from_dl_view(tensor)};
     c10d::BroadcastOptions opts;
     opts.rootRank = root_rank;
     return group_->on_backend([&](auto& pg) { return pg.broadcast(tensors, opts); });

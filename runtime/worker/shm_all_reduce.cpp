@@ -107,13 +107,15 @@ struct ShmAllReduce::Header {
   pid_t pid[kMaxRanks];        // to tell a slow peer from a dead one
 };
 
+// The slots start on the page after the header.
+std::size_t ShmAllReduce::header_bytes() { return (sizeof(Header) + 4095) / 4096 * 4096; }
+
 std::unique_ptr<ShmAllReduce> ShmAllReduce::connect(::gloo::rendezvous::Store& store, int rank,
                                                     int world_size,
                                                     std::chrono::milliseconds timeout,
                                                     std::string* why_not) {
   const std::size_t slot = slot_bytes_for(world_size);
-  const std::size_t header = (sizeof(Header) + 4095) / 4096 * 4096;
-  const std::size_t bytes = header + slot * static_cast<std::size_t>(world_size + 2);
+  const std::size_t bytes = header_bytes() + slot * static_cast<std::size_t>(world_size + 2);
   std::string reason;
   void* base = nullptr;
   if (world_size > kMaxRanks) {
@@ -179,8 +181,8 @@ ShmAllReduce::ShmAllReduce(int rank, int world_size, std::chrono::milliseconds t
 ShmAllReduce::~ShmAllReduce() { ::munmap(base_, bytes_); }
 
 char* ShmAllReduce::slot(int rank) const {
-  const std::size_t header = (sizeof(Header) + 4095) / 4096 * 4096;
-  return static_cast<char*>(base_) + header + slot_bytes_ * static_cast<std::size_t>(rank);
+  return static_cast<char*>(base_) + header_bytes() +
+         slot_bytes_ * static_cast<std::size_t>(rank);
 }
 
 // Two result areas, alternating by call: a rank that has moved on to the next

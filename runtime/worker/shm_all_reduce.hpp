@@ -56,6 +56,7 @@ class ShmAllReduce {
 
  private:
   struct Header;
+  static std::size_t header_bytes();
   ShmAllReduce(int rank, int world_size, std::chrono::milliseconds timeout, void* base,
                std::size_t bytes, std::size_t slot_bytes);
 

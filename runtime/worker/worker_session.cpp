@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <flare/plugin.hpp>
 #include <nlohmann/json.hpp>
 
 #include "storage/safetensors.hpp"
@@ -13,20 +14,6 @@
 namespace flare::worker {
 
 namespace v1 = transport::v1;
-
-namespace {
-
-DLTensor int64_view(int64_t* data, int64_t* shape) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = 1;
-  t.dtype = {kDLInt, 64, 1};
-  t.shape = shape;
-  return t;
-}
-
-}  // namespace
 
 bool failed_in_collective(const std::exception& error) {
   if (dynamic_cast<const CollectiveFailure*>(&error)) return true;
@@ -61,7 +48,7 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
     header = {task->kind(), task->round(), task->num_rounds()};
   }
   int64_t shape = header.size();
-  DLTensor view = int64_view(header.data(), &shape);
+  DLTensor view = flare::dl_view(header.data(), {kDLInt, 64, 1}, &shape, 1);
   collective("sharing the task", [&] { group_.broadcast(view, 0); });
   return {header[0], header[1], header[2]};
 }

@@ -1,5 +1,7 @@
 #include "plugin_host/host_services.hpp"
 
+#include <flare/plugin.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -71,13 +73,7 @@ class DoublingCollectives final : public Collectives {
 };
 
 DLTensor float_vector(float* data, int64_t* shape) {
-  DLTensor t{};
-  t.data = data;
-  t.device = {kDLCPU, 0};
-  t.ndim = 1;
-  t.dtype = {kDLFloat, 32, 1};
-  t.shape = shape;
-  return t;
+  return flare::dl_view(data, {kDLFloat, 32, 1}, shape, 1);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // 127.0.0.1, two ranks as threads of this process.
 #include "worker/gloo_mesh.hpp"
 
+#include "vector_view.hpp"
+
 #include <doctest/doctest.h>
 #include <gloo/rendezvous/hash_store.h>
 #include <gloo/transport/tcp/device.h>
@@ -17,18 +19,8 @@
 namespace {
 
 using flare::worker::GlooMesh;
+using flare::testing::vector_view;
 using namespace std::chrono_literals;
-
-DLTensor view_of(std::vector<float>& values, int64_t& shape) {
-  shape = static_cast<int64_t>(values.size());
-  DLTensor t{};
-  t.data = values.data();
-  t.device = {kDLCPU, 0};
-  t.ndim = 1;
-  t.dtype = {kDLFloat, 32, 1};
-  t.shape = &shape;
-  return t;
-}
 
 // Two connected meshes (rank 0, rank 1) with the given timeout and sync_bytes.
 std::vector<std::unique_ptr<GlooMesh>> connect_two(std::chrono::milliseconds timeout,
@@ -58,7 +50,7 @@ TEST_CASE("the mesh sums a tensor larger than one piece across two ranks") {
   for (int r = 0; r < 2; ++r)
     running.push_back(std::async(std::launch::async, [&, r] {
       int64_t shape = 0;
-      DLTensor t = view_of(values[r], shape);
+      DLTensor t = vector_view(values[r], shape);
       meshes[r]->all_reduce(t, FLARE_REDUCE_SUM);
     }));
   for (auto& f : running) f.get();
@@ -75,7 +67,7 @@ TEST_CASE("a peer that is connected but never reads fails the sender's write aft
   auto meshes = connect_two(1s, 256u << 20);
   std::vector<float> values(32u << 20, 1.0f);  // 128 MiB: halves of 64 MiB each way
   int64_t shape = 0;
-  DLTensor t = view_of(values, shape);
+  DLTensor t = vector_view(values, shape);
   const auto start = std::chrono::steady_clock::now();
   try {
     meshes[0]->all_reduce(t, FLARE_REDUCE_SUM);

@@ -3,6 +3,7 @@
 #include "worker/process_group_collectives.hpp"
 
 #include "rank_threads.hpp"
+#include "vector_view.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,21 +20,8 @@ namespace {
 
 using flare::testing::form_group;
 using flare::testing::on_every_rank;
+using flare::testing::vector_view;
 
-template <class T>
-DLTensor view_of(std::vector<T>& values, int64_t& shape, DLDataType dtype) {
-  shape = static_cast<int64_t>(values.size());
-  DLTensor t{};
-  t.data = values.data();
-  t.device = {kDLCPU, 0};
-  t.ndim = 1;
-  t.dtype = dtype;
-  t.shape = &shape;
-  return t;
-}
-
-constexpr DLDataType kFloat32{kDLFloat, 32, 1};
-constexpr DLDataType kFloat64{kDLFloat, 64, 1};
 
 }  // namespace
 
@@ -42,7 +30,7 @@ TEST_CASE("all_reduce sums float32 tensors across two ranks in place") {
   const auto results = on_every_rank(2, [&](int r) {
     std::vector<float> values{1.0f + r, 10.0f * (r + 1), -1.0f * r};
     int64_t shape = 0;
-    DLTensor t = view_of(values, shape, kFloat32);
+    DLTensor t = vector_view(values, shape);
     group[r]->all_reduce(t, FLARE_REDUCE_SUM);
     return values;
   });
@@ -55,8 +43,8 @@ TEST_CASE("all_reduce takes the maximum and the minimum of float64 tensors") {
     std::vector<double> high{r == 0 ? 5.0 : -2.0, r == 0 ? 0.5 : 7.25};
     std::vector<double> low = high;
     int64_t s1 = 0, s2 = 0;
-    DLTensor h = view_of(high, s1, kFloat64);
-    DLTensor l = view_of(low, s2, kFloat64);
+    DLTensor h = vector_view(high, s1);
+    DLTensor l = vector_view(low, s2);
     group[r]->all_reduce(h, FLARE_REDUCE_MAX);
     group[r]->all_reduce(l, FLARE_REDUCE_MIN);
     return std::make_pair(high, low);
@@ -85,13 +73,13 @@ TEST_CASE("all_reduce sums tensors of every size across three ranks") {
       std::vector<float> values(n);
       for (int i = 0; i < n; ++i) values[i] = static_cast<float>((i % 97) * (r + 1));
       int64_t shape = 0;
-      DLTensor t = view_of(values, shape, kFloat32);
+      DLTensor t = vector_view(values, shape);
       group[r]->all_reduce(t, FLARE_REDUCE_SUM);
       floats.push_back(std::move(values));
     }
     std::vector<int64_t> counts{int64_t{1} << 40, r};
     int64_t shape = 0;
-    DLTensor t = view_of(counts, shape, DLDataType{kDLInt, 64, 1});
+    DLTensor t = vector_view(counts, shape);
     group[r]->all_reduce(t, FLARE_REDUCE_SUM);
     return std::make_pair(floats, counts);
   });
@@ -116,9 +104,9 @@ TEST_CASE("started all-reduces of CPU-direct and process-group tensors complete 
     std::vector<float> first(1000, 1.0f + r), last(3, 2.0f * r);
     std::vector<uint8_t> bytes{static_cast<uint8_t>(r + 1), 7};
     int64_t s1 = 0, s2 = 0, s3 = 0;
-    DLTensor a = view_of(first, s1, kFloat32);
-    DLTensor b = view_of(bytes, s2, DLDataType{kDLUInt, 8, 1});
-    DLTensor c = view_of(last, s3, kFloat32);
+    DLTensor a = vector_view(first, s1);
+    DLTensor b = vector_view(bytes, s2);
+    DLTensor c = vector_view(last, s3);
     auto wa = group[r]->all_reduce_start(a, FLARE_REDUCE_SUM);
     auto wb = group[r]->all_reduce_start(b, FLARE_REDUCE_SUM);
     auto wc = group[r]->all_reduce_start(c, FLARE_REDUCE_MAX);
@@ -147,7 +135,7 @@ TEST_CASE("an all_reduce whose peer never takes part fails after the timeout nam
   auto rank1 = joining[1].get();  // joined, then never calls all_reduce
   std::vector<float> values(16, 1.0f);
   int64_t shape = 0;
-  DLTensor t = view_of(values, shape, kFloat32);
+  DLTensor t = vector_view(values, shape);
   const auto start = std::chrono::steady_clock::now();
   try {
     rank0->all_reduce(t, FLARE_REDUCE_SUM);
@@ -166,7 +154,7 @@ TEST_CASE("broadcast copies the root rank's tensor to every rank") {
     std::vector<float> values(5, static_cast<float>(r));
     if (r == 1) values = {1.5f, 2.5f, 3.5f, 4.5f, 5.5f};
     int64_t shape = 0;
-    DLTensor t = view_of(values, shape, kFloat32);
+    DLTensor t = vector_view(values, shape);
     group[r]->broadcast(t, /*root_rank=*/1);
     return values;
   });

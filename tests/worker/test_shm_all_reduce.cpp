@@ -2,6 +2,8 @@
 // Gloo's in-memory store.
 #include "worker/shm_all_reduce.hpp"
 
+#include "vector_view.hpp"
+
 #include <doctest/doctest.h>
 #include <gloo/rendezvous/hash_store.h>
 
@@ -19,19 +21,8 @@
 namespace {
 
 using flare::worker::ShmAllReduce;
+using flare::testing::vector_view;
 using namespace std::chrono_literals;
-
-template <class T>
-DLTensor view_of(std::vector<T>& values, int64_t& shape) {
-  shape = static_cast<int64_t>(values.size());
-  DLTensor t{};
-  t.data = values.data();
-  t.device = {kDLCPU, 0};
-  t.ndim = 1;
-  t.dtype = {std::is_floating_point_v<T> ? kDLFloat : kDLInt, sizeof(T) * 8, 1};
-  t.shape = &shape;
-  return t;
-}
 
 std::vector<std::unique_ptr<ShmAllReduce>> connect(int world_size,
                                                    std::chrono::milliseconds timeout = 10s) {
@@ -70,7 +61,7 @@ TEST_CASE("three ranks sum a tensor of several pieces, with an odd element count
   }
   on_every_rank(3, [&](int r) {
     int64_t shape = 0;
-    DLTensor t = view_of(values[r], shape);
+    DLTensor t = vector_view(values[r], shape);
     ranks[r]->all_reduce(t, FLARE_REDUCE_SUM);
   });
   for (int r = 0; r < 3; ++r) {
@@ -90,8 +81,8 @@ TEST_CASE("max and min of float64, and sums of int32 and int64 across two ranks"
   std::vector<std::vector<int32_t>> small{{3, -4}, {10, 20}};
   on_every_rank(2, [&](int r) {
     int64_t s1 = 0, s2 = 0, s3 = 0, s4 = 0;
-    DLTensor a = view_of(maxes[r], s1), b = view_of(mins[r], s2);
-    DLTensor c = view_of(counts[r], s3), d = view_of(small[r], s4);
+    DLTensor a = vector_view(maxes[r], s1), b = vector_view(mins[r], s2);
+    DLTensor c = vector_view(counts[r], s3), d = vector_view(small[r], s4);
     ranks[r]->all_reduce(a, FLARE_REDUCE_MAX);
     ranks[r]->all_reduce(b, FLARE_REDUCE_MIN);
     ranks[r]->all_reduce(c, FLARE_REDUCE_SUM);
@@ -119,7 +110,7 @@ TEST_CASE("ranks arriving at different times get the right sums call after call,
       for (auto& x : v) x = normal(gen) * static_cast<float>(r + 1);
       if (delay() % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(delay() % 300));
       int64_t shape = 0;
-      DLTensor t = view_of(v, shape);
+      DLTensor t = vector_view(v, shape);
       ranks[r]->all_reduce(t, FLARE_REDUCE_SUM);
       results[r][call] = std::move(v);
     }
@@ -145,7 +136,7 @@ TEST_CASE("a rank whose peer never arrives fails after the timeout, naming the p
   auto ranks = connect(2, 500ms);
   std::vector<float> v(16, 1.0f);
   int64_t shape = 0;
-  DLTensor t = view_of(v, shape);
+  DLTensor t = vector_view(v, shape);
   const auto start = std::chrono::steady_clock::now();
   try {
     ranks[0]->all_reduce(t, FLARE_REDUCE_SUM);
@@ -163,17 +154,17 @@ TEST_CASE("takes dense CPU tensors of the four reducible types, nothing else") {
   std::vector<float> f(4);
   std::vector<int64_t> i(4);
   int64_t shape = 0;
-  CHECK(ShmAllReduce::supports(view_of(f, shape)));
-  CHECK(ShmAllReduce::supports(view_of(i, shape)));
-  DLTensor half = view_of(f, shape);
+  CHECK(ShmAllReduce::supports(vector_view(f, shape)));
+  CHECK(ShmAllReduce::supports(vector_view(i, shape)));
+  DLTensor half = vector_view(f, shape);
   half.dtype = {kDLFloat, 16, 1};
   CHECK_FALSE(ShmAllReduce::supports(half));
-  DLTensor gpu = view_of(f, shape);
+  DLTensor gpu = vector_view(f, shape);
   gpu.device = {kDLCUDA, 0};
   CHECK_FALSE(ShmAllReduce::supports(gpu));
   int64_t shape2[2] = {2, 2};
   int64_t strides[2] = {1, 2};  // column-major
-  DLTensor transposed = view_of(f, shape);
+  DLTensor transposed = vector_view(f, shape);
   transposed.ndim = 2;
   transposed.shape = shape2;
   transposed.strides = strides;

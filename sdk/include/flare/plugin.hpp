@@ -199,6 +199,21 @@ class Aggregator {
   virtual std::vector<flare_named_tensor> finalize() = 0;
 };
 
+// A DLTensor view over contiguous memory owned by someone else; `shape` must
+// outlive it.
+inline DLTensor dl_view(void* data, DLDataType dtype, int64_t* shape, int32_t ndim,
+                        DLDevice device = {kDLCPU, 0}) {
+  DLTensor t{};
+  t.data = data;
+  t.device = device;
+  t.ndim = ndim;
+  t.dtype = dtype;
+  t.shape = shape;
+  t.strides = nullptr;
+  t.byte_offset = 0;
+  return t;
+}
+
 // A flare_named_tensor view over contiguous memory owned by someone else.
 inline flare_named_tensor tensor_view(const char* name, void* data, DLDataType dtype,
                                       int64_t* shape, int32_t ndim,
@@ -206,13 +221,7 @@ inline flare_named_tensor tensor_view(const char* name, void* data, DLDataType d
   flare_named_tensor t{};
   t.struct_size = sizeof(flare_named_tensor);
   t.name = name;
-  t.tensor.data = data;
-  t.tensor.device = device;
-  t.tensor.ndim = ndim;
-  t.tensor.dtype = dtype;
-  t.tensor.shape = shape;
-  t.tensor.strides = nullptr;
-  t.tensor.byte_offset = 0;
+  t.tensor = dl_view(data, dtype, shape, ndim, device);
   return t;
 }
 
