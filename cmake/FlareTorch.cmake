@@ -6,6 +6,16 @@ target_link_libraries(flare_torch INTERFACE ${TORCH_LIBRARIES})
 # Threads get -pthread (_REENTRANT), and gcc skips a header built without it.
 target_compile_options(flare_torch INTERFACE -pthread)
 target_compile_definitions(flare_torch INTERFACE USE_C10D_GLOO)
+# c10d's ProcessGroupGloo.hpp includes Gloo's headers. Debian's LibTorch has them
+# beside it (libgloo-dev); a PyTorch wheel has Gloo compiled into libtorch_cpu
+# but ships no Gloo headers, so they come from elsewhere (scripts/gpu-check
+# collects Debian's): only declarations are used, the code is LibTorch's own.
+find_path(FLARE_GLOO_INCLUDE_DIR gloo/algorithm.h HINTS ${TORCH_INCLUDE_DIRS})
+if(NOT FLARE_GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "flare: Gloo's headers (gloo/algorithm.h) were found neither beside "
+    "LibTorch nor on CMAKE_PREFIX_PATH (Debian: libgloo-dev)")
+endif()
+target_include_directories(flare_torch INTERFACE ${FLARE_GLOO_INCLUDE_DIR})
 
 # The CUDA path (ProcessGroupNCCL, CUDA devices) is compiled only against a
 # LibTorch built with CUDA, e.g. the one inside a PyTorch wheel

@@ -47,7 +47,12 @@ GlooMesh::GlooMesh(::gloo::rendezvous::Store& store,
   // Set before connecting: the pairs take it as their socket timeout.
   context->setTimeout(timeout);
   auto connect_device = device;
+#if FLARE_DIRECT_GLOO
   context->connectFullMesh(store, connect_device);
+#else
+  throw std::logic_error("the direct Gloo mesh is not built with a LibTorch that has Gloo "
+                         "inside it (its Gloo headers may not match)");
+#endif
   for (int peer = 0; peer < world_size; ++peer)
     if (peer != rank) context->getPair(peer)->setSync(/*sync=*/true, /*busyPoll=*/false);
   context_ = std::move(context);

@@ -206,6 +206,7 @@ ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& opti
       pg_options->threads = 1;
       group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, options.rank,
                                                                  options.world_size, pg_options);
+#if FLARE_DIRECT_GLOO
       c10d::ProcessGroupGloo::GlooStore gloo_store(group_->store);
       std::string no_shm = "ranks on several hosts";
       if (options.world_size > 1 && options.shared_memory && one_host(options)) {
@@ -224,6 +225,7 @@ ProcessGroupCollectives::ProcessGroupCollectives(const ProcessGroupOptions& opti
                                                       ? GlooMesh::kLoopbackSyncBytes
                                                       : GlooMesh::kNetworkSyncBytes);
       }
+#endif
     }
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot form the worker group" + place + ": " + e.what());

@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace flare::testing {
@@ -27,13 +28,14 @@ inline flare::worker::ProcessGroupOptions loopback_group(int port, int rank, int
 // so each joins from its own thread); element r is rank r.
 // shared_memory false: CPU all-reduces on Gloo, as across hosts.
 inline std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> form_group(
-    int world_size, bool shared_memory = true) {
+    int world_size, bool shared_memory = true, const std::string& backend = "gloo") {
   const int port = flare::common::free_tcp_port();
   std::vector<std::future<std::unique_ptr<flare::worker::ProcessGroupCollectives>>> joining;
   for (int r = 0; r < world_size; ++r)
     joining.push_back(std::async(std::launch::async, [=] {
       auto options = loopback_group(port, r, world_size);
       options.shared_memory = shared_memory;
+      options.backend = backend;
       return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
     }));
   std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> group;

@@ -43,14 +43,16 @@ void copy_parameters(const torch::nn::Module& from, torch::nn::Module& to) {
 // through `host` in buckets of `bucket_cap_mb`.
 void three_steps(torch::nn::Sequential& model, const flare::Host& host, int rank, int world,
                  const torch::Tensor& inputs, const torch::Tensor& targets,
-                 double bucket_cap_mb, std::size_t* buckets = nullptr) {
+                 double bucket_cap_mb, std::size_t* buckets = nullptr,
+                 torch::Device device = torch::kCPU) {
+  model->to(device);
   sdk::DataParallel ddp(model->parameters(), host, world, bucket_cap_mb);
   if (buckets) *buckets = ddp.num_buckets();
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   for (int step = 0; step < 3; ++step) {
     const torch::Tensor rows = sdk::strided_shard(inputs.size(1), rank, world);
-    const torch::Tensor x = inputs[step].index_select(0, rows);
-    const torch::Tensor y = targets[step].index_select(0, rows);
+    const torch::Tensor x = inputs[step].index_select(0, rows).to(device);
+    const torch::Tensor y = targets[step].index_select(0, rows).to(device);
     ddp.begin_micro_batch(/*first=*/true, /*sync=*/true);
     torch::nn::functional::cross_entropy(model->forward(x), y).backward();
     ddp.finish_step();
@@ -62,7 +64,7 @@ double max_difference(const torch::nn::Module& a, const torch::nn::Module& b) {
   double worst = 0;
   const auto pa = a.parameters(), pb = b.parameters();
   for (std::size_t i = 0; i < pa.size(); ++i)
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+    worst = std::max(worst, (pa[i].cpu() - pb[i].cpu()).abs().max().item<double>());
   return worst;
 }
 
@@ -146,6 +148,37 @@ TEST_CASE("two ranks reducing in buckets while backward runs step like one rank 
 
 TEST_CASE("on a host without the asynchronous all-reduce the buckets are reduced one by one") {
   check_two_ranks_step_like_one(flare::testing::HostAbi::v1_0);
+}
+
+// Runs where a CUDA LibTorch sees a GPU (scripts/gpu-check.sh); skipped elsewhere.
+// Two GPUs: rank r on cuda:r through NCCL. One GPU: NCCL refuses two ranks on
+// one device, so both ranks share cuda:0 and reduce through Gloo, which copies
+// CUDA tensors through the host.
+TEST_CASE("on CUDA two ranks step like one rank on the whole batch" *
+          doctest::skip(!torch::cuda::is_available())) {
+  torch::manual_seed(11);
+  const torch::Tensor inputs = torch::randn({3, 8, 6});
+  const torch::Tensor targets = torch::randint(0, 3, {3, 8}, torch::kLong);
+  torch::nn::Sequential whole = small_model();
+  std::vector<torch::nn::Sequential> halves{small_model(), small_model()};
+  for (auto& half : halves) copy_parameters(*whole, *half);
+
+  InProcessHost single;
+  three_steps(whole, flare::Host(single.services()), 0, 1, inputs, targets, 25.0, nullptr,
+              torch::Device(torch::kCUDA, 0));
+
+  const bool two_gpus = torch::cuda::device_count() >= 2;
+  auto group = flare::testing::form_group(2, /*shared_memory=*/true, two_gpus ? "nccl" : "gloo");
+  flare::testing::on_every_rank(2, [&](int r) {
+    InProcessHost host(group[r].get());
+    three_steps(halves[r], flare::Host(host.services()), r, 2, inputs, targets, 8e-6, nullptr,
+                torch::Device(torch::kCUDA, two_gpus ? r : 0));
+  });
+  for (const auto& half : halves) {
+    const double diff = max_difference(*half, *whole);
+    INFO("two ranks on CUDA differ from one by " << diff);
+    CHECK(diff < 1e-5);
+  }
 }
 
 TEST_CASE("the second layer's buckets are launched before backward reaches the first layer") {

@@ -93,12 +93,14 @@ class ModuleState {
 
   // Views into the live tensors (a contiguous copy for a non-contiguous one),
   // valid until the next call or until the module is moved or destroyed.
+  // Weights cross to the host in host memory, which the host serialises: a
+  // model on a GPU is copied to the CPU here.
   std::vector<flare_named_tensor> views() {
     std::vector<flare_named_tensor> out;
     out.reserve(entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       Entry& e = entries_[i];
-      e.exported = tensors_[i].detach().contiguous();
+      e.exported = tensors_[i].detach().to(torch::kCPU).contiguous();
       DLTensor dl = to_dl_view(e.exported, e.shape.data());
       out.push_back(tensor_view(e.name.c_str(), dl.data, dl.dtype, e.shape.data(), dl.ndim,
                                 dl.device));
