@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "vector_view.hpp"
+
 using namespace flare::host;
 
 namespace {
@@ -37,22 +39,9 @@ class TwinRanks final : public Collectives {
   int starts = 0;
 };
 
-flare_worker_info one_rank() {
-  flare_worker_info w{};
-  w.site_name = "site-1";
-  w.num_sites = 1;
-  w.world_size = 1;
-  w.local_world_size = 1;
-  w.device = {kDLCPU, 0};
-  w.num_threads = 1;
-  return w;
-}
-
-flare_named_tensor vector_view(const char* name, std::vector<float>& values, int64_t& length) {
-  length = static_cast<int64_t>(values.size());
-  flare_named_tensor t{sizeof(flare_named_tensor), name, {}};
-  t.tensor = {values.data(), {kDLCPU, 0}, 1, {kDLFloat, 32, 1}, &length, nullptr, 0};
-  return t;
+// The tensor "w" over `values`; `length` must outlive it.
+flare_named_tensor weights_view(std::vector<float>& values, int64_t& length) {
+  return {sizeof(flare_named_tensor), "w", flare::testing::vector_view(values, length)};
 }
 
 std::vector<float> values_of(std::span<const flare_named_tensor> tensors) {
@@ -61,11 +50,14 @@ std::vector<float> values_of(std::span<const flare_named_tensor> tensors) {
   return {data, data + tensors[0].tensor.shape[0]};
 }
 
+// The tiny trainer ignores where it runs.
+const flare_worker_info anywhere{};
+
 // set_weights, train (round 1: +2 each, then doubled by the group), evaluate.
 void train_one_round(TrainerInstance& trainer, const TwinRanks& group) {
   std::vector<float> start{1, 2, 3};
   int64_t length = 0;
-  const flare_named_tensor w = vector_view("w", start, length);
+  const flare_named_tensor w = weights_view(start, length);
   trainer.set_weights({&w, 1});
 
   const TrainResult result = trainer.train({sizeof(flare_round_info), 1, 4});
@@ -88,7 +80,7 @@ TEST_CASE("a trainer built against the frozen ABI 1.1 header trains under this h
 
   TwinRanks group;
   const HostServices host({}, &group);
-  TrainerInstance trainer(plugin, "{}", one_rank(), host);
+  TrainerInstance trainer(plugin, "{}", anywhere, host);
   train_one_round(trainer, group);
 }
 
@@ -101,13 +93,13 @@ TEST_CASE("an aggregator built against the frozen ABI 1.1 header aggregates unde
   AggregatorInstance aggregator(plugin, "{}", host);
   std::vector<float> global{0, 0};
   int64_t global_length = 0;
-  const flare_named_tensor model = vector_view("w", global, global_length);
+  const flare_named_tensor model = weights_view(global, global_length);
   aggregator.begin_round(0, {&model, 1});
 
   std::vector<float> from_a{1, 1}, from_b{5, 9};
   int64_t length_a = 0, length_b = 0;
-  const flare_named_tensor a = vector_view("w", from_a, length_a);
-  const flare_named_tensor b = vector_view("w", from_b, length_b);
+  const flare_named_tensor a = weights_view(from_a, length_a);
+  const flare_named_tensor b = weights_view(from_b, length_b);
   flare_site_update update{};
   update.site = "site-a";
   update.weights = &a;
@@ -132,6 +124,6 @@ TEST_CASE("accepts a plugin of a later minor with a larger descriptor and table,
 
   TwinRanks group;
   const HostServices host({}, &group);
-  TrainerInstance trainer(plugin, "{}", one_rank(), host);
+  TrainerInstance trainer(plugin, "{}", anywhere, host);
   train_one_round(trainer, group);
 }
