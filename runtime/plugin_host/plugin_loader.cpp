@@ -88,18 +88,19 @@ class Checker {
 
   void check_descriptor(const flare_plugin_descriptor* d, flare_plugin_kind expected) const {
     if (!d) fail(Kind::AbiMismatch, "its entry returned no descriptor");
+    // The version fields have the same place in every major: read them first.
     if (!FLARE_HAS_FIELD(d, flare_plugin_descriptor, abi_minor))
-      fail(Kind::AbiMismatch, too_small("descriptor", d->struct_size,
-                                        sizeof(flare_plugin_descriptor)));
+      fail(Kind::AbiMismatch,
+           too_small("descriptor", d->struct_size, FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0));
     if (d->abi_major != FLARE_ABI_VERSION_MAJOR) {
       std::ostringstream m;
       m << "was built for ABI " << d->abi_major << "." << d->abi_minor
         << ", this host speaks ABI " << FLARE_ABI_VERSION_MAJOR << "." << FLARE_ABI_VERSION_MINOR;
       fail(Kind::AbiMismatch, m.str());
     }
-    if (!FLARE_HAS_FIELD(d, flare_plugin_descriptor, api))
-      fail(Kind::AbiMismatch, too_small("descriptor", d->struct_size,
-                                        sizeof(flare_plugin_descriptor)));
+    if (d->struct_size < FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0)
+      fail(Kind::AbiMismatch,
+           too_small("descriptor", d->struct_size, FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0));
     if (d->kind != expected)
       fail(Kind::WrongKind, std::string("is ") + article(plugin_kind_name(d->kind)) + " plugin, expected " +
                                 article(plugin_kind_name(expected)));
@@ -116,18 +117,22 @@ class Checker {
     return (vowel ? "an " : "a ") + noun;
   }
 
+  // `need` is the struct's 1.0 size: a plugin of any 1.x minor has at least that.
   static std::string too_small(const char* what, size_t got, size_t need) {
     return std::string(what) + " struct_size is " + std::to_string(got) + " bytes, ABI " +
-           std::to_string(FLARE_ABI_VERSION_MAJOR) + " needs at least " + std::to_string(need);
+           std::to_string(FLARE_ABI_VERSION_MAJOR) + ".0 needs at least " + std::to_string(need);
   }
 
   void require(const void* fn, const char* field) const {
     if (!fn) fail(Kind::AbiMismatch, std::string("its function table has no '") + field + "'");
   }
 
+  // Only the 1.0 functions are required: one appended later is read under
+  // FLARE_HAS_FIELD where it is called, and may be absent or NULL.
   void check_trainer(const flare_trainer_api_v1& t) const {
-    if (t.struct_size < sizeof(flare_trainer_api_v1))
-      fail(Kind::AbiMismatch, too_small("trainer table", t.struct_size, sizeof(t)));
+    if (t.struct_size < FLARE_TRAINER_API_SIZE_1_0)
+      fail(Kind::AbiMismatch,
+           too_small("trainer table", t.struct_size, FLARE_TRAINER_API_SIZE_1_0));
     require(reinterpret_cast<const void*>(t.create), "create");
     require(reinterpret_cast<const void*>(t.destroy), "destroy");
     require(reinterpret_cast<const void*>(t.get_weights), "get_weights");
@@ -137,8 +142,9 @@ class Checker {
   }
 
   void check_aggregator(const flare_aggregator_api_v1& a) const {
-    if (a.struct_size < sizeof(flare_aggregator_api_v1))
-      fail(Kind::AbiMismatch, too_small("aggregator table", a.struct_size, sizeof(a)));
+    if (a.struct_size < FLARE_AGGREGATOR_API_SIZE_1_0)
+      fail(Kind::AbiMismatch,
+           too_small("aggregator table", a.struct_size, FLARE_AGGREGATOR_API_SIZE_1_0));
     require(reinterpret_cast<const void*>(a.create), "create");
     require(reinterpret_cast<const void*>(a.destroy), "destroy");
     require(reinterpret_cast<const void*>(a.begin_round), "begin_round");

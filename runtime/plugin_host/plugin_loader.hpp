@@ -39,7 +39,9 @@ class LoadedPlugin {
  public:
   const flare_plugin_descriptor& descriptor() const;
   flare_plugin_kind kind() const { return descriptor().kind; }
-  // Precondition: kind() matches; throws std::logic_error otherwise.
+  // Precondition: kind() matches; throws std::logic_error otherwise. A table
+  // from a plugin of an older minor ends early: read a function appended after
+  // 1.0 only under FLARE_HAS_FIELD (the loader checked the 1.0 part).
   const flare_trainer_api_v1& trainer_api() const;
   const flare_aggregator_api_v1& aggregator_api() const;
   const std::filesystem::path& path() const;

@@ -7,6 +7,18 @@
 
 _Static_assert(FLARE_ABI_VERSION_MAJOR == 1, "this test pins ABI 1");
 
+/* The shipped sizes are C constant expressions, each within its struct. */
+_Static_assert(FLARE_HOST_SERVICES_SIZE_1_0 < FLARE_HOST_SERVICES_SIZE_1_1, "1.1 appended");
+_Static_assert(FLARE_HOST_SERVICES_SIZE_1_1 <= sizeof(flare_host_services), "within");
+_Static_assert(FLARE_NAMED_TENSOR_SIZE_1_0 <= sizeof(flare_named_tensor), "within");
+_Static_assert(FLARE_WORKER_INFO_SIZE_1_0 <= sizeof(flare_worker_info), "within");
+_Static_assert(FLARE_ROUND_INFO_SIZE_1_0 <= sizeof(flare_round_info), "within");
+_Static_assert(FLARE_TRAIN_RESULT_SIZE_1_0 <= sizeof(flare_train_result), "within");
+_Static_assert(FLARE_TRAINER_API_SIZE_1_0 <= sizeof(flare_trainer_api_v1), "within");
+_Static_assert(FLARE_SITE_UPDATE_SIZE_1_0 <= sizeof(flare_site_update), "within");
+_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 <= sizeof(flare_aggregator_api_v1), "within");
+_Static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 <= sizeof(flare_plugin_descriptor), "within");
+
 /* A plugin written in C: a do-nothing descriptor with no table. */
 static const flare_plugin_descriptor c_descriptor = {
     sizeof(flare_plugin_descriptor), FLARE_ABI_VERSION_MAJOR, FLARE_ABI_VERSION_MINOR,

@@ -1,5 +1,6 @@
 // Pins the layout of ABI v1 up to 1.1 (x86-64 / LP64 values). A field moved, inserted or
-// resized in plugin_abi.h fails this build: v1 tables may only grow at the end.
+// resized in plugin_abi.h fails this build: v1 tables may only grow at the end, and each
+// minor that grows one pins its new size (FLARE_*_SIZE_1_<minor>).
 #include <flare/plugin_abi.h>
 
 #include <cstddef>
@@ -106,6 +107,31 @@ static_assert(offsetof(flare_plugin_descriptor, version) == 32);
 static_assert(offsetof(flare_plugin_descriptor, description) == 40);
 static_assert(offsetof(flare_plugin_descriptor, api) == 48);
 static_assert(sizeof(flare_plugin_descriptor) == 56);
+
+// The sizes each minor shipped: hosts and plugins of every later 1.x minor
+// accept these, so they never change.
+static_assert(FLARE_NAMED_TENSOR_SIZE_1_0 == 64);
+static_assert(FLARE_HOST_SERVICES_SIZE_1_0 == 104);
+static_assert(FLARE_HOST_SERVICES_SIZE_1_1 == 120);
+static_assert(FLARE_WORKER_INFO_SIZE_1_0 == 80);
+static_assert(FLARE_ROUND_INFO_SIZE_1_0 == 24);
+static_assert(FLARE_TRAIN_RESULT_SIZE_1_0 == 72);
+static_assert(FLARE_TRAINER_API_SIZE_1_0 == 56);
+static_assert(FLARE_SITE_UPDATE_SIZE_1_0 == 88);
+static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 == 48);
+static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
+
+// Each struct is exactly its newest pinned size: a field appended without its
+// FLARE_*_SIZE_1_<minor> constant (or with trailing padding) fails here.
+static_assert(sizeof(flare_named_tensor) == FLARE_NAMED_TENSOR_SIZE_1_0);
+static_assert(sizeof(flare_host_services) == FLARE_HOST_SERVICES_SIZE_1_1);
+static_assert(sizeof(flare_worker_info) == FLARE_WORKER_INFO_SIZE_1_0);
+static_assert(sizeof(flare_round_info) == FLARE_ROUND_INFO_SIZE_1_0);
+static_assert(sizeof(flare_train_result) == FLARE_TRAIN_RESULT_SIZE_1_0);
+static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_0);
+static_assert(sizeof(flare_site_update) == FLARE_SITE_UPDATE_SIZE_1_0);
+static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_0);
+static_assert(sizeof(flare_plugin_descriptor) == FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0);
 #endif
 
 static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
@@ -150,7 +176,7 @@ TEST_CASE("FLARE_HAS_FIELD sees only the fields inside the writer's struct_size"
   CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, barrier));
 
   // A 1.0 host's table ends after barrier: no asynchronous all-reduce.
-  services.struct_size = offsetof(flare_host_services, barrier) + sizeof(services.barrier);
+  services.struct_size = FLARE_HOST_SERVICES_SIZE_1_0;
   CHECK(FLARE_HAS_FIELD(&services, flare_host_services, barrier));
   CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, all_reduce_start));
   CHECK_FALSE(FLARE_HAS_FIELD(&services, flare_host_services, wait_work));

@@ -395,6 +395,8 @@ struct AggregatorGlue {
 
 }  // namespace flare::detail
 
+// A plugin of the SDK speaks the one major it was compiled with, so its entry
+// ignores host_abi_major: the host refuses another major, naming both versions.
 #define FLARE_DEFINE_PLUGIN_ENTRY_(kind, api_ptr, name, version, description)               \
   extern "C" FLARE_PLUGIN_EXPORT const flare_plugin_descriptor* flare_plugin_entry(        \
       uint32_t /*host_abi_major*/) {                                                      \

@@ -7,9 +7,13 @@
  *  - A plugin exports exactly one symbol, FLARE_PLUGIN_ENTRY_SYMBOL, of type
  *    flare_plugin_entry_fn. It returns a static descriptor naming the ABI version
  *    the plugin was built for, its kind, and its function table.
- *  - Append-only: structs and tables only grow at the end. Every struct that
- *    crosses starts with `struct_size`; a reader touches only fields that lie
- *    inside the size the writer declared.
+ *  - Append-only: within a major, structs and tables only grow at the end, and
+ *    each minor that grows one pins its new size (FLARE_*_SIZE_<major>_<minor>,
+ *    at the end of this file). Every struct that crosses starts with
+ *    `struct_size`; a reader accepts any size at least the struct's first
+ *    shipped one (its _1_0 size), so an older writer keeps working, and reads a
+ *    field added later only when FLARE_HAS_FIELD says the writer sent it. A
+ *    function added later may also be NULL; the caller then falls back.
  *  - Everything the plugin owns is an opaque handle with a destroy function.
  *  - Errors are objects (NULL = success) created through the host's table; the
  *    receiver releases them. Out-parameters are untouched when an error is returned.
@@ -35,10 +39,12 @@ extern "C" {
 #define FLARE_ABI_VERSION_MAJOR 1
 #define FLARE_ABI_VERSION_MINOR 1
 
+/* The size of `type` up to and including `field`. */
+#define FLARE_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type*)0)->field))
+
 /* True when a struct written by the other side (`ptr->struct_size`) is large
  * enough to hold `field`; read a field only when this holds. */
-#define FLARE_HAS_FIELD(ptr, type, field) \
-  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+#define FLARE_HAS_FIELD(ptr, type, field) ((ptr)->struct_size >= FLARE_SIZE_THROUGH(type, field))
 
 /* The one symbol every plugin exports. */
 #define FLARE_PLUGIN_ENTRY_SYMBOL "flare_plugin_entry"
@@ -70,7 +76,9 @@ typedef struct flare_error flare_error;
 
 /* A named, borrowed view of a tensor. `name` and `tensor.data` are owned by
  * whoever produced the view; the call that hands the view over says how long
- * it stays valid. Tensors are dense; `tensor.strides` may be NULL (row-major). */
+ * it stays valid. Tensors are dense; `tensor.strides` may be NULL (row-major).
+ * Never grows within a major: it crosses in arrays, which the reader indexes
+ * with its own sizeof. */
 typedef struct flare_named_tensor {
   size_t struct_size;
   const char* name;
@@ -97,8 +105,10 @@ typedef enum flare_reduce_op {
 typedef struct flare_work flare_work;
 
 /* What the host offers a plugin. Passed to create(); borrowed, valid until the
- * plugin handle is destroyed. Every function takes `context` first (pass
- * flare_host_services.context). Strings passed in are borrowed for the call. */
+ * plugin handle is destroyed. Every function but the error_* ones takes
+ * `context` first (pass flare_host_services.context); an error stands alone,
+ * so whoever ends up holding one can read and release it without the table's
+ * context. Strings passed in are borrowed for the call. */
 typedef struct flare_host_services {
   size_t struct_size;
   void* context;
@@ -271,7 +281,9 @@ typedef enum flare_plugin_kind {
   FLARE_PLUGIN_AGGREGATOR = 2
 } flare_plugin_kind;
 
-/* Static for the plugin's lifetime; all strings static. */
+/* Static for the plugin's lifetime; all strings static. `struct_size`,
+ * `abi_major` and `abi_minor` keep their place in every major, so any host can
+ * read the version of any plugin and refuse a mismatch by name. */
 typedef struct flare_plugin_descriptor {
   size_t struct_size;
   uint32_t abi_major; /* FLARE_ABI_VERSION_MAJOR the plugin was built with */
@@ -284,10 +296,30 @@ typedef struct flare_plugin_descriptor {
   const void* api;
 } flare_plugin_descriptor;
 
-/* The exported entry. `host_abi_major` is the major the host speaks; a plugin
- * returns its own descriptor regardless (the host refuses a mismatch and
- * prints both versions). Never returns NULL. */
+/* The exported entry. Never returns NULL. `host_abi_major` is the major the
+ * host speaks: it lets a plugin built for several majors (one descriptor and
+ * table each) return the one this host can run. A plugin of one major, such
+ * as every plugin of the C++ SDK, returns its own descriptor regardless; the
+ * host then refuses a mismatch and prints both versions. */
 typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_abi_major);
+
+/* ------------------------------------------------------ sizes as shipped */
+
+/* Each struct's size in every minor that grew it, measured to its last field
+ * of that minor: an older writer declares at least this much, on any data
+ * model (tests/sdk/abi_layout_test.cpp pins the LP64 values, in the comments).
+ * The _1_0 size is the least a reader accepts. A minor that appends to a
+ * struct adds one line here; structs not listed under 1.1 did not change. */
+#define FLARE_NAMED_TENSOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_named_tensor, tensor) /* 64 */
+#define FLARE_HOST_SERVICES_SIZE_1_0 FLARE_SIZE_THROUGH(flare_host_services, barrier) /* 104 */
+#define FLARE_HOST_SERVICES_SIZE_1_1 FLARE_SIZE_THROUGH(flare_host_services, wait_work) /* 120 */
+#define FLARE_WORKER_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_worker_info, work_dir) /* 80 */
+#define FLARE_ROUND_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_round_info, num_rounds) /* 24 */
+#define FLARE_TRAIN_RESULT_SIZE_1_0 FLARE_SIZE_THROUGH(flare_train_result, meta_json) /* 72 */
+#define FLARE_TRAINER_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_trainer_api_v1, train) /* 56 */
+#define FLARE_SITE_UPDATE_SIZE_1_0 FLARE_SIZE_THROUGH(flare_site_update, meta_json) /* 88 */
+#define FLARE_AGGREGATOR_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_aggregator_api_v1, finalize) /* 48 */
+#define FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_plugin_descriptor, api) /* 56 */
 
 #ifdef __cplusplus
 } /* extern "C" */
