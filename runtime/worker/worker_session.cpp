@@ -32,7 +32,8 @@ void WorkerSession::collective(const char* what, Call&& call) {
 
 WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
                              transport::ServerConnection* server,
-                             std::shared_ptr<spdlog::logger> log, HeartbeatFile* heartbeat)
+                             std::shared_ptr<spdlog::logger> log,
+                             heartbeat::HeartbeatFile* heartbeat)
     : trainer_(trainer),
       group_(group),
       server_(server),
@@ -121,9 +122,9 @@ std::string WorkerSession::run() {
     v1::Task task;
     // Waiting for a task (rank 0 on the server, the others on rank 0) is
     // idle time, however long the other sites take.
-    if (heartbeat_) heartbeat_->set_state(RankState::Idle);
+    if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Idle);
     const TaskHeader header = share_task(&task);
-    if (heartbeat_) heartbeat_->set_state(RankState::Busy);
+    if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Busy);
     round_ = header.round;
     switch (header.kind) {
       case v1::Task::SEND_INITIAL_MODEL:

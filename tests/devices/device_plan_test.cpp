@@ -1,15 +1,15 @@
 // plan_devices against made-up machines (no GPU needed), and the probe flare-worker answers here.
-#include "worker/device_plan.hpp"
+#include "devices/device_plan.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
 using flare::jobspec::SiteSpec;
-using flare::worker::DeviceInventory;
-using flare::worker::DevicePlan;
-using flare::worker::DevicePlanError;
-using flare::worker::plan_devices;
+using flare::devices::DeviceInventory;
+using flare::devices::DevicePlan;
+using flare::devices::DevicePlanError;
+using flare::devices::plan_devices;
 
 namespace {
 
@@ -157,7 +157,7 @@ TEST_CASE("refuses a spec the job file would have rejected") {
 }
 
 TEST_CASE("flare-worker --probe-devices finds a core here, and no GPU in a build without CUDA") {
-  const DeviceInventory here = flare::worker::probe_devices_with(FLARE_WORKER_BIN);
+  const DeviceInventory here = flare::devices::probe_devices_with(FLARE_WORKER_BIN);
   CHECK(here.cpu_cores >= 1);
   if (!here.cuda_built) CHECK(here.cuda_devices == 0);
   CHECK(plan_devices(site(1), here).ranks_per_node == 1);

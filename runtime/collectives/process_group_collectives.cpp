@@ -1,8 +1,8 @@
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
-#include "worker/gloo_mesh.hpp"
-#include "worker/shm_all_reduce.hpp"
-#include "worker/store_rendezvous.hpp"
+#include "collectives/gloo_mesh.hpp"
+#include "collectives/shm_all_reduce.hpp"
+#include "collectives/store_rendezvous.hpp"
 
 #include <flare/torch/tensor_views.hpp>
 #include <gloo/rendezvous/prefix_store.h>
@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 namespace {
 
@@ -281,4 +281,4 @@ void ProcessGroupCollectives::barrier() {
               [&] { return group_->on_backend([](auto& pg) { return pg.barrier(); }); });
 }
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

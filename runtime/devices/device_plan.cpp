@@ -1,4 +1,4 @@
-#include "worker/device_plan.hpp"
+#include "devices/device_plan.hpp"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <thread>
 
-namespace flare::worker {
+namespace flare::devices {
 namespace {
 
 std::string quoted(const std::string& text) { return "\"" + text + "\""; }
@@ -134,4 +134,4 @@ DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& in
   return plan;
 }
 
-}  // namespace flare::worker
+}  // namespace flare::devices

@@ -39,7 +39,7 @@ class Device;
 }
 }  // namespace gloo
 
-namespace flare::worker {
+namespace flare::collectives {
 
 class GlooMesh {
  public:
@@ -74,4 +74,4 @@ class GlooMesh {
   std::mutex mutex_;
 };
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -1,6 +1,6 @@
-// flare::worker::GlooMesh on its own: Gloo's in-memory store and tcp pairs on
+// flare::collectives::GlooMesh on its own: Gloo's in-memory store and tcp pairs on
 // 127.0.0.1, two ranks as threads of this process.
-#include "worker/gloo_mesh.hpp"
+#include "collectives/gloo_mesh.hpp"
 
 #include "vector_view.hpp"
 
@@ -18,7 +18,7 @@
 
 namespace {
 
-using flare::worker::GlooMesh;
+using flare::collectives::GlooMesh;
 using flare::testing::vector_view;
 using namespace std::chrono_literals;
 

@@ -1,6 +1,6 @@
-#include "worker/shm_all_reduce.hpp"
+#include "collectives/shm_all_reduce.hpp"
 
-#include "worker/cpu_tensor.hpp"
+#include "collectives/cpu_tensor.hpp"
 
 #include <gloo/rendezvous/store.h>
 
@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 namespace {
 
@@ -250,4 +250,4 @@ void ShmAllReduce::all_reduce(DLTensor& t, flare_reduce_op op) {
     reduce_piece(data + at, std::min(piece, total - at), t.dtype, op);
 }
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -4,7 +4,7 @@
 
 #include <flare/plugin.hpp>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 inline bool reducible_on_cpu(const DLTensor& t) {
   if (t.device.device_type != kDLCPU || t.dtype.lanes != 1 || !flare::is_row_major(t))
@@ -14,4 +14,4 @@ inline bool reducible_on_cpu(const DLTensor& t) {
   return floating || integer;
 }
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -1,6 +1,6 @@
-#include "worker/gloo_mesh.hpp"
+#include "collectives/gloo_mesh.hpp"
 
-#include "worker/cpu_tensor.hpp"
+#include "collectives/cpu_tensor.hpp"
 
 #include <gloo/allreduce_halving_doubling.h>
 #include <gloo/rendezvous/context.h>
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 namespace {
 
@@ -79,4 +79,4 @@ void GlooMesh::all_reduce(DLTensor& t, flare_reduce_op op) {
     reduce(static_cast<char*>(data) + at * element_bytes, std::min(piece, count - at));
 }
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "common/local_host.hpp"
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
 #include <chrono>
 #include <functional>
@@ -13,8 +13,8 @@
 
 namespace flare::testing {
 
-inline flare::worker::ProcessGroupOptions loopback_group(int port, int rank, int world_size) {
-  flare::worker::ProcessGroupOptions options;
+inline flare::collectives::ProcessGroupOptions loopback_group(int port, int rank, int world_size) {
+  flare::collectives::ProcessGroupOptions options;
   options.master_addr = "127.0.0.1";
   options.master_port = port;
   options.rank = rank;
@@ -26,17 +26,17 @@ inline flare::worker::ProcessGroupOptions loopback_group(int port, int rank, int
 // Forms a group of `world_size` ranks (the rendezvous needs them all at once,
 // so each joins from its own thread); element r is rank r.
 // shared_memory false: CPU all-reduces on Gloo, as across hosts.
-inline std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> form_group(
+inline std::vector<std::unique_ptr<flare::collectives::ProcessGroupCollectives>> form_group(
     int world_size, bool shared_memory = true) {
   const int port = flare::common::free_tcp_port();
-  std::vector<std::future<std::unique_ptr<flare::worker::ProcessGroupCollectives>>> joining;
+  std::vector<std::future<std::unique_ptr<flare::collectives::ProcessGroupCollectives>>> joining;
   for (int r = 0; r < world_size; ++r)
     joining.push_back(std::async(std::launch::async, [=] {
       auto options = loopback_group(port, r, world_size);
       options.shared_memory = shared_memory;
-      return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+      return std::make_unique<flare::collectives::ProcessGroupCollectives>(options);
     }));
-  std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> group;
+  std::vector<std::unique_ptr<flare::collectives::ProcessGroupCollectives>> group;
   for (auto& j : joining) group.push_back(j.get());
   return group;
 }

@@ -1,4 +1,4 @@
-#include "worker/heartbeat.hpp"
+#include "heartbeat/heartbeat.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-namespace flare::worker {
+namespace flare::heartbeat {
 
 using Clock = std::chrono::steady_clock;
 
@@ -111,4 +111,4 @@ HeartbeatReading HeartbeatFile::read() const {
   return r;
 }
 
-}  // namespace flare::worker
+}  // namespace flare::heartbeat

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace flare::worker {
+namespace flare::heartbeat {
 
 enum class RankState : int32_t {
   Starting = 0,  // not yet taking tasks (startup is bounded by the server's start timeout)
@@ -61,4 +61,4 @@ class HeartbeatFile {
   Record* record_;
 };
 
-}  // namespace flare::worker
+}  // namespace flare::heartbeat

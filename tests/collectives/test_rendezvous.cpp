@@ -1,7 +1,7 @@
-// The worker group's rendezvous (worker/store_rendezvous.hpp): bounded by
+// The worker group's rendezvous (collectives/store_rendezvous.hpp): bounded by
 // rendezvous_timeout with a message naming who never came, and safe when a
 // restarted group finds the store of the group before it still answering.
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
 #include "rank_threads.hpp"
 
@@ -15,9 +15,9 @@
 namespace {
 
 using flare::testing::loopback_group;
-using flare::worker::ProcessGroupCollectives;
-using flare::worker::ProcessGroupOptions;
-using flare::worker::RendezvousError;
+using flare::collectives::ProcessGroupCollectives;
+using flare::collectives::ProcessGroupOptions;
+using flare::collectives::RendezvousError;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 

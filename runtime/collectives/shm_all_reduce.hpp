@@ -26,7 +26,7 @@ namespace gloo::rendezvous {
 class Store;
 }
 
-namespace flare::worker {
+namespace flare::collectives {
 
 class ShmAllReduce {
  public:
@@ -77,4 +77,4 @@ class ShmAllReduce {
   std::mutex mutex_;  // one all-reduce at a time keeps the call order the same on every rank
 };
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

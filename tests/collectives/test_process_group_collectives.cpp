@@ -1,6 +1,6 @@
-// flare::worker::ProcessGroupCollectives: c10d TCPStore + Gloo on loopback,
+// flare::collectives::ProcessGroupCollectives: c10d TCPStore + Gloo on loopback,
 // two or three ranks as threads of this process.
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
 #include "rank_threads.hpp"
 #include "vector_view.hpp"
@@ -124,12 +124,12 @@ TEST_CASE("started all-reduces of CPU-direct and process-group tensors complete 
 
 TEST_CASE("an all_reduce whose peer never takes part fails after the timeout naming the rank") {
   const int port = flare::common::free_tcp_port();
-  std::vector<std::future<std::unique_ptr<flare::worker::ProcessGroupCollectives>>> joining;
+  std::vector<std::future<std::unique_ptr<flare::collectives::ProcessGroupCollectives>>> joining;
   for (int r = 0; r < 2; ++r)
     joining.push_back(std::async(std::launch::async, [=] {
       auto options = flare::testing::loopback_group(port, r, 2);
       options.timeout = std::chrono::seconds(2);
-      return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+      return std::make_unique<flare::collectives::ProcessGroupCollectives>(options);
     }));
   auto rank0 = joining[0].get();
   auto rank1 = joining[1].get();  // joined, then never calls all_reduce
@@ -184,7 +184,7 @@ TEST_CASE("a rank whose peer never joins fails the rendezvous with a message nam
   auto options = flare::testing::loopback_group(flare::common::free_tcp_port(), 0, 2);
   options.rendezvous_timeout = std::chrono::milliseconds(500);
   try {
-    flare::worker::ProcessGroupCollectives lonely(options);
+    flare::collectives::ProcessGroupCollectives lonely(options);
     FAIL("expected the rendezvous to time out");
   } catch (const std::runtime_error& e) {
     const std::string message = e.what();
@@ -195,5 +195,5 @@ TEST_CASE("a rank whose peer never joins fails the rendezvous with a message nam
 
 TEST_CASE("an invalid rank is rejected before any rendezvous") {
   auto options = flare::testing::loopback_group(flare::common::free_tcp_port(), 2, 2);
-  CHECK_THROWS_AS(flare::worker::ProcessGroupCollectives{options}, std::runtime_error);
+  CHECK_THROWS_AS(flare::collectives::ProcessGroupCollectives{options}, std::runtime_error);
 }

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 struct ProcessGroupOptions {
   std::string master_addr = "127.0.0.1";  // where rank 0's TCPStore listens
@@ -86,4 +86,4 @@ class ProcessGroupCollectives final : public flare::host::Collectives {
   std::unique_ptr<Group> group_;
 };
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -76,7 +76,7 @@ flare::WorkerInfo rank_of(int rank, int world_size) {
 // One trainer per rank (built one after the other: the seeding is global), a
 // host each over a group formed for them.
 struct Ranks {
-  std::vector<std::unique_ptr<flare::worker::ProcessGroupCollectives>> group;
+  std::vector<std::unique_ptr<flare::collectives::ProcessGroupCollectives>> group;
   std::vector<std::unique_ptr<InProcessHost>> hosts;
   std::vector<std::unique_ptr<TinyTrainer>> trainers;
 

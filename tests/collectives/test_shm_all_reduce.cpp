@@ -1,6 +1,6 @@
-// flare::worker::ShmAllReduce: ranks as threads of this process, set up over
+// flare::collectives::ShmAllReduce: ranks as threads of this process, set up over
 // Gloo's in-memory store.
-#include "worker/shm_all_reduce.hpp"
+#include "collectives/shm_all_reduce.hpp"
 
 #include "vector_view.hpp"
 
@@ -20,7 +20,7 @@
 
 namespace {
 
-using flare::worker::ShmAllReduce;
+using flare::collectives::ShmAllReduce;
 using flare::testing::vector_view;
 using namespace std::chrono_literals;
 

@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "temp_folder.hpp"
-#include "worker/heartbeat.hpp"
+#include "heartbeat/heartbeat.hpp"
 
-using namespace flare::worker;
+using namespace flare::heartbeat;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 

@@ -1,4 +1,4 @@
-#include "worker/store_rendezvous.hpp"
+#include "collectives/store_rendezvous.hpp"
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace flare::worker {
+namespace flare::collectives {
 
 namespace {
 
@@ -177,4 +177,4 @@ c10::intrusive_ptr<c10d::Store> join_rendezvous(const ProcessGroupOptions& optio
   return Rendezvous(options).join();
 }
 
-}  // namespace flare::worker
+}  // namespace flare::collectives

@@ -12,7 +12,7 @@
 
 #include "jobspec/job_spec.hpp"
 
-namespace flare::worker {
+namespace flare::devices {
 
 struct DeviceInventory {
   bool cuda_built;   // this build has the CUDA path (FLARE_WITH_CUDA)
@@ -20,13 +20,9 @@ struct DeviceInventory {
   int cpu_cores;     // cores this process may run on
 };
 
-// Asks LibTorch and the scheduler; cheap, but LibTorch must be loadable.
-// Linked into flare-worker only (device_probe.cpp).
-DeviceInventory probe_devices();
-
-// The same answer from another process: runs `worker_program --probe-devices`
-// (flare-worker), so supervisors and flare-run need no LibTorch. Throws
-// std::runtime_error when the program cannot answer.
+// What this machine has, asked of `worker_program --probe-devices`
+// (flare-worker, worker/device_probe.hpp), so supervisors and flare-run need
+// no LibTorch. Throws std::runtime_error when the program cannot answer.
 DeviceInventory probe_devices_with(const std::filesystem::path& worker_program);
 
 nlohmann::json to_json(const DeviceInventory& inventory);
@@ -66,4 +62,4 @@ class DevicePlanError : public std::runtime_error {
 DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& inventory,
                         int ranks_on_this_machine_hint = 0);
 
-}  // namespace flare::worker
+}  // namespace flare::devices

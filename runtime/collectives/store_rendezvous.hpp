@@ -6,9 +6,9 @@
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
-namespace flare::worker {
+namespace flare::collectives {
 
 // Rank 0 hosts the store (retrying while the port is still taken) and stamps
 // it with options.generation; every other rank connects, passes over a store
@@ -18,4 +18,4 @@ namespace flare::worker {
 // never arrived, or that rank 0's address never answered.
 c10::intrusive_ptr<c10d::Store> join_rendezvous(const ProcessGroupOptions& options);
 
-}  // namespace flare::worker
+}  // namespace flare::collectives
