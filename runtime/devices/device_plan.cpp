@@ -6,7 +6,6 @@
 #include <iterator>
 
 #include "common/child_process.hpp"
-#include "jobspec/worker_group_keys.hpp"
 
 #include <algorithm>
 #include <thread>
