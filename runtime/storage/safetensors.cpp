@@ -65,7 +65,7 @@ std::string shape_text(std::span<const std::int64_t> shape) {
 }
 
 struct HeaderEntry {
-  StoredTensor tensor;
+  tensor::OwnedTensor tensor;
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
 };
@@ -111,25 +111,6 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
 }
 
 }  // namespace
-
-flare_named_tensor StoredTensor::view() {
-  flare_named_tensor v{};
-  v.struct_size = sizeof(flare_named_tensor);
-  v.name = name.c_str();
-  v.tensor.data = data.data();
-  v.tensor.device = DLDevice{kDLCPU, 0};
-  v.tensor.ndim = static_cast<int>(shape.size());
-  v.tensor.dtype = dtype;
-  v.tensor.shape = shape.data();
-  v.tensor.strides = nullptr;
-  v.tensor.byte_offset = 0;
-  return v;
-}
-
-flare_named_tensor StoredTensor::view() const {
-  // The C view has no const; the ABI's borrowed-view rules forbid writing through it.
-  return const_cast<StoredTensor*>(this)->view();
-}
 
 std::string safetensors_dtype_name(DLDataType dtype) {
   if (dtype.lanes == 1) {
