@@ -58,12 +58,6 @@ std::optional<std::uint64_t> byte_count(std::span<const std::int64_t> shape, DLD
   return n;
 }
 
-std::string shape_text(std::span<const std::int64_t> shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 struct HeaderEntry {
   tensor::OwnedTensor tensor;
   std::uint64_t begin = 0;
@@ -101,11 +95,11 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   e.end = offsets[1].get<std::uint64_t>();
   if (e.end < e.begin) bad("\"data_offsets\" end before begin: " + offsets.dump());
   auto expected = byte_count(e.tensor.shape, e.tensor.dtype);
-  if (!expected) bad("shape " + shape_text(e.tensor.shape) + " overflows");
+  if (!expected) bad("shape " + describe_shape(e.tensor.shape) + " overflows");
   if (*expected != e.end - e.begin) {
-    bad("shape " + shape_text(e.tensor.shape) + " of " + dtype.get<std::string>() + " needs " +
-        std::to_string(*expected) + " bytes but data_offsets " + offsets.dump() + " hold " +
-        std::to_string(e.end - e.begin));
+    bad("shape " + describe_shape(e.tensor.shape) + " of " + dtype.get<std::string>() +
+        " needs " + std::to_string(*expected) + " bytes but data_offsets " + offsets.dump() +
+        " hold " + std::to_string(e.end - e.begin));
   }
   return e;
 }
@@ -149,7 +143,7 @@ void save_safetensors(const std::filesystem::path& file,
       bad(e.what());
     }
     auto bytes = byte_count(shape, t.dtype);
-    if (!bytes) bad("shape " + shape_text(shape) + " is negative or overflows");
+    if (!bytes) bad("shape " + describe_shape(shape) + " is negative or overflows");
     if (*bytes > 0 && t.data == nullptr) bad("no data");
     header[name] = {{"dtype", dtype},
                     {"shape", std::vector<std::int64_t>(shape.begin(), shape.end())},
