@@ -1,5 +1,5 @@
 # Where the LibTorch is a CPU build but the CUDA toolkit and NCCL are installed
-# (this project's CI machines), compile the worker's CUDA path anyway: the
+# (this project's CI machines), compile the collectives' CUDA path anyway: the
 # `#if FLARE_WITH_CUDA` code of process_group_collectives.cpp, against c10d's
 # ProcessGroupNCCL.hpp, CUDA's and NCCL's headers. Compile only (an OBJECT
 # library nothing links): a CPU LibTorch has no CUDA symbols. So an API slip
@@ -17,7 +17,7 @@ option(FLARE_CHECK_CUDA_COMPILE
   ${flare_cuda_check_default})
 
 # flare_add_cuda_compile_check(): call once runtime/ is added (it compiles a
-# file of flare_worker_collectives with that target's include paths and flags).
+# file of flare_collectives with that target's include paths and flags).
 function(flare_add_cuda_compile_check)
   if(NOT FLARE_CHECK_CUDA_COMPILE OR FLARE_WITH_CUDA)
     return()  # a CUDA LibTorch compiles (and links) the real thing
@@ -30,8 +30,8 @@ function(flare_add_cuda_compile_check)
     message(FATAL_ERROR "flare: FLARE_CHECK_CUDA_COMPILE needs nccl.h, which was not found: "
       "set NCCL_ROOT, or -DFLARE_CHECK_CUDA_COMPILE=OFF")
   endif()
-  set(worker ${PROJECT_SOURCE_DIR}/runtime/worker)
-  add_library(flare_cuda_compile_check OBJECT ${worker}/process_group_collectives.cpp)
+  set(collectives ${PROJECT_SOURCE_DIR}/runtime/collectives)
+  add_library(flare_cuda_compile_check OBJECT ${collectives}/process_group_collectives.cpp)
   # Debian's torch headers lack the one c10/cuda header a CUDA LibTorch build
   # generates; its whole content for a shared-library build is this define.
   set(shim ${CMAKE_CURRENT_BINARY_DIR}/cuda_compile_check/include)
@@ -42,12 +42,12 @@ function(flare_add_cuda_compile_check)
       "#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n")
   endif()
   target_include_directories(flare_cuda_compile_check PRIVATE ${shim}
-    $<TARGET_PROPERTY:flare_worker_collectives,INCLUDE_DIRECTORIES>
+    $<TARGET_PROPERTY:flare_collectives,INCLUDE_DIRECTORIES>
     ${CUDAToolkit_INCLUDE_DIRS} ${FLARE_NCCL_INCLUDE_DIR})
   target_compile_definitions(flare_cuda_compile_check PRIVATE FLARE_WITH_CUDA=1 USE_C10D_NCCL
-    $<TARGET_PROPERTY:flare_worker_collectives,COMPILE_DEFINITIONS>)
+    $<TARGET_PROPERTY:flare_collectives,COMPILE_DEFINITIONS>)
   target_compile_options(flare_cuda_compile_check PRIVATE
-    $<TARGET_PROPERTY:flare_worker_collectives,COMPILE_OPTIONS>)
+    $<TARGET_PROPERTY:flare_collectives,COMPILE_OPTIONS>)
   message(STATUS "flare: compile-checking the CUDA/NCCL path against ${CUDAToolkit_INCLUDE_DIRS} "
     "(CUDA ${CUDAToolkit_VERSION}; FLARE_CHECK_CUDA_COMPILE=OFF skips it)")
 endfunction()

@@ -8,7 +8,7 @@
 #include <flare/torch/data_parallel.hpp>
 
 #include "plugin_host/host_services.hpp"
-#include "worker/process_group_collectives.hpp"
+#include "collectives/process_group_collectives.hpp"
 
 #include <dlfcn.h>
 
@@ -41,12 +41,12 @@ std::map<std::string, std::string> parse(int argc, char** argv) {
 std::unique_ptr<flare::host::Collectives> form_group(int rank, int world, int port,
                                                      const std::string& transport) {
   if (world == 1) return std::make_unique<flare::host::SingleRankCollectives>();
-  flare::worker::ProcessGroupOptions options;
+  flare::collectives::ProcessGroupOptions options;
   options.master_port = port;
   options.rank = rank;
   options.world_size = world;
   options.shared_memory = transport != "gloo";
-  return std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+  return std::make_unique<flare::collectives::ProcessGroupCollectives>(options);
 }
 
 std::string transport_of(const std::map<std::string, std::string>& a) {

@@ -9,7 +9,7 @@
 #include "cli/run_options.hpp"
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/plugin_loader.hpp"
-#include "worker/device_plan.hpp"
+#include "devices/device_plan.hpp"
 
 #ifndef FLARE_VERSION
 #define FLARE_VERSION "unknown"
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   } catch (const jobspec::JobSpecError& e) {
     std::cerr << "flare-run: invalid job spec: " << e.what() << "\n";
     return cli::kExitBadInput;
-  } catch (const worker::DevicePlanError& e) {
+  } catch (const devices::DevicePlanError& e) {
     std::cerr << "flare-run: this machine cannot run the job's worker groups: " << e.what() << "\n";
     return cli::kExitBadInput;
   } catch (const host::PluginLoadError& e) {

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "common/child_process.hpp"
-#include "worker/device_plan.hpp"
+#include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "cli/run_workspace.hpp"
@@ -42,10 +42,10 @@ struct SiteProcess {
 // asking for what is not here fails before anything starts. Returns the number
 // of ranks all sites together will run.
 int plan_local_ranks(const jobspec::JobSpec& job) {
-  const auto inventory = worker::probe_devices_with(common::executable_dir() / "flare-worker");
+  const auto inventory = devices::probe_devices_with(common::executable_dir() / "flare-worker");
   int total_ranks = 0;
   for (const auto& site : job.sites)
-    total_ranks += worker::plan_devices(site, inventory).ranks_per_node * site.nodes;
+    total_ranks += devices::plan_devices(site, inventory).ranks_per_node * site.nodes;
   return total_ranks;
 }
 

@@ -4,7 +4,7 @@
 #include <boost/program_options.hpp>
 #include <sstream>
 
-#include "jobspec/toml_text.hpp"
+#include "jobspec/job_spec.hpp"
 
 namespace po = boost::program_options;
 
@@ -135,7 +135,7 @@ std::vector<std::string> to_overrides(const RunOptions& options) {
   if (options.use_tracking) overrides.push_back("job.use_tracking=true");
   // Quoted: a folder named "2024" or "true" is still a path.
   if (options.workspace)
-    overrides.push_back("job.workspace=" + jobspec::toml_string(options.workspace->string()));
+    overrides.push_back(jobspec::string_override("job.workspace", options.workspace->string()));
   overrides.insert(overrides.end(), options.sets.begin(), options.sets.end());
   return overrides;
 }

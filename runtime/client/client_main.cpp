@@ -11,7 +11,7 @@
 #include <boost/program_options.hpp>
 
 #include "client/worker_group.hpp"
-#include "worker/device_plan.hpp"
+#include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "jobspec/job_spec.hpp"
@@ -72,8 +72,8 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
   launch.site_index = static_cast<int>(site - job.sites.begin());
   launch.num_sites = static_cast<int>(job.sites.size());
   // Devices are resolved here, on the node that runs them.
-  const auto plan = flare::worker::plan_devices(
-      *site, flare::worker::probe_devices_with(launch.worker_program));
+  const auto plan = flare::devices::plan_devices(
+      *site, flare::devices::probe_devices_with(launch.worker_program));
   launch.devices = plan.ranks_per_node;
   launch.backend = plan.backend;
   launch.cuda_ids = plan.cuda_ids;

@@ -28,7 +28,7 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
     const auto work_dir = launch.work_dir / launch.site / ("rank" + rank);
     std::filesystem::create_directories(work_dir);
     const auto heartbeat = work_dir / "heartbeat";
-    heartbeats_.push_back(worker::HeartbeatFile::create(heartbeat));
+    heartbeats_.push_back(heartbeat::HeartbeatFile::create(heartbeat));
     std::vector<std::string> argv{
         launch.worker_program.string(),
         "--job", launch.job_file.string(),
@@ -57,7 +57,7 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
   }
 }
 
-Blame blame_for(const common::ExitStatus& status, const worker::HeartbeatReading& heartbeat) {
+Blame blame_for(const common::ExitStatus& status, const heartbeat::HeartbeatReading& heartbeat) {
   if (status.success()) return Blame::None;
   if (status.signal) return Blame::Signal;
   return heartbeat.failed_in_collective ? Blame::Collective : Blame::OwnError;
@@ -92,7 +92,7 @@ std::optional<RankFailure> WorkerGroup::find_failure() {
     const std::chrono::duration<double> timeout(launch_.progress_timeout_s);
     double longest = 0;
     for (size_t local = 0; local < ranks_.size(); ++local) {
-      const auto quiet = worker::hung_for(heartbeats_[local].read(), now, timeout);
+      const auto quiet = heartbeat::hung_for(heartbeats_[local].read(), now, timeout);
       if (!quiet || quiet->count() <= longest) continue;
       longest = quiet->count();
       blamed = static_cast<int>(local);

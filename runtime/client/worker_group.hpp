@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/child_process.hpp"
-#include "worker/heartbeat.hpp"
+#include "heartbeat/heartbeat.hpp"
 
 namespace flare::client {
 
@@ -28,7 +28,7 @@ constexpr auto kPeerFailureSettle = std::chrono::milliseconds(500);
 // How strongly a failed rank's exit points at the cause: a signal beats the
 // rank's own error, which beats an error inside a collective.
 enum class Blame { None = 0, Collective = 1, OwnError = 2, Signal = 3 };
-Blame blame_for(const common::ExitStatus& status, const worker::HeartbeatReading& heartbeat);
+Blame blame_for(const common::ExitStatus& status, const heartbeat::HeartbeatReading& heartbeat);
 
 struct GroupLaunch {
   std::filesystem::path worker_program;  // flare-worker
@@ -78,7 +78,7 @@ class WorkerGroup {
 
   std::optional<std::chrono::steady_clock::time_point> collective_failure_seen_;
   GroupLaunch launch_;
-  std::vector<worker::HeartbeatFile> heartbeats_;  // one per local rank
+  std::vector<heartbeat::HeartbeatFile> heartbeats_;  // one per local rank
   std::vector<common::ChildProcess> ranks_;
 };
 

@@ -1,6 +1,7 @@
 // The job spec: what a federated job is (rounds, sites, plugins, data, server),
 // read from a TOML file plus command-line overrides, validated, resolved
 // (every default filled, every path absolute) and written back out.
+// The library's public face: its other headers are internal to runtime/jobspec/.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flare::jobspec {
@@ -89,5 +91,12 @@ std::string to_toml(const JobSpec& spec);
 
 // Writes to_toml(spec) to dir/job.toml, creating dir. Throws JobSpecError.
 void export_job(const JobSpec& spec, const std::filesystem::path& dir);
+
+// The value of `devices` as the job spec spells it: 2, [0, 1] or "auto".
+std::string devices_toml(const SiteSpec& site);
+
+// The override (as load_job takes it) that sets `key_path` to the string
+// `value`, quoted so that it stays a string whatever it looks like ("2024").
+std::string string_override(std::string_view key_path, std::string_view value);
 
 }  // namespace flare::jobspec

@@ -76,4 +76,8 @@ void apply_overrides(toml::table& root, std::vector<toml::table>&& overrides) {
   for (toml::table& doc : overrides) merge(root, std::move(doc));
 }
 
+std::string string_override(std::string_view key_path, std::string_view value) {
+  return std::string(key_path) + "=" + toml_string(value);
+}
+
 }  // namespace flare::jobspec

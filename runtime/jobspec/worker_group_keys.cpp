@@ -14,11 +14,11 @@ constexpr int64_t kMaxDevices = 4096;
 
 }  // namespace
 
-std::string devices_toml(const SiteSpec& group) {
-  if (group.devices_auto) return toml_string("auto");
-  if (group.device_ids.empty()) return std::to_string(group.devices);
+std::string devices_toml(const SiteSpec& site) {
+  if (site.devices_auto) return toml_string("auto");
+  if (site.device_ids.empty()) return std::to_string(site.devices);
   std::string out = "[";
-  for (const int id : group.device_ids)
+  for (const int id : site.device_ids)
     out.append(out.size() > 1 ? ", " : "").append(std::to_string(id));
   return out + "]";
 }

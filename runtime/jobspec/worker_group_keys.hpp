@@ -26,7 +26,4 @@ void read_worker_group(const TableReader& table, SiteSpec& group);
 // `key = value` lines for every field of `group`, in kWorkerGroupKeys order.
 std::string worker_group_toml(const SiteSpec& group);
 
-// The value of `devices` as the job spec spells it: 2, [0, 1] or "auto".
-std::string devices_toml(const SiteSpec& group);
-
 }  // namespace flare::jobspec

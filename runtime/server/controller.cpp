@@ -114,7 +114,7 @@ v1::Task Controller::make_task_locked(const std::string& site) {
       const bool training = phase_ == Phase::Training;
       task.set_kind(training ? v1::Task::TRAIN : v1::Task::EVALUATE);
       task.set_round(training ? round_ : settings_.num_rounds);
-      auto views = transport::views_of(global_);
+      auto views = tensor::views_of(global_);
       transport::encode_tensors(views, task.mutable_model()->mutable_weights());
       assigned_.insert(site);
       break;
@@ -152,7 +152,7 @@ void Controller::accept_initial_model(const v1::InitialModel& model) {
     throw RejectedRequest("no initial model was asked of " + model.site());
   global_ = transport::decode_tensors(model.model().weights());
   if (global_.empty()) throw RejectedRequest(model.site() + " sent an empty initial model");
-  const auto views = transport::views_of(global_);
+  const auto views = tensor::views_of(global_);
   out_.models.save_global(0, views);
   awaiting_evaluation_[0] = global_;
   out_.log->info("initial model from {}: {} tensors", model.site(), global_.size());
@@ -167,7 +167,7 @@ void Controller::start_round_locked(int64_t round) {
   round_images_ = 0;
   round_train_seconds_ = 0;
   phase_started_ = Clock::now();
-  const auto views = transport::views_of(global_);
+  const auto views = tensor::views_of(global_);
   out_.aggregator.begin_round(round, views);
   out_.display.message("round " + std::to_string(round + 1) + "/" +
                        std::to_string(settings_.num_rounds) + ": training on " +
@@ -190,8 +190,8 @@ void Controller::accept_update(const v1::Update& update) {
   const auto meta = parse_json_or_empty(update.model().meta_json());
   auto weights = transport::decode_tensors(update.model().weights());
   auto aux = transport::decode_tensors(update.model().aux());
-  const auto weight_views = transport::views_of(weights);
-  const auto aux_views = transport::views_of(aux);
+  const auto weight_views = tensor::views_of(weights);
+  const auto aux_views = tensor::views_of(aux);
   flare_site_update su{};
   su.struct_size = sizeof(su);
   su.site = site.c_str();
@@ -241,12 +241,12 @@ void Controller::accept_update(const v1::Update& update) {
 
 void Controller::complete_round_locked() {
   const auto result = out_.aggregator.finalize();
-  std::vector<storage::StoredTensor> next;
+  std::vector<tensor::OwnedTensor> next;
   next.reserve(result.size());
-  for (const auto& t : result) next.push_back(transport::copy_of(t));
+  for (const auto& t : result) next.push_back(tensor::copy_of(t));
   global_ = std::move(next);
   const int64_t model_round = round_ + 1;
-  const auto views = transport::views_of(global_);
+  const auto views = tensor::views_of(global_);
   const auto path = out_.models.save_global(model_round, views);
   awaiting_evaluation_[model_round] = global_;
 
@@ -297,7 +297,7 @@ void Controller::record_evaluation_locked(int64_t model_round, const std::string
   // The initial model is measured but not a candidate for "best".
   f.best = model_round > 0 && board_.improves_best(*figures);
   if (f.best) {
-    const auto views = transport::views_of(awaiting_evaluation_[model_round]);
+    const auto views = tensor::views_of(awaiting_evaluation_[model_round]);
     out_.models.save_best(model_round, views, *figures);
   }
   awaiting_evaluation_.erase(model_round);

@@ -22,7 +22,7 @@
 #include "server/model_store.hpp"
 #include "server/progress_display.hpp"
 #include "storage/metrics_log.hpp"
-#include "storage/safetensors.hpp"
+#include "tensor/owned_tensor.hpp"
 #include "transport/flare.pb.h"
 
 namespace flare::server {
@@ -117,8 +117,8 @@ class Controller {
   std::optional<std::string> consequence_;
   std::chrono::steady_clock::time_point consequence_at_;
   int64_t round_ = 0;                // the training round under way (0-based)
-  std::vector<storage::StoredTensor> global_;
-  std::map<int64_t, std::vector<storage::StoredTensor>> awaiting_evaluation_;
+  std::vector<tensor::OwnedTensor> global_;
+  std::map<int64_t, std::vector<tensor::OwnedTensor>> awaiting_evaluation_;
   std::map<int64_t, RoundFigures> figures_;
   std::chrono::steady_clock::time_point phase_started_;
   double round_images_ = 0;

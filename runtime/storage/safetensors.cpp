@@ -58,14 +58,8 @@ std::optional<std::uint64_t> byte_count(std::span<const std::int64_t> shape, DLD
   return n;
 }
 
-std::string shape_text(std::span<const std::int64_t> shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 struct HeaderEntry {
-  StoredTensor tensor;
+  tensor::OwnedTensor tensor;
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
 };
@@ -101,35 +95,16 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   e.end = offsets[1].get<std::uint64_t>();
   if (e.end < e.begin) bad("\"data_offsets\" end before begin: " + offsets.dump());
   auto expected = byte_count(e.tensor.shape, e.tensor.dtype);
-  if (!expected) bad("shape " + shape_text(e.tensor.shape) + " overflows");
+  if (!expected) bad("shape " + describe_shape(e.tensor.shape) + " overflows");
   if (*expected != e.end - e.begin) {
-    bad("shape " + shape_text(e.tensor.shape) + " of " + dtype.get<std::string>() + " needs " +
-        std::to_string(*expected) + " bytes but data_offsets " + offsets.dump() + " hold " +
-        std::to_string(e.end - e.begin));
+    bad("shape " + describe_shape(e.tensor.shape) + " of " + dtype.get<std::string>() +
+        " needs " + std::to_string(*expected) + " bytes but data_offsets " + offsets.dump() +
+        " hold " + std::to_string(e.end - e.begin));
   }
   return e;
 }
 
 }  // namespace
-
-flare_named_tensor StoredTensor::view() {
-  flare_named_tensor v{};
-  v.struct_size = sizeof(flare_named_tensor);
-  v.name = name.c_str();
-  v.tensor.data = data.data();
-  v.tensor.device = DLDevice{kDLCPU, 0};
-  v.tensor.ndim = static_cast<int>(shape.size());
-  v.tensor.dtype = dtype;
-  v.tensor.shape = shape.data();
-  v.tensor.strides = nullptr;
-  v.tensor.byte_offset = 0;
-  return v;
-}
-
-flare_named_tensor StoredTensor::view() const {
-  // The C view has no const; the ABI's borrowed-view rules forbid writing through it.
-  return const_cast<StoredTensor*>(this)->view();
-}
 
 std::string safetensors_dtype_name(DLDataType dtype) {
   if (dtype.lanes == 1) {
@@ -168,7 +143,7 @@ void save_safetensors(const std::filesystem::path& file,
       bad(e.what());
     }
     auto bytes = byte_count(shape, t.dtype);
-    if (!bytes) bad("shape " + shape_text(shape) + " is negative or overflows");
+    if (!bytes) bad("shape " + describe_shape(shape) + " is negative or overflows");
     if (*bytes > 0 && t.data == nullptr) bad("no data");
     header[name] = {{"dtype", dtype},
                     {"shape", std::vector<std::int64_t>(shape.begin(), shape.end())},

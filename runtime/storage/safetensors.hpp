@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "storage/storage_error.hpp"
+#include "tensor/owned_tensor.hpp"
 
 namespace flare::storage {
 
@@ -24,20 +25,8 @@ namespace flare::storage {
 // kDLBool, so BOOL tensors keep their identity ({kFlareDLBool, 8, 1}).
 inline constexpr std::uint8_t kFlareDLBool = 6;
 
-// A tensor read from (or to be written to) a file; owns its bytes (row-major).
-struct StoredTensor {
-  std::string name;
-  DLDataType dtype{};
-  std::vector<std::int64_t> shape;
-  std::vector<std::byte> data;
-
-  // A CPU view of this tensor, valid while the StoredTensor lives unchanged.
-  flare_named_tensor view();
-  flare_named_tensor view() const;  // same; the receiver must not write through it
-};
-
 struct SafetensorsFile {
-  std::vector<StoredTensor> tensors;  // in file order
+  std::vector<tensor::OwnedTensor> tensors;  // in file order
   std::map<std::string, std::string> metadata;
 };
 

@@ -22,12 +22,12 @@ void encode_tensors(std::span<const flare_named_tensor> tensors,
   }
 }
 
-std::vector<StoredTensor> decode_tensors(
+std::vector<tensor::OwnedTensor> decode_tensors(
     const google::protobuf::RepeatedPtrField<v1::Tensor>& in) {
-  std::vector<StoredTensor> out;
+  std::vector<tensor::OwnedTensor> out;
   out.reserve(in.size());
   for (const auto& msg : in) {
-    StoredTensor t;
+    tensor::OwnedTensor t;
     t.name = msg.name();
     t.dtype = DLDataType{static_cast<uint8_t>(msg.dtype_code()),
                          static_cast<uint8_t>(msg.dtype_bits()),
@@ -45,25 +45,6 @@ std::vector<StoredTensor> decode_tensors(
     out.push_back(std::move(t));
   }
   return out;
-}
-
-StoredTensor copy_of(const flare_named_tensor& tensor) {
-  StoredTensor t;
-  t.name = tensor.name;
-  t.dtype = tensor.tensor.dtype;
-  t.shape.assign(tensor.tensor.shape, tensor.tensor.shape + tensor.tensor.ndim);
-  t.data.resize(num_bytes(tensor.tensor));
-  std::memcpy(t.data.data(),
-              static_cast<const char*>(tensor.tensor.data) + tensor.tensor.byte_offset,
-              t.data.size());
-  return t;
-}
-
-std::vector<flare_named_tensor> views_of(std::vector<StoredTensor>& tensors) {
-  std::vector<flare_named_tensor> views;
-  views.reserve(tensors.size());
-  for (auto& t : tensors) views.push_back(t.view());
-  return views;
 }
 
 }  // namespace flare::transport

@@ -1,17 +1,15 @@
-// probe_devices(): the one part of device planning that needs LibTorch, so it
-// lives in the worker program (flare-worker --probe-devices answers for others).
+#include "worker/device_probe.hpp"
+
 #include <sched.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
 #include <thread>
 
-#include "worker/device_plan.hpp"
-
 namespace flare::worker {
 
-DeviceInventory probe_devices() {
-  DeviceInventory inventory{};
+devices::DeviceInventory probe_devices() {
+  devices::DeviceInventory inventory{};
 #if FLARE_WITH_CUDA
   inventory.cuda_built = true;
   inventory.cuda_devices = static_cast<int>(torch::cuda::device_count());

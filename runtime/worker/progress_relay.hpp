@@ -11,7 +11,7 @@
 
 #include "plugin_host/host_services.hpp"
 #include "transport/server_connection.hpp"
-#include "worker/heartbeat.hpp"
+#include "heartbeat/heartbeat.hpp"
 
 namespace flare::worker {
 
@@ -20,7 +20,7 @@ class WorkerSession;
 class ProgressRelay {
  public:
   // Both borrowed; either may be null.
-  ProgressRelay(transport::ServerConnection* server, HeartbeatFile* heartbeat)
+  ProgressRelay(transport::ServerConnection* server, heartbeat::HeartbeatFile* heartbeat)
       : server_(server), heartbeat_(heartbeat) {}
   host::HostCallbacks callbacks(std::shared_ptr<spdlog::logger> log);
   // Progress reports carry the round `session` is working on.
@@ -30,7 +30,7 @@ class ProgressRelay {
   void report(std::string_view phase, int64_t epoch, int64_t step, int64_t total);
 
   transport::ServerConnection* server_;
-  HeartbeatFile* heartbeat_;
+  heartbeat::HeartbeatFile* heartbeat_;
   const WorkerSession* session_ = nullptr;
   std::mutex mutex_;
   std::chrono::steady_clock::time_point last_sent_{};

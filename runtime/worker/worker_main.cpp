@@ -13,9 +13,9 @@
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
-#include "worker/heartbeat.hpp"
-#include "worker/process_group_collectives.hpp"
-#include "worker/device_plan.hpp"
+#include "heartbeat/heartbeat.hpp"
+#include "collectives/process_group_collectives.hpp"
+#include "worker/device_probe.hpp"
 #include "worker/progress_relay.hpp"
 #include "worker/worker_session.hpp"
 
@@ -68,7 +68,7 @@ std::chrono::milliseconds milliseconds_of(double seconds) {
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--probe-devices") {
-    std::cout << flare::worker::to_json(flare::worker::probe_devices()).dump() << "\n";
+    std::cout << flare::devices::to_json(flare::worker::probe_devices()).dump() << "\n";
     return 0;
   }
   flare::common::exit_when_parent_dies();
@@ -81,14 +81,14 @@ int main(int argc, char** argv) {
   }
   auto log = flare::common::make_logger(
       "worker", args.site + " rank " + std::to_string(args.rank));
-  std::optional<flare::worker::HeartbeatFile> heartbeat;
+  std::optional<flare::heartbeat::HeartbeatFile> heartbeat;
   try {
     if (!args.heartbeat.empty())
-      heartbeat.emplace(flare::worker::HeartbeatFile::open(args.heartbeat));
+      heartbeat.emplace(flare::heartbeat::HeartbeatFile::open(args.heartbeat));
     const auto job = flare::jobspec::load_job(args.job);
     std::unique_ptr<flare::host::Collectives> group;
     if (args.world_size > 1) {
-      flare::worker::ProcessGroupOptions options;
+      flare::collectives::ProcessGroupOptions options;
       options.master_addr = args.master_addr;
       options.master_port = args.master_port;
       options.rank = args.rank;
@@ -102,10 +102,10 @@ int main(int argc, char** argv) {
       options.ranks_per_node = args.local_world_size;
       // Either way a peer that never came is the likely cause, not this rank.
       try {
-        auto formed = std::make_unique<flare::worker::ProcessGroupCollectives>(options);
+        auto formed = std::make_unique<flare::collectives::ProcessGroupCollectives>(options);
         log->info("CPU all-reduces through {}", formed->cpu_all_reduce_path());
         group = std::move(formed);
-      } catch (const flare::worker::RendezvousError& e) {  // says who and where
+      } catch (const flare::collectives::RendezvousError& e) {  // says who and where
         throw flare::worker::CollectiveFailure(e.what());
       } catch (const std::exception& e) {
         throw flare::worker::CollectiveFailure(std::string("joining the worker group: ") +

@@ -8,7 +8,7 @@
 #include <flare/plugin.hpp>
 #include <nlohmann/json.hpp>
 
-#include "storage/safetensors.hpp"
+#include "tensor/owned_tensor.hpp"
 #include "transport/tensor_codec.hpp"
 
 namespace flare::worker {
@@ -32,7 +32,8 @@ void WorkerSession::collective(const char* what, Call&& call) {
 
 WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
                              transport::ServerConnection* server,
-                             std::shared_ptr<spdlog::logger> log, HeartbeatFile* heartbeat)
+                             std::shared_ptr<spdlog::logger> log,
+                             heartbeat::HeartbeatFile* heartbeat)
     : trainer_(trainer),
       group_(group),
       server_(server),
@@ -56,13 +57,13 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
 void WorkerSession::share_model(const v1::Task* task) {
   // Every rank learns names, shapes and dtypes from its own trainer; rank 0
   // fills the buffers from the server's model, then broadcasts them.
-  std::vector<storage::StoredTensor> model;
+  std::vector<tensor::OwnedTensor> model;
   if (server_) {
     model = transport::decode_tensors(task->model().weights());
   } else {
-    for (const auto& t : trainer_.get_weights()) model.push_back(transport::copy_of(t));
+    for (const auto& t : trainer_.get_weights()) model.push_back(tensor::copy_of(t));
   }
-  auto views = transport::views_of(model);
+  auto views = tensor::views_of(model);
   collective("sharing the model", [&] {
     for (auto& v : views) group_.broadcast(v.tensor, 0);
   });
@@ -121,9 +122,9 @@ std::string WorkerSession::run() {
     v1::Task task;
     // Waiting for a task (rank 0 on the server, the others on rank 0) is
     // idle time, however long the other sites take.
-    if (heartbeat_) heartbeat_->set_state(RankState::Idle);
+    if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Idle);
     const TaskHeader header = share_task(&task);
-    if (heartbeat_) heartbeat_->set_state(RankState::Busy);
+    if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Busy);
     round_ = header.round;
     switch (header.kind) {
       case v1::Task::SEND_INITIAL_MODEL:

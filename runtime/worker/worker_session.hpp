@@ -12,7 +12,7 @@
 #include "plugin_host/collectives.hpp"
 #include "plugin_host/plugin_instances.hpp"
 #include "transport/server_connection.hpp"
-#include "worker/heartbeat.hpp"
+#include "heartbeat/heartbeat.hpp"
 
 namespace flare::worker {
 
@@ -33,7 +33,7 @@ class WorkerSession {
   // when this rank is inside a task and when it waits for the next one.
   WorkerSession(host::TrainerInstance& trainer, host::Collectives& group,
                 transport::ServerConnection* server, std::shared_ptr<spdlog::logger> log,
-                HeartbeatFile* heartbeat = nullptr);
+                heartbeat::HeartbeatFile* heartbeat = nullptr);
 
   // Runs until the server says FINISH. Returns the server's reason when it
   // ended the job early ("" otherwise).
@@ -61,7 +61,7 @@ class WorkerSession {
   host::Collectives& group_;
   transport::ServerConnection* server_;
   std::shared_ptr<spdlog::logger> log_;
-  HeartbeatFile* heartbeat_;
+  heartbeat::HeartbeatFile* heartbeat_;
   int64_t round_ = 0;
 };
 

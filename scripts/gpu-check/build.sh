@@ -19,5 +19,5 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   { tail -40 "$logs/configure.log"; exit 1; }
 grep -E "^-- flare:" "$logs/configure.log" || true
 cmake --build "$build" -j "$(nproc)" --target flare-run flare-client flare-worker \
-  flare_plugin_cifar10 flare_plugin_fedavg flare-make-cifar test_worker_data_parallel \
+  flare_plugin_cifar10 flare_plugin_fedavg flare-make-cifar test_torch_sdk_data_parallel \
   > "$logs/build.log" 2>&1 || { grep -B2 -A12 -m3 "error" "$logs/build.log"; exit 1; }

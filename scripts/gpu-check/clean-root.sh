@@ -48,5 +48,5 @@ in_root sh -c 'export LD_LIBRARY_PATH=/src/.gpu-check/root/usr/lib/x86_64-linux-
   /tmp/build/bin/flare-make-cifar --out /tmp/data --train 2000 --test 500 --seed 0 >/dev/null
   /tmp/build/bin/flare-run /src/jobs/cifar10.toml --n_clients 2 --num_rounds 1 \
     --workspace /tmp/ws --set data.dir=/tmp/data --set clients.devices=1 | tail -4
-  /tmp/build/bin/test_worker_data_parallel | tail -3'
+  /tmp/build/bin/test_torch_sdk_data_parallel | tail -3'
 echo "clean-root: passed"

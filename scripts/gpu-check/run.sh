@@ -66,7 +66,7 @@ for f in "$work"/ws/latest/logs/*.log; do
 done
 
 say "DDP equivalence on CUDA"
-with_deps "$bin/test_worker_data_parallel" -tc='on CUDA*' -s > "$out/ddp_test.log" 2>&1 ||
+with_deps "$bin/test_torch_sdk_data_parallel" -tc='on CUDA*' -s > "$out/ddp_test.log" 2>&1 ||
   { status=1; tail -30 "$out/ddp_test.log"; say "DDP test FAILED"; }
 grep -E "test cases|assertions|skipped" "$out/ddp_test.log"
 

@@ -6,7 +6,7 @@
 using flare::client::Blame;
 using flare::client::blame_for;
 using flare::common::ExitStatus;
-using flare::worker::HeartbeatReading;
+using flare::heartbeat::HeartbeatReading;
 
 namespace {
 

@@ -50,10 +50,10 @@ struct TwoSiteJob {
     return controller.next_task(r, 0ms);
   }
   static void put_weight(v1::Model* model, float w) {
-    std::vector<storage::StoredTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
+    std::vector<tensor::OwnedTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
     t[0].data.resize(sizeof(float));
     std::memcpy(t[0].data.data(), &w, sizeof(float));
-    transport::encode_tensors(transport::views_of(t), model->mutable_weights());
+    transport::encode_tensors(tensor::views_of(t), model->mutable_weights());
   }
   static float weight_of(const v1::Task& task) {
     const auto t = transport::decode_tensors(task.model().weights());

@@ -11,7 +11,7 @@
 using flare::storage::load_safetensors;
 using flare::storage::save_safetensors;
 using flare::storage::StorageError;
-using flare::storage::StoredTensor;
+using flare::tensor::OwnedTensor;
 using flare::testing::read_bytes;
 using flare::testing::TempFolder;
 using flare::testing::write_bytes;
@@ -19,17 +19,17 @@ using flare::testing::write_bytes;
 namespace {
 
 template <typename T>
-StoredTensor make_tensor(std::string name, DLDataType dtype, std::vector<std::int64_t> shape,
+OwnedTensor make_tensor(std::string name, DLDataType dtype, std::vector<std::int64_t> shape,
                          std::vector<T> values) {
-  StoredTensor t{std::move(name), dtype, std::move(shape), {}};
+  OwnedTensor t{std::move(name), dtype, std::move(shape), {}};
   t.data.resize(values.size() * sizeof(T));
   std::memcpy(t.data.data(), values.data(), t.data.size());
   return t;
 }
 
 // One tensor of every dtype the format knows, plus a scalar and an empty tensor.
-std::vector<StoredTensor> sample_tensors() {
-  std::vector<StoredTensor> t;
+std::vector<OwnedTensor> sample_tensors() {
+  std::vector<OwnedTensor> t;
   t.push_back(make_tensor<float>("conv1.weight", {kDLFloat, 32, 1}, {2, 3},
                                  {0.5f, -1.25f, 2.0f, 3.5f, -0.0f, 1e-3f}));
   t.push_back(make_tensor<double>("f64", {kDLFloat, 64, 1}, {4}, {1.5, -2.25, 1e10, 0.0}));
@@ -49,7 +49,7 @@ std::vector<StoredTensor> sample_tensors() {
   return t;
 }
 
-std::vector<flare_named_tensor> views(const std::vector<StoredTensor>& tensors) {
+std::vector<flare_named_tensor> views(const std::vector<OwnedTensor>& tensors) {
   std::vector<flare_named_tensor> v;
   for (const auto& t : tensors) v.push_back(t.view());
   return v;

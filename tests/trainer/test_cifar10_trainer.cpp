@@ -3,8 +3,8 @@
 #include <flare/plugin_abi.h>
 
 #include "cifar_format.hpp"
-#include "worker/in_process_host.hpp"
-#include "worker/rank_threads.hpp"
+#include "in_process_host.hpp"
+#include "rank_threads.hpp"
 
 #include <dlfcn.h>
 #include <unistd.h>

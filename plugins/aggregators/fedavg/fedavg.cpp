@@ -19,6 +19,8 @@
 
 namespace {
 
+using flare::describe_dtype;
+using flare::describe_shape;
 using flare::Error;
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
@@ -52,21 +54,6 @@ const char* weighting_name(Weighting w) {
   return "?";
 }
 
-std::string dtype_name(DLDataType t) {
-  std::string base;
-  switch (t.code) {
-    case kDLInt: base = "int"; break;
-    case kDLUInt: base = "uint"; break;
-    case kDLFloat: base = "float"; break;
-    case kDLBfloat: base = "bfloat"; break;
-    case kDLComplex: base = "complex"; break;
-    default: base = "code" + std::to_string(t.code) + "_"; break;
-  }
-  base += std::to_string(t.bits);
-  if (t.lanes != 1) base += "x" + std::to_string(t.lanes);
-  return base;
-}
-
 bool same_dtype(DLDataType a, DLDataType b) {
   return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
 }
@@ -74,12 +61,6 @@ bool same_dtype(DLDataType a, DLDataType b) {
 bool is_float(DLDataType t, int bits) { return t.code == kDLFloat && t.bits == bits && t.lanes == 1; }
 bool is_averaged(DLDataType t) { return is_float(t, 32) || is_float(t, 64); }
 bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
-
-std::string shape_text(const int64_t* shape, int32_t ndim) {
-  std::string s = "[";
-  for (int32_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 const std::byte* data_of(const DLTensor& t) {
   return static_cast<const std::byte*>(t.data) + t.byte_offset;
@@ -114,7 +95,7 @@ class FedAvg final : public flare::Aggregator {
       const std::string name = t.name;
       if (!is_averaged(t.tensor.dtype) && !is_integer(t.tensor.dtype))
         throw Error(FLARE_ERROR_UNSUPPORTED,
-                    where + ": tensor '" + name + "' has dtype " + dtype_name(t.tensor.dtype) +
+                    where + ": tensor '" + name + "' has dtype " + describe_dtype(t.tensor.dtype) +
                         "; fedavg averages float32/float64 and copies integer tensors");
       if (!index_.emplace(name, slots_.size()).second)
         throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
@@ -244,14 +225,14 @@ class FedAvg final : public flare::Aggregator {
       if (!same_dtype(t.tensor.dtype, slot.dtype))
         throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                     where + ": tensor '" + slot.name + "' has dtype " +
-                        dtype_name(t.tensor.dtype) + ", the global model's is " +
-                        dtype_name(slot.dtype));
+                        describe_dtype(t.tensor.dtype) + ", the global model's is " +
+                        describe_dtype(slot.dtype));
       if (t.tensor.ndim != static_cast<int32_t>(slot.shape.size()) ||
           !std::equal(slot.shape.begin(), slot.shape.end(), t.tensor.shape))
         throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                     where + ": tensor '" + slot.name + "' has shape " +
-                        shape_text(t.tensor.shape, t.tensor.ndim) + ", the global model's is " +
-                        shape_text(slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
+                        describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
+                        ", the global model's is " + describe_shape(slot.shape));
       if (!finite(slot, t.tensor))
         throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                     where + ": tensor '" + slot.name + "' holds NaN or infinite values");

@@ -247,6 +247,31 @@ inline size_t num_bytes(const DLTensor& t) {
   return static_cast<size_t>(num_elements(t)) * ((t.dtype.bits * t.dtype.lanes + 7) / 8);
 }
 
+// A dtype as messages name it: "float32", "int64", "bfloat16", "float32x4"
+// with lanes, "code9_16" for a type code DLPack does not name.
+inline std::string describe_dtype(DLDataType dtype) {
+  std::string text;
+  switch (dtype.code) {
+    case kDLInt: text = "int"; break;
+    case kDLUInt: text = "uint"; break;
+    case kDLFloat: text = "float"; break;
+    case kDLBfloat: text = "bfloat"; break;
+    case kDLComplex: text = "complex"; break;
+    default: text = "code" + std::to_string(dtype.code) + "_"; break;
+  }
+  text += std::to_string(dtype.bits);
+  if (dtype.lanes != 1) text += "x" + std::to_string(dtype.lanes);
+  return text;
+}
+
+// A shape as messages write it: "[4, 3]", "[]" for a scalar. A DLTensor's is
+// describe_shape({t.shape, static_cast<size_t>(t.ndim)}).
+inline std::string describe_shape(std::span<const int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
 namespace detail {
 
 // The current exception as a flare_error (never throws).

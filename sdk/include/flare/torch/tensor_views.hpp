@@ -35,20 +35,6 @@ inline torch::Device to_torch_device(const DLDevice& device) {
   }
 }
 
-inline std::string describe(const DLDataType& t) {
-  const char* code = t.code == kDLFloat ? "float" : t.code == kDLInt ? "int"
-                     : t.code == kDLUInt ? "uint" : t.code == kDLBfloat ? "bfloat" : "code?";
-  std::string s = code + std::to_string(t.bits);
-  if (t.lanes != 1) s += "x" + std::to_string(t.lanes);
-  return s;
-}
-
-inline std::string describe_shape(const int64_t* shape, int32_t ndim) {
-  std::string s = "[";
-  for (int32_t i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
 // The memory behind a DLTensor as a tensor, without a copy; the DLTensor's
 // owner keeps the memory alive for as long as the tensor is used.
 inline torch::Tensor from_dl_view(const DLTensor& t) {
@@ -152,14 +138,13 @@ class ModuleState {
         std::equal(e.shape.begin(), e.shape.end(), t.shape);
     if (!same_shape)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  "tensor '" + e.name + "': expected shape " +
-                      describe_shape(e.shape.data(), static_cast<int32_t>(e.shape.size())) +
-                      ", got " + describe_shape(t.shape, t.ndim));
+                  "tensor '" + e.name + "': expected shape " + describe_shape(e.shape) +
+                      ", got " + describe_shape({t.shape, static_cast<size_t>(t.ndim)}));
     if (t.dtype.code != e.dtype.code || t.dtype.bits != e.dtype.bits ||
         t.dtype.lanes != e.dtype.lanes)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "tensor '" + e.name + "': expected dtype " +
-                                                    describe(e.dtype) + ", got " +
-                                                    describe(t.dtype));
+                                                    describe_dtype(e.dtype) + ", got " +
+                                                    describe_dtype(t.dtype));
     if (!t.data && num_elements(t) > 0)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "tensor '" + e.name + "' has no data");
   }

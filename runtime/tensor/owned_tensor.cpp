@@ -1,0 +1,38 @@
+#include "tensor/owned_tensor.hpp"
+
+#include <cstring>
+
+#include <flare/plugin.hpp>
+
+namespace flare::tensor {
+
+flare_named_tensor OwnedTensor::view() {
+  return flare::tensor_view(name.c_str(), data.data(), dtype, shape.data(),
+                            static_cast<int32_t>(shape.size()));
+}
+
+flare_named_tensor OwnedTensor::view() const {
+  // The C view has no const; the ABI's borrowed-view rules forbid writing through it.
+  return const_cast<OwnedTensor*>(this)->view();
+}
+
+OwnedTensor copy_of(const flare_named_tensor& tensor) {
+  OwnedTensor t;
+  t.name = tensor.name;
+  t.dtype = tensor.tensor.dtype;
+  t.shape.assign(tensor.tensor.shape, tensor.tensor.shape + tensor.tensor.ndim);
+  t.data.resize(num_bytes(tensor.tensor));
+  std::memcpy(t.data.data(),
+              static_cast<const char*>(tensor.tensor.data) + tensor.tensor.byte_offset,
+              t.data.size());
+  return t;
+}
+
+std::vector<flare_named_tensor> views_of(std::vector<OwnedTensor>& tensors) {
+  std::vector<flare_named_tensor> views;
+  views.reserve(tensors.size());
+  for (auto& t : tensors) views.push_back(t.view());
+  return views;
+}
+
+}  // namespace flare::tensor
