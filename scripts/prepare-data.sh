@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Puts a CIFAR-10 data set (binary format) into DIR, default data/cifar10 under
 # the repository root:
-#   - DIR already complete (official or synthetic): says which, does nothing;
+#   - DIR already complete: says what it is (synthetic, the official release
+#     with its recorded checksums, or of unknown origin) and does nothing;
 #   - else downloads the official release and checks its MD5;
 #   - if that is impossible, generates synthetic data in the same format with
 #     flare-make-cifar ($FLARE_MAKE_CIFAR, else build/bin/flare-make-cifar, else PATH).
@@ -26,16 +27,33 @@ is_complete() {
   done
 }
 
-is_synthetic() {
-  grep -q '"source": *"synthetic"' "$dir/flare-data.json" 2>/dev/null
+source_of() {
+  sed -n 's/.*"source": *"\([a-z]*\)".*/\1/p' "$dir/flare-data.json" 2>/dev/null | head -1
+}
+
+# The official set is named so only while every file still has the SHA-256
+# recorded when it came out of the MD5-verified archive (flare-data.json).
+official_files_unchanged() {
+  local f recorded
+  for f in "${files[@]}"; do
+    recorded="$(sed -n "s/.*\"$f\": *\"\([0-9a-f]*\)\".*/\1/p" "$dir/flare-data.json")"
+    [[ -n "$recorded" && "$(sha256sum "$dir/$f" | cut -d' ' -f1)" == "$recorded" ]] || return 1
+  done
 }
 
 if is_complete; then
-  if is_synthetic; then
-    echo "prepare-data: $dir already holds synthetic CIFAR-10-format data ($(tr -d '\n ' < "$dir/flare-data.json"))"
-  else
-    echo "prepare-data: $dir already holds CIFAR-10 (official binary release)"
-  fi
+  case "$(source_of)" in
+    synthetic)
+      echo "prepare-data: $dir already holds synthetic CIFAR-10-format data ($(tr -d '\n ' < "$dir/flare-data.json"))" ;;
+    official)
+      if official_files_unchanged; then
+        echo "prepare-data: $dir already holds CIFAR-10 (official binary release, checksums verified)"
+      else
+        echo "prepare-data: $dir holds CIFAR-10-format data, origin unknown (files differ from the checksums recorded at download); left as it is"
+      fi ;;
+    *)
+      echo "prepare-data: $dir holds CIFAR-10-format data, origin unknown (no provenance in flare-data.json); left as it is" ;;
+  esac
   exit 0
 fi
 
@@ -67,10 +85,24 @@ download_official() {
   mkdir -p "$dir"
   rm -f "$dir/flare-data.json"  # whatever was there before is replaced by the official set
   cp "$tmp"/cifar-10-batches-bin/*.bin "$tmp"/cifar-10-batches-bin/batches.meta.txt "$dir"/
+  write_official_provenance
+}
+
+# flare-data.json: where the files came from and their SHA-256, so that a run
+# can tell later whether they are still the official release's.
+write_official_provenance() {
+  local f sep="" sums=""
+  for f in "${files[@]}"; do
+    sums+="$sep\"$f\": \"$(sha256sum "$dir/$f" | cut -d' ' -f1)\""
+    sep=", "
+  done
+  printf '{"source": "official", "url": "%s", "archive_md5": "%s", "sha256": {%s}}\n' \
+    "$url" "$md5" "$sums" > "$dir/flare-data.json.tmp"
+  mv "$dir/flare-data.json.tmp" "$dir/flare-data.json"
 }
 
 if download_official; then
-  echo "prepare-data: CIFAR-10 (official binary release) is in $dir"
+  echo "prepare-data: CIFAR-10 (official binary release, MD5 verified) is in $dir"
   exit 0
 fi
 

@@ -2,9 +2,10 @@
 # Here, before spending GPU time: proves that .gpu-check/ (collect.sh) is all
 # the build needs besides a compiler, CMake, ninja and a LibTorch. A fresh
 # Debian 12 root (debootstrap) gets those and nothing else: Debian's LibTorch
-# runtime with its headers unpacked stands in for a PyTorch wheel (without
-# libtorch-dev's package dependencies, which would bring protobuf's headers in,
-# and without libgloo-dev, as a wheel has no Gloo headers). Inside it,
+# runtime with its headers unpacked stands in for a PyTorch wheel, without
+# libtorch-dev's package dependencies, which would bring protobuf's headers in
+# (Debian's LibTorch needs its separate libgloo-dev unpacked too; the wheel's
+# case, Gloo inside LibTorch, is built by run.sh on the GPU machine). Inside it,
 # build.sh builds from .gpu-check/ alone, then the seed job runs on the CPU
 # (2 sites x 1 rank, 1 round) and the data-parallel tests run.
 #   scripts/gpu-check.sh clean-root        (root; needs debootstrap; ~15 min)
@@ -27,9 +28,9 @@ in_root apt-get install -y -qq --no-install-recommends g++ cmake ninja-build lib
   > /dev/null
 # LibTorch's headers and CMake files (and those of the libraries its CMake
 # files name), without libtorch-dev's dependencies.
-(cd "$chroot_dir/tmp" && in_root sh -c 'cd /tmp && apt-get download libtorch-dev libgflags-dev libgoogle-glog-dev >/dev/null' &&
+(cd "$chroot_dir/tmp" && in_root sh -c 'cd /tmp && apt-get download libtorch-dev libgflags-dev libgoogle-glog-dev libgloo-dev >/dev/null' &&
   for deb in "$chroot_dir"/tmp/*.deb; do dpkg -x "$deb" "$chroot_dir"; done)
-for dev in libprotobuf-dev libgrpc++-dev libboost1.74-dev libspdlog-dev libgloo-dev; do
+for dev in libprotobuf-dev libgrpc++-dev libboost1.74-dev libspdlog-dev; do
   if in_root dpkg-query -W "$dev" >/dev/null 2>&1; then echo "clean-root: $dev is installed" >&2; exit 1; fi
 done
 

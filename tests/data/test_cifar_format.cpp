@@ -2,7 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <functional>
+#include <memory>
 
 #include "temp_folder.hpp"
 
@@ -149,9 +152,49 @@ TEST_CASE("inconsistent images are refused before anything is written") {
   CHECK(dir.entries().empty());
 }
 
-TEST_CASE("a folder without flare-data.json is described as the official release") {
+TEST_CASE("a folder without flare-data.json is described as CIFAR-10-format data of unknown origin") {
   TempFolder dir;
   write_set(dir.path(), 1);
   CHECK(describe_data_source(dir.path()) ==
-        "CIFAR-10 (official binary release) in " + dir.path().string());
+        "CIFAR-10-format data, origin unknown (no flare-data.json), in " + dir.path().string());
+}
+
+// flare-data.json as prepare-data.sh writes it after a verified download, the
+// checksums computed by coreutils' sha256sum (an independent implementation).
+void write_official_provenance(const std::filesystem::path& dir) {
+  std::string sums;
+  for (const char* name : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"}) {
+    const std::string command = "sha256sum '" + (dir / name).string() + "'";
+    std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(command.c_str(), "r"), pclose);
+    REQUIRE(pipe);
+    char hex[65] = {};
+    REQUIRE(std::fread(hex, 1, 64, pipe.get()) == 64);
+    sums += std::string(sums.empty() ? "" : ", ") + "\"" + name + "\": \"" + hex + "\"";
+  }
+  std::ofstream(dir / "flare-data.json")
+      << R"({"source": "official", "archive_md5": "c32a1d4ab5d03f1284b67883e8d87530", "sha256": {)"
+      << sums << "}}";
+}
+
+TEST_CASE("the official release is named only while every file has its recorded checksum") {
+  TempFolder dir;
+  write_set(dir.path(), 2);
+  write_official_provenance(dir.path());
+  CHECK(describe_data_source(dir.path()) ==
+        "CIFAR-10 (official binary release, archive MD5 c32a1d4ab5d03f1284b67883e8d87530, files "
+        "unchanged since) in " + dir.path().string());
+
+  auto images = numbered_images(2);
+  images.labels[0] = static_cast<std::uint8_t>((images.labels[0] + 1) % 10);
+  write_cifar_file(dir / "data_batch_3.bin", images);
+  CHECK(describe_data_source(dir.path()) ==
+        "CIFAR-10-format data, origin unknown (data_batch_3.bin differs from the checksum "
+        "recorded at download), in " + dir.path().string());
+
+  write_official_provenance(dir.path());  // as if that file had been downloaded
+  std::filesystem::remove(dir / "test_batch.bin");
+  CHECK(describe_data_source(dir.path()) ==
+        "CIFAR-10-format data, origin unknown (test_batch.bin is missing), in " +
+            dir.path().string());
 }

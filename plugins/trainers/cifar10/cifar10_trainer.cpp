@@ -85,7 +85,7 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
                          to_tensors(test, torch::arange(static_cast<int64_t>(test.size()))),
                          flare::cifar::describe_data_source(dir)};
     if (worker().rank == 0)
-      host().info("cifar10: " + flare::cifar::describe_data_source(dir) + "; site " +
+      host().info("cifar10: " + data.description + "; site " +
                   std::to_string(worker().site_index + 1) + "/" +
                   std::to_string(worker().num_sites) + ": " + std::to_string(data.train.size()) +
                   " train, " + std::to_string(data.validation.size()) + " validation, " +

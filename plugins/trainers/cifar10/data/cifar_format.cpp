@@ -1,7 +1,9 @@
 #include "cifar_format.hpp"
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 namespace flare::cifar {
 namespace {
@@ -111,24 +113,78 @@ void write_cifar_file(const std::filesystem::path& file, const CifarImages& imag
   if (ec) fail(file, "cannot rename " + temp.string() + " onto it: " + ec.message());
 }
 
+namespace {
+
+// Hex SHA-256 of a file, streamed.
+std::string sha256_of(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(file, "cannot open to check its checksum");
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    fail(file, "cannot start a SHA-256 digest");
+  std::vector<char> buffer(1 << 20);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0)
+    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[digest[i] >> 4];
+    hex += kDigits[digest[i] & 15];
+  }
+  return hex;
+}
+
+// Empty when every batch file has the checksum the provenance file recorded
+// when it was extracted from the verified official archive; else what differs.
+std::string official_checksum_mismatch(const std::filesystem::path& dir,
+                                       const nlohmann::json& info) {
+  const auto& recorded = info.at("sha256");
+  auto files = training_files(dir);
+  files.push_back(dir / "test_batch.bin");
+  for (const auto& file : files) {
+    const std::string name = file.filename().string();
+    if (!recorded.contains(name)) return "no checksum recorded for " + name;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) return name + " is missing";
+    if (sha256_of(file) != recorded.at(name).get<std::string>())
+      return name + " differs from the checksum recorded at download";
+  }
+  return "";
+}
+
+}  // namespace
+
 std::string describe_data_source(const std::filesystem::path& dir) {
   const auto marker = dir / "flare-data.json";
+  const std::string unknown = "CIFAR-10-format data, origin unknown";
   std::error_code ec;
-  if (std::filesystem::exists(marker, ec)) {
-    nlohmann::json info;
-    try {
-      info = nlohmann::json::parse(std::ifstream(marker));
-      if (info.value("source", "") == "synthetic") {
-        return "synthetic CIFAR-10-format data (seed " + std::to_string(info.at("seed").get<std::uint64_t>()) +
-               ", " + std::to_string(info.at("train_images").get<std::uint64_t>()) + " train / " +
-               std::to_string(info.at("test_images").get<std::uint64_t>()) + " test images) in " +
-               dir.string();
-      }
-    } catch (const nlohmann::json::exception& e) {
-      fail(marker, std::string("unreadable data description: ") + e.what());
+  if (!std::filesystem::exists(marker, ec))
+    return unknown + " (no flare-data.json), in " + dir.string();
+  try {
+    const nlohmann::json info = nlohmann::json::parse(std::ifstream(marker));
+    const std::string source = info.value("source", "");
+    if (source == "synthetic") {
+      return "synthetic CIFAR-10-format data (seed " +
+             std::to_string(info.at("seed").get<std::uint64_t>()) + ", " +
+             std::to_string(info.at("train_images").get<std::uint64_t>()) + " train / " +
+             std::to_string(info.at("test_images").get<std::uint64_t>()) + " test images) in " +
+             dir.string();
     }
+    if (source == "official") {
+      const std::string mismatch = official_checksum_mismatch(dir, info);
+      if (mismatch.empty())
+        return "CIFAR-10 (official binary release, archive MD5 " +
+               info.at("archive_md5").get<std::string>() + ", files unchanged since) in " +
+               dir.string();
+      return unknown + " (" + mismatch + "), in " + dir.string();
+    }
+    return unknown + " (flare-data.json names source '" + source + "'), in " + dir.string();
+  } catch (const nlohmann::json::exception& e) {
+    fail(marker, std::string("unreadable data description: ") + e.what());
   }
-  return "CIFAR-10 (official binary release) in " + dir.string();
 }
 
 }  // namespace flare::cifar
