@@ -18,17 +18,17 @@ cleanup() {
   for m in proc dev/shm dev; do umount "$chroot_dir/$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$chroot_dir"
 }
-trap cleanup EXIT
+trap 'cleanup; rm -f "$chroot_dir.log"' EXIT
 
 echo "clean-root: debootstrap bookworm into $chroot_dir"
 debootstrap --variant=minbase bookworm "$chroot_dir" http://deb.debian.org/debian > "$chroot_dir.log" 2>&1 ||
   { tail -20 "$chroot_dir.log"; exit 1; }
 in_root() { chroot "$chroot_dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
-in_root apt-get install -y -qq --no-install-recommends g++ cmake ninja-build libtorch1.13 \
-  > /dev/null
+in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  g++ cmake ninja-build libtorch1.13 > "$chroot_dir.log" 2>&1 || { tail -20 "$chroot_dir.log"; exit 1; }
 # LibTorch's headers and CMake files (and those of the libraries its CMake
 # files name), without libtorch-dev's dependencies.
-(cd "$chroot_dir/tmp" && in_root sh -c 'cd /tmp && apt-get download libtorch-dev libgflags-dev libgoogle-glog-dev libgloo-dev >/dev/null' &&
+(in_root sh -c 'cd /tmp && apt-get download libtorch-dev libgflags-dev libgoogle-glog-dev libgloo-dev >/dev/null 2>&1' &&
   for deb in "$chroot_dir"/tmp/*.deb; do dpkg -x "$deb" "$chroot_dir"; done)
 for dev in libprotobuf-dev libgrpc++-dev libboost1.74-dev libspdlog-dev; do
   if in_root dpkg-query -W "$dev" >/dev/null 2>&1; then echo "clean-root: $dev is installed" >&2; exit 1; fi

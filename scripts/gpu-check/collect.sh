@@ -26,6 +26,9 @@ usr="$out/root/usr"
 rm -rf "$usr/share/doc" "$usr/share/man" "$usr/share/lintian" "$out/root/etc"
 find "$out/root" -name '*.a' -delete
 "$root/scripts/gpu-check/prune-boost.sh" "$usr/include/boost"
+# Debian keeps architecture-specific headers (openssl/opensslconf.h) in
+# include/<triplet>, which its compiler searches and another does not.
+cp -a "$usr/include/x86_64-linux-gnu/." "$usr/include/" && rm -rf "$usr/include/x86_64-linux-gnu"
 # Gloo: the headers only (collect.sh's packages.txt says why); the library is LibTorch's.
 rm -f "$usr"/lib/x86_64-linux-gnu/libgloo*
 # gRPC's CMake files check that every library they name exists, even the
@@ -42,6 +45,12 @@ done
 find "$out/root/usr" -name '*.pc' | while read -r pc; do
   up="$(dirname "${pc#"$out/root/usr/"}" | sed 's#[^/]*#..#g')"  # back to usr/
   sed -i -E 's#^([a-z_]+)=/usr(/|$)#\1=${pcfiledir}/'"$up"'\2#' "$pc"
+done
+
+# A CMake file that hard-codes its prefix (doctest's) is made relative too.
+grep -rl --include='*.cmake' '^set(_IMPORT_PREFIX "/usr")' "$out/root/usr" | while read -r f; do
+  up="$(dirname "${f#"$out/root/usr/"}" | sed 's#[^/]*#..#g')"
+  sed -i "s#^set(_IMPORT_PREFIX \"/usr\")#get_filename_component(_IMPORT_PREFIX \"\${CMAKE_CURRENT_LIST_DIR}/$up\" ABSOLUTE)#" "$f"
 done
 
 # Symbolic links may not survive the trip: record them, remove them, and let
