@@ -15,6 +15,7 @@
 #include "plugin_host/plugin_loader.hpp"
 #include "server/controller.hpp"
 #include "server/rpc_service.hpp"
+#include "server/run_reporter.hpp"
 #include "storage/metrics_log.hpp"
 
 namespace flare::cli {
@@ -139,7 +140,8 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   settings.round_timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
   settings.start_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
-  server::Controller controller(settings, {aggregator, models, metrics, display, log});
+  server::RunReporter reporter(metrics, display, log, job.num_rounds);
+  server::Controller controller(settings, {aggregator, models, reporter});
   server::RpcService service(controller);
   server::RpcServer rpc(service, job.server_host, job.server_port);
   log->info("listening on {}", rpc.address());
@@ -166,10 +168,8 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   out << "\nworkspace: " << ws.root().string() << "\n";
   if (!outcome.success) {
     out << "\nflare-run: the job failed: " << outcome.failure << "\n";
-    log->error("job failed: {}", outcome.failure);
     return kExitRunFailure;
   }
-  log->info("job finished");
   return kExitSuccess;
 }
 
