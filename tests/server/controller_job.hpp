@@ -104,6 +104,11 @@ struct ControllerJob {
     REQUIRE(task(sites.front()).kind == server::TaskKind::SendInitialModel);
     controller.accept_initial_model({.site = sites.front(), .weights = weights(initial)});
   }
+  // start(), then every site takes its task of round 1.
+  void start_training(const std::vector<std::string>& sites) {
+    start(sites);
+    for (const auto& s : sites) REQUIRE(task(s).kind == server::TaskKind::Train);
+  }
 };
 
 }  // namespace flare::testing

@@ -108,9 +108,7 @@ TEST_CASE("every site's task of a round carries the one global model of that rou
 
 TEST_CASE("a round's global model is held until its figures are in, then released") {
   ControllerJob job({"a", "b"}, 2);
-  job.start({"a", "b"});
-  REQUIRE(job.task("a").kind == TaskKind::Train);
-  REQUIRE(job.task("b").kind == TaskKind::Train);
+  job.start_training({"a", "b"});
   job.send_update("a", 0, 4);
   job.send_update("b", 0, 8);
   std::weak_ptr<const server::GlobalModel> model1;
@@ -137,9 +135,7 @@ TEST_CASE("a round's global model is held until its figures are in, then release
 TEST_CASE("a model's figures are the sample-weighted mean of the sites' evaluations") {
   RecordedEvents events;
   ControllerJob job({"a", "b"}, 1, &events);
-  job.start({"a", "b"});
-  REQUIRE(job.task("a").kind == TaskKind::Train);
-  REQUIRE(job.task("b").kind == TaskKind::Train);
+  job.start_training({"a", "b"});
   auto ua = ControllerJob::update("a", 0, 1);
   ua.evaluation = ControllerJob::evaluation(0.2, 10);
   auto ub = ControllerJob::update("b", 0, 1);
@@ -185,9 +181,7 @@ TEST_CASE("a later model is best only when it beats every earlier one on the key
 TEST_CASE("the controller reports its events in the order things happen") {
   RecordedEvents events;
   ControllerJob job({"a", "b"}, 1, &events);
-  job.start({"a", "b"});
-  REQUIRE(job.task("a").kind == TaskKind::Train);
-  REQUIRE(job.task("b").kind == TaskKind::Train);
+  job.start_training({"a", "b"});
   job.send_update("b", 0, 1);
   job.send_update("a", 0, 1);
   REQUIRE(job.task("a").kind == TaskKind::Evaluate);

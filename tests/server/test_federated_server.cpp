@@ -27,9 +27,16 @@ jobspec::JobSpec two_site_job() {
   return job;
 }
 
-server::ServerFiles files_in(const testing::TempFolder& dir) {
-  return {dir / "models", dir / "metrics.jsonl", dir / "server.log"};
-}
+// A two-site, one-round job's server, its files in a temporary folder.
+struct ServedJob {
+  testing::TempFolder dir;
+  jobspec::JobSpec job = two_site_job();
+  std::ostringstream screen;
+  server::ProgressDisplay display{screen, false, job.num_rounds};
+  server::FederatedServer server{job, server::load_aggregator(job),
+                                 {dir / "models", dir / "metrics.jsonl", dir / "server.log"},
+                                 display};
+};
 
 void put(v1::Model* model, float value) {
   std::vector<tensor::OwnedTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
@@ -45,11 +52,9 @@ std::string eval_json(double accuracy) {
 }  // namespace
 
 TEST_CASE("a job served to its sites writes every model, the best one and the metrics") {
-  testing::TempFolder dir;
-  const auto job = two_site_job();
-  std::ostringstream screen;
-  server::ProgressDisplay display(screen, false, job.num_rounds);
-  server::FederatedServer server(job, server::load_aggregator(job), files_in(dir), display);
+  ServedJob served;
+  auto& server = served.server;
+  const auto& dir = served.dir;
   transport::ServerConnection s1(server.address(), "site-1"), s2(server.address(), "site-2");
   s1.register_site(1);
   s2.register_site(1);
@@ -101,11 +106,8 @@ TEST_CASE("a job whose aggregator cannot be loaded fails before the server exist
 }
 
 TEST_CASE("a server that is aborted ends its job with the reason and tells the sites") {
-  testing::TempFolder dir;
-  const auto job = two_site_job();
-  std::ostringstream screen;
-  server::ProgressDisplay display(screen, false, job.num_rounds);
-  server::FederatedServer server(job, server::load_aggregator(job), files_in(dir), display);
+  ServedJob served;
+  auto& server = served.server;
   const auto outcome = server.run([&] { server.abort("interrupted"); });
   CHECK_FALSE(outcome.success);
   CHECK(outcome.failure == "interrupted");
