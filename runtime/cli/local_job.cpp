@@ -10,12 +10,8 @@
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "cli/run_workspace.hpp"
-#include "plugin_host/host_services.hpp"
-#include "plugin_host/plugin_instances.hpp"
 #include "plugin_host/plugin_loader.hpp"
-#include "server/controller.hpp"
-#include "server/rpc_service.hpp"
-#include "storage/metrics_log.hpp"
+#include "server/federated_server.hpp"
 
 namespace flare::cli {
 
@@ -83,16 +79,16 @@ std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWor
 }
 
 // Turns a site process that ended early into the job's failure.
-void watch_clients(std::vector<SiteProcess>& clients, server::Controller& controller) {
+void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& server) {
   for (auto& [site, client] : clients) {
     const auto status = client.poll();
     if (!status) continue;
     // The site's own report (with the failed rank's log) usually follows its
     // exit by a moment; give it the chance to arrive first.
     std::this_thread::sleep_for(kFailureReportGrace);
-    controller.abort(site + "'s client process ended early (" + status->describe() +
-                     "); last lines of its log:\n" +
-                     common::read_log_tail(client.log_file(), kLogTailLines));
+    server.abort(site + "'s client process ended early (" + status->describe() +
+                 "); last lines of its log:\n" +
+                 common::read_log_tail(client.log_file(), kLogTailLines));
     return;
   }
 }
@@ -101,14 +97,12 @@ void watch_clients(std::vector<SiteProcess>& clients, server::Controller& contro
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
   // Everything that can be wrong with the input is checked before any process starts.
-  const auto aggregator_plugin = host::load_plugin(
-      {job.aggregator.name, job.aggregator.path, job.plugin_path}, FLARE_PLUGIN_AGGREGATOR);
+  const auto aggregator = server::load_aggregator(job);
   (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
                           FLARE_PLUGIN_TRAINER);
   const int total_ranks = plan_local_ranks(job);
 
   const RunWorkspace ws = RunWorkspace::create(job);
-  auto log = common::make_file_logger("server", ws.logs_dir() / "server.log");
   server::ProgressDisplay display(out, interactive, job.num_rounds);
   display.message("flare-run: job '" + job.name + "', " + std::to_string(job.sites.size()) +
                   " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
@@ -119,39 +113,17 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                     ws.metrics_file().string());
   }
 
-  host::HostCallbacks callbacks;
-  callbacks.log = [log](flare_log_level level, std::string_view message) {
-    log->log(level == FLARE_LOG_ERROR ? spdlog::level::err
-             : level == FLARE_LOG_WARN ? spdlog::level::warn
-             : level == FLARE_LOG_DEBUG ? spdlog::level::debug
-                                        : spdlog::level::info,
-             "aggregator: {}", message);
-  };
-  host::HostServices services(callbacks, nullptr);
-  host::AggregatorInstance aggregator(aggregator_plugin, job.aggregator.config.dump(), services);
-  server::ModelStore models(ws.models_dir());
-  storage::MetricsLog metrics(ws.metrics_file());
-
-  server::ControllerSettings settings;
-  for (const auto& s : job.sites) settings.sites.push_back(s.name);
-  settings.num_rounds = job.num_rounds;
-  settings.key_metric = job.key_metric;
-  settings.round_timeout = std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
-  settings.start_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
-  server::Controller controller(settings, {aggregator, models, metrics, display, log});
-  server::RpcService service(controller);
-  server::RpcServer rpc(service, job.server_host, job.server_port);
-  log->info("listening on {}", rpc.address());
+  server::FederatedServer server(
+      job, aggregator, {ws.models_dir(), ws.metrics_file(), ws.logs_dir() / "server.log"}, display);
 
   // Ctrl-C ends the job through the same path as a failure: sites told,
   // processes stopped and reaped, files written so far kept.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  auto clients = start_clients(job, ws, rpc.address(), total_ranks);
-  const auto outcome = controller.run([&] {
-    if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
-    watch_clients(clients, controller);
+  auto clients = start_clients(job, ws, server.address(), total_ranks);
+  const auto outcome = server.run([&] {
+    if (g_interrupted) server.abort("interrupted (SIGINT/SIGTERM)");
+    watch_clients(clients, server);
   });
 
   // Sites learn the end from their next task request; give them time to leave.
@@ -162,14 +134,12 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
         deadline - std::chrono::steady_clock::now());
     if (!c.wait_for(std::max(left, std::chrono::milliseconds(0)))) c.stop();
   }
-  display.summary(controller.figures());
+  display.summary(server.figures());
   out << "\nworkspace: " << ws.root().string() << "\n";
   if (!outcome.success) {
     out << "\nflare-run: the job failed: " << outcome.failure << "\n";
-    log->error("job failed: {}", outcome.failure);
     return kExitRunFailure;
   }
-  log->info("job finished");
   return kExitSuccess;
 }
 

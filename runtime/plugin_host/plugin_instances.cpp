@@ -139,6 +139,11 @@ void AggregatorInstance::accept(const flare_site_update& update) {
   check("accept", api_->accept(handle_.get(), &copy));
 }
 
+void AggregatorInstance::accept(SiteUpdateFields update) {
+  const SiteUpdateStruct c_update(std::move(update));
+  accept(c_update.raw());
+}
+
 std::span<const flare_named_tensor> AggregatorInstance::finalize() {
   const flare_named_tensor* out = nullptr;
   size_t count = 0;

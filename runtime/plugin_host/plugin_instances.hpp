@@ -20,6 +20,7 @@
 
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "plugin_host/site_update.hpp"
 
 namespace flare::host {
 
@@ -87,6 +88,8 @@ class AggregatorInstance {
   void begin_round(int64_t round, std::span<const flare_named_tensor> global_model);
   // Folds one site's update in; borrowed for the call. struct_size is set here.
   void accept(const flare_site_update& update);
+  // The same, from the host's terms (the C struct is built here).
+  void accept(SiteUpdateFields update);
   // The next global model: plugin-owned views, valid until the next
   // begin_round or destruction of this instance.
   std::span<const flare_named_tensor> finalize();

@@ -1,13 +1,9 @@
 #include "server/controller.hpp"
 
 #include <algorithm>
-#include <cstdio>
-
-#include "transport/tensor_codec.hpp"
 
 namespace flare::server {
 
-namespace v1 = transport::v1;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -15,19 +11,6 @@ namespace {
 // How long a collective failure waits for a peer's report of the cause:
 // supervisors see a dead rank within 50 ms, so this is generous.
 constexpr auto kConsequenceGrace = std::chrono::milliseconds(1000);
-
-std::string format_fixed(double v, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
-}
-
-nlohmann::json parse_json_or_empty(const std::string& text) {
-  if (text.empty()) return nlohmann::json::object();
-  auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) throw RejectedRequest("malformed JSON: " + text.substr(0, 200));
-  return parsed;
-}
 
 }  // namespace
 
@@ -63,29 +46,20 @@ void Controller::adopt_generation_locked(const std::string& site, int64_t genera
   changed_.notify_all();
 }
 
-v1::RegisterReply Controller::register_site(const v1::RegisterRequest& request) {
+int64_t Controller::register_site(const SiteJoin& join) {
   std::lock_guard lock(mutex_);
-  require_site_locked(request.site());
-  if (request.generation() < generation_[request.site()])  // a newer one may register
-    require_generation_locked(request.site(), request.generation(), "registration");
-  adopt_generation_locked(request.site(), request.generation());
-  if (!registered_.insert(request.site()).second) {
-    out_.log->info("{} registered again (worker group generation {})", request.site(),
-                   request.generation());
-    out_.display.message(request.site() + " rejoined with a restarted worker group");
-  } else {
-    out_.log->info("{} registered ({} worker ranks)", request.site(), request.world_size());
-    out_.display.message(request.site() + " joined with " +
-                         std::to_string(request.world_size()) + " worker ranks");
-  }
+  require_site_locked(join.site);
+  if (join.generation < generation_[join.site])  // a newer one may register
+    require_generation_locked(join.site, join.generation, "registration");
+  adopt_generation_locked(join.site, join.generation);
+  const bool rejoined = !registered_.insert(join.site).second;
+  out_.events.site_joined(join, rejoined);
   if (phase_ == Phase::Registering && registered_.size() == settings_.sites.size()) {
     phase_ = Phase::InitialModel;
     phase_started_ = Clock::now();
     changed_.notify_all();
   }
-  v1::RegisterReply reply;
-  reply.set_num_rounds(settings_.num_rounds);
-  return reply;
+  return settings_.num_rounds;
 }
 
 bool Controller::has_task_locked(const std::string& site) const {
@@ -100,62 +74,57 @@ bool Controller::has_task_locked(const std::string& site) const {
   return false;
 }
 
-v1::Task Controller::make_task_locked(const std::string& site) {
-  v1::Task task;
-  task.set_num_rounds(settings_.num_rounds);
+Task Controller::make_task_locked(const std::string& site) {
+  Task task;
+  task.num_rounds = settings_.num_rounds;
   switch (phase_) {
-    case Phase::Registering: task.set_kind(v1::Task::WAIT); break;
+    case Phase::Registering: task.kind = TaskKind::Wait; break;
     case Phase::InitialModel:
-      task.set_kind(v1::Task::SEND_INITIAL_MODEL);
+      task.kind = TaskKind::SendInitialModel;
       assigned_.insert(site);
       break;
     case Phase::Training:
     case Phase::FinalEvaluation: {
       const bool training = phase_ == Phase::Training;
-      task.set_kind(training ? v1::Task::TRAIN : v1::Task::EVALUATE);
-      task.set_round(training ? round_ : settings_.num_rounds);
-      auto views = tensor::views_of(global_);
-      transport::encode_tensors(views, task.mutable_model()->mutable_weights());
+      task.kind = training ? TaskKind::Train : TaskKind::Evaluate;
+      task.round = training ? round_ : settings_.num_rounds;
+      task.model = global_;
       assigned_.insert(site);
       break;
     }
-    case Phase::Finished: task.set_kind(v1::Task::FINISH); break;
+    case Phase::Finished: task.kind = TaskKind::Finish; break;
     case Phase::Failed:
-      task.set_kind(v1::Task::FINISH);
-      task.set_reason(failure_);
+      task.kind = TaskKind::Finish;
+      task.reason = failure_;
       break;
   }
   return task;
 }
 
-v1::Task Controller::next_task(const v1::TaskRequest& request,
-                               std::chrono::milliseconds max_wait) {
-  const std::string& site = request.site();
+Task Controller::next_task(const std::string& site, int64_t generation,
+                           std::chrono::milliseconds max_wait) {
   std::unique_lock lock(mutex_);
   require_site_locked(site);
-  require_generation_locked(site, request.generation(), "task request");
+  require_generation_locked(site, generation, "task request");
   // The generation is checked again after the wait: a request parked here
   // while the group was restarted must not take the new generation's task.
   if (!changed_.wait_for(lock, max_wait, [&] { return has_task_locked(site); }) ||
-      generation_[site] != request.generation()) {
-    v1::Task wait;
-    wait.set_kind(v1::Task::WAIT);
-    return wait;
+      generation_[site] != generation) {
+    return Task{.kind = TaskKind::Wait};
   }
   return make_task_locked(site);
 }
 
-void Controller::accept_initial_model(const v1::InitialModel& model) {
+void Controller::accept_initial_model(InitialModel model) {
   std::lock_guard lock(mutex_);
-  require_generation_locked(model.site(), model.generation(), "initial model");
-  if (phase_ != Phase::InitialModel || !assigned_.contains(model.site()))
-    throw RejectedRequest("no initial model was asked of " + model.site());
-  global_ = transport::decode_tensors(model.model().weights());
-  if (global_.empty()) throw RejectedRequest(model.site() + " sent an empty initial model");
-  const auto views = tensor::views_of(global_);
-  out_.models.save_global(0, views);
+  require_generation_locked(model.site, model.generation, "initial model");
+  if (phase_ != Phase::InitialModel || !assigned_.contains(model.site))
+    throw RejectedRequest("no initial model was asked of " + model.site);
+  if (model.weights.empty()) throw RejectedRequest(model.site + " sent an empty initial model");
+  global_ = std::make_shared<const GlobalModel>(0, std::move(model.weights));
+  out_.models.save_global(0, global_->views());
   awaiting_evaluation_[0] = global_;
-  out_.log->info("initial model from {}: {} tensors", model.site(), global_.size());
+  out_.events.initial_model_received(model.site, *global_);
   start_round_locked(0);
 }
 
@@ -167,87 +136,44 @@ void Controller::start_round_locked(int64_t round) {
   round_images_ = 0;
   round_train_seconds_ = 0;
   phase_started_ = Clock::now();
-  const auto views = tensor::views_of(global_);
-  out_.aggregator.begin_round(round, views);
-  out_.display.message("round " + std::to_string(round + 1) + "/" +
-                       std::to_string(settings_.num_rounds) + ": training on " +
-                       std::to_string(settings_.sites.size()) + " sites");
+  out_.aggregator.begin_round(round, global_->views());
+  out_.events.round_started(round, settings_.sites.size());
   changed_.notify_all();
 }
 
-void Controller::accept_update(const v1::Update& update) {
+void Controller::accept_update(const SiteUpdate& update) {
   std::lock_guard lock(mutex_);
-  const std::string& site = update.site();
-  require_generation_locked(site, update.generation(), "update");
-  if (phase_ != Phase::Training || update.round() != round_ || !assigned_.contains(site) ||
+  const std::string& site = update.site;
+  require_generation_locked(site, update.generation, "update");
+  if (phase_ != Phase::Training || update.round != round_ || !assigned_.contains(site) ||
       responded_.contains(site)) {
     throw RejectedRequest("unexpected update from " + site + " for round " +
-                          std::to_string(update.round() + 1));
+                          std::to_string(update.round + 1));
   }
-  // Everything that can be malformed is read before the update is folded in.
-  const auto train_metrics = parse_json_or_empty(update.train_metrics_json());
-  const auto eval = parse_json_or_empty(update.eval_json());
-  const auto meta = parse_json_or_empty(update.model().meta_json());
-  auto weights = transport::decode_tensors(update.model().weights());
-  auto aux = transport::decode_tensors(update.model().aux());
-  const auto weight_views = tensor::views_of(weights);
-  const auto aux_views = tensor::views_of(aux);
-  flare_site_update su{};
-  su.struct_size = sizeof(su);
-  su.site = site.c_str();
-  su.round = update.round();
-  su.weights = weight_views.data();
-  su.num_weights = weight_views.size();
-  su.aux = aux_views.empty() ? nullptr : aux_views.data();
-  su.num_aux = aux_views.size();
-  su.num_samples = update.num_samples();
-  su.num_steps = update.num_steps();
-  su.metrics_json = update.train_metrics_json().c_str();
-  su.meta_json = update.model().meta_json().c_str();
-  out_.aggregator.accept(su);  // in time: folded in now, not kept
+  out_.aggregator.accept({.site = site,
+                          .round = update.round,
+                          .weights = update.weights,
+                          .aux = update.aux,
+                          .num_samples = update.num_samples,
+                          .num_steps = update.num_steps,
+                          .metrics_json = update.train_metrics.dump(),
+                          .meta_json = update.meta.dump()});  // in time: folded in now, not kept
   responded_.insert(site);
-
-  const double images_per_s =
-      update.train_seconds() > 0 ? update.num_samples() / update.train_seconds() : 0.0;
-  round_images_ += update.num_samples();
-  round_train_seconds_ = std::max(round_train_seconds_, update.train_seconds());
-
-  nlohmann::json line = {{"kind", "site"},
-                         {"round", update.round() + 1},
-                         {"site", site},
-                         {"num_samples", update.num_samples()},
-                         {"num_steps", update.num_steps()},
-                         {"train_seconds", update.train_seconds()},
-                         {"images_per_s", images_per_s},
-                         {"received_model", flatten_evaluation(eval)}};
-  for (const auto& [k, v] : train_metrics.items()) line[k] = v;
-  out_.metrics.append(line);
-  out_.display.message(
-      "round " + std::to_string(update.round() + 1) + "/" +
-      std::to_string(settings_.num_rounds) + "  " + site + " done: " +
-      format_fixed(update.num_samples(), 0) + " samples, " + format_fixed(images_per_s, 0) +
-      " images/s" +
-      (train_metrics.contains("train_loss")
-           ? ", train_loss " + format_fixed(train_metrics["train_loss"].get<double>(), 4)
-           : std::string()));
-
-  if (meta.contains("data") && data_announced_.insert(site).second) {
-    out_.display.message(site + " trains on " + meta["data"].get<std::string>());
-    out_.log->info("{} trains on {}", site, meta["data"].get<std::string>());
-  }
-  record_evaluation_locked(update.round(), site, eval);
+  round_images_ += update.num_samples;
+  round_train_seconds_ = std::max(round_train_seconds_, update.train_seconds);
+  out_.events.site_trained(update);
+  record_evaluation_locked(update.round, site, update.evaluation);
   if (responded_.size() == settings_.sites.size()) complete_round_locked();
 }
 
 void Controller::complete_round_locked() {
   const auto result = out_.aggregator.finalize();
-  std::vector<tensor::OwnedTensor> next;
+  std::vector<tensor::OwnedTensor> next;  // the plugin's views last only until begin_round
   next.reserve(result.size());
   for (const auto& t : result) next.push_back(tensor::copy_of(t));
-  global_ = std::move(next);
   const int64_t model_round = round_ + 1;
-  const auto views = tensor::views_of(global_);
-  const auto path = out_.models.save_global(model_round, views);
+  global_ = std::make_shared<const GlobalModel>(model_round, std::move(next));
+  const auto path = out_.models.save_global(model_round, global_->views());
   awaiting_evaluation_[model_round] = global_;
 
   RoundFigures& f = figures_[model_round];
@@ -255,7 +181,7 @@ void Controller::complete_round_locked() {
   f.round_seconds =
       std::chrono::duration<double>(Clock::now() - phase_started_).count();
   f.images_per_s = round_train_seconds_ > 0 ? round_images_ / round_train_seconds_ : -1;
-  out_.log->info("round {} aggregated; global model saved to {}", model_round, path.string());
+  out_.events.round_aggregated(*global_, path);
 
   if (model_round < settings_.num_rounds) {
     start_round_locked(model_round);
@@ -265,89 +191,64 @@ void Controller::complete_round_locked() {
   assigned_.clear();
   responded_.clear();
   phase_started_ = Clock::now();
-  out_.display.message("evaluating the final global model");
+  out_.events.final_evaluation_started();
   changed_.notify_all();
 }
 
-void Controller::accept_evaluation(const v1::Evaluation& evaluation) {
+void Controller::accept_evaluation(const SiteEvaluation& evaluation) {
   std::lock_guard lock(mutex_);
-  const std::string& site = evaluation.site();
-  require_generation_locked(site, evaluation.generation(), "evaluation");
-  if (phase_ != Phase::FinalEvaluation || evaluation.round() != settings_.num_rounds ||
+  const std::string& site = evaluation.site;
+  require_generation_locked(site, evaluation.generation, "evaluation");
+  if (phase_ != Phase::FinalEvaluation || evaluation.round != settings_.num_rounds ||
       !assigned_.contains(site) || responded_.contains(site)) {
     throw RejectedRequest("unexpected evaluation from " + site);
   }
   responded_.insert(site);
-  record_evaluation_locked(evaluation.round(), site, parse_json_or_empty(evaluation.eval_json()));
+  record_evaluation_locked(evaluation.round, site, evaluation.evaluation);
   if (responded_.size() == settings_.sites.size()) {
     phase_ = Phase::Finished;
+    out_.events.job_finished();
     changed_.notify_all();
   }
 }
 
 void Controller::record_evaluation_locked(int64_t model_round, const std::string& site,
-                                          const nlohmann::json& eval) {
-  const auto figures = board_.record(model_round, site, eval, settings_.sites.size());
+                                          const nlohmann::json& evaluation) {
+  const auto figures = board_.record(model_round, site, evaluation, settings_.sites.size());
   if (!figures) return;
   RoundFigures& f = figures_[model_round];
   f.model_round = model_round;
-  f.val_acc = figures->value("val_acc", -1.0);
-  f.test_acc = figures->value("test_acc", -1.0);
-  f.val_loss = figures->value("val_loss", -1.0);
+  f.metrics = *figures;
   // The initial model is measured but not a candidate for "best".
   f.best = model_round > 0 && board_.improves_best(*figures);
-  if (f.best) {
-    const auto views = tensor::views_of(awaiting_evaluation_[model_round]);
-    out_.models.save_best(model_round, views, *figures);
-  }
+  if (f.best) out_.models.save_best(model_round, awaiting_evaluation_.at(model_round)->views(),
+                                    *figures);
   awaiting_evaluation_.erase(model_round);
-
-  nlohmann::json line = {{"kind", "global"},
-                         {"round", model_round},
-                         {"best", f.best},
-                         {"model", out_.models.global_path(model_round).filename().string()}};
-  for (const auto& [k, v] : figures->items()) line[k] = v;
-  if (f.round_seconds >= 0) line["round_seconds"] = f.round_seconds;
-  if (f.images_per_s >= 0) line["images_per_s"] = f.images_per_s;
-  out_.metrics.append(line);
-  std::string text = model_round == 0 ? "initial global model"
-                                      : "global model after round " + std::to_string(model_round);
-  for (const auto& [k, v] : figures->items()) text += "  " + k + " " + format_fixed(v.get<double>(), 4);
-  out_.display.message(text + (f.best ? "  (best so far)" : ""));
+  out_.events.model_measured(f, out_.models.global_path(model_round));
 }
 
-void Controller::progress(const v1::Progress& p) {
-  out_.display.site_progress(p.site(), p.round(), p.phase(), p.epoch(), p.step(), p.total());
-}
+void Controller::progress(const SiteProgress& p) { out_.events.site_progress(p); }
 
-void Controller::failure(const v1::Failure& f) {
+void Controller::failure(const RankFailure& f) {
   std::lock_guard lock(mutex_);
-  require_site_locked(f.site());
-  const std::string what =
-      f.site() + " worker rank " + std::to_string(f.rank()) + " failed: " + f.cause();
-  if (f.restarting() && (phase_ == Phase::Finished || phase_ == Phase::Failed))
-    throw RejectedRequest("the job is over; " + f.site() + " must not restart");
-  if (f.generation() < generation_[f.site()]) {
+  require_site_locked(f.site);
+  if (f.restarting && (phase_ == Phase::Finished || phase_ == Phase::Failed))
+    throw RejectedRequest("the job is over; " + f.site + " must not restart");
+  if (f.generation < generation_[f.site]) {
     // Another node of the site reported this generation's failure first: its
-    // restart is under way and counted once. Shown only when it names a cause.
-    out_.log->warn("{} (node {}, generation {}; its worker group is already restarting)\n"
-                   "last lines of its log:\n{}",
-                   what, f.node_rank(), f.generation(), f.log_tail());
-    if (!f.in_collective())
-      out_.display.message(what + " (its worker group is already restarting)");
+    // restart is under way and counted once.
+    out_.events.rank_failed(f, FailureHandling::AlreadyRestarting);
     return;
   }
-  if (f.restarting()) {
-    out_.log->warn("{}; restarting its worker group ({} restarts left)\nlast lines of its log:\n{}",
-                   what, f.restarts_left(), f.log_tail());
-    out_.display.message(what + "; restarting its worker group (" +
-                         std::to_string(f.restarts_left()) + " restarts left)");
-    adopt_generation_locked(f.site(), f.generation() + 1);
+  if (f.restarting) {
+    out_.events.rank_failed(f, FailureHandling::Restarting);
+    adopt_generation_locked(f.site, f.generation + 1);
     return;
   }
-  std::string reason = what;
-  if (!f.log_tail().empty()) reason += "\nlast lines of its log:\n" + f.log_tail();
-  if (f.in_collective()) {
+  out_.events.rank_failed(f, FailureHandling::EndsJob);
+  std::string reason = f.summary();
+  if (!f.log_tail.empty()) reason += "\nlast lines of its log:\n" + f.log_tail;
+  if (f.in_collective) {
     if (!consequence_) consequence_ = reason, consequence_at_ = Clock::now();
     return;
   }
@@ -364,7 +265,7 @@ void Controller::fail_locked(const std::string& reason) {
   if (phase_ == Phase::Finished || phase_ == Phase::Failed) return;
   phase_ = Phase::Failed;
   failure_ = reason;
-  out_.log->error("job failed: {}", reason);
+  out_.events.job_failed(reason);
   changed_.notify_all();
 }
 

@@ -1,29 +1,27 @@
-// The federated job's control loop on the server: registration, the initial
-// model, rounds of train -> aggregate (each update folded in as it arrives),
-// the final evaluation, the best model, timeouts and failures.
-// RPC threads call the site-facing methods; the main thread calls run().
+// The federated job's round state machine on the server: registration, the
+// initial model, rounds of train -> aggregate (each update folded in as it
+// arrives), the final evaluation, the best model, timeouts and failures.
+// It speaks domain types (server/domain.hpp), never the wire: the RPC edge
+// converts. What the outside sees goes out as JobEvents. RPC threads call the
+// site-facing methods; the main thread calls run().
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "plugin_host/plugin_instances.hpp"
+#include "server/domain.hpp"
 #include "server/evaluation_board.hpp"
+#include "server/global_model.hpp"
+#include "server/job_events.hpp"
 #include "server/model_store.hpp"
-#include "server/progress_display.hpp"
-#include "storage/metrics_log.hpp"
-#include "tensor/owned_tensor.hpp"
-#include "transport/flare.pb.h"
 
 namespace flare::server {
 
@@ -35,24 +33,16 @@ struct ControllerSettings {
   std::chrono::milliseconds start_timeout{300 * 1000};
 };
 
-// Services the controller writes to; all owned by the caller.
+// What the controller drives and tells; all owned by the caller.
 struct ControllerOutputs {
   host::AggregatorInstance& aggregator;
   ModelStore& models;
-  storage::MetricsLog& metrics;
-  ProgressDisplay& display;
-  std::shared_ptr<spdlog::logger> log;
+  JobEvents& events;
 };
 
 struct JobOutcome {
   bool success = false;
   std::string failure;  // why, when it failed
-};
-
-// Thrown for a request that does not fit the job's state (wrong round, unknown site).
-class RejectedRequest : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 class Controller {
@@ -61,36 +51,38 @@ class Controller {
 
   // Site-facing (any thread). Reject with RejectedRequest, also every request
   // from an earlier generation of a site's (restarted) worker group.
-  transport::v1::RegisterReply register_site(const transport::v1::RegisterRequest& request);
-  transport::v1::Task next_task(const transport::v1::TaskRequest& request,
-                                std::chrono::milliseconds max_wait);
-  void accept_initial_model(const transport::v1::InitialModel& model);
-  void accept_update(const transport::v1::Update& update);
-  void accept_evaluation(const transport::v1::Evaluation& evaluation);
-  void progress(const transport::v1::Progress& progress);
+  // Returns the job's number of rounds.
+  int64_t register_site(const SiteJoin& join);
+  // The site's next task, waiting up to `max_wait` for one (then Wait).
+  // Every site's Train or Evaluate task of a round shares one GlobalModel.
+  Task next_task(const std::string& site, int64_t generation, std::chrono::milliseconds max_wait);
+  void accept_initial_model(InitialModel model);
+  void accept_update(const SiteUpdate& update);
+  void accept_evaluation(const SiteEvaluation& evaluation);
+  void progress(const SiteProgress& progress);
   // A node's supervisor reports a failed rank. Every node of a multi-node
   // group reports each failure of it; the first report of a generation
   // decides (restart or fail), the later ones are only logged.
-  void failure(const transport::v1::Failure& failure);
+  void failure(const RankFailure& failure);
 
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.
   void abort(const std::string& reason);
   // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
   JobOutcome run(const std::function<void()>& watch);
-  // The figures of every evaluated global model, in round order.
+  // The figures of every global model made so far, in round order.
   std::vector<RoundFigures> figures() const;
 
  private:
   enum class Phase { Registering, InitialModel, Training, FinalEvaluation, Finished, Failed };
 
   bool has_task_locked(const std::string& site) const;
-  transport::v1::Task make_task_locked(const std::string& site);
+  Task make_task_locked(const std::string& site);
   void require_site_locked(const std::string& site) const;
   void start_round_locked(int64_t round);
   void complete_round_locked();
   void record_evaluation_locked(int64_t model_round, const std::string& site,
-                                const nlohmann::json& eval);
+                                const nlohmann::json& evaluation);
   void fail_locked(const std::string& reason);
   // Refuses a request from an earlier generation of `site`'s worker group.
   void require_generation_locked(const std::string& site, int64_t generation,
@@ -110,15 +102,16 @@ class Controller {
   std::set<std::string> registered_;
   std::set<std::string> assigned_;   // sites handed this phase's task
   std::set<std::string> responded_;  // sites whose answer arrived
-  std::set<std::string> data_announced_;  // sites whose training data was shown
   std::map<std::string, int64_t> generation_;  // each site's current worker-group generation
   // A failure inside a collective waits briefly for its likely cause (a peer
   // on another node) to be reported; then it fails the job itself.
   std::optional<std::string> consequence_;
   std::chrono::steady_clock::time_point consequence_at_;
-  int64_t round_ = 0;                // the training round under way (0-based)
-  std::vector<tensor::OwnedTensor> global_;
-  std::map<int64_t, std::vector<tensor::OwnedTensor>> awaiting_evaluation_;
+  int64_t round_ = 0;     // the training round under way (0-based)
+  GlobalModelPtr global_;  // the model this round's tasks carry
+  // Models whose figures are still to come (sites measure a model when they
+  // receive it): the same objects the tasks carried, kept for best.safetensors.
+  std::map<int64_t, GlobalModelPtr> awaiting_evaluation_;
   std::map<int64_t, RoundFigures> figures_;
   std::chrono::steady_clock::time_point phase_started_;
   double round_images_ = 0;

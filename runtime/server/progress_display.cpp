@@ -94,8 +94,8 @@ void ProgressDisplay::summary(const std::vector<RoundFigures>& rounds) {
   for (const auto& r : rounds) {
     const std::string label = r.model_round == 0 ? "initial" : std::to_string(r.model_round);
     std::snprintf(row, sizeof(row), "%-8s %10s %10s %10s %12s %12s %5s\n", label.c_str(),
-                  fixed(r.val_acc, 4).c_str(), fixed(r.test_acc, 4).c_str(),
-                  fixed(r.val_loss, 4).c_str(), fixed(r.round_seconds, 2).c_str(),
+                  fixed(r.metric("val_acc"), 4).c_str(), fixed(r.metric("test_acc"), 4).c_str(),
+                  fixed(r.metric("val_loss"), 4).c_str(), fixed(r.round_seconds, 2).c_str(),
                   fixed(r.images_per_s, 1).c_str(), r.best ? "*" : "");
     out_ << row;
   }

@@ -9,14 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace flare::server {
+#include "server/domain.hpp"
 
-struct RoundFigures {
-  int64_t model_round = 0;  // rounds completed when the model was made (0 = initial)
-  double val_acc = -1, test_acc = -1, val_loss = -1;  // < 0: not measured
-  double round_seconds = -1, images_per_s = -1;
-  bool best = false;
-};
+namespace flare::server {
 
 class ProgressDisplay {
  public:

@@ -6,8 +6,6 @@
 
 namespace flare::server {
 
-namespace v1 = transport::v1;
-
 namespace {
 
 // A request that does not fit the job's state is answered, not thrown: the
@@ -34,36 +32,44 @@ constexpr std::chrono::milliseconds kTaskPoll{2000};
 
 grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
                                   v1::RegisterReply* reply) {
-  return answer(nullptr, [&] { *reply = controller_.register_site(*req); });
+  return answer(nullptr,
+                [&] { reply->set_num_rounds(controller_.register_site(from_wire(*req))); });
 }
 
-grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* req,
-                                 v1::Task* task) {
-  return answer(nullptr, [&] { *task = controller_.next_task(*req, kTaskPoll); });
+grpc::Status RpcService::StreamedGetTask(
+    grpc::ServerContext*, grpc::ServerUnaryStreamer<v1::TaskRequest, v1::Task>* stream) {
+  v1::TaskRequest req;
+  if (!stream->Read(&req)) return grpc::Status(grpc::StatusCode::INTERNAL, "no task request");
+  std::shared_ptr<const v1::Task> task;
+  const auto status = answer(nullptr, [&] {
+    task = tasks_.encode(controller_.next_task(req.site(), req.generation(), kTaskPoll));
+  });
+  if (status.ok()) stream->Write(*task);  // a site that left misses it, as with any reply
+  return status;
 }
 
 grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*, const v1::InitialModel* m,
                                             v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_initial_model(*m); });
+  return answer(ack, [&] { controller_.accept_initial_model(from_wire(*m)); });
 }
 
 grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*, const v1::Update* u, v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_update(*u); });
+  return answer(ack, [&] { controller_.accept_update(from_wire(*u)); });
 }
 
 grpc::Status RpcService::SubmitEvaluation(grpc::ServerContext*, const v1::Evaluation* e,
                                           v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_evaluation(*e); });
+  return answer(ack, [&] { controller_.accept_evaluation(from_wire(*e)); });
 }
 
 grpc::Status RpcService::ReportProgress(grpc::ServerContext*, const v1::Progress* p,
                                         v1::Ack* ack) {
-  return answer(ack, [&] { controller_.progress(*p); });
+  return answer(ack, [&] { controller_.progress(from_wire(*p)); });
 }
 
 grpc::Status RpcService::ReportFailure(grpc::ServerContext*, const v1::Failure* f,
                                        v1::Ack* ack) {
-  return answer(ack, [&] { controller_.failure(*f); });
+  return answer(ack, [&] { controller_.failure(from_wire(*f)); });
 }
 
 RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : host_(host) {

@@ -1,0 +1,113 @@
+// What the server's core speaks: the sites' requests and reports, the tasks it
+// hands out and the figures of a round. No wire types here: the RPC edge
+// (rpc_conversion) turns the protocol's messages into these and back.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/global_model.hpp"
+#include "tensor/owned_tensor.hpp"
+
+namespace flare::server {
+
+// Thrown for a request that does not fit the job's state (wrong round, unknown
+// site, an earlier generation) or that is malformed; the site is told why.
+class RejectedRequest : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A site's worker group joins, or rejoins as a new generation after a restart.
+struct SiteJoin {
+  std::string site;
+  int world_size = 0;
+  int64_t generation = 0;
+};
+
+enum class TaskKind { Wait, SendInitialModel, Train, Evaluate, Finish };
+
+struct Task {
+  TaskKind kind = TaskKind::Wait;
+  int64_t round = 0;     // Train: the round (0-based); Evaluate: num_rounds
+  int64_t num_rounds = 0;
+  GlobalModelPtr model;  // Train and Evaluate: the global model to start from / measure
+  std::string reason;    // Finish: why the job ended early, if it did
+};
+
+// The trainer's initial weights, from the site that was asked for them.
+struct InitialModel {
+  std::string site;
+  int64_t generation = 0;
+  std::vector<tensor::OwnedTensor> weights;
+};
+
+// One site's answer to a training task.
+struct SiteUpdate {
+  std::string site;
+  int64_t round = 0;
+  int64_t generation = 0;
+  std::vector<tensor::OwnedTensor> weights;
+  std::vector<tensor::OwnedTensor> aux;  // extra named tensors (e.g. control variates)
+  double num_samples = 0;
+  int64_t num_steps = 0;
+  double train_seconds = 0;
+  nlohmann::json train_metrics = nlohmann::json::object();  // the trainer's, e.g. train_loss
+  // The site's evaluation of the model it received: {"validation": {...}, "test": {...}}.
+  nlohmann::json evaluation = nlohmann::json::object();
+  nlohmann::json meta = nlohmann::json::object();  // e.g. "data": what the site trains on
+};
+
+// A site's evaluation of the final global model.
+struct SiteEvaluation {
+  std::string site;
+  int64_t round = 0;
+  int64_t generation = 0;
+  nlohmann::json evaluation = nlohmann::json::object();
+};
+
+struct SiteProgress {
+  std::string site;
+  int64_t round = 0;
+  std::string phase;  // "train", "evaluate", ...
+  int64_t epoch = 0, step = 0, total = 0;
+};
+
+// A node's supervisor reports a failed rank of its site's worker group.
+struct RankFailure {
+  std::string site;
+  int rank = 0;
+  std::string cause;     // e.g. "killed by signal 9 (SIGKILL)"
+  std::string log_tail;  // the last lines of that rank's log
+  int64_t generation = 0;  // the generation that failed
+  bool restarting = false;  // the supervisor restarts the group as generation + 1
+  int restarts_left = 0;    // after this restart
+  int node_rank = 0;
+  // Failed inside a collective: likely a consequence of a peer's failure,
+  // which another node's supervisor may be about to report.
+  bool in_collective = false;
+
+  // "<site> worker rank <rank> failed: <cause>"
+  std::string summary() const {
+    return site + " worker rank " + std::to_string(rank) + " failed: " + cause;
+  }
+};
+
+// One global model's figures.
+struct RoundFigures {
+  int64_t model_round = 0;  // rounds completed when the model was made (0 = initial)
+  // Sample-weighted means over sites, flat names ("val_acc", "test_loss");
+  // empty until every site measured the model.
+  nlohmann::json metrics = nlohmann::json::object();
+  double round_seconds = -1, images_per_s = -1;  // < 0: not measured (the initial model)
+  bool best = false;
+
+  // metrics[name], or -1 when not measured.
+  double metric(const std::string& name) const { return metrics.value(name, -1.0); }
+};
+
+}  // namespace flare::server

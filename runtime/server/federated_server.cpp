@@ -1,0 +1,56 @@
+#include "server/federated_server.hpp"
+
+#include "common/logging.hpp"
+
+namespace flare::server {
+
+namespace {
+
+// The aggregator's log lines go to the server log.
+host::HostCallbacks aggregator_callbacks(std::shared_ptr<spdlog::logger> log) {
+  host::HostCallbacks callbacks;
+  callbacks.log = [log](flare_log_level level, std::string_view message) {
+    log->log(level == FLARE_LOG_ERROR ? spdlog::level::err
+             : level == FLARE_LOG_WARN ? spdlog::level::warn
+             : level == FLARE_LOG_DEBUG ? spdlog::level::debug
+                                        : spdlog::level::info,
+             "aggregator: {}", message);
+  };
+  return callbacks;
+}
+
+ControllerSettings controller_settings(const jobspec::JobSpec& job) {
+  ControllerSettings settings;
+  for (const auto& s : job.sites) settings.sites.push_back(s.name);
+  settings.num_rounds = job.num_rounds;
+  settings.key_metric = job.key_metric;
+  settings.round_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
+  settings.start_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
+  return settings;
+}
+
+}  // namespace
+
+host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job) {
+  return host::load_plugin({job.aggregator.name, job.aggregator.path, job.plugin_path},
+                           FLARE_PLUGIN_AGGREGATOR);
+}
+
+FederatedServer::FederatedServer(const jobspec::JobSpec& job,
+                                 const host::LoadedPlugin& aggregator, const ServerFiles& files,
+                                 ProgressDisplay& display)
+    : log_(common::make_file_logger("server", files.log_file)),
+      services_(aggregator_callbacks(log_), nullptr),
+      aggregator_(aggregator, job.aggregator.config.dump(), services_),
+      models_(files.models_dir),
+      metrics_(files.metrics_file),
+      reporter_(metrics_, display, log_, job.num_rounds),
+      controller_(controller_settings(job), {aggregator_, models_, reporter_}),
+      service_(controller_),
+      rpc_(service_, job.server_host, job.server_port) {
+  log_->info("listening on {}", rpc_.address());
+}
+
+}  // namespace flare::server

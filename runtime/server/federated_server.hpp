@@ -1,0 +1,69 @@
+// The federated server of one job, wired: the aggregator plugin, the model
+// store, the metrics log, the reporter, the controller and the gRPC service,
+// listening from construction. flare-run starts one in its own process; a
+// stand-alone flare-server starts the same object.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "jobspec/job_spec.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_instances.hpp"
+#include "plugin_host/plugin_loader.hpp"
+#include "server/controller.hpp"
+#include "server/model_store.hpp"
+#include "server/progress_display.hpp"
+#include "server/rpc_service.hpp"
+#include "server/run_reporter.hpp"
+#include "storage/metrics_log.hpp"
+
+namespace flare::server {
+
+// The server's part of a run's workspace.
+struct ServerFiles {
+  std::filesystem::path models_dir;    // global_round_<k>.safetensors, best.safetensors
+  std::filesystem::path metrics_file;  // metrics.jsonl
+  std::filesystem::path log_file;      // the server's log
+};
+
+// Loads the job's aggregator plugin; throws host::PluginLoadError. Separate
+// from the server so a program can check its input before it creates files.
+host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job);
+
+class FederatedServer {
+ public:
+  // Listens on job.server_host:job.server_port (port 0: a free one) at once.
+  // `display` (the program's terminal) is borrowed and must outlive the server.
+  FederatedServer(const jobspec::JobSpec& job, const host::LoadedPlugin& aggregator,
+                  const ServerFiles& files, ProgressDisplay& display);
+  FederatedServer(const FederatedServer&) = delete;
+  FederatedServer& operator=(const FederatedServer&) = delete;
+
+  // host:port, for the sites.
+  std::string address() const { return rpc_.address(); }
+  // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
+  JobOutcome run(const std::function<void()>& watch) { return controller_.run(watch); }
+  // Fails the job with `reason` unless it already ended (any thread).
+  void abort(const std::string& reason) { controller_.abort(reason); }
+  // The figures of every global model made so far, in round order.
+  std::vector<RoundFigures> figures() const { return controller_.figures(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> log_;
+  host::HostServices services_;
+  host::AggregatorInstance aggregator_;
+  ModelStore models_;
+  storage::MetricsLog metrics_;
+  RunReporter reporter_;
+  Controller controller_;
+  RpcService service_;
+  RpcServer rpc_;  // last: it stops serving before anything it calls is destroyed
+};
+
+}  // namespace flare::server

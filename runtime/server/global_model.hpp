@@ -1,0 +1,39 @@
+// One global model: made once per round (the initial model, then each
+// aggregate), immutable after, and shared by everything that needs it in that
+// round: every site's task, the model store, the aggregator's begin_round,
+// the evaluation waiting for its figures and the RPC edge's one wire encoding.
+#pragma once
+
+#include <flare/plugin_abi.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "tensor/owned_tensor.hpp"
+
+namespace flare::server {
+
+class GlobalModel {
+ public:
+  // `model_round`: rounds completed when the model was made (0 = initial).
+  GlobalModel(int64_t model_round, std::vector<tensor::OwnedTensor> tensors);
+  // Views point into the tensors: copying would leave them pointing at the original.
+  GlobalModel(const GlobalModel&) = delete;
+  GlobalModel& operator=(const GlobalModel&) = delete;
+
+  int64_t model_round() const { return model_round_; }
+  const std::vector<tensor::OwnedTensor>& tensors() const { return tensors_; }
+  // Read-only views (the C view has no const), valid while the model lives.
+  std::span<const flare_named_tensor> views() const { return views_; }
+
+ private:
+  int64_t model_round_;
+  std::vector<tensor::OwnedTensor> tensors_;
+  std::vector<flare_named_tensor> views_;
+};
+
+using GlobalModelPtr = std::shared_ptr<const GlobalModel>;
+
+}  // namespace flare::server

@@ -1,0 +1,45 @@
+// What the controller tells the outside world as the job goes on. The
+// controller calls these in the order things happen, one at a time (under its
+// lock), except site_progress, which RPC threads call concurrently.
+// RunReporter writes them to metrics.jsonl, the terminal and the server log;
+// a tracker (TensorBoard, MLflow) would be another implementation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "server/domain.hpp"
+#include "server/global_model.hpp"
+
+namespace flare::server {
+
+// How the controller handles a reported rank failure.
+enum class FailureHandling {
+  Restarting,         // the first report of its generation: the group restarts
+  AlreadyRestarting,  // another node reported this generation's failure first
+  EndsJob,  // the job fails (at once, or after a collective failure's grace for its cause)
+};
+
+class JobEvents {
+ public:
+  virtual ~JobEvents() = default;
+
+  virtual void site_joined(const SiteJoin& join, bool rejoined) = 0;
+  virtual void initial_model_received(const std::string& site, const GlobalModel& model) = 0;
+  virtual void round_started(int64_t round, size_t num_sites) = 0;
+  // Called once the update was folded into the round's aggregate.
+  virtual void site_trained(const SiteUpdate& update) = 0;
+  virtual void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to) = 0;
+  virtual void final_evaluation_started() = 0;
+  // Every site measured global model figures.model_round (saved as `model_file`).
+  virtual void model_measured(const RoundFigures& figures,
+                              const std::filesystem::path& model_file) = 0;
+  virtual void site_progress(const SiteProgress& progress) = 0;
+  virtual void rank_failed(const RankFailure& failure, FailureHandling handling) = 0;
+  virtual void job_failed(const std::string& reason) = 0;
+  virtual void job_finished() = 0;
+};
+
+}  // namespace flare::server

@@ -1,0 +1,133 @@
+#include "server/run_reporter.hpp"
+
+#include <cstdio>
+
+#include "server/evaluation_board.hpp"
+
+namespace flare::server {
+
+namespace {
+
+std::string format_fixed(double v, int decimals) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
+
+}  // namespace
+
+RunReporter::RunReporter(storage::MetricsLog& metrics, ProgressDisplay& display,
+                         std::shared_ptr<spdlog::logger> log, int64_t num_rounds)
+    : metrics_(metrics), display_(display), log_(std::move(log)), num_rounds_(num_rounds) {}
+
+std::string RunReporter::round_label(int64_t round) const {
+  return "round " + std::to_string(round + 1) + "/" + std::to_string(num_rounds_);
+}
+
+void RunReporter::site_joined(const SiteJoin& join, bool rejoined) {
+  if (rejoined) {
+    log_->info("{} registered again (worker group generation {})", join.site, join.generation);
+    display_.message(join.site + " rejoined with a restarted worker group");
+    return;
+  }
+  log_->info("{} registered ({} worker ranks)", join.site, join.world_size);
+  display_.message(join.site + " joined with " + std::to_string(join.world_size) +
+                   " worker ranks");
+}
+
+void RunReporter::initial_model_received(const std::string& site, const GlobalModel& model) {
+  log_->info("initial model from {}: {} tensors", site, model.tensors().size());
+}
+
+void RunReporter::round_started(int64_t round, size_t num_sites) {
+  display_.message(round_label(round) + ": training on " + std::to_string(num_sites) + " sites");
+}
+
+void RunReporter::site_trained(const SiteUpdate& update) {
+  const double images_per_s =
+      update.train_seconds > 0 ? update.num_samples / update.train_seconds : 0.0;
+  nlohmann::json line = {{"kind", "site"},
+                         {"round", update.round + 1},
+                         {"site", update.site},
+                         {"num_samples", update.num_samples},
+                         {"num_steps", update.num_steps},
+                         {"train_seconds", update.train_seconds},
+                         {"images_per_s", images_per_s},
+                         {"received_model", flatten_evaluation(update.evaluation)}};
+  for (const auto& [k, v] : update.train_metrics.items()) line[k] = v;
+  metrics_.append(line);
+
+  const auto loss = update.train_metrics.find("train_loss");
+  display_.message(round_label(update.round) + "  " + update.site + " done: " +
+                   format_fixed(update.num_samples, 0) + " samples, " +
+                   format_fixed(images_per_s, 0) + " images/s" +
+                   (loss != update.train_metrics.end() && loss->is_number()
+                        ? ", train_loss " + format_fixed(loss->get<double>(), 4)
+                        : std::string()));
+
+  const auto data = update.meta.find("data");
+  if (data == update.meta.end() || !data->is_string()) return;
+  std::lock_guard lock(mutex_);
+  if (!data_announced_.insert(update.site).second) return;
+  display_.message(update.site + " trains on " + data->get<std::string>());
+  log_->info("{} trains on {}", update.site, data->get<std::string>());
+}
+
+void RunReporter::round_aggregated(const GlobalModel& model,
+                                   const std::filesystem::path& saved_to) {
+  log_->info("round {} aggregated; global model saved to {}", model.model_round(),
+             saved_to.string());
+}
+
+void RunReporter::final_evaluation_started() {
+  display_.message("evaluating the final global model");
+}
+
+void RunReporter::model_measured(const RoundFigures& f, const std::filesystem::path& model_file) {
+  nlohmann::json line = {{"kind", "global"},
+                         {"round", f.model_round},
+                         {"best", f.best},
+                         {"model", model_file.filename().string()}};
+  for (const auto& [k, v] : f.metrics.items()) line[k] = v;
+  if (f.round_seconds >= 0) line["round_seconds"] = f.round_seconds;
+  if (f.images_per_s >= 0) line["images_per_s"] = f.images_per_s;
+  metrics_.append(line);
+
+  std::string text = f.model_round == 0
+                         ? "initial global model"
+                         : "global model after round " + std::to_string(f.model_round);
+  for (const auto& [k, v] : f.metrics.items())
+    if (v.is_number()) text += "  " + k + " " + format_fixed(v.get<double>(), 4);
+  display_.message(text + (f.best ? "  (best so far)" : ""));
+}
+
+void RunReporter::site_progress(const SiteProgress& p) {
+  display_.site_progress(p.site, p.round, p.phase, p.epoch, p.step, p.total);
+}
+
+void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
+  const std::string what = f.summary();
+  switch (handling) {
+    case FailureHandling::AlreadyRestarting:
+      log_->warn("{} (node {}, generation {}; its worker group is already restarting)\n"
+                 "last lines of its log:\n{}",
+                 what, f.node_rank, f.generation, f.log_tail);
+      // A rank that broke in a collective only echoes the failure already shown.
+      if (!f.in_collective) display_.message(what + " (its worker group is already restarting)");
+      return;
+    case FailureHandling::Restarting:
+      log_->warn("{}; restarting its worker group ({} restarts left)\nlast lines of its log:\n{}",
+                 what, f.restarts_left, f.log_tail);
+      display_.message(what + "; restarting its worker group (" +
+                       std::to_string(f.restarts_left) + " restarts left)");
+      return;
+    case FailureHandling::EndsJob:
+      return;  // job_failed says it, with the cause that wins
+  }
+}
+
+void RunReporter::job_failed(const std::string& reason) { log_->error("job failed: {}", reason); }
+
+void RunReporter::job_finished() { log_->info("job finished"); }
+
+}  // namespace flare::server

@@ -1,0 +1,50 @@
+// The job's events as the user and the tools see them: one metrics.jsonl line
+// per site per round ("kind": "site") and per measured global model
+// ("kind": "global"), a line on the terminal for each step of the job, and
+// the server log.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "server/job_events.hpp"
+#include "server/progress_display.hpp"
+#include "storage/metrics_log.hpp"
+
+namespace flare::server {
+
+class RunReporter final : public JobEvents {
+ public:
+  // All borrowed; they must outlive the reporter.
+  RunReporter(storage::MetricsLog& metrics, ProgressDisplay& display,
+              std::shared_ptr<spdlog::logger> log, int64_t num_rounds);
+
+  void site_joined(const SiteJoin& join, bool rejoined) override;
+  void initial_model_received(const std::string& site, const GlobalModel& model) override;
+  void round_started(int64_t round, size_t num_sites) override;
+  void site_trained(const SiteUpdate& update) override;
+  void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to) override;
+  void final_evaluation_started() override;
+  void model_measured(const RoundFigures& figures,
+                      const std::filesystem::path& model_file) override;
+  void site_progress(const SiteProgress& progress) override;
+  void rank_failed(const RankFailure& failure, FailureHandling handling) override;
+  void job_failed(const std::string& reason) override;
+  void job_finished() override;
+
+ private:
+  std::string round_label(int64_t round) const;  // "round 2/5"
+
+  storage::MetricsLog& metrics_;
+  ProgressDisplay& display_;
+  std::shared_ptr<spdlog::logger> log_;
+  int64_t num_rounds_;
+  std::mutex mutex_;
+  std::set<std::string> data_announced_;  // sites whose training data was shown
+};
+
+}  // namespace flare::server

@@ -1,0 +1,114 @@
+// A job on the fedavg plugin, driven by calling the controller as the RPC edge
+// would: domain types, no gRPC. Models are one float32 tensor "w", so a
+// model's value is easy to set and to read.
+#pragma once
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include "plugin_host/plugin_loader.hpp"
+#include "server/controller.hpp"
+#include "server/progress_display.hpp"
+#include "server/run_reporter.hpp"
+#include "storage/metrics_log.hpp"
+#include "temp_folder.hpp"
+
+namespace flare::testing {
+
+using namespace std::chrono_literals;
+
+struct ControllerJob {
+  // `events`: where the controller's events go; the RunReporter (to `screen`
+  // and metrics.jsonl in `dir`) when null.
+  ControllerJob(std::vector<std::string> sites, int num_rounds,
+                server::JobEvents* events = nullptr,
+                std::chrono::milliseconds round_timeout = 3600s)
+      : display(screen, false, num_rounds),
+        reporter(metrics, display,
+                 std::make_shared<spdlog::logger>("server",
+                                                  std::make_shared<spdlog::sinks::null_sink_mt>()),
+                 num_rounds),
+        controller({.sites = std::move(sites),
+                    .num_rounds = num_rounds,
+                    .round_timeout = round_timeout,
+                    .start_timeout = round_timeout},
+                   {aggregator, models, events ? *events : reporter}) {}
+
+  TempFolder dir;
+  host::HostServices services;
+  host::AggregatorInstance aggregator{
+      host::load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR), "{}",
+      services};
+  server::ModelStore models{dir.path() / "models"};
+  storage::MetricsLog metrics{dir.path() / "metrics.jsonl"};
+  std::ostringstream screen;
+  server::ProgressDisplay display;
+  server::RunReporter reporter;
+  server::Controller controller;
+
+  void join(const std::string& site, int64_t generation = 0) {
+    controller.register_site({.site = site, .world_size = 2, .generation = generation});
+  }
+  server::Task task(const std::string& site, int64_t generation = 0) {
+    return controller.next_task(site, generation, 0ms);
+  }
+  static std::vector<tensor::OwnedTensor> weights(float w) {
+    std::vector<tensor::OwnedTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
+    t[0].data.resize(sizeof(float));
+    std::memcpy(t[0].data.data(), &w, sizeof(float));
+    return t;
+  }
+  static float value_of(const std::vector<tensor::OwnedTensor>& model) {
+    float w = 0;
+    std::memcpy(&w, model.at(0).data.data(), sizeof(float));
+    return w;
+  }
+  static float weight_of(const server::Task& task) {
+    REQUIRE(task.model);
+    return value_of(task.model->tensors());
+  }
+  // {"validation": {"accuracy": accuracy, "loss": 1 - accuracy, "num_samples": samples}}
+  static nlohmann::json evaluation(double accuracy, double samples = 10) {
+    return {{"validation", {{"accuracy", accuracy}, {"loss", 1 - accuracy},
+                            {"num_samples", samples}}}};
+  }
+  static server::SiteUpdate update(const std::string& site, int64_t round, float w,
+                                   int64_t generation = 0) {
+    return {.site = site,
+            .round = round,
+            .generation = generation,
+            .weights = weights(w),
+            .num_samples = 10,
+            .num_steps = 1};
+  }
+  void send_update(const std::string& site, int64_t round, float w, int64_t generation = 0) {
+    controller.accept_update(update(site, round, w, generation));
+  }
+  void report_restart(const std::string& site, int64_t failed_generation) {
+    controller.failure({.site = site,
+                        .rank = 1,
+                        .cause = "killed by signal 9 (SIGKILL)",
+                        .generation = failed_generation,
+                        .restarting = true});
+  }
+  // Every site joined, the first sent the initial model (w = `initial`), round 1 is under way.
+  void start(const std::vector<std::string>& sites, float initial = 0) {
+    for (const auto& s : sites) join(s);
+    REQUIRE(task(sites.front()).kind == server::TaskKind::SendInitialModel);
+    controller.accept_initial_model({.site = sites.front(), .weights = weights(initial)});
+  }
+  // start(), then every site takes its task of round 1.
+  void start_training(const std::vector<std::string>& sites) {
+    start(sites);
+    for (const auto& s : sites) REQUIRE(task(s).kind == server::TaskKind::Train);
+  }
+};
+
+}  // namespace flare::testing

@@ -1,0 +1,260 @@
+// The round state machine over domain types, without gRPC: the phases of a
+// job, the one shared global model per round, figures and the best model,
+// refusals and deadlines, and the events it reports in order.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "controller_job.hpp"
+#include "storage/safetensors.hpp"
+
+using namespace flare;
+using server::TaskKind;
+using testing::ControllerJob;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records each event by name (and round where there is one), in order.
+struct RecordedEvents final : server::JobEvents {
+  std::vector<std::string> seen;
+  std::vector<server::RoundFigures> measured;
+
+  void site_joined(const server::SiteJoin& j, bool rejoined) override {
+    seen.push_back((rejoined ? "rejoined " : "joined ") + j.site);
+  }
+  void initial_model_received(const std::string& site, const server::GlobalModel&) override {
+    seen.push_back("initial model from " + site);
+  }
+  void round_started(int64_t round, size_t) override {
+    seen.push_back("round " + std::to_string(round) + " started");
+  }
+  void site_trained(const server::SiteUpdate& u) override {
+    seen.push_back(u.site + " trained round " + std::to_string(u.round));
+  }
+  void round_aggregated(const server::GlobalModel& m, const std::filesystem::path&) override {
+    seen.push_back("model " + std::to_string(m.model_round()) + " aggregated");
+  }
+  void final_evaluation_started() override { seen.push_back("final evaluation"); }
+  void model_measured(const server::RoundFigures& f, const std::filesystem::path&) override {
+    seen.push_back("model " + std::to_string(f.model_round) + " measured");
+    measured.push_back(f);
+  }
+  void site_progress(const server::SiteProgress&) override { seen.push_back("progress"); }
+  void rank_failed(const server::RankFailure& f, server::FailureHandling) override {
+    seen.push_back(f.site + " rank failed");
+  }
+  void job_failed(const std::string&) override { seen.push_back("job failed"); }
+  void job_finished() override { seen.push_back("job finished"); }
+};
+
+float stored_value(const std::filesystem::path& file) {
+  return ControllerJob::value_of(storage::load_safetensors(file).tensors);
+}
+
+}  // namespace
+
+TEST_CASE("a job goes from registration through its rounds and the final evaluation to its end") {
+  ControllerJob job({"a", "b"}, 2);
+  job.join("a");
+  CHECK(job.task("a").kind == TaskKind::Wait);  // b has not joined yet
+  job.join("b");
+  CHECK(job.task("b").kind == TaskKind::Wait);  // only the first site sends the initial model
+  REQUIRE(job.task("a").kind == TaskKind::SendInitialModel);
+  job.controller.accept_initial_model({.site = "a", .weights = ControllerJob::weights(1)});
+
+  for (int64_t round = 0; round < 2; ++round) {
+    for (const std::string site : {"a", "b"}) {
+      const auto t = job.task(site);
+      REQUIRE(t.kind == TaskKind::Train);
+      CHECK(t.round == round);
+      CHECK(t.num_rounds == 2);
+      CHECK(job.task(site).kind == TaskKind::Wait);  // one task per site per round
+    }
+    job.send_update("a", round, 10.0f * (round + 1));
+    job.send_update("b", round, 30.0f * (round + 1));
+  }
+  const auto final_task = job.task("a");
+  REQUIRE(final_task.kind == TaskKind::Evaluate);
+  CHECK(final_task.round == 2);
+  CHECK(ControllerJob::weight_of(final_task) == doctest::Approx(40));
+  REQUIRE(job.task("b").kind == TaskKind::Evaluate);
+  job.controller.accept_evaluation({.site = "a", .round = 2});
+  job.controller.accept_evaluation({.site = "b", .round = 2});
+  CHECK(job.task("b").kind == TaskKind::Finish);
+
+  const auto outcome = job.controller.run([] {});
+  CHECK(outcome.success);
+  CHECK(stored_value(job.dir / "models/global_round_0.safetensors") == 1);
+  CHECK(stored_value(job.dir / "models/global_round_1.safetensors") == doctest::Approx(20));
+  CHECK(stored_value(job.dir / "models/global_round_2.safetensors") == doctest::Approx(40));
+}
+
+TEST_CASE("every site's task of a round carries the one global model of that round") {
+  ControllerJob job({"a", "b", "c"}, 2);
+  job.start({"a", "b", "c"});
+  const auto a = job.task("a"), b = job.task("b"), c = job.task("c");
+  REQUIRE(a.model);
+  CHECK(a.model == b.model);
+  CHECK(b.model == c.model);
+  CHECK(a.model->model_round() == 0);
+  for (const std::string site : {"a", "b", "c"}) job.send_update(site, 0, 3);
+  const auto next = job.task("a");
+  CHECK(next.model != a.model);
+  CHECK(next.model->model_round() == 1);
+  CHECK(job.task("b").model == next.model);
+}
+
+TEST_CASE("a round's global model is held until its figures are in, then released") {
+  ControllerJob job({"a", "b"}, 2);
+  job.start_training({"a", "b"});
+  job.send_update("a", 0, 4);
+  job.send_update("b", 0, 8);
+  std::weak_ptr<const server::GlobalModel> model1;
+  {
+    const auto t = job.task("a");
+    REQUIRE(t.kind == TaskKind::Train);
+    model1 = t.model;
+  }
+  REQUIRE(job.task("b").kind == TaskKind::Train);
+  // The sites' evaluations of model 1 come with their round-2 updates.
+  auto update_a = ControllerJob::update("a", 1, 0);
+  update_a.evaluation = ControllerJob::evaluation(0.5);
+  auto update_b = ControllerJob::update("b", 1, 0);
+  update_b.evaluation = ControllerJob::evaluation(0.7);
+  job.controller.accept_update(update_a);
+  CHECK_FALSE(model1.expired());
+  job.controller.accept_update(update_b);
+  CHECK(model1.expired());  // measured, saved as best, replaced by model 2: no copy lingers
+  const auto best = storage::load_safetensors(job.dir / "models/best.safetensors");
+  CHECK(best.metadata.at("round") == "1");
+  CHECK(ControllerJob::value_of(best.tensors) == doctest::Approx(6));
+}
+
+TEST_CASE("a model's figures are the sample-weighted mean of the sites' evaluations") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events);
+  job.start_training({"a", "b"});
+  auto ua = ControllerJob::update("a", 0, 1);
+  ua.evaluation = ControllerJob::evaluation(0.2, 10);
+  auto ub = ControllerJob::update("b", 0, 1);
+  ub.evaluation = ControllerJob::evaluation(0.6, 30);
+  job.controller.accept_update(ua);
+  CHECK(events.measured.empty());  // not before every site measured it
+  job.controller.accept_update(ub);
+  REQUIRE(events.measured.size() == 1);
+  const auto& initial = events.measured[0];
+  CHECK(initial.model_round == 0);
+  CHECK(initial.metric("val_acc") == doctest::Approx(0.5));
+  CHECK(initial.metric("val_loss") == doctest::Approx(0.5));
+  CHECK_FALSE(initial.best);  // the initial model is measured but never best
+  CHECK_FALSE(std::filesystem::exists(job.dir / "models/best.safetensors"));
+}
+
+TEST_CASE("a later model is best only when it beats every earlier one on the key metric") {
+  RecordedEvents events;
+  ControllerJob job({"a"}, 3, &events);
+  job.start({"a"});
+  const double accuracies[] = {0.1, 0.6, 0.4};  // of models 0, 1, 2
+  for (int64_t round = 0; round < 3; ++round) {
+    REQUIRE(job.task("a").kind == TaskKind::Train);
+    auto u = ControllerJob::update("a", round, static_cast<float>(round + 1));
+    u.evaluation = ControllerJob::evaluation(accuracies[round]);
+    job.controller.accept_update(u);
+  }
+  REQUIRE(job.task("a").kind == TaskKind::Evaluate);
+  job.controller.accept_evaluation(
+      {.site = "a", .round = 3, .evaluation = ControllerJob::evaluation(0.9)});
+  std::vector<bool> best;
+  for (const auto& f : events.measured) best.push_back(f.best);
+  CHECK(best == std::vector<bool>{false, true, false, true});
+  const auto file = storage::load_safetensors(job.dir / "models/best.safetensors");
+  CHECK(file.metadata.at("round") == "3");
+  CHECK(ControllerJob::value_of(file.tensors) == 3);
+  const auto figures = job.controller.figures();
+  REQUIRE(figures.size() == 4);
+  CHECK(figures[1].round_seconds >= 0);
+  CHECK(figures[0].round_seconds < 0);  // the initial model took no round
+}
+
+TEST_CASE("the controller reports its events in the order things happen") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events);
+  job.start_training({"a", "b"});
+  job.send_update("b", 0, 1);
+  job.send_update("a", 0, 1);
+  REQUIRE(job.task("a").kind == TaskKind::Evaluate);
+  REQUIRE(job.task("b").kind == TaskKind::Evaluate);
+  job.controller.accept_evaluation({.site = "a", .round = 1});
+  job.controller.accept_evaluation({.site = "b", .round = 1});
+  CHECK(events.seen == std::vector<std::string>{
+                           "joined a", "joined b", "initial model from a", "round 0 started",
+                           "b trained round 0", "a trained round 0", "model 0 measured",
+                           "model 1 aggregated", "final evaluation", "model 1 measured",
+                           "job finished"});
+}
+
+TEST_CASE("requests that do not fit the job's state are refused") {
+  ControllerJob job({"a", "b"}, 2);
+  CHECK_THROWS_AS(job.join("stranger"), server::RejectedRequest);
+  CHECK_THROWS_AS(job.task("stranger"), server::RejectedRequest);
+  job.join("a");
+  job.join("b");
+  REQUIRE(job.task("a").kind == TaskKind::SendInitialModel);
+  CHECK_THROWS_AS(job.controller.accept_initial_model({.site = "b", .weights = ControllerJob::weights(0)}),
+                  server::RejectedRequest);
+  CHECK_THROWS_AS(job.controller.accept_initial_model({.site = "a"}), server::RejectedRequest);
+  job.controller.accept_initial_model({.site = "a", .weights = ControllerJob::weights(0)});
+  CHECK_THROWS_AS(job.send_update("a", 0, 1), server::RejectedRequest);  // no task handed yet
+  REQUIRE(job.task("a").kind == TaskKind::Train);
+  CHECK_THROWS_AS(job.send_update("a", 1, 1), server::RejectedRequest);  // another round
+  job.send_update("a", 0, 1);
+  CHECK_THROWS_AS(job.send_update("a", 0, 1), server::RejectedRequest);  // counted once
+  CHECK_THROWS_AS(job.controller.accept_evaluation({.site = "a", .round = 2}),
+                  server::RejectedRequest);  // not in the final evaluation yet
+}
+
+TEST_CASE("sites that do not register in time fail the job, naming them") {
+  ControllerJob job({"a", "b", "c"}, 1, nullptr, 50ms);
+  job.join("b");
+  const auto outcome = job.controller.run([] {});
+  CHECK_FALSE(outcome.success);
+  CHECK_MESSAGE(outcome.failure.find("missing a, c") != std::string::npos, outcome.failure);
+}
+
+TEST_CASE("a round without every answer in time fails the job, naming the silent sites") {
+  ControllerJob job({"a", "b"}, 1, nullptr, 200ms);
+  job.start({"a", "b"});
+  REQUIRE(job.task("a").kind == TaskKind::Train);
+  job.send_update("a", 0, 1);
+  const auto outcome = job.controller.run([] {});
+  CHECK_FALSE(outcome.success);
+  CHECK_MESSAGE(outcome.failure.find("no answer from b") != std::string::npos, outcome.failure);
+}
+
+TEST_CASE("a failed job hands every site Finish with the reason") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events);
+  job.start({"a", "b"});
+  job.controller.failure({.site = "b", .rank = 2, .cause = "exit code 3", .log_tail = "boom\n"});
+  const auto t = job.task("a");
+  CHECK(t.kind == TaskKind::Finish);
+  CHECK(t.reason == "b worker rank 2 failed: exit code 3\nlast lines of its log:\nboom\n");
+  const auto outcome = job.controller.run([] {});
+  CHECK_FALSE(outcome.success);
+  CHECK(outcome.failure == t.reason);
+  CHECK(std::count(events.seen.begin(), events.seen.end(), "job failed") == 1);
+}
+
+TEST_CASE("a long poll returns the task as soon as it exists") {
+  ControllerJob job({"a", "b"}, 1);
+  job.join("a");
+  std::thread second([&] {
+    std::this_thread::sleep_for(50ms);
+    job.join("b");
+  });
+  const auto t = job.controller.next_task("a", 0, 10s);
+  second.join();
+  CHECK(t.kind == TaskKind::SendInitialModel);
+}

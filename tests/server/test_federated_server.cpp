@@ -1,0 +1,118 @@
+// The server of one job, wired as flare-run starts it: sites served over
+// loopback through the transport's client, a whole job run to its files.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "server/federated_server.hpp"
+#include "storage/safetensors.hpp"
+#include "temp_folder.hpp"
+#include "transport/server_connection.hpp"
+#include "transport/tensor_codec.hpp"
+
+using namespace flare;
+namespace v1 = flare::transport::v1;
+
+namespace {
+
+jobspec::JobSpec two_site_job() {
+  jobspec::JobSpec job;
+  job.name = "served";
+  job.num_rounds = 1;
+  job.sites = {{.name = "site-1"}, {.name = "site-2"}};
+  job.aggregator = {.name = "fedavg", .path = FLARE_FEDAVG_PLUGIN};
+  job.server_port = 0;
+  return job;
+}
+
+// A two-site, one-round job's server, its files in a temporary folder.
+struct ServedJob {
+  testing::TempFolder dir;
+  jobspec::JobSpec job = two_site_job();
+  std::ostringstream screen;
+  server::ProgressDisplay display{screen, false, job.num_rounds};
+  server::FederatedServer server{job, server::load_aggregator(job),
+                                 {dir / "models", dir / "metrics.jsonl", dir / "server.log"},
+                                 display};
+};
+
+void put(v1::Model* model, float value) {
+  std::vector<tensor::OwnedTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
+  t[0].data.resize(sizeof(float));
+  std::memcpy(t[0].data.data(), &value, sizeof(float));
+  transport::encode_tensors(tensor::views_of(t), model->mutable_weights());
+}
+
+std::string eval_json(double accuracy) {
+  return nlohmann::json{{"validation", {{"accuracy", accuracy}, {"num_samples", 10}}}}.dump();
+}
+
+}  // namespace
+
+TEST_CASE("a job served to its sites writes every model, the best one and the metrics") {
+  ServedJob served;
+  auto& server = served.server;
+  const auto& dir = served.dir;
+  transport::ServerConnection s1(server.address(), "site-1"), s2(server.address(), "site-2");
+  s1.register_site(1);
+  s2.register_site(1);
+  REQUIRE(s1.next_task().kind() == v1::Task::SEND_INITIAL_MODEL);
+  v1::InitialModel initial;
+  put(initial.mutable_model(), 1);
+  s1.submit_initial_model(initial);
+  float value = 2;
+  for (auto* site : {&s1, &s2}) {
+    REQUIRE(site->next_task().kind() == v1::Task::TRAIN);
+    v1::Update update;
+    update.set_round(0);
+    update.set_num_samples(10);
+    update.set_eval_json(eval_json(0.1));
+    put(update.mutable_model(), value += 2);  // 4 and 6
+    site->submit_update(update);
+  }
+  for (auto* site : {&s1, &s2}) {
+    REQUIRE(site->next_task().kind() == v1::Task::EVALUATE);
+    v1::Evaluation evaluation;
+    evaluation.set_round(1);
+    evaluation.set_eval_json(eval_json(0.8));
+    site->submit_evaluation(evaluation);
+  }
+  const auto outcome = server.run([] {});
+  CHECK(outcome.success);
+  CHECK(s1.next_task().kind() == v1::Task::FINISH);
+
+  for (const char* file : {"global_round_0.safetensors", "global_round_1.safetensors",
+                           "best.safetensors"})
+    CHECK_MESSAGE(std::filesystem::exists(dir / "models" / file), file);
+  const auto best = storage::load_safetensors(dir / "models/best.safetensors");
+  CHECK(best.metadata.at("round") == "1");
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::vector<std::string> kinds;
+  for (std::string line; std::getline(metrics, line);)
+    kinds.push_back(nlohmann::json::parse(line)["kind"]);
+  CHECK(kinds == std::vector<std::string>{"site", "site", "global", "global"});
+  CHECK(std::filesystem::file_size(dir / "server.log") > 0);
+  const auto figures = server.figures();
+  REQUIRE(figures.size() == 2);
+  CHECK(figures[1].best);
+}
+
+TEST_CASE("a job whose aggregator cannot be loaded fails before the server exists") {
+  auto job = two_site_job();
+  job.aggregator.path = "/nonexistent/libflare_nothing.so";
+  CHECK_THROWS_AS((void)server::load_aggregator(job), host::PluginLoadError);
+}
+
+TEST_CASE("a server that is aborted ends its job with the reason and tells the sites") {
+  ServedJob served;
+  auto& server = served.server;
+  const auto outcome = server.run([&] { server.abort("interrupted"); });
+  CHECK_FALSE(outcome.success);
+  CHECK(outcome.failure == "interrupted");
+  transport::ServerConnection s1(server.address(), "site-1");
+  const auto task = s1.next_task();
+  CHECK(task.kind() == v1::Task::FINISH);
+  CHECK(task.reason() == "interrupted");
+}

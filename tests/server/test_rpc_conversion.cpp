@@ -1,0 +1,198 @@
+// The protocol's messages to and from the domain, and the one encoding of a
+// round's global model that every task reply shares.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "server/rpc_conversion.hpp"
+#include "transport/tensor_codec.hpp"
+
+using namespace flare;
+using server::v1::Task;
+
+namespace {
+
+std::vector<tensor::OwnedTensor> tensors_of(std::vector<float> values, const std::string& name) {
+  std::vector<tensor::OwnedTensor> t{
+      {name, {kDLFloat, 32, 1}, {static_cast<int64_t>(values.size())}, {}}};
+  t[0].data.resize(values.size() * sizeof(float));
+  std::memcpy(t[0].data.data(), values.data(), t[0].data.size());
+  return t;
+}
+
+server::GlobalModelPtr global_model(int64_t round, std::vector<float> values) {
+  return std::make_shared<const server::GlobalModel>(round, tensors_of(std::move(values), "w"));
+}
+
+// The model a wire task carries, as the bytes the site will decode.
+std::vector<tensor::OwnedTensor> carried(const Task& task) {
+  return transport::decode_tensors(task.model().weights());
+}
+
+}  // namespace
+
+TEST_CASE("an update's fields reach the domain") {
+  server::v1::Update u;
+  u.set_site("site-1");
+  u.set_round(3);
+  u.set_generation(2);
+  u.set_num_samples(640);
+  u.set_num_steps(10);
+  u.set_train_seconds(1.5);
+  u.set_train_metrics_json(R"({"train_loss": 0.5})");
+  u.set_eval_json(R"({"validation": {"accuracy": 0.25, "num_samples": 100}})");
+  u.mutable_model()->set_meta_json(R"({"data": "generated"})");
+  auto w = tensors_of({1, 2}, "w");
+  auto c = tensors_of({3}, "control");
+  transport::encode_tensors(tensor::views_of(w), u.mutable_model()->mutable_weights());
+  transport::encode_tensors(tensor::views_of(c), u.mutable_model()->mutable_aux());
+
+  const server::SiteUpdate d = server::from_wire(u);
+  CHECK(d.site == "site-1");
+  CHECK(d.round == 3);
+  CHECK(d.generation == 2);
+  CHECK(d.num_samples == 640);
+  CHECK(d.num_steps == 10);
+  CHECK(d.train_seconds == 1.5);
+  CHECK(d.train_metrics == nlohmann::json{{"train_loss", 0.5}});
+  CHECK(d.evaluation["validation"]["accuracy"] == 0.25);
+  CHECK(d.meta == nlohmann::json{{"data", "generated"}});
+  REQUIRE(d.weights.size() == 1);
+  CHECK(d.weights[0].name == "w");
+  CHECK(d.weights[0].data == w[0].data);
+  REQUIRE(d.aux.size() == 1);
+  CHECK(d.aux[0].name == "control");
+  CHECK(d.aux[0].data == c[0].data);
+}
+
+TEST_CASE("JSON fields left empty become empty objects") {
+  server::v1::Update u;
+  u.set_site("site-1");
+  const auto d = server::from_wire(u);
+  CHECK(d.train_metrics == nlohmann::json::object());
+  CHECK(d.evaluation == nlohmann::json::object());
+  CHECK(d.meta == nlohmann::json::object());
+}
+
+TEST_CASE("malformed JSON is refused, naming the field and the site") {
+  server::v1::Update u;
+  u.set_site("site-4");
+  u.set_eval_json("{\"validation\": ");
+  try {
+    (void)server::from_wire(u);
+    FAIL("expected a RejectedRequest");
+  } catch (const server::RejectedRequest& e) {
+    const std::string what = e.what();
+    CHECK_MESSAGE(what.find("eval_json") != std::string::npos, what);
+    CHECK_MESSAGE(what.find("site-4") != std::string::npos, what);
+  }
+  server::v1::Evaluation e;
+  e.set_site("site-4");
+  e.set_eval_json("not json");
+  CHECK_THROWS_AS((void)server::from_wire(e), server::RejectedRequest);
+}
+
+TEST_CASE("registration, initial model, evaluation, progress and failure reach the domain") {
+  server::v1::RegisterRequest r;
+  r.set_site("s");
+  r.set_world_size(4);
+  r.set_generation(1);
+  const auto join = server::from_wire(r);
+  CHECK((join.site == "s" && join.world_size == 4 && join.generation == 1));
+
+  server::v1::InitialModel m;
+  m.set_site("s");
+  m.set_generation(1);
+  auto w = tensors_of({5, 6, 7}, "w");
+  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
+  const auto initial = server::from_wire(m);
+  CHECK(initial.generation == 1);
+  REQUIRE(initial.weights.size() == 1);
+  CHECK(initial.weights[0].data == w[0].data);
+
+  server::v1::Evaluation e;
+  e.set_site("s");
+  e.set_round(5);
+  e.set_generation(1);
+  e.set_eval_json(R"({"test": {"accuracy": 1}})");
+  const auto evaluation = server::from_wire(e);
+  CHECK((evaluation.round == 5 && evaluation.generation == 1));
+  CHECK(evaluation.evaluation["test"]["accuracy"] == 1);
+
+  server::v1::Progress p;
+  p.set_site("s");
+  p.set_round(2);
+  p.set_phase("train");
+  p.set_epoch(1);
+  p.set_step(3);
+  p.set_total(9);
+  const auto progress = server::from_wire(p);
+  CHECK((progress.phase == "train" && progress.round == 2 && progress.epoch == 1 &&
+         progress.step == 3 && progress.total == 9));
+
+  server::v1::Failure f;
+  f.set_site("s");
+  f.set_rank(3);
+  f.set_cause("killed");
+  f.set_log_tail("tail");
+  f.set_generation(1);
+  f.set_restarting(true);
+  f.set_restarts_left(2);
+  f.set_node_rank(1);
+  f.set_in_collective(true);
+  const auto failure = server::from_wire(f);
+  CHECK((failure.rank == 3 && failure.cause == "killed" && failure.log_tail == "tail"));
+  CHECK((failure.generation == 1 && failure.restarting && failure.restarts_left == 2));
+  CHECK((failure.node_rank == 1 && failure.in_collective));
+}
+
+TEST_CASE("a task's wire form carries its kind, round, number of rounds and reason") {
+  server::TaskEncoder encoder;
+  const auto finish = encoder.encode(
+      {.kind = server::TaskKind::Finish, .num_rounds = 4, .reason = "site-2 failed"});
+  CHECK(finish->kind() == Task::FINISH);
+  CHECK(finish->num_rounds() == 4);
+  CHECK(finish->reason() == "site-2 failed");
+  CHECK_FALSE(finish->has_model());
+  CHECK(encoder.encode({.kind = server::TaskKind::Wait})->kind() == Task::WAIT);
+  CHECK(encoder.encode({.kind = server::TaskKind::SendInitialModel})->kind() ==
+        Task::SEND_INITIAL_MODEL);
+  const auto train = encoder.encode(
+      {.kind = server::TaskKind::Train, .round = 2, .num_rounds = 4, .model = global_model(2, {1})});
+  CHECK(train->kind() == Task::TRAIN);
+  CHECK(train->round() == 2);
+  const auto evaluate = encoder.encode(
+      {.kind = server::TaskKind::Evaluate, .round = 4, .num_rounds = 4, .model = global_model(4, {1})});
+  CHECK(evaluate->kind() == Task::EVALUATE);
+  CHECK(evaluate->round() == 4);
+}
+
+TEST_CASE("every site's task of one global model is encoded once and carries the model's bytes") {
+  server::TaskEncoder encoder;
+  const auto model = global_model(1, {0.5f, -2.0f, 3.25f});
+  const server::Task task{.kind = server::TaskKind::Train, .round = 1, .num_rounds = 3,
+                          .model = model};
+  const auto first = encoder.encode(task);
+  for (int site = 1; site < 8; ++site) CHECK(encoder.encode(task) == first);
+  CHECK(encoder.model_encodings() == 1);
+  const auto sent = carried(*first);
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].name == "w");
+  CHECK(sent[0].shape == model->tensors()[0].shape);
+  CHECK(sent[0].data == model->tensors()[0].data);
+}
+
+TEST_CASE("each round's model is encoded anew") {
+  server::TaskEncoder encoder;
+  const auto round1 = global_model(1, {1});
+  const auto round2 = global_model(2, {2});
+  for (int site = 0; site < 3; ++site)
+    (void)encoder.encode({.kind = server::TaskKind::Train, .round = 1, .model = round1});
+  CHECK(encoder.model_encodings() == 1);
+  std::shared_ptr<const Task> sent;
+  for (int site = 0; site < 3; ++site)
+    sent = encoder.encode({.kind = server::TaskKind::Train, .round = 2, .model = round2});
+  CHECK(encoder.model_encodings() == 2);
+  CHECK(sent->round() == 2);
+  CHECK(carried(*sent)[0].data == round2->tensors()[0].data);
+}

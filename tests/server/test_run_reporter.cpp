@@ -1,0 +1,160 @@
+// What the job's events become: metrics.jsonl lines (their schema is what
+// tools and the end-to-end tests read) and the terminal's lines.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/sinks/null_sink.h>
+
+#include "server/run_reporter.hpp"
+#include "temp_folder.hpp"
+
+using namespace flare;
+
+namespace {
+
+struct Reporter {
+  testing::TempFolder dir;
+  storage::MetricsLog metrics{dir / "metrics.jsonl"};
+  std::ostringstream screen;
+  server::ProgressDisplay display{screen, false, 3};
+  server::RunReporter reporter{
+      metrics, display,
+      std::make_shared<spdlog::logger>("server", std::make_shared<spdlog::sinks::null_sink_mt>()),
+      3};
+
+  std::vector<nlohmann::json> lines() const {
+    std::ifstream in(metrics.path());
+    std::vector<nlohmann::json> out;
+    for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  }
+  bool shows(const std::string& text) const {
+    return screen.str().find(text) != std::string::npos;
+  }
+};
+
+server::SiteUpdate trained_update() {
+  return {.site = "site-2",
+          .round = 1,
+          .num_samples = 500,
+          .num_steps = 20,
+          .train_seconds = 2,
+          .train_metrics = {{"train_loss", 0.25}, {"train_acc", 0.9}},
+          .evaluation = {{"validation", {{"accuracy", 0.5}, {"num_samples", 100}}},
+                         {"test", {{"loss", 1.5}, {"num_samples", 200}}}},
+          .meta = {{"data", "generated CIFAR-10-format data"}}};
+}
+
+}  // namespace
+
+TEST_CASE("a site's result is one site line with its training metrics and its evaluation") {
+  Reporter r;
+  r.reporter.site_trained(trained_update());
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 1);
+  const auto& line = lines[0];
+  CHECK(line["kind"] == "site");
+  CHECK(line["round"] == 2);  // 1-based for users
+  CHECK(line["site"] == "site-2");
+  CHECK(line["num_samples"] == 500);
+  CHECK(line["num_steps"] == 20);
+  CHECK(line["train_seconds"] == 2);
+  CHECK(line["images_per_s"] == 250);
+  CHECK(line["train_loss"] == 0.25);
+  CHECK(line["train_acc"] == 0.9);
+  CHECK(line["received_model"] == nlohmann::json{{"val_acc", 0.5}, {"val_num_samples", 100},
+                                                 {"test_loss", 1.5}, {"test_num_samples", 200}});
+}
+
+TEST_CASE("a site's result is one terminal line with its speed and training loss") {
+  Reporter r;
+  r.reporter.site_trained(trained_update());
+  CHECK_MESSAGE(r.shows("round 2/3  site-2 done: 500 samples, 250 images/s, train_loss 0.2500\n"),
+                r.screen.str());
+}
+
+TEST_CASE("a site's training data is announced once") {
+  Reporter r;
+  r.reporter.site_trained(trained_update());
+  auto again = trained_update();
+  again.round = 2;
+  r.reporter.site_trained(again);
+  const std::string text = r.screen.str();
+  const std::string announcement = "site-2 trains on generated CIFAR-10-format data\n";
+  const auto first = text.find(announcement);
+  CHECK(first != std::string::npos);
+  CHECK(text.find("trains on", first + announcement.size()) == std::string::npos);
+}
+
+TEST_CASE("a measured model is one global line naming its file, with its figures and speed") {
+  Reporter r;
+  server::RoundFigures f{.model_round = 2,
+                         .metrics = {{"val_acc", 0.75}, {"val_loss", 0.5}},
+                         .round_seconds = 4,
+                         .images_per_s = 1000,
+                         .best = true};
+  r.reporter.model_measured(f, "/ws/models/global_round_2.safetensors");
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] == nlohmann::json{{"kind", "global"}, {"round", 2}, {"best", true},
+                                   {"model", "global_round_2.safetensors"}, {"val_acc", 0.75},
+                                   {"val_loss", 0.5}, {"round_seconds", 4},
+                                   {"images_per_s", 1000}});
+  CHECK_MESSAGE(r.shows("global model after round 2  val_acc 0.7500  val_loss 0.5000  (best so far)"),
+                r.screen.str());
+}
+
+TEST_CASE("the initial model's line has no round time or speed") {
+  Reporter r;
+  r.reporter.model_measured({.model_round = 0, .metrics = {{"val_acc", 0.1}}},
+                            "global_round_0.safetensors");
+  const auto line = r.lines().at(0);
+  CHECK_FALSE(line.contains("round_seconds"));
+  CHECK_FALSE(line.contains("images_per_s"));
+  CHECK(line["best"] == false);
+  CHECK(r.shows("initial global model  val_acc 0.1000\n"));
+}
+
+TEST_CASE("a failure's handling decides what the terminal shows") {
+  const server::RankFailure killed{.site = "site-1", .rank = 1, .cause = "killed by signal 9",
+                                   .restarts_left = 2};
+  SUBCASE("a restart names the restarts left") {
+    Reporter r;
+    r.reporter.rank_failed(killed, server::FailureHandling::Restarting);
+    CHECK(r.shows("site-1 worker rank 1 failed: killed by signal 9; restarting its worker group "
+                  "(2 restarts left)\n"));
+  }
+  SUBCASE("a later report of a restarting group shows its own cause") {
+    Reporter r;
+    r.reporter.rank_failed(killed, server::FailureHandling::AlreadyRestarting);
+    CHECK(r.shows("site-1 worker rank 1 failed: killed by signal 9 (its worker group is already "
+                  "restarting)\n"));
+  }
+  SUBCASE("a later report from a broken collective only echoes it and is not shown") {
+    Reporter r;
+    auto echo = killed;
+    echo.in_collective = true;
+    r.reporter.rank_failed(echo, server::FailureHandling::AlreadyRestarting);
+    CHECK(r.screen.str().empty());
+  }
+  SUBCASE("a failure that ends the job is left to the job's failure message") {
+    Reporter r;
+    r.reporter.rank_failed(killed, server::FailureHandling::EndsJob);
+    CHECK(r.screen.str().empty());
+  }
+}
+
+TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
+  Reporter r;
+  r.reporter.site_joined({.site = "site-1", .world_size = 4}, false);
+  r.reporter.site_joined({.site = "site-1", .world_size = 4, .generation = 1}, true);
+  r.reporter.round_started(0, 2);
+  r.reporter.final_evaluation_started();
+  CHECK(r.screen.str() ==
+        "site-1 joined with 4 worker ranks\n"
+        "site-1 rejoined with a restarted worker group\n"
+        "round 1/3: training on 2 sites\n"
+        "evaluating the final global model\n");
+}
