@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/child_process.hpp"
 #include "worker/device_plan.hpp"
@@ -31,6 +35,30 @@ constexpr auto kClientExitGrace = std::chrono::seconds(30);
 // After a failure the sites are stopped rather than waited for.
 constexpr auto kClientExitGraceOnFailure = std::chrono::seconds(2);
 constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
+
+// The start-up steps taken before the server log exists, logged once it does
+// (bench/startup builds its timeline from them).
+class StartupSteps {
+ public:
+  void done(const std::string& step) {
+    const auto now = Clock::now();
+    steps_.emplace_back(step, milliseconds(now - last_));
+    last_ = now;
+  }
+  void log_to(spdlog::logger& log) const {
+    for (const auto& [step, ms] : steps_) log.info("start-up: {} in {:.0f} ms", step, ms);
+    log.info("start-up: flare-run began the job {:.0f} ms ago", milliseconds(Clock::now() - began_));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double milliseconds(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  }
+  Clock::time_point began_ = Clock::now();
+  Clock::time_point last_ = began_;
+  std::vector<std::pair<std::string, double>> steps_;
+};
 
 // One flare-client per site, or per node of a site whose group spans nodes.
 struct SiteProcess {
@@ -100,15 +128,20 @@ void watch_clients(std::vector<SiteProcess>& clients, server::Controller& contro
 }  // namespace
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
+  StartupSteps startup;
   // Everything that can be wrong with the input is checked before any process starts.
   const auto aggregator_plugin = host::load_plugin(
       {job.aggregator.name, job.aggregator.path, job.plugin_path}, FLARE_PLUGIN_AGGREGATOR);
   (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
                           FLARE_PLUGIN_TRAINER);
+  startup.done("checked the plugins");
   const int total_ranks = plan_local_ranks(job);
+  startup.done("planned the devices");
 
   const RunWorkspace ws = RunWorkspace::create(job);
   auto log = common::make_file_logger("server", ws.logs_dir() / "server.log");
+  startup.done("created the run folder");
+  startup.log_to(*log);
   server::ProgressDisplay display(out, interactive, job.num_rounds);
   display.message("flare-run: job '" + job.name + "', " + std::to_string(job.sites.size()) +
                   " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
@@ -149,6 +182,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
   auto clients = start_clients(job, ws, rpc.address(), total_ranks);
+  log->info("started {} client processes", clients.size());
   const auto outcome = controller.run([&] {
     if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
     watch_clients(clients, controller);

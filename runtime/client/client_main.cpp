@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
   auto log = flare::common::make_logger("client", args.site);
+  log->info("started");
   try {
     const auto job = flare::jobspec::load_job(args.job);
     auto launch = plan_launch(args, job);

@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
   }
   auto log = flare::common::make_logger(
       "worker", args.site + " rank " + std::to_string(args.rank));
+  log->info("started");
   std::optional<flare::worker::HeartbeatFile> heartbeat;
   try {
     if (!args.heartbeat.empty())
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
                                                                     args.generation);
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
+      log->info("registered with the server");
     }
     flare::worker::ProgressRelay relay(server.get(), heartbeat ? &*heartbeat : nullptr);
     flare::host::HostServices services(relay.callbacks(log), group.get());
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
     info.data_dir = data_dir.c_str();
     info.work_dir = args.work_dir.c_str();
     flare::host::TrainerInstance trainer(plugin, job.trainer.config.dump(), info, services);
+    log->info("trainer created");
 
     flare::worker::WorkerSession session(trainer, *group, server.get(), log,
                                          heartbeat ? &*heartbeat : nullptr);

@@ -130,8 +130,13 @@ std::string WorkerSession::run() {
         send_initial_model();
         break;
       case v1::Task::TRAIN: {
+        log_->info("round {}: received the global model", header.round + 1);
         share_model(&task);
+        const auto evaluating = std::chrono::steady_clock::now();
         const std::string eval = evaluate_model();
+        log_->info("round {}: evaluated the global model in {:.2f} s; training", header.round + 1,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - evaluating)
+                       .count());
         train_and_send(header, eval);
         break;
       }
