@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -10,6 +11,7 @@
 
 #include "storage/safetensors.hpp"
 #include "transport/tensor_codec.hpp"
+#include "worker/model_broadcast.hpp"
 
 namespace flare::worker {
 
@@ -54,19 +56,31 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
 }
 
 void WorkerSession::share_model(const v1::Task* task) {
-  // Every rank learns names, shapes and dtypes from its own trainer; rank 0
-  // fills the buffers from the server's model, then broadcasts them.
-  std::vector<storage::StoredTensor> model;
+  // Rank 0 has the server's model; the others lay the same tensors out as
+  // their own trainer names and shapes them, and take rank 0's values in one
+  // broadcast.
+  std::vector<storage::StoredTensor> from_server;
+  std::vector<flare_named_tensor> model;
   if (server_) {
-    model = transport::decode_tensors(task->model().weights());
+    from_server = transport::decode_tensors(task->model().weights());
+    model = transport::views_of(from_server);
   } else {
-    for (const auto& t : trainer_.get_weights()) model.push_back(transport::copy_of(t));
+    const auto mine = trainer_.get_weights();
+    model.assign(mine.begin(), mine.end());
   }
-  auto views = transport::views_of(model);
-  collective("sharing the model", [&] {
-    for (auto& v : views) group_.broadcast(v.tensor, 0);
-  });
-  trainer_.set_weights(views);
+  if (group_.world_size() == 1) {
+    trainer_.set_weights(model);
+    return;
+  }
+  std::optional<FlatTensors> shared;
+  try {
+    shared.emplace(broadcast_model(group_, model, 0));
+  } catch (const ModelLayoutError&) {
+    throw;  // this rank's trainer, not the group, is at fault
+  } catch (const std::exception& e) {
+    throw CollectiveFailure(std::string("sharing the model: ") + e.what());
+  }
+  trainer_.set_weights(shared->views());
 }
 
 std::string WorkerSession::evaluate_model() {
