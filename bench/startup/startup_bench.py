@@ -94,10 +94,10 @@ def flare_timeline(logs, launched):
     return max(timelines)[1:]
 
 
-def run_flare(job_args, work, tag):
+def run_flare(build, job_args, work, tag):
     ws = work / f"ws-{tag}"
     launched = time.time()
-    subprocess.run([str(ROOT / "build/bin/flare-run"), *job_args, "--workspace", str(ws)],
+    subprocess.run([str(build / "bin/flare-run"), *job_args, "--workspace", str(ws)],
                    stdout=subprocess.DEVNULL, check=True)
     wall = time.time() - launched
     first_round, site, threads, phases = flare_timeline(ws / "latest/logs", launched)
@@ -126,9 +126,9 @@ def run_reference(reference, data, rounds, work, tag):
         ("ranks spawned to ready (import torch, data load, DDP)", spawn)]}
 
 
-def c_trainer_job(work):
-    plugin = ROOT / "build/tests/e2e/fixtures/libflare_c_counter_trainer.so"
-    job = work / "c_trainer.toml"
+def c_trainer_job(build, work, tag):
+    plugin = build / "tests/e2e/fixtures/libflare_c_counter_trainer.so"
+    job = work / f"c_trainer-{tag}.toml"
     job.write_text(f"""[job]
 name = "c-trainer"
 num_rounds = 1
@@ -152,12 +152,16 @@ def spread(values, fmt="{:.2f}"):
                                                        max(values))
 
 
-def print_phases(title, runs):
+def print_phases(title, columns):
+    """columns: {label: runs}, side by side."""
+    runs = next(iter(columns.values()))
     print(f"\n{title} (median [min-max] over {len(runs)} runs, seconds)")
+    print(f"  {'':46}" + "".join(f"{label:>22}" for label in columns))
     for i, (name, _) in enumerate(runs[0]["phases"]):
-        print(f"  {name:48}{spread([r['phases'][i][1] for r in runs]):>20}")
-    print(f"  {'= launch to the first round training':48}"
-          f"{spread([r['first_round'] for r in runs]):>20}")
+        print(f"  {name:46}" + "".join(f"{spread([r['phases'][i][1] for r in rs]):>22}"
+                                       for rs in columns.values()))
+    print(f"  {'= launch to the first round training':46}" +
+          "".join(f"{spread([r['first_round'] for r in rs]):>22}" for rs in columns.values()))
 
 
 def main():
@@ -165,49 +169,61 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--train", type=int, default=10000, help="generated training images")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--build", default=str(ROOT / "build"), help="the build to measure")
+    ap.add_argument("--baseline", default="", help="another build (e.g. of an earlier commit), "
+                    "run interleaved with --build and shown beside it")
     ap.add_argument("--reference", default=os.environ.get(
         "FLARE_TORCH_REFERENCE", str(ROOT.parent / "shared/bench/torch_reference.py")))
     args = ap.parse_args()
+    builds = {"flare-run": Path(args.build)}
+    if args.baseline:
+        builds = {"baseline": Path(args.baseline), "flare-run": Path(args.build)}
 
     with tempfile.TemporaryDirectory(prefix="flare-bench-startup.") as tmp:
         work = Path(tmp)
         data = work / "data"
-        subprocess.run([str(ROOT / "build/bin/flare-make-cifar"), "--out", str(data), "--train",
-                        str(args.train), "--test", "2000", "--seed", "0"],
+        subprocess.run([str(builds["flare-run"] / "bin/flare-make-cifar"), "--out", str(data),
+                        "--train", str(args.train), "--test", "2000", "--seed", "0"],
                        stdout=subprocess.DEVNULL, check=True)
         seed_job = [str(ROOT / "jobs/cifar10.toml"), "--num_rounds", str(args.rounds),
                     "--set", "clients.devices=1", "--set", f"data.dir={data}"]
-        c_job = c_trainer_job(work)
-        flare, reference, trivial = [], [], []
+        seed = {label: [] for label in builds}
+        trivial = {label: [] for label in builds}
+        reference = []
         for i in range(args.repeats):
             # Alternate the order: the VM's speed drifts within seconds.
-            order = ["flare", "reference"] if i % 2 == 0 else ["reference", "flare"]
+            order = [*builds, "reference"]
+            if i % 2:
+                order.reverse()
             for what in order:
-                if what == "flare":
-                    flare.append(run_flare(seed_job, work, f"seed{i}"))
-                else:
+                if what == "reference":
                     reference.append(run_reference(args.reference, data, args.rounds, work, i))
-            trivial.append(run_flare(c_job, work, f"c{i}"))
-            print(f"run {i + 1}/{args.repeats}: flare-run {flare[-1]['wall']:.2f} s, "
-                  f"reference {reference[-1]['wall']:.2f} s, C trainer {trivial[-1]['wall']:.2f} s",
-                  file=sys.stderr, flush=True)
+                else:
+                    seed[what].append(run_flare(builds[what], seed_job, work, f"{what}-seed{i}"))
+            for label, build in builds.items():
+                trivial[label].append(
+                    run_flare(build, c_trainer_job(build, work, label), work, f"{label}-c{i}"))
+            print(f"run {i + 1}/{args.repeats}: " +
+                  ", ".join(f"{label} {seed[label][-1]['wall']:.2f} s" for label in builds) +
+                  f", reference {reference[-1]['wall']:.2f} s", file=sys.stderr, flush=True)
 
-    threads = sorted({r["threads"] for r in flare})
+    threads = sorted({r["threads"] for runs in seed.values() for r in runs})
     print(f"seed job: 2 sites x 1 rank, {args.rounds} rounds, {args.train} generated images, "
           f"batch 4; intra-op threads per rank: flare-run {threads}, reference 1; "
           f"machine load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print_phases("flare-run start-up, seed job (the site that started training last)", flare)
+    print_phases("flare-run start-up, seed job (the site that registered last)", seed)
     print_phases("flare-run start-up, trivial C trainer", trivial)
-    print_phases("torch_reference.py start-up", reference)
-    ratios = [r["wall"] / f["wall"] for f, r in zip(flare, reference)]
+    print_phases("torch_reference.py start-up", {"reference": reference})
     print(f"\nwhole run, launch to exit (median [min-max] over {args.repeats} runs)")
-    print(f"  {'flare-run, s':48}{spread([f['wall'] for f in flare]):>20}")
-    print(f"  {'torch_reference.py, s':48}{spread([r['wall'] for r in reference]):>20}")
-    print(f"  {'reference / flare-run, run by run':48}{spread(ratios):>20}")
-    print(f"  {'flare-run: first round training to exit, s':48}"
-          f"{spread([f['wall'] - f['first_round'] for f in flare]):>20}")
-    print(f"  {'reference: first round to exit, s':48}"
-          f"{spread([r['wall'] - r['first_round'] for r in reference]):>20}")
+    for label, runs in seed.items():
+        ratios = [r["wall"] / f["wall"] for f, r in zip(runs, reference)]
+        print(f"  {label + ', s':46}{spread([f['wall'] for f in runs]):>22}")
+        print(f"  {'  its first round training to exit, s':46}"
+              f"{spread([f['wall'] - f['first_round'] for f in runs]):>22}")
+        print(f"  {'  reference / ' + label + ', run by run':46}{spread(ratios):>22}")
+    print(f"  {'torch_reference.py, s':46}{spread([r['wall'] for r in reference]):>22}")
+    print(f"  {'  its first round to exit, s':46}"
+          f"{spread([r['wall'] - r['first_round'] for r in reference]):>22}")
 
 
 if __name__ == "__main__":
