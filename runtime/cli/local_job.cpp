@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <future>
 #include <string>
 #include <thread>
 #include <utility>
@@ -66,29 +67,35 @@ struct SiteProcess {
   common::ChildProcess client;
 };
 
-// Plans every site's devices on this machine (where all of them run), so a job
-// asking for what is not here fails before anything starts. Returns the number
-// of ranks all sites together will run.
-int plan_local_ranks(const jobspec::JobSpec& job) {
-  const auto inventory = worker::probe_devices_with(common::executable_dir() / "flare-worker");
+// This machine's devices, and the ranks all sites together will run on them.
+struct LocalPlan {
+  worker::DeviceInventory devices;
   int total_ranks = 0;
+};
+
+// Plans every site's devices on this machine (where all of them run), so a job
+// asking for what is not here fails before anything starts.
+LocalPlan plan_local_ranks(const jobspec::JobSpec& job) {
+  LocalPlan plan{worker::local_devices(common::executable_dir() / "flare-worker")};
   for (const auto& site : job.sites)
-    total_ranks += worker::plan_devices(site, inventory).ranks_per_node * site.nodes;
-  return total_ranks;
+    plan.total_ranks += worker::plan_devices(site, plan.devices).ranks_per_node * site.nodes;
+  return plan;
 }
 
 std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
-                                       const std::string& server_address, int total_ranks) {
+                                       const std::string& server_address, const LocalPlan& plan) {
   const auto program = common::executable_dir() / "flare-client";
   // Every node of every site runs here: threads are shared by all their ranks.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = std::max(1, cores / std::max(1, total_ranks));
+  const int threads = std::max(1, cores / std::max(1, plan.total_ranks));
   std::vector<SiteProcess> clients;
   for (const auto& site : job.sites) {
+    // The clients run here too: they plan on this inventory instead of probing again.
     std::vector<std::string> argv{program.string(), "--job", ws.job_file().string(), "--site",
                                   site.name, "--server", server_address, "--log-dir",
                                   ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
-                                  "--threads", std::to_string(threads)};
+                                  "--threads", std::to_string(threads), "--device-inventory",
+                                  worker::to_json(plan.devices).dump()};
     if (site.nodes == 1) {
       clients.push_back(
           {site.name, common::ChildProcess(argv, ws.logs_dir() / (site.name + ".log"))});
@@ -129,13 +136,16 @@ void watch_clients(std::vector<SiteProcess>& clients, server::Controller& contro
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
   StartupSteps startup;
-  // Everything that can be wrong with the input is checked before any process starts.
+  // Everything that can be wrong with the input is checked before any process
+  // starts. A CUDA build probes its devices in a flare-worker process (a
+  // LibTorch load): that runs while this one loads the plugins.
+  auto planning = std::async(std::launch::async, [&] { return plan_local_ranks(job); });
   const auto aggregator_plugin = host::load_plugin(
       {job.aggregator.name, job.aggregator.path, job.plugin_path}, FLARE_PLUGIN_AGGREGATOR);
   (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
                           FLARE_PLUGIN_TRAINER);
   startup.done("checked the plugins");
-  const int total_ranks = plan_local_ranks(job);
+  const LocalPlan plan = planning.get();
   startup.done("planned the devices");
 
   const RunWorkspace ws = RunWorkspace::create(job);
@@ -181,7 +191,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   // processes stopped and reaped, files written so far kept.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  auto clients = start_clients(job, ws, rpc.address(), total_ranks);
+  auto clients = start_clients(job, ws, rpc.address(), plan);
   log->info("started {} client processes", clients.size());
   const auto outcome = controller.run([&] {
     if (g_interrupted) controller.abort("interrupted (SIGINT/SIGTERM)");
