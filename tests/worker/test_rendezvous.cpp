@@ -106,3 +106,19 @@ TEST_CASE("a restarted group passes over the store its previous rank 0 still ser
   CHECK(sum_over(*group1, 2) == 3);
   CHECK(sum0.get() == 3);
 }
+
+TEST_CASE("a rank that comes before rank 0's store is up joins it once it listens") {
+  const int port = flare::common::free_tcp_port();
+  auto options1 = site_group(port, 1, 2);
+  options1.rendezvous_timeout = 10s;
+  auto rank1 = join(options1);
+  std::this_thread::sleep_for(200ms);
+  auto options0 = site_group(port, 0, 2);
+  options0.rendezvous_timeout = 10s;
+  auto rank0 = join(options0);
+  auto group0 = rank0.get();
+  auto group1 = rank1.get();
+  auto sum0 = std::async(std::launch::async, [&] { return sum_over(*group0, 1); });
+  CHECK(sum_over(*group1, 2) == 3);
+  CHECK(sum0.get() == 3);
+}
