@@ -10,7 +10,8 @@ Each repetition runs, in alternating order:
     launch to exit, its start-up taken from its own figures and the moment it
     reports its ranks up;
   - flare-run on a trivial C trainer (tests/e2e/fixtures/c_trainer.c, 2 sites x
-    1 rank, 1 round): the runtime's own start-up, without LibTorch or data.
+    1 rank and 2 sites x 2 ranks, 1 round): the runtime's own start-up, without
+    LibTorch in the trainer or data; with 2 ranks a site's group meets first.
 Prints the median and the range [min-max] of every figure over the repetitions.
 """
 import argparse
@@ -126,15 +127,15 @@ def run_reference(reference, data, rounds, work, tag):
         ("ranks spawned to ready (import torch, data load, DDP)", spawn)]}
 
 
-def c_trainer_job(build, work, tag):
+def c_trainer_job(build, work, tag, ranks):
     plugin = build / "tests/e2e/fixtures/libflare_c_counter_trainer.so"
-    job = work / f"c_trainer-{tag}.toml"
+    job = work / f"c_trainer-{tag}-{ranks}.toml"
     job.write_text(f"""[job]
 name = "c-trainer"
 num_rounds = 1
 [clients]
 count = 2
-devices = 1
+devices = {ranks}
 [data]
 dir = "."
 [trainer]
@@ -188,7 +189,7 @@ def main():
         seed_job = [str(ROOT / "jobs/cifar10.toml"), "--num_rounds", str(args.rounds),
                     "--set", "clients.devices=1", "--set", f"data.dir={data}"]
         seed = {label: [] for label in builds}
-        trivial = {label: [] for label in builds}
+        trivial = {ranks: {label: [] for label in builds} for ranks in (1, 2)}
         reference = []
         for i in range(args.repeats):
             # Alternate the order: the VM's speed drifts within seconds.
@@ -200,9 +201,10 @@ def main():
                     reference.append(run_reference(args.reference, data, args.rounds, work, i))
                 else:
                     seed[what].append(run_flare(builds[what], seed_job, work, f"{what}-seed{i}"))
-            for label, build in builds.items():
-                trivial[label].append(
-                    run_flare(build, c_trainer_job(build, work, label), work, f"{label}-c{i}"))
+            for ranks, runs in trivial.items():
+                for label, build in builds.items():
+                    runs[label].append(run_flare(build, c_trainer_job(build, work, label, ranks),
+                                                 work, f"{label}-c{ranks}-{i}"))
             print(f"run {i + 1}/{args.repeats}: " +
                   ", ".join(f"{label} {seed[label][-1]['wall']:.2f} s" for label in builds) +
                   f", reference {reference[-1]['wall']:.2f} s", file=sys.stderr, flush=True)
@@ -212,7 +214,8 @@ def main():
           f"batch 4; intra-op threads per rank: flare-run {threads}, reference 1; "
           f"machine load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print_phases("flare-run start-up, seed job (the site that registered last)", seed)
-    print_phases("flare-run start-up, trivial C trainer", trivial)
+    for ranks, runs in trivial.items():
+        print_phases(f"flare-run start-up, trivial C trainer, 2 sites x {ranks} rank(s)", runs)
     print_phases("torch_reference.py start-up", {"reference": reference})
     print(f"\nwhole run, launch to exit (median [min-max] over {args.repeats} runs)")
     for label, runs in seed.items():
