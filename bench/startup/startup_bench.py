@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -95,18 +96,28 @@ def flare_timeline(logs, launched):
     return max(timelines)[1:]
 
 
+def cpu_seconds():
+    """User + system time of every finished descendant so far (each run's
+    processes are all reaped by the time it returns)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run_flare(build, job_args, work, tag):
     ws = work / f"ws-{tag}"
+    cpu = cpu_seconds()
     launched = time.time()
     subprocess.run([str(build / "bin/flare-run"), *job_args, "--workspace", str(ws)],
                    stdout=subprocess.DEVNULL, check=True)
     wall = time.time() - launched
     first_round, site, threads, phases = flare_timeline(ws / "latest/logs", launched)
-    return {"wall": wall, "first_round": first_round, "threads": threads, "phases": phases}
+    return {"wall": wall, "cpu": cpu_seconds() - cpu, "first_round": first_round,
+            "threads": threads, "phases": phases}
 
 
 def run_reference(reference, data, rounds, work, tag):
     out = work / f"ref-{tag}.json"
+    cpu = cpu_seconds()
     launched = time.time()
     proc = subprocess.Popen([sys.executable, str(reference), "--data", str(data), "--n_clients", "2",
                              "--devices", "1", "--num_rounds", str(rounds), "--batch_size", "4",
@@ -122,7 +133,7 @@ def run_reference(reference, data, rounds, work, tag):
     wall = time.time() - launched
     result = json.loads(out.read_text())
     spawn = result["startup_s"]
-    return {"wall": wall, "first_round": ranks_up, "phases": [
+    return {"wall": wall, "cpu": cpu_seconds() - cpu, "first_round": ranks_up, "phases": [
         ("python, import torch, test set, initial test", ranks_up - spawn),
         ("ranks spawned to ready (import torch, data load, DDP)", spawn)]}
 
@@ -220,13 +231,17 @@ def main():
     print(f"\nwhole run, launch to exit (median [min-max] over {args.repeats} runs)")
     for label, runs in seed.items():
         ratios = [r["wall"] / f["wall"] for f, r in zip(runs, reference)]
+        cpu_ratios = [r["cpu"] / f["cpu"] for f, r in zip(runs, reference)]
         print(f"  {label + ', s':46}{spread([f['wall'] for f in runs]):>22}")
         print(f"  {'  its first round training to exit, s':46}"
               f"{spread([f['wall'] - f['first_round'] for f in runs]):>22}")
         print(f"  {'  reference / ' + label + ', run by run':46}{spread(ratios):>22}")
+        print(f"  {'  CPU s, all its processes':46}{spread([f['cpu'] for f in runs]):>22}")
+        print(f"  {'  reference / ' + label + ', CPU s':46}{spread(cpu_ratios):>22}")
     print(f"  {'torch_reference.py, s':46}{spread([r['wall'] for r in reference]):>22}")
     print(f"  {'  its first round to exit, s':46}"
           f"{spread([r['wall'] - r['first_round'] for r in reference]):>22}")
+    print(f"  {'  CPU s, all its processes':46}{spread([r['cpu'] for r in reference]):>22}")
 
 
 if __name__ == "__main__":
