@@ -28,7 +28,7 @@ void request_stop(int) { g_stop = true; }
 struct ClientArgs {
   std::string job, site, server, log_dir, work_dir;
   int threads = 0;
-  std::string device_inventory;  // JSON; empty: probe this machine
+  std::string device_inventory;  // JSON from flare-run; empty: worker::local_devices
   // torchrun-style; unset: the job spec's values for this site.
   std::optional<int> nnodes, node_rank, master_port;
   std::optional<std::string> master_addr;

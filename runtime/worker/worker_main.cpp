@@ -1,8 +1,6 @@
 // flare-worker: one rank of a site's worker group. Started by the site's
 // supervisor (flare-client), never by hand.
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -12,6 +10,7 @@
 
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
+#include "common/process_exit.hpp"
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
@@ -168,10 +167,7 @@ int run_rank(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int exit_code = run_rank(argc, argv);
-  // What is left are the static destructors of LibTorch and the ~340
-  // libraries it loads: 0.1 s that nothing needs (the kernel frees memory,
-  // files and sockets), during which the supervisor sees the rank still alive.
-  std::fflush(nullptr);
-  std::_Exit(exit_code);
+  // Without LibTorch's static destructors: the supervisor sees the rank end
+  // 0.1 s sooner.
+  flare::common::exit_skipping_static_destructors(run_rank(argc, argv));
 }
