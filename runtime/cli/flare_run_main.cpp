@@ -7,6 +7,7 @@
 
 #include "cli/local_job.hpp"
 #include "cli/run_options.hpp"
+#include "common/process_exit.hpp"
 #include "jobspec/job_spec.hpp"
 #include "plugin_host/plugin_loader.hpp"
 #include "devices/device_plan.hpp"
@@ -15,7 +16,9 @@
 #define FLARE_VERSION "unknown"
 #endif
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace flare;
   // A site that vanished mid-call must not kill the server with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
@@ -53,4 +56,12 @@ int main(int argc, char** argv) {
     std::cerr << "flare-run: " << e.what() << "\n";
     return cli::kExitRunFailure;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The trainer plugin's check loaded LibTorch into this process; its static
+  // destructors would add 0.1 s to every run.
+  flare::common::exit_skipping_static_destructors(run(argc, argv));
 }

@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <future>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/child_process.hpp"
 #include "devices/device_plan.hpp"
@@ -28,35 +33,65 @@ constexpr auto kClientExitGrace = std::chrono::seconds(30);
 constexpr auto kClientExitGraceOnFailure = std::chrono::seconds(2);
 constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
 
+// The start-up steps taken before the server log exists, logged once it does
+// (bench/startup builds its timeline from them).
+class StartupSteps {
+ public:
+  void done(const std::string& step) {
+    const auto now = Clock::now();
+    steps_.emplace_back(step, milliseconds(now - last_));
+    last_ = now;
+  }
+  void log_to(spdlog::logger& log) const {
+    for (const auto& [step, ms] : steps_) log.info("start-up: {} in {:.0f} ms", step, ms);
+    log.info("start-up: flare-run began the job {:.0f} ms ago", milliseconds(Clock::now() - began_));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double milliseconds(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  }
+  Clock::time_point began_ = Clock::now();
+  Clock::time_point last_ = began_;
+  std::vector<std::pair<std::string, double>> steps_;
+};
+
 // One flare-client per site, or per node of a site whose group spans nodes.
 struct SiteProcess {
   std::string site;
   common::ChildProcess client;
 };
 
-// Plans every site's devices on this machine (where all of them run), so a job
-// asking for what is not here fails before anything starts. Returns the number
-// of ranks all sites together will run.
-int plan_local_ranks(const jobspec::JobSpec& job) {
-  const auto inventory = devices::probe_devices_with(common::executable_dir() / "flare-worker");
+// This machine's devices, and the ranks all sites together will run on them.
+struct LocalPlan {
+  devices::DeviceInventory devices;
   int total_ranks = 0;
+};
+
+// Plans every site's devices on this machine (where all of them run), so a job
+// asking for what is not here fails before anything starts.
+LocalPlan plan_local_ranks(const jobspec::JobSpec& job) {
+  LocalPlan plan{devices::local_devices(common::executable_dir() / "flare-worker")};
   for (const auto& site : job.sites)
-    total_ranks += devices::plan_devices(site, inventory).ranks_per_node * site.nodes;
-  return total_ranks;
+    plan.total_ranks += devices::plan_devices(site, plan.devices).ranks_per_node * site.nodes;
+  return plan;
 }
 
 std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
-                                       const std::string& server_address, int total_ranks) {
+                                       const std::string& server_address, const LocalPlan& plan) {
   const auto program = common::executable_dir() / "flare-client";
   // Every node of every site runs here: threads are shared by all their ranks.
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = std::max(1, cores / std::max(1, total_ranks));
+  const int threads = std::max(1, cores / std::max(1, plan.total_ranks));
   std::vector<SiteProcess> clients;
   for (const auto& site : job.sites) {
+    // The clients run here too: they plan on this inventory instead of probing again.
     std::vector<std::string> argv{program.string(), "--job", ws.job_file().string(), "--site",
                                   site.name, "--server", server_address, "--log-dir",
                                   ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
-                                  "--threads", std::to_string(threads)};
+                                  "--threads", std::to_string(threads), "--device-inventory",
+                                  devices::to_json(plan.devices).dump()};
     if (site.nodes == 1) {
       clients.push_back(
           {site.name, common::ChildProcess(argv, ws.logs_dir() / (site.name + ".log"))});
@@ -96,11 +131,17 @@ void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& s
 }  // namespace
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
-  // Everything that can be wrong with the input is checked before any process starts.
+  StartupSteps startup;
+  // Everything that can be wrong with the input is checked before any process
+  // starts. A CUDA build probes its devices in a flare-worker process (a
+  // LibTorch load): that runs while this one loads the plugins.
+  auto planning = std::async(std::launch::async, [&] { return plan_local_ranks(job); });
   const auto aggregator = server::load_aggregator(job);
   (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
                           FLARE_PLUGIN_TRAINER);
-  const int total_ranks = plan_local_ranks(job);
+  startup.done("checked the plugins");
+  const LocalPlan plan = planning.get();
+  startup.done("planned the devices");
 
   const RunWorkspace ws = RunWorkspace::create(job);
   server::ProgressDisplay display(out, interactive, job.num_rounds);
@@ -115,12 +156,15 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
 
   server::FederatedServer server(
       job, aggregator, {ws.models_dir(), ws.metrics_file(), ws.logs_dir() / "server.log"}, display);
+  startup.done("created the run folder and the server");
+  startup.log_to(server.log());
 
   // Ctrl-C ends the job through the same path as a failure: sites told,
   // processes stopped and reaped, files written so far kept.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  auto clients = start_clients(job, ws, server.address(), total_ranks);
+  auto clients = start_clients(job, ws, server.address(), plan);
+  server.log().info("started {} client processes", clients.size());
   const auto outcome = server.run([&] {
     if (g_interrupted) server.abort("interrupted (SIGINT/SIGTERM)");
     watch_clients(clients, server);

@@ -28,6 +28,7 @@ void request_stop(int) { g_stop = true; }
 struct ClientArgs {
   std::string job, site, server, log_dir, work_dir;
   int threads = 0;
+  std::string device_inventory;  // JSON from flare-run; empty: devices::local_devices
   // torchrun-style; unset: the job spec's values for this site.
   std::optional<int> nnodes, node_rank, master_port;
   std::optional<std::string> master_addr;
@@ -45,6 +46,8 @@ ClientArgs parse(int argc, char** argv) {
     ("log-dir", po::value(&a.log_dir)->required(), "folder for the ranks' logs")
     ("work-dir", po::value(&a.work_dir)->required(), "folder for the ranks' files")
     ("threads", po::value(&a.threads), "intra-op threads per rank (0 = cores / ranks)")
+    ("device-inventory", po::value(&a.device_inventory),
+     "this machine's devices as flare-worker --probe-devices reported them (skips the probe)")
     ("nnodes", po::value(&nnodes), "nodes the site's worker group spans")
     ("node-rank", po::value(&node_rank), "this node's rank (0 hosts global rank 0)")
     ("master-addr", po::value(&master_addr), "rendezvous host (node 0)")
@@ -72,8 +75,11 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
   launch.site_index = static_cast<int>(site - job.sites.begin());
   launch.num_sites = static_cast<int>(job.sites.size());
   // Devices are resolved here, on the node that runs them.
-  const auto plan = flare::devices::plan_devices(
-      *site, flare::devices::probe_devices_with(launch.worker_program));
+  const auto devices =
+      args.device_inventory.empty()
+          ? flare::devices::local_devices(launch.worker_program)
+          : flare::devices::inventory_from_json(nlohmann::json::parse(args.device_inventory));
+  const auto plan = flare::devices::plan_devices(*site, devices);
   launch.devices = plan.ranks_per_node;
   launch.backend = plan.backend;
   launch.cuda_ids = plan.cuda_ids;
@@ -133,6 +139,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
   auto log = flare::common::make_logger("client", args.site);
+  log->info("started");
   try {
     const auto job = flare::jobspec::load_job(args.job);
     auto launch = plan_launch(args, job);

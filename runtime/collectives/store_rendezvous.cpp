@@ -2,7 +2,13 @@
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <set>
@@ -23,6 +29,8 @@ const std::string kGenerationKey = "flare/generation";
 constexpr milliseconds kRetryPause{100};
 // How often a rank looks whether all others have arrived.
 constexpr milliseconds kArrivalPoll{20};
+// How often a rank looks whether rank 0's store listens yet.
+constexpr milliseconds kListenPoll{10};
 // Rank 0 gives up this much after the others, so that they still find its
 // store up to tell them who is missing.
 constexpr milliseconds kHostGrace{500};
@@ -51,6 +59,33 @@ std::string ranks_text(const std::vector<int>& ranks, int ranks_per_node) {
   for (auto it = nodes.begin(); it != nodes.end(); ++it)
     out += (it == nodes.begin() ? "" : ", ") + std::to_string(*it);
   return out + ")";
+}
+
+// Whether something accepts TCP connections at host:port: one attempt,
+// given up after `timeout`, closed at once.
+bool listening(const std::string& host, int port, milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  bool accepted = false;
+  for (const addrinfo* a = found; a && !accepted; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      accepted = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd connecting{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t size = sizeof error;
+      accepted = ::poll(&connecting, 1, static_cast<int>(timeout.count())) == 1 &&
+                 ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return accepted;
 }
 
 class Rendezvous {
@@ -120,6 +155,16 @@ class Rendezvous {
   c10::intrusive_ptr<c10d::Store> find_store() const {
     std::string why = "nothing answered";
     for (;;) {
+      // c10d's client, finding nothing listening, sleeps a whole second before
+      // it tries again, and the other ranks are usually up before rank 0's
+      // store: they connect once it listens.
+      if (!listening(options_.master_addr, options_.master_port, std::min(left(), kRetryPause))) {
+        if (no_time_for_another_try())
+          fail("could not reach the rendezvous at " + address() + " (node 0) " + within() + " (" +
+               why + ")");
+        std::this_thread::sleep_for(kListenPoll);
+        continue;
+      }
       std::optional<int64_t> stamp;
       try {
         auto store = open_store(false);

@@ -1,5 +1,6 @@
 #include "devices/device_plan.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -92,6 +93,24 @@ DeviceInventory probe_devices_with(const std::filesystem::path& worker_program) 
                              "\n" + text);
   const auto json = nlohmann::json::parse(text.substr(text.rfind('{')));
   return inventory_from_json(json);
+}
+
+DeviceInventory local_devices(const std::filesystem::path& worker_program) {
+#if FLARE_WITH_CUDA
+  return probe_devices_with(worker_program);
+#else
+  (void)worker_program;
+  return {.cuda_built = false, .cuda_devices = 0, .cpu_cores = usable_cpu_cores()};
+#endif
+}
+
+int usable_cpu_cores() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const int cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                        ? CPU_COUNT(&cpus)
+                        : static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores);
 }
 
 DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& inventory,

@@ -25,6 +25,15 @@ struct DeviceInventory {
 // no LibTorch. Throws std::runtime_error when the program cannot answer.
 DeviceInventory probe_devices_with(const std::filesystem::path& worker_program);
 
+// What probe_devices_with would answer, without starting the worker when this
+// build has no CUDA: then no GPU counts and the cores need no LibTorch, and
+// the probe's process (a LibTorch load, 0.3-0.5 s) would only delay the start.
+DeviceInventory local_devices(const std::filesystem::path& worker_program);
+
+// The cores this process may run on: its affinity mask, so taskset and cgroup
+// cpusets apply. At least 1.
+int usable_cpu_cores();
+
 nlohmann::json to_json(const DeviceInventory& inventory);
 DeviceInventory inventory_from_json(const nlohmann::json& json);
 

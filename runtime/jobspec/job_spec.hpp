@@ -26,7 +26,7 @@ struct PluginRef {
 // A site's worker group: how many ranks, on which devices, over how many
 // hosts, and how its supervisor treats a failed or hung rank. Written as
 // [clients] (every site's defaults) and [sites.<name>] (one site's overrides).
-// Devices are only named here; worker::plan_devices resolves "auto" against
+// Devices are only named here; devices::plan_devices resolves "auto" against
 // the machine a group starts on.
 struct SiteSpec {
   std::string name;                       // "site-1" .. "site-N"; empty in site_defaults

@@ -53,6 +53,8 @@ class FederatedServer {
   void abort(const std::string& reason) { controller_.abort(reason); }
   // The figures of every global model made so far, in round order.
   std::vector<RoundFigures> figures() const { return controller_.figures(); }
+  // The server's log (logs/server.log), for what its host program adds.
+  spdlog::logger& log() { return *log_; }
 
  private:
   std::shared_ptr<spdlog::logger> log_;

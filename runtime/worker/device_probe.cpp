@@ -1,10 +1,6 @@
 #include "worker/device_probe.hpp"
 
-#include <sched.h>
 #include <torch/cuda.h>
-
-#include <algorithm>
-#include <thread>
 
 namespace flare::worker {
 
@@ -17,13 +13,7 @@ devices::DeviceInventory probe_devices() {
   inventory.cuda_built = false;
   inventory.cuda_devices = 0;
 #endif
-  // The affinity mask, not the machine's cores: taskset and cgroup cpusets apply.
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  inventory.cpu_cores = sched_getaffinity(0, sizeof cpus, &cpus) == 0
-                            ? CPU_COUNT(&cpus)
-                            : static_cast<int>(std::thread::hardware_concurrency());
-  inventory.cpu_cores = std::max(1, inventory.cpu_cores);
+  inventory.cpu_cores = devices::usable_cpu_cores();
   return inventory;
 }
 

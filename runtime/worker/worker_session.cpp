@@ -2,6 +2,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -10,6 +11,7 @@
 
 #include "tensor/owned_tensor.hpp"
 #include "transport/tensor_codec.hpp"
+#include "worker/model_broadcast.hpp"
 
 namespace flare::worker {
 
@@ -55,19 +57,31 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
 }
 
 void WorkerSession::share_model(const v1::Task* task) {
-  // Every rank learns names, shapes and dtypes from its own trainer; rank 0
-  // fills the buffers from the server's model, then broadcasts them.
-  std::vector<tensor::OwnedTensor> model;
+  // Rank 0 has the server's model; the others lay the same tensors out as
+  // their own trainer names and shapes them, and take rank 0's values in one
+  // broadcast.
+  std::vector<tensor::OwnedTensor> from_server;
+  std::vector<flare_named_tensor> model;
   if (server_) {
-    model = transport::decode_tensors(task->model().weights());
+    from_server = transport::decode_tensors(task->model().weights());
+    model = tensor::views_of(from_server);
   } else {
-    for (const auto& t : trainer_.get_weights()) model.push_back(tensor::copy_of(t));
+    const auto mine = trainer_.get_weights();
+    model.assign(mine.begin(), mine.end());
   }
-  auto views = tensor::views_of(model);
-  collective("sharing the model", [&] {
-    for (auto& v : views) group_.broadcast(v.tensor, 0);
-  });
-  trainer_.set_weights(views);
+  if (group_.world_size() == 1) {
+    trainer_.set_weights(model);
+    return;
+  }
+  std::optional<FlatTensors> shared;
+  try {
+    shared.emplace(broadcast_model(group_, model, 0));
+  } catch (const ModelLayoutError&) {
+    throw;  // this rank's trainer, not the group, is at fault
+  } catch (const std::exception& e) {
+    throw CollectiveFailure(std::string("sharing the model: ") + e.what());
+  }
+  trainer_.set_weights(shared->views());
 }
 
 std::string WorkerSession::evaluate_model() {
@@ -131,8 +145,13 @@ std::string WorkerSession::run() {
         send_initial_model();
         break;
       case v1::Task::TRAIN: {
+        log_->info("round {}: received the global model", header.round + 1);
         share_model(&task);
+        const auto evaluating = std::chrono::steady_clock::now();
         const std::string eval = evaluate_model();
+        log_->info("round {}: evaluated the global model in {:.2f} s; training", header.round + 1,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - evaluating)
+                       .count());
         train_and_send(header, eval);
         break;
       }

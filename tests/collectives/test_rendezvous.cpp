@@ -59,6 +59,24 @@ float sum_over(ProcessGroupCollectives& group, float value) {
   return value;
 }
 
+// Joins `rank` of a pair with time enough to find the store.
+std::future<std::unique_ptr<ProcessGroupCollectives>> join_patiently(int port, int rank,
+                                                                     int64_t generation = 0) {
+  auto options = site_group(port, rank, 2, generation);
+  options.rendezvous_timeout = 10s;
+  return join(options);
+}
+
+// The pair formed: rank 0 adds 1 and rank 1 adds 2, and both see 3.
+void check_pair_reduces(std::future<std::unique_ptr<ProcessGroupCollectives>> rank0,
+                        std::future<std::unique_ptr<ProcessGroupCollectives>> rank1) {
+  auto group0 = rank0.get();
+  auto group1 = rank1.get();
+  auto sum0 = std::async(std::launch::async, [&] { return sum_over(*group0, 1); });
+  CHECK(sum_over(*group1, 2) == 3);
+  CHECK(sum0.get() == 3);
+}
+
 }  // namespace
 
 TEST_CASE("ranks that never arrive fail the rendezvous in time, named with their node") {
@@ -92,17 +110,15 @@ TEST_CASE("a restarted group passes over the store its previous rank 0 still ser
   // Rank 1 restarts first (its node noticed first); rank 0 of the old
   // generation still holds the port for a moment.
   old_group.second.reset();
-  auto options1 = site_group(port, 1, 2, 1);
-  options1.rendezvous_timeout = 10s;
-  auto new_rank1 = join(options1);
+  auto new_rank1 = join_patiently(port, 1, 1);
   std::this_thread::sleep_for(400ms);
   old_group.first.reset();
-  auto options0 = site_group(port, 0, 2, 1);
-  options0.rendezvous_timeout = 10s;
-  auto new_rank0 = join(options0);
-  auto group0 = new_rank0.get();
-  auto group1 = new_rank1.get();
-  auto sum0 = std::async(std::launch::async, [&] { return sum_over(*group0, 1); });
-  CHECK(sum_over(*group1, 2) == 3);
-  CHECK(sum0.get() == 3);
+  check_pair_reduces(join_patiently(port, 0, 1), std::move(new_rank1));
+}
+
+TEST_CASE("a rank that comes before rank 0's store is up joins it once it listens") {
+  const int port = flare::common::free_tcp_port();
+  auto rank1 = join_patiently(port, 1);
+  std::this_thread::sleep_for(200ms);
+  check_pair_reduces(join_patiently(port, 0), std::move(rank1));
 }

@@ -162,3 +162,23 @@ TEST_CASE("flare-worker --probe-devices finds a core here, and no GPU in a build
   if (!here.cuda_built) CHECK(here.cuda_devices == 0);
   CHECK(plan_devices(site(1), here).ranks_per_node == 1);
 }
+
+TEST_CASE("local_devices answers what flare-worker --probe-devices answers") {
+  const DeviceInventory probed = flare::devices::probe_devices_with(FLARE_WORKER_BIN);
+  const DeviceInventory local = flare::devices::local_devices(FLARE_WORKER_BIN);
+  CHECK(local.cuda_built == probed.cuda_built);
+  CHECK(local.cuda_devices == probed.cuda_devices);
+  CHECK(local.cpu_cores == probed.cpu_cores);
+}
+
+TEST_CASE("a build without CUDA plans its devices without starting flare-worker") {
+  const DeviceInventory probed = flare::devices::probe_devices_with(FLARE_WORKER_BIN);
+  const std::filesystem::path missing = "/nonexistent/flare-worker";
+  CHECK_THROWS_AS(flare::devices::probe_devices_with(missing), std::runtime_error);
+  if (probed.cuda_built) {
+    // How many GPUs are visible, only LibTorch in the worker can say.
+    CHECK_THROWS_AS(flare::devices::local_devices(missing), std::runtime_error);
+  } else {
+    CHECK(flare::devices::local_devices(missing).cpu_cores == probed.cpu_cores);
+  }
+}

@@ -1,7 +1,7 @@
 // The runtime's own host-services table (flare::host::HostServices) for tests
 // that run plugins or SDK code in the test process: log lines and progress
 // reports are recorded, the collectives go to a flare::host::Collectives (a
-// group of one when none is given), and asynchronous all-reduces are counted.
+// group of one when none is given), and they are counted.
 // One instance per rank. It speaks ABI 1.1 unless told to act as a 1.0 host.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "counting_collectives.hpp"
 #include "plugin_host/collectives.hpp"
 #include "plugin_host/host_services.hpp"
 
@@ -26,7 +27,7 @@ class InProcessHost {
  public:
   explicit InProcessHost(flare::host::Collectives* collectives = nullptr,
                          HostAbi abi = HostAbi::v1_1)
-      : counting_(collectives ? collectives : &single_, async_reductions_),
+      : counting_(collectives ? collectives : &single_),
         services_(recording_callbacks(), &counting_),
         table_(*services_.table()) {
     // A 1.0 host's table ends after barrier.
@@ -43,32 +44,14 @@ class InProcessHost {
   }
   int64_t progress_reports() const { return progress_reports_.load(); }
   // How many all-reduces were started asynchronously.
-  int64_t async_reductions() const { return async_reductions_.load(); }
+  int64_t async_reductions() const { return counting_.async_reductions.load(); }
+  // How many broadcasts were made.
+  int64_t broadcasts() const { return counting_.broadcasts.load(); }
 
   // What is_cancelled answers.
   std::atomic<bool> cancel{false};
 
  private:
-  // Forwards to the group, counting the asynchronous starts.
-  class CountingCollectives final : public flare::host::Collectives {
-   public:
-    CountingCollectives(flare::host::Collectives* group, std::atomic<int64_t>& starts)
-        : group_(group), starts_(starts) {}
-    int rank() const override { return group_->rank(); }
-    int world_size() const override { return group_->world_size(); }
-    void all_reduce(DLTensor& t, flare_reduce_op op) override { group_->all_reduce(t, op); }
-    std::unique_ptr<Work> all_reduce_start(DLTensor& t, flare_reduce_op op) override {
-      ++starts_;
-      return group_->all_reduce_start(t, op);
-    }
-    void broadcast(DLTensor& t, int root) override { group_->broadcast(t, root); }
-    void barrier() override { group_->barrier(); }
-
-   private:
-    flare::host::Collectives* group_;
-    std::atomic<int64_t>& starts_;
-  };
-
   flare::host::HostCallbacks recording_callbacks() {
     flare::host::HostCallbacks cb;
     cb.log = [this](flare_log_level, std::string_view message) {
@@ -84,7 +67,6 @@ class InProcessHost {
   mutable std::mutex mutex_;
   std::vector<std::string> logs_;
   std::atomic<int64_t> progress_reports_{0};
-  std::atomic<int64_t> async_reductions_{0};
   flare::host::SingleRankCollectives single_;
   CountingCollectives counting_;
   flare::host::HostServices services_;

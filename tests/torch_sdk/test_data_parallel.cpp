@@ -240,6 +240,37 @@ TEST_CASE("broadcast_from_rank0 gives every rank rank 0's parameters and buffers
   CHECK(values[0] == values[1]);
 }
 
+TEST_CASE("broadcast_from_rank0 sends buffers of every dtype and shape in one broadcast") {
+  // What batch norm holds (float statistics, an int64 scalar count) and more:
+  // a bool mask, a half tensor, a non-contiguous view, an empty one.
+  auto group = flare::testing::form_group(3);
+  const auto received = flare::testing::on_every_rank(3, [&](int r) {
+    const double v = r == 0 ? 1.5 : -7.0;
+    std::vector<torch::Tensor> buffers{
+        torch::full({4}, v), torch::full({}, static_cast<int64_t>(r == 0 ? 42 : 3)),
+        torch::full({3}, r == 0), torch::full({2, 3}, v, torch::kFloat16),
+        torch::arange(6, torch::kFloat64).reshape({2, 3}).mul(r == 0 ? 1 : -1).t(),
+        torch::empty({0, 2})};
+    torch::nn::Linear layer(3, 2);
+    InProcessHost host(group[r].get());
+    sdk::DataParallel ddp(layer->parameters(), flare::Host(host.services()), 3);
+    ddp.broadcast_from_rank0(buffers);
+    CHECK(host.broadcasts() == 2);  // the flat parameters, then every buffer
+    return buffers;
+  });
+  for (int r = 1; r < 3; ++r) {
+    CAPTURE(r);
+    for (std::size_t i = 0; i < received[0].size(); ++i) {
+      CAPTURE(i);
+      CHECK(received[r][i].dtype().name() == received[0][i].dtype().name());
+      CHECK(received[r][i].sizes().vec() == received[0][i].sizes().vec());
+      CHECK(torch::equal(received[r][i], received[0][i]));
+    }
+  }
+  CHECK(received[2][1].item<int64_t>() == 42);
+  CHECK(received[2][4][2][1].item<double>() == 5.0);  // the transposed view, written through
+}
+
 TEST_CASE("FlatSGD on the flat buffers updates like torch's SGD parameter by parameter") {
   torch::manual_seed(5);
   torch::nn::Sequential reference = small_model(), flat = small_model();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <flare/plugin.hpp>
+#include <flare/torch/distributed.hpp>
 #include <flare/torch/tensor_views.hpp>
 
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -90,17 +91,14 @@ class DataParallel {
   const torch::Tensor& flat_gradients() const { return flat_gradients_; }
   std::size_t num_buckets() const { return buckets_.size(); }
 
-  // Collective. Every rank takes rank 0's parameters (one broadcast) and
-  // buffers, so ranks start identical however each initialised its model.
+  // Collective. Every rank takes rank 0's parameters (one broadcast, in
+  // place) and buffers (one more, packed), so ranks start identical however
+  // each initialised its model.
   void broadcast_from_rank0(const std::vector<torch::Tensor>& buffers) {
     if (world_size_ <= 1) return;
     torch::NoGradGuard no_grad;
-    if (flat_parameters_.defined()) broadcast_in_place(flat_parameters_);
-    for (const torch::Tensor& buffer : buffers) {
-      torch::Tensor contiguous = buffer.contiguous();
-      broadcast_in_place(contiguous);
-      if (!contiguous.is_same(buffer)) buffer.copy_(contiguous);
-    }
+    if (flat_parameters_.defined()) broadcast(host_, flat_parameters_, 0);
+    broadcast_packed(host_, buffers, 0);
   }
 
   // Before a micro-batch's forward. `first`: the first of an optimizer step's
@@ -215,12 +213,6 @@ class DataParallel {
       DLTensor view = to_dl_view(part, &b.shape);
       b.reduction = host_.all_reduce_start(view, FLARE_REDUCE_SUM);
     }
-  }
-
-  void broadcast_in_place(torch::Tensor& t) {
-    std::vector<int64_t> shape = t.sizes().vec();
-    DLTensor view = to_dl_view(t, shape.data());
-    host_.broadcast(view, 0);
   }
 
   struct Hook {

@@ -29,6 +29,28 @@ inline void broadcast(const Host& host, torch::Tensor& t, int32_t root_rank) {
   host.broadcast(dl, root_rank);
 }
 
+// In place, through the host, in ONE broadcast whatever their number, dtypes
+// and shapes: their bytes travel back to back in one buffer (one collective
+// instead of one per tensor). All on one device. Collective.
+inline void broadcast_packed(const Host& host, const std::vector<torch::Tensor>& tensors,
+                             int32_t root_rank) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> bytes;
+  bytes.reserve(tensors.size());
+  for (const torch::Tensor& t : tensors)
+    bytes.push_back(t.contiguous().reshape({-1}).view(torch::kUInt8));
+  torch::Tensor packed = torch::cat(bytes);
+  broadcast(host, packed, root_rank);
+  int64_t offset = 0;
+  for (const torch::Tensor& t : tensors) {
+    const int64_t n = t.numel() * static_cast<int64_t>(t.element_size());
+    torch::Tensor target = t.is_contiguous() ? t : t.contiguous();
+    target.reshape({-1}).view(torch::kUInt8).copy_(packed.narrow(0, offset, n));
+    if (!target.is_same(t)) t.copy_(target);
+    offset += n;
+  }
+}
+
 // The sample indices (int64) `rank` visits in one epoch over `n` samples, as
 // torch.utils.data.DistributedSampler(shuffle, drop_last=False) picks them: a
 // permutation seeded by seed + epoch (identical on every rank), padded by

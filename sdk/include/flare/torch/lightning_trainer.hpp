@@ -373,11 +373,7 @@ class LightningTrainer : public flare::Trainer {
   void synchronize_buffers() {
     if (worker_.world_size <= 1) return;
     torch::NoGradGuard no_grad;
-    for (torch::Tensor buffer : model().buffers()) {
-      torch::Tensor contiguous = buffer.contiguous();
-      broadcast(host_, contiguous, 0);
-      if (!contiguous.is_same(buffer)) buffer.copy_(contiguous);
-    }
+    broadcast_packed(host_, model().buffers(), 0);
   }
 
   nlohmann::json config_;
