@@ -103,6 +103,28 @@ struct ProcessGroupCollectives::Group {
     }
   }
 
+  // Runs start({tensor}) to completion on a tensor the backend takes: NCCL
+  // takes CUDA tensors only, so there a CPU tensor goes to this rank's GPU and
+  // its result back.
+  template <class Start>
+  void run_on_backend_device(const char* operation, const at::Tensor& tensor, Start&& start) {
+    run(operation, [&] {
+      bool staged = false;
+#if FLARE_WITH_CUDA
+      staged = nccl && !tensor.is_cuda();
+#endif
+      std::vector<at::Tensor> tensors{
+          staged ? tensor.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_device)))
+                 : tensor};
+      auto work = start(tensors);
+      if (staged) {
+        work->wait();
+        tensor.copy_(tensors[0]);
+      }
+      return work;
+    });
+  }
+
   // Whether the shared-memory or mesh path takes this tensor.
   bool direct(const DLTensor& tensor) const {
     return shm ? ShmAllReduce::supports(tensor) : mesh && GlooMesh::supports(tensor);
@@ -242,10 +264,8 @@ const std::string& ProcessGroupCollectives::cpu_all_reduce_path() const {
 
 void ProcessGroupCollectives::all_reduce(DLTensor& tensor, flare_reduce_op op) {
   if (group_->direct(tensor)) return group_->direct_all_reduce(tensor, op);
-  group_->run("all_reduce", [&] {
-    std::vector<at::Tensor> tensors{flare::torch_sdk::from_dl_view(tensor)};
-    return group_->group_all_reduce(tensors, op);
-  });
+  group_->run_on_backend_device("all_reduce", flare::torch_sdk::from_dl_view(tensor),
+                                [&](auto& tensors) { return group_->group_all_reduce(tensors, op); });
 }
 
 std::unique_ptr<flare::host::Collectives::Work> ProcessGroupCollectives::all_reduce_start(
@@ -268,14 +288,17 @@ std::unique_ptr<flare::host::Collectives::Work> ProcessGroupCollectives::all_red
 }
 
 void ProcessGroupCollectives::broadcast(DLTensor& tensor, int root_rank) {
-  group_->run("broadcast", [&] {
-    if (root_rank < 0 || root_rank >= group_->options.world_size)
-      throw std::runtime_error("root rank " + std::to_string(root_rank) + " is not in the group");
-    std::vector<at::Tensor> tensors{flare::torch_sdk::from_dl_view(tensor)};
-    c10d::BroadcastOptions opts;
-    opts.rootRank = root_rank;
-    return group_->on_backend([&](auto& pg) { return pg.broadcast(tensors, opts); });
-  });
+  if (root_rank < 0 || root_rank >= group_->options.world_size)
+    throw failure("broadcast", rank(), world_size(),
+                  std::runtime_error("root rank " + std::to_string(root_rank) +
+                                     " is not in the group"));
+  c10d::BroadcastOptions opts;
+  opts.rootRank = root_rank;
+  group_->run_on_backend_device("broadcast", flare::torch_sdk::from_dl_view(tensor),
+                                [&](auto& tensors) {
+                                  return group_->on_backend(
+                                      [&](auto& pg) { return pg.broadcast(tensors, opts); });
+                                });
 }
 
 void ProcessGroupCollectives::barrier() {

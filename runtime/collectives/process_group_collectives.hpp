@@ -26,6 +26,9 @@ struct ProcessGroupOptions {
   // "gloo" (CPU tensors; always built) or "nccl" (CUDA tensors; only in a
   // build with a CUDA LibTorch, otherwise construction throws saying so).
   std::string backend = "gloo";
+  // With nccl: this rank's CUDA device. Blocking collectives on CPU tensors (a
+  // task header, the model's flat buffer) go through it and back.
+  int cuda_device = 0;
   // The address this rank's Gloo device binds to. Empty: master_addr when that
   // is a loopback address (one machine), else the address this host's name
   // resolves to (Gloo's default device).

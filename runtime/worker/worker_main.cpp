@@ -8,6 +8,8 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
+
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
 #include "common/process_exit.hpp"
@@ -95,6 +97,7 @@ int run_rank(int argc, char** argv) {
       options.rank = args.rank;
       options.world_size = args.world_size;
       options.backend = args.backend;
+      options.cuda_device = std::max(args.cuda_device, 0);
       options.timeout = milliseconds_of(job.round_timeout_s);
       options.rendezvous_timeout =
           milliseconds_of(job.sites.at(args.site_index).rendezvous_timeout_s);
