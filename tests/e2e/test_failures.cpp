@@ -1,6 +1,6 @@
 // flare-run's contract at its edges, with the plain-C trainer so each run
 // takes seconds: exit codes, bad input, exported configs. Failed and hung
-// ranks: failure_containment_test.cpp.
+// ranks: test_failure_containment.cpp.
 #include <doctest/doctest.h>
 
 #include <string>
