@@ -117,6 +117,9 @@ bool report(const flare::client::GroupLaunch& launch, const flare::client::RankF
     msg.set_restarts_left(restarts_left);
     msg.set_node_rank(launch.node_rank);
     msg.set_in_collective(failure.in_collective);
+    if (failure.exit && failure.exit->exit_code) msg.set_exit_code(*failure.exit->exit_code);
+    if (failure.exit && failure.exit->signal) msg.set_signal(*failure.exit->signal);
+    if (failure.hang_s) msg.set_hang_s(*failure.hang_s);
     server.report_failure(msg);
     return true;
   } catch (const std::exception& e) {

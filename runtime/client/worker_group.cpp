@@ -84,8 +84,9 @@ std::optional<RankFailure> WorkerGroup::find_failure() {
       if (now - *collective_failure_seen_ < kPeerFailureSettle) return std::nullopt;
     }
     const auto heartbeat = heartbeats_[blamed].read();
+    const auto status = *ranks_[blamed].poll();
     failure = RankFailure{launch_.global_rank(blamed), blame == Blame::Collective,
-                          ranks_[blamed].poll()->describe(), {}};
+                          status.describe(), {}, status, std::nullopt};
     if (!heartbeat.fatal_error.empty()) failure->cause += ": " + heartbeat.fatal_error;
   } else {
     // A hang stalls the whole group: blame the rank quiet for longest.
@@ -100,7 +101,7 @@ std::optional<RankFailure> WorkerGroup::find_failure() {
                             "no progress for " + seconds_text(longest) +
                                 " s inside a task (progress_timeout_s = " +
                                 seconds_text(launch_.progress_timeout_s) + ")",
-                            {}};
+                            {}, std::nullopt, longest};
     }
   }
   if (failure) {

@@ -60,6 +60,9 @@ struct RankFailure {
   std::string cause;     // "exit code 1: <the rank's error>", "killed by signal 9 (SIGKILL)",
                          // "no progress for 2.1 s (progress_timeout_s = 2)"
   std::string log_tail;  // the rank's last log lines
+  // How it ended, as data: its exit status, or how long it was quiet.
+  std::optional<common::ExitStatus> exit;
+  std::optional<double> hang_s;
 };
 
 class WorkerGroup {

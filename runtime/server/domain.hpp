@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -90,6 +91,10 @@ struct RankFailure {
   // Failed inside a collective: likely a consequence of a peer's failure,
   // which another node's supervisor may be about to report.
   bool in_collective = false;
+  // How it ended, as data (`cause` says it in words): at most one is set.
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<double> hang_s;  // stopped after no progress for this long
 
   // "<site> worker rank <rank> failed: <cause>"
   std::string summary() const {

@@ -78,7 +78,10 @@ RankFailure from_wire(const v1::Failure& f) {
           .restarting = f.restarting(),
           .restarts_left = f.restarts_left(),
           .node_rank = f.node_rank(),
-          .in_collective = f.in_collective()};
+          .in_collective = f.in_collective(),
+          .exit_code = f.has_exit_code() ? std::optional<int>(f.exit_code()) : std::nullopt,
+          .signal = f.has_signal() ? std::optional<int>(f.signal()) : std::nullopt,
+          .hang_s = f.has_hang_s() ? std::optional<double>(f.hang_s()) : std::nullopt};
 }
 
 std::shared_ptr<const v1::Task> TaskEncoder::encode(const Task& task) {

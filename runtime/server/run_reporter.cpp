@@ -1,6 +1,7 @@
 #include "server/run_reporter.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 #include "server/evaluation_board.hpp"
 
@@ -12,6 +13,28 @@ std::string format_fixed(double v, int decimals) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
   return buf;
+}
+
+const char* action_name(FailureHandling handling) {
+  switch (handling) {
+    case FailureHandling::Restarting: return "restart";
+    case FailureHandling::AlreadyRestarting: return "already_restarting";
+    case FailureHandling::EndsJob: return "fail_job";
+  }
+  return "unknown";
+}
+
+// {"exit_code": 1}, {"signal": 9, "signal_name": "SIGKILL"}, {"hang_s": 2.1}
+// or {} when the site did not say.
+nlohmann::json cause_of(const RankFailure& f) {
+  nlohmann::json cause = nlohmann::json::object();
+  if (f.exit_code) cause["exit_code"] = *f.exit_code;
+  if (f.signal) {
+    cause["signal"] = *f.signal;
+    if (const char* name = sigabbrev_np(*f.signal)) cause["signal_name"] = std::string("SIG") + name;
+  }
+  if (f.hang_s) cause["hang_s"] = *f.hang_s;
+  return cause;
 }
 
 }  // namespace
@@ -75,6 +98,7 @@ void RunReporter::site_trained(const SiteUpdate& update) {
 
 void RunReporter::round_aggregated(const GlobalModel& model,
                                    const std::filesystem::path& saved_to) {
+  rounds_completed_ = model.model_round();
   log_->info("round {} aggregated; global model saved to {}", model.model_round(),
              saved_to.string());
 }
@@ -106,6 +130,15 @@ void RunReporter::site_progress(const SiteProgress& p) {
 }
 
 void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
+  metrics_.append({{"kind", "failure"},
+                   {"site", f.site},
+                   {"node", f.node_rank},
+                   {"rank", f.rank},
+                   {"generation", f.generation},
+                   {"in_collective", f.in_collective},
+                   {"cause", cause_of(f)},
+                   {"action", action_name(handling)},
+                   {"restarts_left", f.restarts_left}});
   const std::string what = f.summary();
   switch (handling) {
     case FailureHandling::AlreadyRestarting:
@@ -126,8 +159,17 @@ void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
   }
 }
 
-void RunReporter::job_failed(const std::string& reason) { log_->error("job failed: {}", reason); }
+void RunReporter::job_failed(const std::string& reason) {
+  metrics_.append({{"kind", "job"},
+                   {"status", "failed"},
+                   {"reason", reason},
+                   {"rounds_completed", rounds_completed_}});
+  log_->error("job failed: {}", reason);
+}
 
-void RunReporter::job_finished() { log_->info("job finished"); }
+void RunReporter::job_finished() {
+  metrics_.append({{"kind", "job"}, {"status", "succeeded"}, {"rounds_completed", rounds_completed_}});
+  log_->info("job finished");
+}
 
 }  // namespace flare::server

@@ -1,7 +1,8 @@
 // The job's events as the user and the tools see them: one metrics.jsonl line
 // per site per round ("kind": "site") and per measured global model
-// ("kind": "global"), a line on the terminal for each step of the job, and
-// the server log.
+// ("kind": "global"), one per rank failure reported ("kind": "failure") and
+// one when the job ends ("kind": "job"); a line on the terminal for each step
+// of the job, and the server log.
 #pragma once
 
 #include <memory>
@@ -45,6 +46,7 @@ class RunReporter final : public JobEvents {
   int64_t num_rounds_;
   std::mutex mutex_;
   std::set<std::string> data_announced_;  // sites whose training data was shown
+  int64_t rounds_completed_ = 0;          // for the job line
 };
 
 }  // namespace flare::server

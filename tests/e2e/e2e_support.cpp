@@ -55,6 +55,35 @@ std::vector<nlohmann::json> read_json_lines(const fs::path& file) {
   return lines;
 }
 
+std::vector<nlohmann::json> lines_of_kind(const fs::path& run, const std::string& kind) {
+  std::vector<nlohmann::json> lines;
+  for (auto& line : read_json_lines(run / "metrics.jsonl"))
+    if (line.value("kind", "") == kind) lines.push_back(std::move(line));
+  return lines;
+}
+
+int failures_matching(const fs::path& run, const nlohmann::json& fields) {
+  int found = 0;
+  for (const auto& line : lines_of_kind(run, "failure")) {
+    bool all = true;
+    for (const auto& [key, want] : fields.items()) {
+      if (key != "cause") {
+        all = all && line.contains(key) && line[key] == want;
+        continue;
+      }
+      for (const auto& [part, value] : want.items())
+        all = all && line[key].contains(part) && line[key][part] == value;
+    }
+    found += all;
+  }
+  return found;
+}
+
+nlohmann::json job_line(const fs::path& run) {
+  const auto lines = lines_of_kind(run, "job");
+  return lines.size() == 1 ? lines.front() : nlohmann::json();
+}
+
 std::vector<int> processes_mentioning(const std::string& needle) {
   std::vector<int> pids;
   for (const auto& entry : fs::directory_iterator("/proc")) {

@@ -26,6 +26,18 @@ CommandResult run_command(const std::vector<std::string>& args, int timeout_s = 
 void write_text(const std::filesystem::path& file, const std::string& text);
 std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);
 
+// The lines of one kind ("site", "global", "failure", "job") in the
+// metrics.jsonl of `run` (a workspace's run-N folder).
+std::vector<nlohmann::json> lines_of_kind(const std::filesystem::path& run,
+                                          const std::string& kind);
+
+// How many "failure" lines of `run` hold every field of `fields`, e.g.
+// {{"rank", 1}, {"action", "restart"}}; a "cause" field is matched key by key.
+int failures_matching(const std::filesystem::path& run, const nlohmann::json& fields);
+
+// The run's one "job" line, or null when it has none or several.
+nlohmann::json job_line(const std::filesystem::path& run);
+
 // PIDs of live processes whose command line mentions `needle`.
 std::vector<int> processes_mentioning(const std::string& needle);
 

@@ -92,7 +92,7 @@ TEST_CASE("a job served to its sites writes every model, the best one and the me
   std::vector<std::string> kinds;
   for (std::string line; std::getline(metrics, line);)
     kinds.push_back(nlohmann::json::parse(line)["kind"]);
-  CHECK(kinds == std::vector<std::string>{"site", "site", "global", "global"});
+  CHECK(kinds == std::vector<std::string>{"site", "site", "global", "global", "job"});
   CHECK(std::filesystem::file_size(dir / "server.log") > 0);
   const auto figures = server.figures();
   REQUIRE(figures.size() == 2);

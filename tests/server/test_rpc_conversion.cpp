@@ -144,6 +144,17 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   CHECK((failure.rank == 3 && failure.cause == "killed" && failure.log_tail == "tail"));
   CHECK((failure.generation == 1 && failure.restarting && failure.restarts_left == 2));
   CHECK((failure.node_rank == 1 && failure.in_collective));
+  CHECK((!failure.exit_code && !failure.signal && !failure.hang_s));  // the site did not say
+}
+
+TEST_CASE("a failure's cause as data reaches the domain: exit code, signal or hang") {
+  server::v1::Failure f;
+  f.set_exit_code(3);
+  CHECK(server::from_wire(f).exit_code == 3);
+  f.set_signal(9);  // one of: the last set wins
+  CHECK((server::from_wire(f).signal == 9 && !server::from_wire(f).exit_code));
+  f.set_hang_s(2.5);
+  CHECK((server::from_wire(f).hang_s == 2.5 && !server::from_wire(f).signal));
 }
 
 TEST_CASE("a task's wire form carries its kind, round, number of rounds and reason") {

@@ -146,6 +146,55 @@ TEST_CASE("a failure's handling decides what the terminal shows") {
   }
 }
 
+TEST_CASE("each reported rank failure is one failure line: where, the cause as data, the action") {
+  Reporter r;
+  r.reporter.rank_failed({.site = "site-1", .rank = 3, .cause = "killed by signal 9 (SIGKILL)",
+                          .generation = 1, .restarting = true, .restarts_left = 2,
+                          .node_rank = 1, .signal = 9},
+                         server::FailureHandling::Restarting);
+  r.reporter.rank_failed({.site = "site-2", .rank = 0, .cause = "exit code 1: boom",
+                          .in_collective = true, .exit_code = 1},
+                         server::FailureHandling::AlreadyRestarting);
+  r.reporter.rank_failed({.site = "site-2", .rank = 1, .cause = "no progress for 2.5 s",
+                          .hang_s = 2.5},
+                         server::FailureHandling::EndsJob);
+  r.reporter.rank_failed({.site = "site-2", .rank = 1, .cause = "?"},
+                         server::FailureHandling::EndsJob);
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == nlohmann::json{{"kind", "failure"}, {"site", "site-1"}, {"node", 1},
+                                   {"rank", 3}, {"generation", 1}, {"in_collective", false},
+                                   {"cause", {{"signal", 9}, {"signal_name", "SIGKILL"}}},
+                                   {"action", "restart"}, {"restarts_left", 2}});
+  CHECK(lines[1]["cause"] == nlohmann::json{{"exit_code", 1}});
+  CHECK(lines[1]["action"] == "already_restarting");
+  CHECK(lines[1]["in_collective"] == true);
+  CHECK(lines[2]["cause"] == nlohmann::json{{"hang_s", 2.5}});
+  CHECK(lines[2]["action"] == "fail_job");
+  CHECK(lines[3]["cause"] == nlohmann::json::object());  // the site did not say
+}
+
+TEST_CASE("the job's end is one job line: its status, why it failed and the rounds completed") {
+  const server::GlobalModel model(2, {});
+  SUBCASE("succeeded") {
+    Reporter r;
+    r.reporter.round_aggregated(model, "global_round_2.safetensors");
+    r.reporter.job_finished();
+    CHECK(r.lines() == std::vector<nlohmann::json>{{{"kind", "job"},
+                                                    {"status", "succeeded"},
+                                                    {"rounds_completed", 2}}});
+  }
+  SUBCASE("failed") {
+    Reporter r;
+    r.reporter.job_failed("site-1 worker rank 1 failed: exit code 1");
+    CHECK(r.lines() == std::vector<nlohmann::json>{
+                           {{"kind", "job"},
+                            {"status", "failed"},
+                            {"reason", "site-1 worker rank 1 failed: exit code 1"},
+                            {"rounds_completed", 0}}});
+  }
+}
+
 TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
   Reporter r;
   r.reporter.site_joined({.site = "site-1", .world_size = 4}, false);

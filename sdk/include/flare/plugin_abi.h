@@ -307,7 +307,7 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 
 /* Each struct's size in every minor that grew it, measured to its last field
  * of that minor: an older writer declares at least this much, on any data
- * model (tests/sdk/abi_layout_test.cpp pins the LP64 values, in the comments).
+ * model (tests/sdk/test_abi_layout.cpp pins the LP64 values, in the comments).
  * The _1_0 size is the least a reader accepts. A minor that appends to a
  * struct adds one line here; structs not listed under 1.1 did not change. */
 #define FLARE_NAMED_TENSOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_named_tensor, tensor) /* 64 */

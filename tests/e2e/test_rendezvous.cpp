@@ -42,7 +42,11 @@ TEST_CASE("ranks of a node that never comes up are named once rendezvous_timeout
   INFO(run.result.output);
   CHECK(run.result.exit_code == 1);
   CHECK(run.seconds < 20);
-  CHECK(mentions(run.result.output, "the job failed: site-1 worker rank "));
+  const fs::path ws = dir.path() / "ws" / "run-1";
+  CHECK(failures_matching(ws, {{"node", 0}, {"cause", {{"exit_code", 1}}},
+                               {"action", "fail_job"}}) >= 1);
+  CHECK(job_line(ws)["status"] == "failed");
+  // The text is the contract: the user learns which ranks never came, and where.
   CHECK(mentions(run.result.output, "worker group of site-1: ranks 2, 3 (node 1) did not join "
                                     "the rendezvous at 127.0.0.1:"));
   CHECK(mentions(run.result.output, " within 2 s"));
@@ -55,6 +59,11 @@ TEST_CASE("a node whose node 0 never comes up says it could not reach the rendez
   INFO(run.result.output);
   CHECK(run.result.exit_code == 1);
   CHECK(run.seconds < 20);
+  const fs::path ws = dir.path() / "ws" / "run-1";
+  CHECK(failures_matching(ws, {{"node", 1}, {"cause", {{"exit_code", 1}}},
+                               {"action", "fail_job"}}) >= 1);
+  CHECK(job_line(ws)["status"] == "failed");
+  // The text is the contract: the user learns which rendezvous was out of reach.
   CHECK(mentions(run.result.output, "worker group of site-1: could not reach the rendezvous at "
                                     "127.0.0.1:"));
   CHECK(mentions(run.result.output, " (node 0) within 2 s"));

@@ -1,6 +1,6 @@
 // flare-run's contract at its edges, with the plain-C trainer so each run
 // takes seconds: exit codes, bad input, exported configs. Failed and hung
-// ranks: failure_containment_test.cpp.
+// ranks: test_failure_containment.cpp.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -23,11 +23,11 @@ TEST_CASE("a plain-C trainer runs two sites of two ranks to the end") {
                                          ".safetensors")) == doctest::Approx(round));
   }
   CHECK(first_weight(run / "models" / "best.safetensors") == doctest::Approx(3));
-  const auto lines = read_json_lines(run / "metrics.jsonl");
-  int site_lines = 0, global_lines = 0;
-  for (const auto& l : lines) (l["kind"] == "site" ? site_lines : global_lines)++;
-  CHECK(site_lines == 2 * 3);
-  CHECK(global_lines == 3 + 1);
+  CHECK(lines_of_kind(run, "site").size() == 2 * 3);
+  CHECK(lines_of_kind(run, "global").size() == 3 + 1);
+  CHECK(lines_of_kind(run, "failure").empty());
+  CHECK(job_line(run) == nlohmann::json{{"kind", "job"}, {"status", "succeeded"},
+                                        {"rounds_completed", 3}});
   for (const char* log : {"server.log", "site-1.log", "site-2.log", "site-1.rank0.log",
                           "site-1.rank1.log", "site-2.rank0.log", "site-2.rank1.log"}) {
     CHECK_MESSAGE(fs::exists(run / "logs" / log), "missing log " << log);
@@ -40,6 +40,7 @@ TEST_CASE("a job spec with a wrong type exits 2 naming the file and the key") {
   write_text(job, "[job]\nnum_rounds = \"five\"\n");
   const auto r = run_command({FLARE_RUN_BIN, job.string()});
   CHECK(r.exit_code == 2);
+  // The text is the contract: a job-spec error names the file and the key.
   CHECK_MESSAGE(r.output.find("bad.toml") != std::string::npos, r.output);
   CHECK_MESSAGE(r.output.find("job.num_rounds") != std::string::npos, r.output);
 }
@@ -52,6 +53,7 @@ TEST_CASE("a trainer plugin that does not exist exits 2 before any process start
   write_text(dir.path() / "job.toml", spec);
   const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
   CHECK(r.exit_code == 2);
+  // The text is the contract: the error names the plugin that was not found.
   CHECK_MESSAGE(r.output.find("no_such_trainer") != std::string::npos, r.output);
   CHECK_FALSE(fs::exists(dir.path() / "ws"));
 }
@@ -75,6 +77,7 @@ TEST_CASE("a job asking for GPUs this build or machine lacks exits 2 before anyt
   write_text(dir.path() / "job.toml", c_trainer_job(dir.path() / "ws", 1, "", "devices = [0, 1]"));
   const auto r = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()});
   CHECK(r.exit_code == 2);
+  // The text is the contract: the error names the site and what it lacks.
   CHECK_MESSAGE(r.output.find("site-1") != std::string::npos, r.output);
   CHECK_MESSAGE(r.output.find("CUDA") != std::string::npos, r.output);
   CHECK_FALSE(fs::exists(dir.path() / "ws"));

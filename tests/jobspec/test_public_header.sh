@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Outside runtime/jobspec/, only its public header (jobspec/job_spec.hpp) is
 # included: the others are the library's insides (toml++ types, schema helpers)
-# and change with it. Usage: public_header_test.sh SOURCE_DIR
+# and change with it. Usage: test_public_header.sh SOURCE_DIR
 set -euo pipefail
 root="$1"
 folders=()

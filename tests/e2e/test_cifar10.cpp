@@ -41,10 +41,12 @@ TEST_CASE("the seed job trains LitNet across two sites and beats chance") {
       CHECK(line["num_samples"].get<double>() > 0);
       continue;
     }
+    if (line["kind"] != "global") continue;
     if (line["round"] == 0) initial_test = line["test_acc"].get<double>();
     if (line["round"] == 2) final_test = line["test_acc"].get<double>();
   }
   CHECK(site_lines == 4);
+  CHECK(job_line(run)["status"] == "succeeded");
   CHECK_MESSAGE(final_test > 0.2, "test accuracy after 2 rounds: " << final_test);
   CHECK(final_test > initial_test);
   for (const char* log : {"site-1.rank0.log", "site-1.rank1.log", "site-2.rank0.log",
