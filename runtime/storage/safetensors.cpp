@@ -200,6 +200,11 @@ SafetensorsFile load_safetensors(const std::filesystem::path& file) {
   if (ec) fail(file, "cannot read: " + ec.message());
   std::ifstream in(file, std::ios::binary);
   if (!in) fail(file, "cannot open");
+  return read_safetensors(in, file_size, file);
+}
+
+SafetensorsFile read_safetensors(std::istream& in, std::uint64_t file_size,
+                                 const std::filesystem::path& file) {
   if (file_size < 8) {
     fail(file, "file is " + std::to_string(file_size) +
                    " bytes, too short for the 8-byte header length");

@@ -23,7 +23,8 @@ StoredTensor make_tensor(std::string name, DLDataType dtype, std::vector<std::in
                          std::vector<T> values) {
   StoredTensor t{std::move(name), dtype, std::move(shape), {}};
   t.data.resize(values.size() * sizeof(T));
-  std::memcpy(t.data.data(), values.data(), t.data.size());
+  // memcpy from an empty vector's null data() is UB even for 0 bytes (UBSan).
+  if (!values.empty()) std::memcpy(t.data.data(), values.data(), t.data.size());
   return t;
 }
 

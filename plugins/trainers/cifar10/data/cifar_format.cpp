@@ -21,24 +21,31 @@ void append_file(const std::filesystem::path& file, CifarImages& images) {
   if (!std::filesystem::is_regular_file(file, ec)) fail(file, "no such CIFAR-10 batch file");
   const auto bytes = std::filesystem::file_size(file, ec);
   if (ec) fail(file, "cannot read: " + ec.message());
-  if (bytes == 0) fail(file, "file is empty");
-  if (bytes % kRecordBytes != 0) {
-    fail(file, std::to_string(bytes) + " bytes is not a whole number of " +
-                   std::to_string(kRecordBytes) + "-byte records (" +
-                   std::to_string(bytes / kRecordBytes) + " records + " +
-                   std::to_string(bytes % kRecordBytes) + " trailing bytes); truncated or not CIFAR-10");
-  }
   std::vector<std::uint8_t> raw(bytes);
   std::ifstream in(file, std::ios::binary);
   in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(bytes));
   if (!in) fail(file, "cannot read " + std::to_string(bytes) + " bytes");
+  append_cifar_records(raw, file, images);
+}
 
-  const std::size_t count = bytes / kRecordBytes;
+}  // namespace
+
+void append_cifar_records(std::span<const std::uint8_t> bytes, const std::filesystem::path& file,
+                          CifarImages& images) {
+  if (bytes.empty()) fail(file, "file is empty");
+  if (bytes.size() % kRecordBytes != 0) {
+    fail(file, std::to_string(bytes.size()) + " bytes is not a whole number of " +
+                   std::to_string(kRecordBytes) + "-byte records (" +
+                   std::to_string(bytes.size() / kRecordBytes) + " records + " +
+                   std::to_string(bytes.size() % kRecordBytes) +
+                   " trailing bytes); truncated or not CIFAR-10");
+  }
+  const std::size_t count = bytes.size() / kRecordBytes;
   const std::size_t first = images.size();
   images.labels.resize(first + count);
   images.pixels.resize((first + count) * kImageBytes);
   for (std::size_t r = 0; r < count; ++r) {
-    const std::uint8_t* record = raw.data() + r * kRecordBytes;
+    const std::uint8_t* record = bytes.data() + r * kRecordBytes;
     if (record[0] >= kNumClasses) {
       fail(file, "record " + std::to_string(r) + " has label " + std::to_string(record[0]) +
                      ", expected 0.." + std::to_string(kNumClasses - 1));
@@ -47,8 +54,6 @@ void append_file(const std::filesystem::path& file, CifarImages& images) {
     std::copy(record + 1, record + kRecordBytes, images.pixels.begin() + (first + r) * kImageBytes);
   }
 }
-
-}  // namespace
 
 CifarImages read_cifar_files(const std::vector<std::filesystem::path>& files) {
   if (files.empty()) throw CifarFormatError("no CIFAR-10 batch files given");
