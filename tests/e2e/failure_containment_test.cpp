@@ -17,13 +17,7 @@ namespace {
 
 // A healthy C-trainer run takes about 2 s; a failure must end the job within
 // the supervisor's bound (50 ms poll + 3 s grace) plus start-up and reporting.
-// Sanitized processes start and exit several times slower (28 s seen with two
-// e2e tests at once), still far from the 600 s a hang would take.
-#ifdef __SANITIZE_ADDRESS__  // gcc's -fsanitize=address (the sanitized build)
-constexpr double kFailureBoundSeconds = 60;
-#else
-constexpr double kFailureBoundSeconds = 20;
-#endif
+constexpr double kFailureBoundSeconds = 20 * kRunTimeScale;
 
 struct TimedRun {
   CommandResult result;
