@@ -46,6 +46,10 @@ def write_safetensors():
             {"a": tensor("F64", [2**62, 2**62], 0, 8)}, bytes(8)),
         "header_too_long.safetensors": safetensors({}, length=2**40),
         "not_json.safetensors": struct.pack("<Q", 8) + b"{\"a\":[1,",
+        # Nested values in an error message once recursed per level (a million
+        # levels: a stack overflow; tests/storage has that case).
+        "nested_shape.safetensors": safetensors(
+            {"a": {"dtype": "U8", "shape": [[[[[[[[1]]]]]]]], "data_offsets": [0, [[0]]]}}),
     }
     for name, content in seeds.items():
         (out / name).write_bytes(content)

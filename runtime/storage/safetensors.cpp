@@ -64,6 +64,24 @@ std::string shape_text(std::span<const std::int64_t> shape) {
   return s + "]";
 }
 
+// A header value quoted in an error message: one level deep and about 80
+// characters long at most. dump() recurses once per level, and a crafted
+// header can nest arrays a million deep: a stack overflow, not an error.
+std::string excerpt(const nlohmann::json& value) {
+  if (!value.is_structured()) return value.dump();
+  std::string items;
+  for (auto item = value.begin(); item != value.end(); ++item) {
+    if (items.size() > 80) {
+      items += ",...";
+      break;
+    }
+    if (!items.empty()) items += ',';
+    if (value.is_object()) items += nlohmann::json(item.key()).dump() + ':';
+    items += item->is_array() ? "[...]" : item->is_object() ? "{...}" : item->dump();
+  }
+  return value.is_array() ? '[' + items + ']' : '{' + items + '}';
+}
+
 struct HeaderEntry {
   StoredTensor tensor;
   std::uint64_t begin = 0;
@@ -87,7 +105,8 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   const auto& shape = value["shape"];
   if (!shape.is_array()) bad("\"shape\" is not an array");
   for (const auto& dim : shape) {
-    if (!dim.is_number_unsigned()) bad("\"shape\" " + shape.dump() + " holds a non-natural number");
+    if (!dim.is_number_unsigned())
+      bad("\"shape\" " + excerpt(shape) + " holds a non-natural number");
     auto d = dim.get<std::uint64_t>();
     if (d > static_cast<std::uint64_t>(INT64_MAX)) bad("dimension " + dim.dump() + " is too large");
     e.tensor.shape.push_back(static_cast<std::int64_t>(d));
@@ -95,7 +114,7 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   const auto& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    bad("\"data_offsets\" is not [begin, end]: " + offsets.dump());
+    bad("\"data_offsets\" is not [begin, end]: " + excerpt(offsets));
   }
   e.begin = offsets[0].get<std::uint64_t>();
   e.end = offsets[1].get<std::uint64_t>();
