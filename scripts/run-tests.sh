@@ -16,15 +16,13 @@ phase_build() {
   ctest --test-dir "$root/build" --output-on-failure -j 2 "$@"
 }
 
-# No benchmarks, no tcmalloc (ASan owns malloc), no CUDA compile check (the
-# normal build has it); -O1 and line tables keep the build short and the
-# reports readable.
+# No benchmarks (FLARE_SANITIZE also drops tcmalloc and the CUDA compile
+# check); -O1 and line tables keep the build short and the reports readable.
 phase_sanitize() {
   local tree="$root/build-asan"
   cmake -S "$root" -B "$tree" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-    -DFLARE_SANITIZE=ON -DFLARE_BUILD_BENCH=OFF -DFLARE_USE_TCMALLOC=OFF \
-    -DFLARE_CHECK_CUDA_COMPILE=OFF >/dev/null
+    -DFLARE_SANITIZE=ON -DFLARE_BUILD_BENCH=OFF >/dev/null
   cmake --build "$tree" -j "$(nproc)"
   rm -rf "$tree/sanitizer-reports"
   local status=0
