@@ -4,8 +4,9 @@
 # plus jobs/ for the job spec). New interesting inputs go to
 # build-fuzz/corpus/<target>, never into the repository. A crash, sanitizer
 # report, timeout or OOM stops with the input saved as
-# build-fuzz/findings/<target>-crash-<sha1> and the command to replay it; commit
-# it to fuzz/corpus/<target>/ with its fix and a regression test.
+# build-fuzz/findings/<target>-{crash,timeout,oom}-<sha1> and the command to
+# replay it; commit it to fuzz/corpus/<target>/ with its fix and a regression
+# test. (<target>-slow-unit-* files are only notes: inputs that took 10 s.)
 # Usage: fuzz/run-fuzzers.sh [target ...]   (default: every target)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
