@@ -3,7 +3,18 @@
 # faults it back in. tcmalloc keeps it: +15% images/s for LitNet at batch 4 on
 # one rank (bench/RESULTS.md), the allocator PyTorch's CPU tuning guide
 # suggests. Linked, not preloaded, so the plugins and LibTorch use it too.
-option(FLARE_USE_TCMALLOC "Link the training processes with tcmalloc_minimal" ON)
+# Off in a sanitized build: ASan must own malloc.
+if(FLARE_SANITIZE)
+  set(flare_tcmalloc_default OFF)
+else()
+  set(flare_tcmalloc_default ON)
+endif()
+option(FLARE_USE_TCMALLOC "Link the training processes with tcmalloc_minimal"
+  ${flare_tcmalloc_default})
+if(FLARE_USE_TCMALLOC AND FLARE_SANITIZE)
+  message(FATAL_ERROR "flare: FLARE_SANITIZE needs FLARE_USE_TCMALLOC=OFF (AddressSanitizer "
+    "replaces malloc; tcmalloc would take it back)")
+endif()
 if(FLARE_USE_TCMALLOC)
   find_library(FLARE_TCMALLOC_LIBRARY tcmalloc_minimal)
   if(NOT FLARE_TCMALLOC_LIBRARY)

@@ -9,7 +9,8 @@ if(NOT FLARE_WITH_CUDA)
   flare_find_nccl()
 endif()
 set(flare_cuda_check_default OFF)
-if(NOT FLARE_WITH_CUDA AND CUDAToolkit_FOUND AND FLARE_NCCL_INCLUDE_DIR)
+# Not in a sanitized build: the normal build already checks the same code.
+if(NOT FLARE_WITH_CUDA AND CUDAToolkit_FOUND AND FLARE_NCCL_INCLUDE_DIR AND NOT FLARE_SANITIZE)
   set(flare_cuda_check_default ON)
 endif()
 option(FLARE_CHECK_CUDA_COMPILE

@@ -86,6 +86,12 @@ class JobSpecError : public std::runtime_error {
 // directory when they come from an override. Throws JobSpecError.
 JobSpec load_job(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
 
+// load_job on `text` given as the content of `file`, which need not exist:
+// messages name `file` and relative paths resolve against its folder. For
+// jobs that do not come from a file (and the job-spec fuzzer).
+JobSpec load_job_text(std::string_view text, const std::filesystem::path& file,
+                      const std::vector<std::string>& overrides = {});
+
 // The resolved job as a TOML document that load_job reads back to the same job.
 std::string to_toml(const JobSpec& spec);
 

@@ -25,7 +25,7 @@ std::string read_file(const std::filesystem::path& file) {
   return text;
 }
 
-toml::table parse(const std::string& text, const std::filesystem::path& file) {
+toml::table parse(std::string_view text, const std::filesystem::path& file) {
   try {
     return toml::parse(text, file.string());
   } catch (const toml::parse_error& error) {
@@ -36,14 +36,24 @@ toml::table parse(const std::string& text, const std::filesystem::path& file) {
   }
 }
 
+JobSpec read_text(std::vector<toml::table> parsed_overrides, std::string_view text,
+                  const std::filesystem::path& file) {
+  toml::table root = parse(text, file);
+  apply_overrides(root, std::move(parsed_overrides));
+  return read_job(root, Document(file));
+}
+
 }  // namespace
 
 JobSpec load_job(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
   // A malformed --set is a usage mistake: reported before the file is read.
   std::vector<toml::table> parsed_overrides = parse_overrides(overrides);
-  toml::table root = parse(read_file(file), file);
-  apply_overrides(root, std::move(parsed_overrides));
-  return read_job(root, Document(file));
+  return read_text(std::move(parsed_overrides), read_file(file), file);
+}
+
+JobSpec load_job_text(std::string_view text, const std::filesystem::path& file,
+                      const std::vector<std::string>& overrides) {
+  return read_text(parse_overrides(overrides), text, file);
 }
 
 }  // namespace flare::jobspec

@@ -58,6 +58,24 @@ std::optional<std::uint64_t> byte_count(std::span<const std::int64_t> shape, DLD
   return n;
 }
 
+// A header value quoted in an error message: one level deep and about 80
+// characters long at most. dump() recurses once per level, and a crafted
+// header can nest arrays a million deep: a stack overflow, not an error.
+std::string excerpt(const nlohmann::json& value) {
+  if (!value.is_structured()) return value.dump();
+  std::string items;
+  for (auto item = value.begin(); item != value.end(); ++item) {
+    if (items.size() > 80) {
+      items += ",...";
+      break;
+    }
+    if (!items.empty()) items += ',';
+    if (value.is_object()) items += nlohmann::json(item.key()).dump() + ':';
+    items += item->is_array() ? "[...]" : item->is_object() ? "{...}" : item->dump();
+  }
+  return value.is_array() ? '[' + items + ']' : '{' + items + '}';
+}
+
 struct HeaderEntry {
   tensor::OwnedTensor tensor;
   std::uint64_t begin = 0;
@@ -81,7 +99,8 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   const auto& shape = value["shape"];
   if (!shape.is_array()) bad("\"shape\" is not an array");
   for (const auto& dim : shape) {
-    if (!dim.is_number_unsigned()) bad("\"shape\" " + shape.dump() + " holds a non-natural number");
+    if (!dim.is_number_unsigned())
+      bad("\"shape\" " + excerpt(shape) + " holds a non-natural number");
     auto d = dim.get<std::uint64_t>();
     if (d > static_cast<std::uint64_t>(INT64_MAX)) bad("dimension " + dim.dump() + " is too large");
     e.tensor.shape.push_back(static_cast<std::int64_t>(d));
@@ -89,7 +108,7 @@ HeaderEntry parse_entry(const std::filesystem::path& file, const std::string& na
   const auto& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    bad("\"data_offsets\" is not [begin, end]: " + offsets.dump());
+    bad("\"data_offsets\" is not [begin, end]: " + excerpt(offsets));
   }
   e.begin = offsets[0].get<std::uint64_t>();
   e.end = offsets[1].get<std::uint64_t>();
@@ -175,6 +194,11 @@ SafetensorsFile load_safetensors(const std::filesystem::path& file) {
   if (ec) fail(file, "cannot read: " + ec.message());
   std::ifstream in(file, std::ios::binary);
   if (!in) fail(file, "cannot open");
+  return read_safetensors(in, file_size, file);
+}
+
+SafetensorsFile read_safetensors(std::istream& in, std::uint64_t file_size,
+                                 const std::filesystem::path& file) {
   if (file_size < 8) {
     fail(file, "file is " + std::to_string(file_size) +
                    " bytes, too short for the 8-byte header length");

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <span>
 #include <string>
@@ -45,5 +46,10 @@ void save_safetensors(const std::filesystem::path& file,
 // and tiling the buffer without gaps or overlaps. Throws StorageError naming
 // the file and the problem.
 SafetensorsFile load_safetensors(const std::filesystem::path& file);
+
+// load_safetensors on the next `size` bytes of `in`, a whole file's content;
+// messages name `file`. The file-less entry point (the safetensors fuzzer's).
+SafetensorsFile read_safetensors(std::istream& in, std::uint64_t size,
+                                 const std::filesystem::path& file);
 
 }  // namespace flare::storage

@@ -18,6 +18,16 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
+// Bounds on how long a whole run may take are multiplied by this: sanitized
+// processes (gcc's -fsanitize=address, the build-asan tree) start and stop
+// several times slower; such bounds tell a contained failure from a hang
+// (minutes), not fast from slow.
+#ifdef __SANITIZE_ADDRESS__
+inline constexpr double kRunTimeScale = 3;
+#else
+inline constexpr double kRunTimeScale = 1;
+#endif
+
 // Runs `args` (argv[0] a path) with a wall-clock limit; never throws for a
 // non-zero exit.
 CommandResult run_command(const std::vector<std::string>& args, int timeout_s = 300);

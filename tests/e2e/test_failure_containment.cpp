@@ -17,7 +17,7 @@ namespace {
 
 // A healthy C-trainer run takes about 2 s; a failure must end the job within
 // the supervisor's bound (50 ms poll + 3 s grace) plus start-up and reporting.
-constexpr double kFailureBoundSeconds = 20;
+constexpr double kFailureBoundSeconds = 20 * kRunTimeScale;
 
 struct TimedRun {
   CommandResult result;

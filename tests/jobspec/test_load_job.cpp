@@ -115,3 +115,17 @@ TEST_CASE("passes nested plugin config through as JSON") {
         nlohmann::json::parse(
             R"({"weights": [1, 2.5], "server_opt": {"name": "adam", "beta": 0.9}})"));
 }
+
+TEST_CASE("reads a job from text as if from the named file, which need not exist") {
+  const JobFolder folder;
+  const fs::path file = folder.root() / "never-written/job.toml";
+  const JobSpec spec = flare::jobspec::load_job_text(
+      "[clients]\ncount = 3\n[data]\ndir = \"cifar\"\n", file, {"clients.count=1"});
+  CHECK(spec.source == file);
+  CHECK(spec.n_clients == 1);
+  CHECK(spec.data_dir == folder.root() / "never-written/cifar");
+  CHECK(message_of<flare::jobspec::JobSpecError>([&] {
+          flare::jobspec::load_job_text("[job]\nnum_rounds = 0\n", file);
+        }) == file.string() + ":2: job.num_rounds: expected an integer from 1 to 1000000, "
+                              "found the integer 0");
+}

@@ -20,12 +20,8 @@ std::vector<std::filesystem::path> training_files(const std::filesystem::path& d
   return files;
 }
 
-// The record count of `file`; fails unless it holds whole records.
-std::size_t count_records(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) fail(file, "no such CIFAR-10 batch file");
-  const auto bytes = std::filesystem::file_size(file, ec);
-  if (ec) fail(file, "cannot read: " + ec.message());
+// Fails unless `bytes` of `file` are a whole, non-zero number of records.
+std::size_t whole_records(std::uintmax_t bytes, const std::filesystem::path& file) {
   if (bytes == 0) fail(file, "file is empty");
   if (bytes % kRecordBytes != 0) {
     fail(file, std::to_string(bytes) + " bytes is not a whole number of " +
@@ -33,17 +29,22 @@ std::size_t count_records(const std::filesystem::path& file) {
                    std::to_string(bytes / kRecordBytes) + " records + " +
                    std::to_string(bytes % kRecordBytes) + " trailing bytes); truncated or not CIFAR-10");
   }
-  return bytes / kRecordBytes;
+  return static_cast<std::size_t>(bytes / kRecordBytes);
 }
 
-// Reads `count` records of `file` through `raw` (at least count records long)
-// into images' labels and pixels from record `first` on.
-void read_records(const std::filesystem::path& file, std::size_t count, std::uint8_t* raw,
+// The record count of `file`; fails unless it holds whole records.
+std::size_t count_records(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) fail(file, "no such CIFAR-10 batch file");
+  const auto bytes = std::filesystem::file_size(file, ec);
+  if (ec) fail(file, "cannot read: " + ec.message());
+  return whole_records(bytes, file);
+}
+
+// Checks the labels of `count` records at `raw` and puts them into images'
+// labels and pixels from record `first` on (both already sized).
+void copy_records(const std::uint8_t* raw, std::size_t count, const std::filesystem::path& file,
                   CifarImages& images, std::size_t first) {
-  const std::size_t bytes = count * kRecordBytes;
-  std::ifstream in(file, std::ios::binary);
-  in.read(reinterpret_cast<char*>(raw), static_cast<std::streamsize>(bytes));
-  if (!in) fail(file, "cannot read " + std::to_string(bytes) + " bytes");
   for (std::size_t r = 0; r < count; ++r) {
     const std::uint8_t* record = raw + r * kRecordBytes;
     if (record[0] >= kNumClasses) {
@@ -55,7 +56,27 @@ void read_records(const std::filesystem::path& file, std::size_t count, std::uin
   }
 }
 
+// Reads `count` records of `file` through `raw` (at least count records long)
+// into images' labels and pixels from record `first` on.
+void read_records(const std::filesystem::path& file, std::size_t count, std::uint8_t* raw,
+                  CifarImages& images, std::size_t first) {
+  const std::size_t bytes = count * kRecordBytes;
+  std::ifstream in(file, std::ios::binary);
+  in.read(reinterpret_cast<char*>(raw), static_cast<std::streamsize>(bytes));
+  if (!in) fail(file, "cannot read " + std::to_string(bytes) + " bytes");
+  copy_records(raw, count, file, images, first);
+}
+
 }  // namespace
+
+void append_cifar_records(std::span<const std::uint8_t> bytes, const std::filesystem::path& file,
+                          CifarImages& images) {
+  const std::size_t count = whole_records(bytes.size(), file);
+  const std::size_t first = images.size();
+  images.labels.resize(first + count);
+  images.pixels.resize((first + count) * kImageBytes);
+  copy_records(bytes.data(), count, file, images, first);
+}
 
 CifarImages read_cifar_files(const std::vector<std::filesystem::path>& files) {
   if (files.empty()) throw CifarFormatError("no CIFAR-10 batch files given");

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ class CifarFormatError : public std::runtime_error {
 // Reads the records of `files`, in order. Throws CifarFormatError naming the
 // file: missing, empty, size not a whole number of records, or a label > 9.
 CifarImages read_cifar_files(const std::vector<std::filesystem::path>& files);
+// Appends the records in `bytes`, the content of `file` (named in errors), to
+// `images`, with read_cifar_files' checks. The CIFAR fuzzer's entry point.
+void append_cifar_records(std::span<const std::uint8_t> bytes, const std::filesystem::path& file,
+                          CifarImages& images);
 // data_batch_1.bin .. data_batch_5.bin of `dir`; all five are required.
 CifarImages read_training_set(const std::filesystem::path& dir);
 // test_batch.bin of `dir`.
