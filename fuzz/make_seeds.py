@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the binary seed corpora (fuzz/corpus/safetensors, fuzz/corpus/cifar):
 small valid files and near-valid ones, each a few hundred bytes to a few KiB.
-Standard library only; the output is deterministic. Crash inputs found later
-are committed beside these by hand, never regenerated."""
+Standard library only; the output is deterministic. Inputs that made a target
+fail go to fuzz/regressions/<target>/ as found, not here."""
 import json
 import pathlib
 import struct

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for
-# FLARE_FUZZ_SECONDS (default 60) from its seed corpus (fuzz/corpus/<target>,
+# Builds the libFuzzer targets with clang into build-fuzz/; for each target,
+# replays the inputs that once failed (fuzz/regressions/<target>/), then fuzzes
+# for FLARE_FUZZ_SECONDS (default 60) from its seed corpus (fuzz/corpus/<target>,
 # plus jobs/ for the job spec). New interesting inputs go to
 # build-fuzz/corpus/<target>, never into the repository. A crash, sanitizer
 # report, timeout or OOM stops with the input saved as
 # build-fuzz/findings/<target>-{crash,timeout,oom}-<sha1> and the command to
-# replay it; commit it to fuzz/corpus/<target>/ with its fix and a regression
-# test. (<target>-slow-unit-* files are only notes: inputs that took 10 s.)
+# replay it; commit it to fuzz/regressions/<target>/ with its fix and a
+# regression test beside the reader's unit tests. (Regressions are replayed,
+# not mutated: some are slow on purpose. <target>-slow-unit-* files are only
+# notes: inputs that took 10 s.)
 # Usage: fuzz/run-fuzzers.sh [target ...]   (default: every target)
 set -euo pipefail
+shopt -s nullglob
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 seconds="${FLARE_FUZZ_SECONDS:-60}"
@@ -39,6 +43,18 @@ for target in "${targets[@]}"; do
   dict=()
   if [ -f "$root/fuzz/$target.dict" ]; then dict=(-dict="$root/fuzz/$target.dict"); fi
   rm -f "$build/findings/$target-"*
+  regressions=("$root/fuzz/regressions/$target"/*)
+  if [ ${#regressions[@]} -ne 0 ]; then
+    echo "fuzz: $target replays ${#regressions[@]} input(s) that once failed"
+    if ! "$build/${target}_fuzzer" -timeout="${timeout[$target]}" -rss_limit_mb=2048 \
+        -artifact_prefix="$build/findings/$target-" "${regressions[@]}" \
+        >"$build/$target-regressions.log" 2>&1; then
+      tail -n 60 "$build/$target-regressions.log"
+      echo "fuzz: $target FAILS AN OLD FINDING AGAIN (log: $build/$target-regressions.log)"
+      failed+=("$target")
+      continue
+    fi
+  fi
   echo "fuzz: $target for ${seconds}s"
   # -rss_limit_mb: an input that makes a reader hold 2 GiB is an OOM finding.
   # -entropic_scale_per_exec_time: mutate fast inputs more than slow ones (a
