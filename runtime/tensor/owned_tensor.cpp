@@ -22,9 +22,10 @@ OwnedTensor copy_of(const flare_named_tensor& tensor) {
   t.dtype = tensor.tensor.dtype;
   t.shape.assign(tensor.tensor.shape, tensor.tensor.shape + tensor.tensor.ndim);
   t.data.resize(num_bytes(tensor.tensor));
-  std::memcpy(t.data.data(),
-              static_cast<const char*>(tensor.tensor.data) + tensor.tensor.byte_offset,
-              t.data.size());
+  if (!t.data.empty())  // an empty tensor's data may be null, which memcpy may not be given
+    std::memcpy(t.data.data(),
+                static_cast<const char*>(tensor.tensor.data) + tensor.tensor.byte_offset,
+                t.data.size());
   return t;
 }
 

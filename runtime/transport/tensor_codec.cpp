@@ -41,7 +41,8 @@ std::vector<tensor::OwnedTensor> decode_tensors(
                                std::to_string(expected));
     }
     t.data.resize(expected);
-    std::memcpy(t.data.data(), msg.data().data(), expected);
+    if (expected > 0)  // an empty tensor's buffers may be null, which memcpy may not be given
+      std::memcpy(t.data.data(), msg.data().data(), expected);
     out.push_back(std::move(t));
   }
   return out;

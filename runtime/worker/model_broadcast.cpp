@@ -62,6 +62,7 @@ FlatTensors::FlatTensors(std::span<const flare_named_tensor> tensors, bool copy_
   if (!copy_values) return;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     const DLTensor& t = tensors[i].tensor;
+    if (num_bytes(t) == 0) continue;  // an empty tensor's data may be null
     std::memcpy(buffer_.data() + entries_[i].offset,
                 static_cast<const std::byte*>(t.data) + t.byte_offset, num_bytes(t));
   }
