@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint64_t header_length = 0;
   std::memcpy(&header_length, data, sizeof header_length);  // accepted: size >= 8
   std::uint64_t tensor_bytes = 0;
-  for (const StoredTensor& tensor : model.tensors) {
+  for (const flare::tensor::OwnedTensor& tensor : model.tensors) {
     std::uint64_t bytes = tensor.dtype.bits / 8;
     for (const std::int64_t dim : tensor.shape) {
       if (dim < 0) broken_promise("a dimension is negative");
