@@ -81,9 +81,11 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
     if (max_train_ > 0) pool = std::min(pool, max_train_);
     const sdk::SiteSplit split =
         sdk::site_split(pool, worker().site_index, worker().num_sites, seed(), val_fraction_);
+    // Only rank 0's result reaches the server, and naming an official set
+    // hashes all of it: the other ranks leave the description empty.
     sdk::DataSplits data{to_tensors(train, split.train), to_tensors(train, split.validation),
                          to_tensors(test, torch::arange(static_cast<int64_t>(test.size()))),
-                         flare::cifar::describe_data_source(dir)};
+                         worker().rank == 0 ? flare::cifar::describe_data_source(dir) : ""};
     if (worker().rank == 0)
       host().info("cifar10: " + data.description + "; site " +
                   std::to_string(worker().site_index + 1) + "/" +
