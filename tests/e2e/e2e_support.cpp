@@ -43,6 +43,18 @@ CommandResult run_command(const std::vector<std::string>& args, int timeout_s) {
   return r;
 }
 
+TimedRun run_timed(const std::vector<std::string>& args, int timeout_s) {
+  const auto started = std::chrono::steady_clock::now();
+  TimedRun run;
+  run.result = run_command(args, timeout_s);
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return run;
+}
+
+bool mentions(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
 void write_text(const fs::path& file, const std::string& text) {
   std::ofstream(file) << text;
 }

@@ -32,6 +32,16 @@ inline constexpr double kRunTimeScale = 1;
 // non-zero exit.
 CommandResult run_command(const std::vector<std::string>& args, int timeout_s = 300);
 
+// A command's result and how long it ran, for the bounds a failure must meet.
+struct TimedRun {
+  CommandResult result;
+  double seconds = 0;
+};
+TimedRun run_timed(const std::vector<std::string>& args, int timeout_s = 300);
+
+// Whether `text` contains `what` (for the messages that are a contract).
+bool mentions(const std::string& text, const std::string& what);
+
 
 void write_text(const std::filesystem::path& file, const std::string& text);
 std::vector<nlohmann::json> read_json_lines(const std::filesystem::path& file);

@@ -4,14 +4,12 @@
 // the current global model without spoiling the job's figures.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <string>
 
 #include "e2e_support.hpp"
 
 using namespace flare::e2e;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -19,22 +17,9 @@ namespace {
 // the supervisor's bound (50 ms poll + 3 s grace) plus start-up and reporting.
 constexpr double kFailureBoundSeconds = 20 * kRunTimeScale;
 
-struct TimedRun {
-  CommandResult result;
-  double seconds = 0;
-};
-
 TimedRun run_job(const TempFolder& dir, const std::string& spec) {
   write_text(dir.path() / "job.toml", spec);
-  const auto start = Clock::now();
-  TimedRun run;
-  run.result = run_command({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
-  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return run;
-}
-
-bool mentions(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
+  return run_timed({FLARE_RUN_BIN, (dir.path() / "job.toml").string()}, 120);
 }
 
 }  // namespace

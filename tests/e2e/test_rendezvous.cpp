@@ -2,7 +2,6 @@
 // job in bounded time, saying who did not arrive and where it waited.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <string>
 
 #include "e2e_support.hpp"
@@ -12,26 +11,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct NodeDownRun {
-  CommandResult result;
-  double seconds = 0;
-};
-
 // site-1 spans two nodes of two ranks each; `down` never starts.
-NodeDownRun run_with_node_down(const TempFolder& dir, int down) {
+TimedRun run_with_node_down(const TempFolder& dir, int down) {
   write_text(dir.path() / "job.toml",
              c_trainer_job(dir.path() / "ws", 2, "",
                            "devices = 2\nnodes = 2\nrendezvous_timeout_s = 2", 1));
   const fs::path flare_run = flare_run_with_node_down(dir.path(), down);
-  const auto started = std::chrono::steady_clock::now();
-  NodeDownRun run;
-  run.result = run_command({flare_run.string(), (dir.path() / "job.toml").string()}, 120);
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return run;
-}
-
-bool mentions(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
+  return run_timed({flare_run.string(), (dir.path() / "job.toml").string()}, 120);
 }
 
 }  // namespace
