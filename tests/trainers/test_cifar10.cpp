@@ -323,6 +323,36 @@ TEST_CASE("each site evaluates its own share of the training records") {
   CHECK(second.evaluate("validation").first["num_samples"] == 60);
 }
 
+TEST_CASE("with shard_test_set the sites' test shares are disjoint and cover the batch once") {
+  const json config{{"shard_test_set", true}};
+  Trainer whole;
+  const auto all = whole.evaluate("test").first;
+  double correct = 0, loss = 0, count = 0;
+  for (int site = 0; site < 3; ++site) {
+    Trainer share(config, 0, 1, nullptr, site, /*sites=*/3);
+    const auto [figures, error] = share.evaluate("test");
+    REQUIRE_FALSE(error);
+    CHECK(figures["num_samples"] == (site < 2 ? 67 : 66));  // 200 records, every third
+    const double n = figures["num_samples"];
+    correct += figures["accuracy"].get<double>() * n;
+    loss += figures["loss"].get<double>() * n;
+    count += n;
+  }
+  // The same initial model (same seed) on every share: the weighted means are
+  // the whole batch's figures.
+  CHECK(count == all["num_samples"].get<double>());
+  CHECK(correct / count == doctest::Approx(all["accuracy"].get<double>()));
+  CHECK(loss / count == doctest::Approx(all["loss"].get<double>()).epsilon(1e-5));
+}
+
+TEST_CASE("shard_test_set with more sites than test images is refused, saying why") {
+  Trainer share({{"shard_test_set", true}}, 0, 1, nullptr, /*site=*/0, /*sites=*/201);
+  const auto [figures, error] = share.evaluate("test");
+  REQUIRE(error);
+  CHECK(error->code == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(error->message.find("shard_test_set") != std::string::npos);
+}
+
 TEST_CASE("a few epochs on synthetic data lower the training loss") {
   Trainer trainer(json{{"lr", 0.01}, {"local_epochs", 2}});
   const auto first = trainer.train(0);

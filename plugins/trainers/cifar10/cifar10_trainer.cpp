@@ -49,14 +49,15 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
  public:
   Cifar10Trainer(const nlohmann::json& config, const flare::WorkerInfo& worker, flare::Host host)
       : LightningTrainer(config, worker, host,
-                         {.trainer_keys = {"lr", "momentum", "val_fraction", "max_train"},
+                         {.trainer_keys = {"lr", "momentum", "val_fraction", "max_train", "shard_test_set"},
                           .batch_size = 4,
                           .local_epochs = 1,
                           .eval_batch_size = 256}),
         lr_(option("lr", 0.001)),
         momentum_(option("momentum", 0.9)),
         val_fraction_(option("val_fraction", 0.2)),
-        max_train_(option<int64_t>("max_train", 0)) {}
+        max_train_(option<int64_t>("max_train", 0)),
+        shard_test_set_(option("shard_test_set", false)) {}
 
   torch::nn::Module& model() override { return *net_; }
 
@@ -67,7 +68,11 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
   }
 
   // The site's share of the training records (site_split: shuffled with the job
-  // seed, one of num_sites shards, 80/20 train/validation) and the test batch.
+  // seed, one of num_sites shards, 80/20 train/validation) and the test batch:
+  // all of it, or with shard_test_set every num_sites-th record from the
+  // site's index. The batch is the same file on every site, so the shares
+  // cover it once, and the server's sample-weighted mean over the sites is the
+  // figure of the whole batch, for 1/num_sites of the work on each site.
   sdk::DataSplits setup() override {
     const std::filesystem::path dir = worker().data_dir;
     flare::cifar::CifarImages train, test;
@@ -83,8 +88,17 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
         sdk::site_split(pool, worker().site_index, worker().num_sites, seed(), val_fraction_);
     // Only rank 0's result reaches the server, and naming an official set
     // hashes all of it: the other ranks leave the description empty.
+    const auto num_test = static_cast<int64_t>(test.size());
+    if (shard_test_set_ && num_test < worker().num_sites)
+      throw flare::Error(FLARE_ERROR_INVALID_ARGUMENT,
+                         "cifar10: shard_test_set needs at least one test image per site (" +
+                             std::to_string(num_test) + " for " +
+                             std::to_string(worker().num_sites) + " sites)");
+    const torch::Tensor test_records =
+        shard_test_set_ ? torch::arange(worker().site_index, num_test, worker().num_sites)
+                        : torch::arange(num_test);
     sdk::DataSplits data{to_tensors(train, split.train), to_tensors(train, split.validation),
-                         to_tensors(test, torch::arange(static_cast<int64_t>(test.size()))),
+                         to_tensors(test, test_records),
                          worker().rank == 0 ? flare::cifar::describe_data_source(dir) : ""};
     if (worker().rank == 0)
       host().info("cifar10: " + data.description + "; site " +
@@ -105,6 +119,7 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
   double momentum_;
   double val_fraction_;
   int64_t max_train_;
+  bool shard_test_set_;
 };
 
 }  // namespace
