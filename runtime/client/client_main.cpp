@@ -14,6 +14,7 @@
 #include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
+#include "common/lookup_order.hpp"
 #include "jobspec/job_spec.hpp"
 #include "transport/server_connection.hpp"
 
@@ -143,6 +144,9 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, request_stop);
   auto log = flare::common::make_logger("client", args.site);
   log->info("started");
+  // Before the first flare-worker starts (the device probe's included).
+  log->info("workers start with {}",
+            flare::common::use_lookup_order(flare::common::executable_dir() / "flare-worker"));
   try {
     const auto job = flare::jobspec::load_job(args.job);
     auto launch = plan_launch(args, job);
