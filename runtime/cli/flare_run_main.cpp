@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include "cli/input_checks.hpp"
 #include "cli/local_job.hpp"
 #include "cli/run_options.hpp"
 #include "common/process_exit.hpp"
@@ -45,6 +46,9 @@ int run(int argc, char** argv) {
     return cli::kExitBadInput;
   } catch (const jobspec::JobSpecError& e) {
     std::cerr << "flare-run: invalid job spec: " << e.what() << "\n";
+    return cli::kExitBadInput;
+  } catch (const cli::InputError& e) {
+    std::cerr << "flare-run: " << e.what() << "\n";
     return cli::kExitBadInput;
   } catch (const devices::DevicePlanError& e) {
     std::cerr << "flare-run: this machine cannot run the job's worker groups: " << e.what() << "\n";

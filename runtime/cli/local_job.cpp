@@ -14,6 +14,7 @@
 #include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
+#include "cli/input_checks.hpp"
 #include "cli/run_workspace.hpp"
 #include "plugin_host/plugin_loader.hpp"
 #include "server/federated_server.hpp"
@@ -78,6 +79,17 @@ LocalPlan plan_local_ranks(const jobspec::JobSpec& job) {
   return plan;
 }
 
+// Rank 0 of the first site, as start_clients will start it.
+PlannedRank first_rank_of(const jobspec::JobSpec& job, const LocalPlan& plan) {
+  const jobspec::SiteSpec& site = job.sites.front();
+  const auto group = devices::plan_devices(site, plan.devices, plan.total_ranks);
+  return {.world_size = group.ranks_per_node * site.nodes,
+          .local_world_size = group.ranks_per_node,
+          .device = group.cuda_ids.empty() ? DLDevice{kDLCPU, 0}
+                                           : DLDevice{kDLCUDA, group.cuda_ids.front()},
+          .num_threads = group.threads_per_rank};
+}
+
 std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
                                        const std::string& server_address, const LocalPlan& plan) {
   const auto program = common::executable_dir() / "flare-client";
@@ -133,15 +145,19 @@ void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& s
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
   StartupSteps startup;
   // Everything that can be wrong with the input is checked before any process
-  // starts. A CUDA build probes its devices in a flare-worker process (a
-  // LibTorch load): that runs while this one loads the plugins.
+  // starts, the cheap checks first. A CUDA build probes its devices in a
+  // flare-worker process (a LibTorch load): that runs while this one loads
+  // the plugins.
+  check_data_dir(job);
+  check_workspace(job);
+  check_server_host(job);
   auto planning = std::async(std::launch::async, [&] { return plan_local_ranks(job); });
-  const auto aggregator = server::load_aggregator(job);
-  (void)host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
-                          FLARE_PLUGIN_TRAINER);
+  const JobPlugins plugins = load_job_plugins(job);
   startup.done("checked the plugins");
   const LocalPlan plan = planning.get();
   startup.done("planned the devices");
+  validate_plugin_configs(job, plugins, first_rank_of(job, plan));
+  startup.done("checked the plugins' configs");
 
   const RunWorkspace ws = RunWorkspace::create(job);
   server::ProgressDisplay display(out, interactive, job.num_rounds);
@@ -155,7 +171,8 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   }
 
   server::FederatedServer server(
-      job, aggregator, {ws.models_dir(), ws.metrics_file(), ws.logs_dir() / "server.log"}, display);
+      job, plugins.aggregator, {ws.models_dir(), ws.metrics_file(), ws.logs_dir() / "server.log"},
+      display);
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 

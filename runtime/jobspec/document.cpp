@@ -64,6 +64,11 @@ void Document::fail(const toml::node& node, std::string_view key_path, std::stri
   throw JobSpecError(message);
 }
 
+void Document::fail_missing(std::string_view key_path, std::string_view expected) const {
+  throw JobSpecError(file_.string() + ": " + std::string(key_path) + ": expected " +
+                     std::string(expected) + ", found none");
+}
+
 std::string describe(const toml::node& node) {
   std::ostringstream out;
   switch (node.type()) {

@@ -30,6 +30,9 @@ class Document {
 
   [[noreturn]] void fail(const toml::node& node, std::string_view key_path,
                          std::string_view expected, std::string_view found) const;
+  // A required key the document lacks: "<file>: <key_path>: expected
+  // <expected>, found none" (no line: nothing in the file is wrong).
+  [[noreturn]] void fail_missing(std::string_view key_path, std::string_view expected) const;
 
  private:
   std::filesystem::path file_;

@@ -58,12 +58,12 @@ struct JobSpec {
   // overrides it key by key. Its name is empty.
   SiteSpec site_defaults{.name = {}, .devices = 2};
   std::vector<SiteSpec> sites;     // one per client, in order
-  std::filesystem::path data_dir;  // default <cwd>/data/<name>
-  PluginRef trainer{.name = "cifar10"};
+  std::filesystem::path data_dir;  // data.dir: every job names its data
+  PluginRef trainer;               // [trainer]: every job names its trainer
   PluginRef aggregator{.name = "fedavg"};
   std::string key_metric = "val_acc";   // ranks global models for "best"
-  double round_timeout_s = 3600;        // > 0
-  double worker_start_timeout_s = 300;  // > 0
+  double round_timeout_s = 3600;        // every timeout: 0.001 s to 7 days
+  double worker_start_timeout_s = 300;
   std::string server_host = "127.0.0.1";
   int server_port = 0;  // 0 = pick a free port
 
@@ -95,7 +95,16 @@ JobSpec load_job_text(std::string_view text, const std::filesystem::path& file,
 // The resolved job as a TOML document that load_job reads back to the same job.
 std::string to_toml(const JobSpec& spec);
 
-// Writes to_toml(spec) to dir/job.toml, creating dir. Throws JobSpecError.
+// Writing a job file failed: a problem of the disk or folder written to
+// (full, read-only, not a folder), not of the job. The message names the file
+// or folder and the system's reason ("No space left on device").
+class JobWriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Writes to_toml(spec) to dir/job.toml, creating dir. Throws JobWriteError,
+// or JobSpecError for a job to_toml cannot write.
 void export_job(const JobSpec& spec, const std::filesystem::path& dir);
 
 // The value of `devices` as the job spec spells it: 2, [0, 1] or "auto".

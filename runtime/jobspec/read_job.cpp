@@ -28,7 +28,7 @@ void read_clients(const TableReader& top, JobSpec& spec) {
   std::vector<std::string_view> known{"count"};
   known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
   clients->allow_only(known);
-  spec.n_clients = to_int(clients->integer("count", 1, 100000).value_or(spec.n_clients));
+  spec.n_clients = to_int(clients->integer("count", kClientCountRange).value_or(spec.n_clients));
   read_worker_group(*clients, spec.site_defaults);
 }
 
@@ -65,10 +65,10 @@ void read_job_table(const TableReader& top, JobSpec& spec) {
         job->fail("name", "a name of letters, digits, '.', '_' or '-'", toml_string(*name));
       spec.name = std::move(*name);
     }
-    spec.num_rounds = to_int(job->integer("num_rounds", 1, 1000000).value_or(spec.num_rounds));
+    spec.num_rounds = to_int(job->integer("num_rounds", kNumRoundsRange).value_or(spec.num_rounds));
     spec.min_clients = to_int(
-        job->integer("min_clients", 1, spec.n_clients, "clients.count").value_or(spec.min_clients));
-    spec.seed = static_cast<uint64_t>(job->integer("seed", 0).value_or(0));
+        job->integer("min_clients", {1, spec.n_clients}, "clients.count").value_or(spec.min_clients));
+    spec.seed = static_cast<uint64_t>(job->integer("seed", kSeedRange).value_or(0));
     if (auto workspace = job->path("workspace")) spec.workspace = std::move(*workspace);
     spec.use_tracking = job->boolean("use_tracking").value_or(spec.use_tracking);
     spec.plugin_path = job->path_list("plugin_path").value_or(spec.plugin_path);
@@ -78,18 +78,21 @@ void read_job_table(const TableReader& top, JobSpec& spec) {
     spec.workspace = resolve_path(std::filesystem::current_path(), "workspace/" + spec.name);
 }
 
+// A job names its data: a default folder would only move the error to
+// where the trainer looks for it, after the job started.
 void read_data(const TableReader& top, JobSpec& spec) {
-  if (const auto data = top.table("data")) {
-    data->allow_only({"dir"});
-    if (auto dir = data->path("dir")) spec.data_dir = std::move(*dir);
-  }
-  if (spec.data_dir.empty())
-    spec.data_dir = resolve_path(std::filesystem::current_path(), "data/" + spec.name);
+  constexpr std::string_view expected = "the folder of the job's data";
+  const auto data = top.table("data");
+  if (!data) top.fail_missing("data.dir", expected);
+  data->allow_only({"dir"});
+  auto dir = data->path("dir");
+  if (!dir) data->fail("dir", expected, "none");
+  spec.data_dir = std::move(*dir);
 }
 
 void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin) {
   const auto table = top.table(key);
-  if (!table) return;  // keeps the default plugin
+  if (!table) return;  // keeps the default plugin (fedavg); read_job requires a trainer
   table->allow_only({"plugin", "path", "config"});
   const auto name = table->string("plugin");
   const auto path = table->path("path");
@@ -115,11 +118,11 @@ void read_server(const TableReader& top, JobSpec& spec) {
   if (!server) return;
   server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "host", "port"});
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
-  spec.round_timeout_s = server->positive_number("round_timeout_s").value_or(spec.round_timeout_s);
+  spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
-      server->positive_number("worker_start_timeout_s").value_or(spec.worker_start_timeout_s);
+      server->seconds("worker_start_timeout_s", kTimeoutRange).value_or(spec.worker_start_timeout_s);
   spec.server_host = server->string("host").value_or(spec.server_host);
-  spec.server_port = to_int(server->integer("port", 0, 65535).value_or(spec.server_port));
+  spec.server_port = to_int(server->integer("port", kPortRange).value_or(spec.server_port));
 }
 
 }  // namespace
@@ -132,10 +135,16 @@ JobSpec read_job(const toml::table& root, const Document& doc) {
   read_clients(top, spec);  // first: min_clients and sites are checked against it
   read_job_table(top, spec);
   read_sites(top, spec);
-  read_data(top, spec);
   read_plugin(top, "trainer", spec.trainer);
   read_plugin(top, "aggregator", spec.aggregator);
   read_server(top, spec);
+  // Last, so a mistake in the keys a file has is named before one it lacks.
+  // An empty file ran a default cifar10 job; a job names what it trains and on what.
+  if (!top.find("trainer"))
+    top.fail_missing("trainer",
+                     "a [trainer] table naming the job's trainer (plugin = \"<name>\" or path = "
+                     "\"<file.so>\")");
+  read_data(top, spec);
   return spec;
 }
 

@@ -35,31 +35,37 @@ std::optional<TableReader> TableReader::table(std::string_view key) const {
   return TableReader(*node->as_table(), key_path(key), *doc_);
 }
 
-std::optional<int64_t> TableReader::integer(std::string_view key, int64_t min, int64_t max,
+std::optional<int64_t> TableReader::integer(std::string_view key, IntegerRange range,
                                             std::string_view max_name) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   std::string expected = "an integer";
-  if (max == std::numeric_limits<int64_t>::max()) {
-    expected += " >= " + std::to_string(min);
+  if (range.max == std::numeric_limits<int64_t>::max()) {
+    expected += " >= " + std::to_string(range.min);
   } else {
-    expected += " from " + std::to_string(min) + " to " + std::to_string(max);
+    expected += " from " + std::to_string(range.min) + " to " + std::to_string(range.max);
     if (!max_name.empty()) expected.append(" (").append(max_name).append(")");
   }
   const auto value = node->value_exact<int64_t>();
-  if (!value || *value < min || *value > max)
+  if (!value || *value < range.min || *value > range.max)
     doc_->fail(*node, key_path(key), expected, describe(*node));
   return value;
 }
 
-std::optional<double> TableReader::positive_number(std::string_view key) const {
+std::optional<double> TableReader::seconds(std::string_view key,
+                                           const DurationRange& range) const {
   const toml::node* node = find(key);
   if (!node) return std::nullopt;
   // An integer is a fine number of seconds: `round_timeout_s = 3600`.
   std::optional<double> value = node->value_exact<double>();
   if (const auto integer = node->value_exact<int64_t>()) value = static_cast<double>(*integer);
-  if (!value || !std::isfinite(*value) || *value <= 0)
-    doc_->fail(*node, key_path(key), "a number > 0", describe(*node));
+  // Written so that NaN fails too.
+  if (!value || !(*value >= range.min_s && *value <= range.max_s))
+    doc_->fail(*node, key_path(key),
+               "a number of seconds from " + toml_float(range.min_s) + " to " +
+                   std::to_string(static_cast<int64_t>(range.max_s)) + " (" +
+                   std::string(range.max_in_words) + ")",
+               describe(*node));
   return value;
 }
 

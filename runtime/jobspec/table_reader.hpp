@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "document.hpp"
+#include "key_ranges.hpp"
 
 namespace flare::jobspec {
 
@@ -36,10 +37,12 @@ class TableReader {
 
   const toml::node* find(std::string_view key) const { return table_->get(key); }
   std::optional<TableReader> table(std::string_view key) const;
-  std::optional<int64_t> integer(std::string_view key, int64_t min,
-                                 int64_t max = std::numeric_limits<int64_t>::max(),
+  // An integer within `range` (key_ranges.hpp); `max_name` names what sets
+  // the maximum when another key does ("clients.count").
+  std::optional<int64_t> integer(std::string_view key, IntegerRange range,
                                  std::string_view max_name = {}) const;
-  std::optional<double> positive_number(std::string_view key) const;
+  // A number of seconds within `range` (an integer is fine).
+  std::optional<double> seconds(std::string_view key, const DurationRange& range) const;
   std::optional<bool> boolean(std::string_view key) const;
   std::optional<std::string> string(std::string_view key) const;  // non-empty
   // A string that is one of `choices`.
@@ -51,6 +54,10 @@ class TableReader {
 
   [[noreturn]] void fail(std::string_view key, std::string_view expected,
                          std::string_view found) const;
+  // A required key, named by its full key path, that the document lacks.
+  [[noreturn]] void fail_missing(std::string_view key_path, std::string_view expected) const {
+    doc_->fail_missing(key_path, expected);
+  }
   // For a node inside a value (an array item), named by its own key path.
   [[noreturn]] void fail_at(const toml::node& node, std::string_view key_path,
                             std::string_view expected, std::string_view found) const;

@@ -8,12 +8,6 @@
 #include "toml_text.hpp"
 
 namespace flare::jobspec {
-namespace {
-
-constexpr int64_t kMaxDevices = 4096;
-
-}  // namespace
-
 std::string devices_toml(const SiteSpec& site) {
   if (site.devices_auto) return toml_string("auto");
   if (site.device_ids.empty()) return std::to_string(site.devices);
@@ -29,12 +23,13 @@ namespace {
 void read_devices(const TableReader& table, SiteSpec& group) {
   const toml::node* node = table.find("devices");
   if (!node) return;
-  const std::string expected = "an integer from 1 to " + std::to_string(kMaxDevices) +
+  const std::string expected = "an integer from " + std::to_string(kDevicesRange.min) + " to " +
+                               std::to_string(kDevicesRange.max) +
                                ", a list of distinct CUDA device ids or \"auto\"";
   group.device_ids.clear();
   group.devices_auto = false;
   if (const auto count = node->value_exact<int64_t>()) {
-    if (*count < 1 || *count > kMaxDevices) table.fail("devices", expected, describe(*node));
+    if (*count < kDevicesRange.min || *count > kDevicesRange.max) table.fail("devices", expected, describe(*node));
     group.devices = static_cast<int>(*count);
   } else if (const auto word = node->value_exact<std::string>()) {
     if (*word != "auto") table.fail("devices", expected, describe(*node));
@@ -42,7 +37,7 @@ void read_devices(const TableReader& table, SiteSpec& group) {
     group.devices_auto = true;
   } else if (const toml::array* ids = node->as_array()) {
     if (ids->empty()) table.fail("devices", expected, "an empty array");
-    if (ids->size() > static_cast<std::size_t>(kMaxDevices))
+    if (ids->size() > static_cast<std::size_t>(kDevicesRange.max))
       table.fail("devices", expected, "an array of " + std::to_string(ids->size()));
     for (std::size_t i = 0; i < ids->size(); ++i) {
       const toml::node& item = *ids->get(i);
@@ -96,16 +91,16 @@ void read_worker_group(const TableReader& table, SiteSpec& group) {
   group.accelerator =
       table.choice("accelerator", {"auto", "cpu", "cuda"}).value_or(group.accelerator);
   group.backend = table.choice("backend", {"auto", "gloo", "nccl"}).value_or(group.backend);
-  group.nodes = static_cast<int>(table.integer("nodes", 1, 1024).value_or(group.nodes));
+  group.nodes = static_cast<int>(table.integer("nodes", kNodesRange).value_or(group.nodes));
   group.master_addr = table.string("master_addr").value_or(group.master_addr);
   group.master_port =
-      static_cast<int>(table.integer("master_port", 0, 65535).value_or(group.master_port));
+      static_cast<int>(table.integer("master_port", kPortRange).value_or(group.master_port));
   group.max_restarts =
-      static_cast<int>(table.integer("max_restarts", 0, 1000).value_or(group.max_restarts));
+      static_cast<int>(table.integer("max_restarts", kMaxRestartsRange).value_or(group.max_restarts));
   group.progress_timeout_s =
-      table.positive_number("progress_timeout_s").value_or(group.progress_timeout_s);
+      table.seconds("progress_timeout_s", kTimeoutRange).value_or(group.progress_timeout_s);
   group.rendezvous_timeout_s =
-      table.positive_number("rendezvous_timeout_s").value_or(group.rendezvous_timeout_s);
+      table.seconds("rendezvous_timeout_s", kTimeoutRange).value_or(group.rendezvous_timeout_s);
   reject_conflicts(table, group);
 }
 

@@ -1,5 +1,7 @@
-#include <fstream>
+#include <cerrno>
+#include <cstdio>
 #include <limits>
+#include <system_error>
 
 #include "job_spec.hpp"
 #include "toml_text.hpp"
@@ -13,6 +15,11 @@ std::string line(std::string_view key, std::string_view value) {
 }
 
 std::string path_value(const std::filesystem::path& path) { return toml_string(path.string()); }
+
+[[noreturn]] void write_failed(const std::filesystem::path& file, int error) {
+  throw JobWriteError(file.string() + ": cannot write the job file: " +
+                      std::generic_category().message(error));
+}
 
 std::string plugin_section(std::string_view key, const PluginRef& plugin) {
   std::string out = "\n[" + std::string(key) + "]\n";
@@ -68,12 +75,17 @@ void export_job(const JobSpec& spec, const std::filesystem::path& dir) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error)
-    throw JobSpecError(dir.string() + ": expected a folder to export the job into, found " +
-                       error.message());
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!(out << text) || !out.flush())
-    throw JobSpecError(file.string() +
-                       ": expected to write the exported job, found it cannot be written");
+    throw JobWriteError(dir.string() + ": cannot create the folder to export the job into: " +
+                        error.message());
+  // Through stdio for errno: a full disk says so (a stream only says "failed").
+  std::FILE* out = std::fopen(file.c_str(), "wb");
+  if (!out) write_failed(file, errno);
+  const bool written =
+      std::fwrite(text.data(), 1, text.size(), out) == text.size() && std::fflush(out) == 0;
+  const int write_error = errno;
+  const bool closed = std::fclose(out) == 0;
+  if (!written) write_failed(file, write_error);
+  if (!closed) write_failed(file, errno);
 }
 
 }  // namespace flare::jobspec

@@ -219,6 +219,16 @@ void Controller::record_evaluation_locked(int64_t model_round, const std::string
   RoundFigures& f = figures_[model_round];
   f.model_round = model_round;
   f.metrics = *figures;
+  // Said once, at the first figures (the initial model's, in round 1): a
+  // misspelt key metric otherwise only shows as a best model never written.
+  if (!key_metric_checked_) {
+    key_metric_checked_ = true;
+    if (!figures->contains(board_.key_metric())) {
+      std::vector<std::string> reported;
+      for (const auto& [name, value] : figures->items()) reported.push_back(name);
+      out_.events.key_metric_missing(board_.key_metric(), reported);
+    }
+  }
   // The initial model is measured but not a candidate for "best".
   f.best = model_round > 0 && board_.improves_best(*figures);
   if (f.best) out_.models.save_best(model_round, awaiting_evaluation_.at(model_round)->views(),

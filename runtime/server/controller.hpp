@@ -94,6 +94,7 @@ class Controller {
   ControllerSettings settings_;
   ControllerOutputs out_;
   EvaluationBoard board_;
+  bool key_metric_checked_ = false;  // against the first figures
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "server/domain.hpp"
 #include "server/global_model.hpp"
@@ -36,6 +37,10 @@ class JobEvents {
   // Every site measured global model figures.model_round (saved as `model_file`).
   virtual void model_measured(const RoundFigures& figures,
                               const std::filesystem::path& model_file) = 0;
+  // The first global figures lack server.key_metric: no model will be "best"
+  // (best.safetensors is never written). `reported` names the figures there are.
+  virtual void key_metric_missing(const std::string& key_metric,
+                                  const std::vector<std::string>& reported) = 0;
   virtual void site_progress(const SiteProgress& progress) = 0;
   virtual void rank_failed(const RankFailure& failure, FailureHandling handling) = 0;
   virtual void job_failed(const std::string& reason) = 0;

@@ -125,6 +125,22 @@ void RunReporter::model_measured(const RoundFigures& f, const std::filesystem::p
   display_.message(text + (f.best ? "  (best so far)" : ""));
 }
 
+void RunReporter::key_metric_missing(const std::string& key_metric,
+                                     const std::vector<std::string>& reported) {
+  std::string names;
+  for (const std::string& name : reported) names += (names.empty() ? "" : ", ") + name;
+  const std::string text =
+      "server.key_metric = \"" + key_metric + "\" is not among the figures the sites report (" +
+      (names.empty() ? "none" : names) + "): no best model (best.safetensors) will be written";
+  metrics_.append({{"kind", "warning"},
+                   {"about", "server.key_metric"},
+                   {"key_metric", key_metric},
+                   {"reported", reported},
+                   {"message", text}});
+  log_->warn("{}", text);
+  display_.message("warning: " + text);
+}
+
 void RunReporter::site_progress(const SiteProgress& p) {
   display_.site_progress(p.site, p.round, p.phase, p.epoch, p.step, p.total);
 }

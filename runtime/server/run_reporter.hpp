@@ -1,8 +1,8 @@
 // The job's events as the user and the tools see them: one metrics.jsonl line
 // per site per round ("kind": "site") and per measured global model
-// ("kind": "global"), one per rank failure reported ("kind": "failure") and
-// one when the job ends ("kind": "job"); a line on the terminal for each step
-// of the job, and the server log.
+// ("kind": "global"), one per rank failure reported ("kind": "failure"), one
+// per warning ("kind": "warning") and one when the job ends ("kind": "job");
+// a line on the terminal for each step of the job, and the server log.
 #pragma once
 
 #include <memory>
@@ -32,6 +32,8 @@ class RunReporter final : public JobEvents {
   void final_evaluation_started() override;
   void model_measured(const RoundFigures& figures,
                       const std::filesystem::path& model_file) override;
+  void key_metric_missing(const std::string& key_metric,
+                          const std::vector<std::string>& reported) override;
   void site_progress(const SiteProgress& progress) override;
   void rank_failed(const RankFailure& failure, FailureHandling handling) override;
   void job_failed(const std::string& reason) override;

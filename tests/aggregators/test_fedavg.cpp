@@ -1,4 +1,5 @@
 // The shipped fedavg plugin, loaded from its .so and driven through the C ABI.
+#include "plugin_host/config_validation.hpp"
 #include "plugin_host/plugin_instances.hpp"
 
 #include <cmath>
@@ -343,7 +344,7 @@ TEST_CASE("fedavg rejects an unknown config key, naming it") {
   const HostServices host;
   const auto e = call_error([&] { AggregatorInstance(fedavg_plugin(), R"({"wieght": 1})", host); });
   CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
-  CHECK(contains(e.plugin_message(), "unknown key 'wieght'"));
+  CHECK(contains(e.plugin_message(), "unknown option 'wieght'"));
 }
 
 TEST_CASE("fedavg rejects an unknown weighting") {
@@ -351,7 +352,18 @@ TEST_CASE("fedavg rejects an unknown weighting") {
   const auto e =
       call_error([&] { AggregatorInstance(fedavg_plugin(), R"({"weight": "loss"})", host); });
   CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
-  CHECK(contains(e.plugin_message(), "'weight': unknown value 'loss'"));
+  CHECK(contains(e.plugin_message(), "option 'weight': expected one of \"num_samples\", "
+                                    "\"num_steps\", \"uniform\", found \"loss\""));
+}
+
+TEST_CASE("fedavg checks its config in validate_config, before any aggregator exists") {
+  const HostServices host;
+  CHECK(validate_aggregator_config(fedavg_plugin(), R"({"weight": "uniform"})", host));
+  const auto e = call_error(
+      [&] { validate_aggregator_config(fedavg_plugin(), R"({"weight": "loss"})", host); });
+  CHECK(e.code() == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(contains(e.what(), "validate_config"));
+  CHECK(contains(e.plugin_message(), "option 'weight'"));
 }
 
 TEST_CASE("fedavg refuses a global model with a dtype it cannot average") {

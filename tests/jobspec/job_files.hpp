@@ -12,6 +12,11 @@
 #include "jobspec/job_spec.hpp"
 #include "temp_folder.hpp"
 
+// What every job must name, its trainer and its data (here cifar10 and
+// ./data), for tests about the other keys.
+inline constexpr const char* kTrainerAndData =
+    "[trainer]\nplugin = \"cifar10\"\n[data]\ndir = \"data\"\n";
+
 class JobFolder {
  public:
   const std::filesystem::path& root() const { return folder_.path(); }
@@ -23,6 +28,12 @@ class JobFolder {
     std::filesystem::create_directories(file.parent_path());
     std::ofstream(file) << text;
     return file;
+  }
+
+  // A job file: `text` followed by kTrainerAndData.
+  std::filesystem::path write_job(const std::filesystem::path& relative,
+                                  const std::string& text) const {
+    return write(relative, text + kTrainerAndData);
   }
 
  private:

@@ -37,7 +37,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "[job]\nname = \"odd.job\"\nseed = 9007199254740993\nuse_tracking = true\n"
                    "plugin_path = [\"p 1\", \"/q\"]\n"
                    "[clients]\ncount = 3\ndevices = 1\n[sites.site-3]\ndevices = 5\n"
-                   "[trainer]\npath = \"lib/libx.so\"\n"
+                   "[data]\ndir = \"d\"\n[trainer]\npath = \"lib/libx.so\"\n"
                    "[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
@@ -54,7 +54,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
 TEST_CASE("writes every default out explicitly") {
   const JobFolder folder;
   const CurrentDirectory cwd(folder.root());
-  const JobSpec spec = load_job(folder.write("empty.toml", ""));
+  const JobSpec spec = load_job(folder.write_job("minimal.toml", ""));
   const toml::table doc = toml::parse(to_toml(spec));
   CHECK(doc["job"]["name"].value<std::string>() == "cifar10");
   CHECK(doc["job"]["num_rounds"].value<int64_t>() == 5);
@@ -68,7 +68,7 @@ TEST_CASE("writes every default out explicitly") {
   CHECK(doc["clients"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-1"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-2"]["devices"].value<int64_t>() == 2);
-  CHECK(doc["data"]["dir"].value<std::string>() == (folder.root() / "data/cifar10").string());
+  CHECK(doc["data"]["dir"].value<std::string>() == (folder.root() / "data").string());
   CHECK(doc["trainer"]["plugin"].value<std::string>() == "cifar10");
   CHECK(doc["trainer"]["config"].is_table());
   CHECK(doc["aggregator"]["plugin"].value<std::string>() == "fedavg");
@@ -87,11 +87,23 @@ TEST_CASE("writes floats in their shortest exact form") {
   CHECK(text.find("round_timeout_s = 3600.0\n") != std::string::npos);
 }
 
-TEST_CASE("reports a folder it cannot export into") {
+TEST_CASE("reports a folder it cannot export into as a write error, not a job error") {
   const JobFolder folder;
   const fs::path blocker = folder.write("file", "x");
-  const std::string message =
-      message_of<JobSpecError>([&] { export_job(JobSpec{}, blocker / "sub"); });
+  const std::string message = message_of<flare::jobspec::JobWriteError>(
+      [&] { export_job(JobSpec{}, blocker / "sub"); });
   CHECK(message.starts_with((blocker / "sub").string() +
-                            ": expected a folder to export the job into, found "));
+                            ": cannot create the folder to export the job into: "));
+}
+
+TEST_CASE("a full disk while exporting is a write error naming the file and the disk's reason") {
+  const JobFolder folder;
+  // Every write to /dev/full fails as a full disk does: ENOSPC.
+  fs::create_directories(folder.root() / "out");
+  fs::create_symlink("/dev/full", folder.root() / "out/job.toml");
+  const JobSpec spec = load_job(fs::path(FLARE_SOURCE_DIR) / "jobs/cifar10.toml");
+  const std::string message =
+      message_of<flare::jobspec::JobWriteError>([&] { export_job(spec, folder.root() / "out"); });
+  CHECK(message == (folder.root() / "out/job.toml").string() +
+                       ": cannot write the job file: No space left on device");
 }

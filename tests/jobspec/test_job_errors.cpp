@@ -5,6 +5,8 @@
 #include "job_files.hpp"
 #include "jobspec/job_spec.hpp"
 
+#include <string>
+
 using flare::jobspec::JobSpecError;
 using flare::jobspec::load_job;
 
@@ -34,7 +36,8 @@ TEST_CASE("rejects a value of the wrong type naming its line and key") {
   CHECK(error_for("[job]\nuse_tracking = 1\n") ==
         "job.toml:2: job.use_tracking: expected a boolean (true or false), found the integer 1");
   CHECK(error_for("[server]\nround_timeout_s = \"1h\"\n") ==
-        "job.toml:2: server.round_timeout_s: expected a number > 0, found the string \"1h\"");
+        "job.toml:2: server.round_timeout_s: expected a number of seconds from 0.001 to 604800 "
+        "(7 days), found the string \"1h\"");
   CHECK(error_for("clients = 3\n") == "job.toml:1: clients: expected a table, found the integer 3");
   CHECK(error_for("[job]\nplugin_path = [\"a\", 3]\n") ==
         "job.toml:2: job.plugin_path[1]: expected a non-empty string, found the integer 3");
@@ -53,13 +56,59 @@ TEST_CASE("rejects numbers out of range") {
   CHECK(error_for("[job]\nseed = -3\n") ==
         "job.toml:2: job.seed: expected an integer >= 0, found the integer -3");
   CHECK(error_for("[server]\nround_timeout_s = 0\n") ==
-        "job.toml:2: server.round_timeout_s: expected a number > 0, found the integer 0");
+        "job.toml:2: server.round_timeout_s: expected a number of seconds from 0.001 to 604800 "
+        "(7 days), found the integer 0");
   CHECK(error_for("[server]\nworker_start_timeout_s = -0.5\n") ==
-        "job.toml:2: server.worker_start_timeout_s: expected a number > 0, found the number -0.5");
+        "job.toml:2: server.worker_start_timeout_s: expected a number of seconds from 0.001 to "
+        "604800 (7 days), found the number -0.5");
   CHECK(error_for("[server]\nport = 70000\n") ==
         "job.toml:2: server.port: expected an integer from 0 to 65535, found the integer 70000");
   CHECK(error_for("[job]\nname = \"\"\n") ==
         "job.toml:2: job.name: expected a non-empty string, found the string \"\"");
+}
+
+TEST_CASE("refuses a duration that would overflow where it is used, for every timeout key") {
+  // 1e18 s was once accepted and became a collective timeout of 1e21 ms.
+  for (const char* key : {"server.round_timeout_s", "server.worker_start_timeout_s",
+                          "clients.progress_timeout_s", "clients.rendezvous_timeout_s",
+                          "sites.site-1.rendezvous_timeout_s"}) {
+    const std::string path = key;
+    const auto dot = path.rfind('.');
+    for (const char* value : {"1e18", "1e300", "inf", "nan", "604800.5", "0.0009"}) {
+      const std::string text =
+          "[" + path.substr(0, dot) + "]\n" + path.substr(dot + 1) + " = " + value + "\n";
+      const std::string message = error_for(text);
+      CHECK_MESSAGE(message.starts_with("job.toml:2: " + path +
+                                        ": expected a number of seconds from 0.001 to 604800 "
+                                        "(7 days), found the number "),
+                    text << " -> " << message);
+    }
+  }
+}
+
+TEST_CASE("accepts the ends of a duration's range") {
+  CHECK(error_for("[data]\ndir = \"d\"\n[trainer]\nplugin = \"x\"\n"
+                  "[server]\nround_timeout_s = 604800\nworker_start_timeout_s = 0.001\n") ==
+        "no error");
+}
+
+TEST_CASE("refuses an empty job file: a job names its trainer") {
+  CHECK(error_for("") ==
+        "job.toml: trainer: expected a [trainer] table naming the job's trainer (plugin = "
+        "\"<name>\" or path = \"<file.so>\"), found none");
+}
+
+TEST_CASE("refuses a job without a trainer, which once meant cifar10") {
+  CHECK(error_for("[job]\nnum_rounds = 2\n[data]\ndir = \"d\"\n") ==
+        "job.toml: trainer: expected a [trainer] table naming the job's trainer (plugin = "
+        "\"<name>\" or path = \"<file.so>\"), found none");
+}
+
+TEST_CASE("refuses a job without its data, naming data.dir") {
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n") ==
+        "job.toml: data.dir: expected the folder of the job's data, found none");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\n") ==
+        "job.toml:3: data.dir: expected the folder of the job's data, found none");
 }
 
 TEST_CASE("rejects min_clients above the client count") {
@@ -87,8 +136,8 @@ TEST_CASE("rejects an unknown key far from every known one without a suggestion"
 }
 
 TEST_CASE("accepts any key inside a plugin's config table") {
-  CHECK(error_for("[trainer]\nplugin = \"x\"\n[trainer.config]\nanything_goes = 1\n") ==
-        "no error");
+  CHECK(error_for("[data]\ndir = \"d\"\n[trainer]\nplugin = \"x\"\n[trainer.config]\n"
+                  "anything_goes = 1\n") == "no error");
 }
 
 TEST_CASE("rejects a site override for a site the job does not have") {

@@ -42,17 +42,17 @@ TEST_CASE("loads the shipped cifar10 job with its values") {
   CHECK(spec.server_port == 0);
 }
 
-TEST_CASE("fills every default for an empty job file") {
+TEST_CASE("fills every default but the trainer and the data, which a job names") {
   const JobFolder folder;
   const CurrentDirectory cwd(folder.root());
-  const JobSpec spec = load_job(folder.write("empty.toml", ""));
+  const JobSpec spec = load_job(folder.write_job("minimal.toml", ""));
   CHECK(spec.name == "cifar10");
   CHECK(spec.num_rounds == 5);
   CHECK(spec.n_clients == 2);
   CHECK(spec.min_clients == 2);
   CHECK(spec.sites == std::vector<SiteSpec>{{"site-1", 2}, {"site-2", 2}});
   CHECK(spec.workspace == folder.root() / "workspace/cifar10");
-  CHECK(spec.data_dir == folder.root() / "data/cifar10");
+  CHECK(spec.data_dir == folder.root() / "data");
   CHECK(spec.trainer.name == "cifar10");
   CHECK(spec.trainer.config == nlohmann::json::object());
   CHECK(spec.aggregator.name == "fedavg");
@@ -62,7 +62,7 @@ TEST_CASE("fills every default for an empty job file") {
 
 TEST_CASE("defaults min_clients to the client count") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml", "[clients]\ncount = 7\n"));
+  const JobSpec spec = load_job(folder.write_job("job.toml", "[clients]\ncount = 7\n"));
   CHECK(spec.n_clients == 7);
   CHECK(spec.min_clients == 7);
   CHECK(spec.sites.size() == 7);
@@ -90,7 +90,7 @@ TEST_CASE("resolves relative paths in the file against the file's folder") {
 
 TEST_CASE("applies per-site device overrides") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml",
+  const JobSpec spec = load_job(folder.write_job("job.toml",
                                              "[clients]\ncount = 3\ndevices = 2\n"
                                              "[sites.site-2]\ndevices = 4\n"));
   CHECK(spec.sites == std::vector<SiteSpec>{{"site-1", 2}, {"site-2", 4}, {"site-3", 2}});
@@ -98,7 +98,7 @@ TEST_CASE("applies per-site device overrides") {
 
 TEST_CASE("reads whole-number timeouts and keeps fractional ones") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml",
+  const JobSpec spec = load_job(folder.write_job("job.toml",
                                              "[server]\nround_timeout_s = 90\n"
                                              "worker_start_timeout_s = 2.5\nport = 8443\n"));
   CHECK(spec.round_timeout_s == 90.0);
@@ -108,7 +108,7 @@ TEST_CASE("reads whole-number timeouts and keeps fractional ones") {
 
 TEST_CASE("passes nested plugin config through as JSON") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml",
+  const JobSpec spec = load_job(folder.write_job("job.toml",
                                              "[aggregator]\nplugin = \"fedavg\"\n"
                                              "[aggregator.config]\nweights = [1, 2.5]\n"
                                              "server_opt = { name = \"adam\", beta = 0.9 }\n"));
@@ -121,7 +121,8 @@ TEST_CASE("reads a job from text as if from the named file, which need not exist
   const JobFolder folder;
   const fs::path file = folder.root() / "never-written/job.toml";
   const JobSpec spec = flare::jobspec::load_job_text(
-      "[clients]\ncount = 3\n[data]\ndir = \"cifar\"\n", file, {"clients.count=1"});
+      "[clients]\ncount = 3\n[data]\ndir = \"cifar\"\n[trainer]\nplugin = \"cifar10\"\n", file,
+      {"clients.count=1"});
   CHECK(spec.source == file);
   CHECK(spec.n_clients == 1);
   CHECK(spec.data_dir == folder.root() / "never-written/cifar");

@@ -13,6 +13,7 @@ namespace {
 
 const char* const kJob =
     "[job]\nnum_rounds = 5\n"
+    "[data]\ndir = \"data\"\n"
     "[trainer]\nplugin = \"cifar10\"\n"
     "[trainer.config]\nlr = 0.001\nbatch_size = 4\n";
 
@@ -49,7 +50,7 @@ TEST_CASE("replaces a whole plugin config with an inline table") {
 TEST_CASE("creates tables the file does not have") {
   const JobFolder folder;
   const JobSpec spec =
-      load_job(folder.write("job.toml", ""), {"clients.count=3", "server.port=9000"});
+      load_job(folder.write_job("job.toml", ""), {"clients.count=3", "server.port=9000"});
   CHECK(spec.n_clients == 3);
   CHECK(spec.sites.size() == 3);
   CHECK(spec.server_port == 9000);
@@ -76,7 +77,7 @@ TEST_CASE("does not let a value smuggle in a second key") {
 
 TEST_CASE("resolves relative override paths against the current directory") {
   const JobFolder folder;
-  const fs::path file = folder.write("jobs/job.toml", "[data]\ndir = \"data\"\n");
+  const fs::path file = folder.write_job("jobs/job.toml", "");
   const fs::path cwd = folder.root() / "elsewhere";
   fs::create_directories(cwd);
   const CurrentDirectory in(cwd);
@@ -84,6 +85,14 @@ TEST_CASE("resolves relative override paths against the current directory") {
   CHECK(spec.workspace == cwd / "runs/b");
   CHECK(spec.plugin_path == std::vector<fs::path>{cwd / "p"});
   CHECK(spec.data_dir == folder.root() / "jobs/data");  // from the file: against the file's folder
+}
+
+TEST_CASE("names the trainer and the data from the command line alone") {
+  const JobFolder folder;
+  const JobSpec spec = load_job(folder.write("job.toml", ""),
+                                {"trainer.plugin=mine", "data.dir=/srv/data"});
+  CHECK(spec.trainer.name == "mine");
+  CHECK(spec.data_dir == "/srv/data");
 }
 
 TEST_CASE("rejects an unknown override key naming the --set") {

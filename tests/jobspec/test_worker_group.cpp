@@ -16,7 +16,7 @@ using flare::jobspec::to_toml;
 TEST_CASE("gives a worker group one node, no restarts and 600 s / 300 s progress / rendezvous "
           "timeouts by default") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml", ""));
+  const JobSpec spec = load_job(folder.write_job("job.toml", ""));
   const SiteSpec expected{.name = "site-1", .devices = 2};
   CHECK(spec.sites.front() == expected);
   CHECK(expected.accelerator == "auto");
@@ -31,7 +31,7 @@ TEST_CASE("gives a worker group one node, no restarts and 600 s / 300 s progress
 
 TEST_CASE("gives every site the worker group of [clients]") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write(
+  const JobSpec spec = load_job(folder.write_job(
       "job.toml",
       "[clients]\ncount = 2\ndevices = [1, 0]\naccelerator = \"cuda\"\nbackend = \"nccl\"\n"
       "nodes = 2\nmaster_addr = \"10.0.0.5\"\nmaster_port = 29500\nmax_restarts = 3\n"
@@ -58,7 +58,7 @@ TEST_CASE("gives every site the worker group of [clients]") {
 
 TEST_CASE("lets a site override the [clients] worker group key by key") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml",
+  const JobSpec spec = load_job(folder.write_job("job.toml",
                                              "[clients]\ncount = 3\ndevices = [0, 1]\n"
                                              "max_restarts = 2\n"
                                              "[sites.site-2]\ndevices = 3\naccelerator = \"cpu\"\n"
@@ -82,7 +82,7 @@ TEST_CASE("lets a site override the [clients] worker group key by key") {
 TEST_CASE("allows a multi-node group whose port is chosen at start") {
   const JobFolder folder;
   const JobSpec spec =
-      load_job(folder.write("job.toml", "[clients]\nnodes = 2\nmaster_port = 0\n"));
+      load_job(folder.write_job("job.toml", "[clients]\nnodes = 2\nmaster_port = 0\n"));
   CHECK(spec.sites.front().nodes == 2);
   CHECK(spec.sites.front().master_port == 0);
 }
@@ -90,7 +90,7 @@ TEST_CASE("allows a multi-node group whose port is chosen at start") {
 TEST_CASE("takes worker-group overrides from the command line") {
   const JobFolder folder;
   const JobSpec spec =
-      load_job(folder.write("job.toml", ""),
+      load_job(folder.write_job("job.toml", ""),
                {"clients.devices=auto", "sites.site-2.devices=[3]", "sites.site-2.backend=gloo",
                 "clients.rendezvous_timeout_s=20", "sites.site-2.rendezvous_timeout_s=7.5"});
   CHECK(spec.sites[0].devices_auto);
@@ -102,14 +102,16 @@ TEST_CASE("takes worker-group overrides from the command line") {
 
 TEST_CASE("rejects a rendezvous timeout override that is not a positive number naming the --set") {
   const JobFolder folder;
-  const auto job = folder.write("job.toml", "");
+  const auto job = folder.write_job("job.toml", "");
   CHECK_THROWS_WITH_AS(load_job(job, {"clients.rendezvous_timeout_s=0"}),
                        doctest::Contains("--set clients.rendezvous_timeout_s: expected a number "
-                                         "> 0, found the integer 0"),
+                                         "of seconds from 0.001 to 604800 (7 days), found the "
+                                         "integer 0"),
                        flare::jobspec::JobSpecError);
   CHECK_THROWS_WITH_AS(load_job(job, {"sites.site-1.rendezvous_timeout_s=soon"}),
                        doctest::Contains("--set sites.site-1.rendezvous_timeout_s: expected a "
-                                         "number > 0, found the string \"soon\""),
+                                         "number of seconds from 0.001 to 604800 (7 days), found "
+                                         "the string \"soon\""),
                        flare::jobspec::JobSpecError);
 }
 
@@ -151,12 +153,14 @@ TEST_CASE("rejects worker-group numbers out of range") {
         "job.toml:2: clients.max_restarts: expected an integer from 0 to 1000, found the integer "
         "-1");
   CHECK(error_for("[clients]\nprogress_timeout_s = 0\n") ==
-        "job.toml:2: clients.progress_timeout_s: expected a number > 0, found the integer 0");
+        "job.toml:2: clients.progress_timeout_s: expected a number of seconds from 0.001 to "
+        "604800 (7 days), found the integer 0");
   CHECK(error_for("[clients]\nrendezvous_timeout_s = -5\n") ==
-        "job.toml:2: clients.rendezvous_timeout_s: expected a number > 0, found the integer -5");
+        "job.toml:2: clients.rendezvous_timeout_s: expected a number of seconds from 0.001 to "
+        "604800 (7 days), found the integer -5");
   CHECK(error_for("[sites.site-2]\nrendezvous_timeout_s = \"5 s\"\n") ==
-        "job.toml:2: sites.site-2.rendezvous_timeout_s: expected a number > 0, found the string "
-        "\"5 s\"");
+        "job.toml:2: sites.site-2.rendezvous_timeout_s: expected a number of seconds from 0.001 "
+        "to 604800 (7 days), found the string \"5 s\"");
   CHECK(error_for("[clients]\nmaster_addr = \"\"\n") ==
         "job.toml:2: clients.master_addr: expected a non-empty string, found the string \"\"");
 }
@@ -194,7 +198,7 @@ TEST_CASE("rejects CUDA device ids on the CPU naming the key that made the confl
 TEST_CASE("exports every worker-group field so that an odd job loads back equal") {
   const JobFolder folder;
   const JobSpec spec = load_job(
-      folder.write("job.toml",
+      folder.write_job("job.toml",
                    "[clients]\ncount = 3\ndevices = \"auto\"\nbackend = \"gloo\"\n"
                    "progress_timeout_s = 0.25\n"
                    "[sites.site-1]\ndevices = [2, 0]\nnodes = 3\nmaster_port = 1234\n"
@@ -209,7 +213,7 @@ TEST_CASE("exports every worker-group field so that an odd job loads back equal"
 
 TEST_CASE("writes every worker-group field of [clients] and of each site") {
   const JobFolder folder;
-  const JobSpec spec = load_job(folder.write("job.toml", "[sites.site-2]\ndevices = [1]\n"));
+  const JobSpec spec = load_job(folder.write_job("job.toml", "[sites.site-2]\ndevices = [1]\n"));
   const toml::table doc = toml::parse(to_toml(spec));
   for (const auto group : {doc["clients"], doc["sites"]["site-1"]}) {
     CHECK(group["devices"].value<int64_t>() == 2);

@@ -10,6 +10,10 @@ _Static_assert(FLARE_ABI_VERSION_MAJOR == 1, "this test pins ABI 1");
 /* The shipped sizes are C constant expressions, each within its struct. */
 _Static_assert(FLARE_HOST_SERVICES_SIZE_1_0 < FLARE_HOST_SERVICES_SIZE_1_1, "1.1 appended");
 _Static_assert(FLARE_HOST_SERVICES_SIZE_1_1 <= sizeof(flare_host_services), "within");
+_Static_assert(FLARE_TRAINER_API_SIZE_1_0 < FLARE_TRAINER_API_SIZE_1_2, "1.2 appended");
+_Static_assert(FLARE_TRAINER_API_SIZE_1_2 <= sizeof(flare_trainer_api_v1), "within");
+_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 < FLARE_AGGREGATOR_API_SIZE_1_2, "1.2 appended");
+_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 <= sizeof(flare_aggregator_api_v1), "within");
 _Static_assert(FLARE_NAMED_TENSOR_SIZE_1_0 <= sizeof(flare_named_tensor), "within");
 _Static_assert(FLARE_WORKER_INFO_SIZE_1_0 <= sizeof(flare_worker_info), "within");
 _Static_assert(FLARE_ROUND_INFO_SIZE_1_0 <= sizeof(flare_round_info), "within");

@@ -1,4 +1,4 @@
-// Pins the layout of ABI v1 up to 1.1 (x86-64 / LP64 values). A field moved, inserted or
+// Pins the layout of ABI v1 up to 1.2 (x86-64 / LP64 values). A field moved, inserted or
 // resized in plugin_abi.h fails this build: v1 tables may only grow at the end, and each
 // minor that grows one pins its new size (FLARE_*_SIZE_1_<minor>).
 #include <flare/plugin_abi.h>
@@ -75,7 +75,9 @@ static_assert(offsetof(flare_trainer_api_v1, get_weights) == 24);
 static_assert(offsetof(flare_trainer_api_v1, set_weights) == 32);
 static_assert(offsetof(flare_trainer_api_v1, evaluate) == 40);
 static_assert(offsetof(flare_trainer_api_v1, train) == 48);
-static_assert(sizeof(flare_trainer_api_v1) == 56);
+// ABI 1.2: appended.
+static_assert(offsetof(flare_trainer_api_v1, validate_config) == 56);
+static_assert(sizeof(flare_trainer_api_v1) == 64);
 
 static_assert(offsetof(flare_site_update, struct_size) == 0);
 static_assert(offsetof(flare_site_update, site) == 8);
@@ -96,7 +98,9 @@ static_assert(offsetof(flare_aggregator_api_v1, destroy) == 16);
 static_assert(offsetof(flare_aggregator_api_v1, begin_round) == 24);
 static_assert(offsetof(flare_aggregator_api_v1, accept) == 32);
 static_assert(offsetof(flare_aggregator_api_v1, finalize) == 40);
-static_assert(sizeof(flare_aggregator_api_v1) == 48);
+// ABI 1.2: appended.
+static_assert(offsetof(flare_aggregator_api_v1, validate_config) == 48);
+static_assert(sizeof(flare_aggregator_api_v1) == 56);
 
 static_assert(offsetof(flare_plugin_descriptor, struct_size) == 0);
 static_assert(offsetof(flare_plugin_descriptor, abi_major) == 8);
@@ -117,8 +121,10 @@ static_assert(FLARE_WORKER_INFO_SIZE_1_0 == 80);
 static_assert(FLARE_ROUND_INFO_SIZE_1_0 == 24);
 static_assert(FLARE_TRAIN_RESULT_SIZE_1_0 == 72);
 static_assert(FLARE_TRAINER_API_SIZE_1_0 == 56);
+static_assert(FLARE_TRAINER_API_SIZE_1_2 == 64);
 static_assert(FLARE_SITE_UPDATE_SIZE_1_0 == 88);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 == 48);
+static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 == 56);
 static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
 
 // Each struct is exactly its newest pinned size: a field appended without its
@@ -128,14 +134,14 @@ static_assert(sizeof(flare_host_services) == FLARE_HOST_SERVICES_SIZE_1_1);
 static_assert(sizeof(flare_worker_info) == FLARE_WORKER_INFO_SIZE_1_0);
 static_assert(sizeof(flare_round_info) == FLARE_ROUND_INFO_SIZE_1_0);
 static_assert(sizeof(flare_train_result) == FLARE_TRAIN_RESULT_SIZE_1_0);
-static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_0);
+static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_2);
 static_assert(sizeof(flare_site_update) == FLARE_SITE_UPDATE_SIZE_1_0);
-static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_0);
+static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_2);
 static_assert(sizeof(flare_plugin_descriptor) == FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0);
 #endif
 
 static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
-static_assert(FLARE_ABI_VERSION_MINOR >= 1, "the 1.1 fields are pinned above");
+static_assert(FLARE_ABI_VERSION_MINOR >= 2, "the 1.2 fields are pinned above");
 
 TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
   CHECK(flare_c_sizeof(0) == sizeof(flare_named_tensor));

@@ -29,7 +29,8 @@ struct ControllerJob {
   // and metrics.jsonl in `dir`) when null.
   ControllerJob(std::vector<std::string> sites, int num_rounds,
                 server::JobEvents* events = nullptr,
-                std::chrono::milliseconds round_timeout = 3600s)
+                std::chrono::milliseconds round_timeout = 3600s,
+                std::string key_metric = "val_acc")
       : display(screen, false, num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
@@ -37,6 +38,7 @@ struct ControllerJob {
                  num_rounds),
         controller({.sites = std::move(sites),
                     .num_rounds = num_rounds,
+                    .key_metric = std::move(key_metric),
                     .round_timeout = round_timeout,
                     .start_timeout = round_timeout},
                    {aggregator, models, events ? *events : reporter}) {}

@@ -41,6 +41,11 @@ struct RecordedEvents final : server::JobEvents {
     seen.push_back("model " + std::to_string(f.model_round) + " measured");
     measured.push_back(f);
   }
+  void key_metric_missing(const std::string& key, const std::vector<std::string>& reported) override {
+    std::string text = "no " + key + " among:";
+    for (const auto& name : reported) text += " " + name;
+    seen.push_back(text);
+  }
   void site_progress(const server::SiteProgress&) override { seen.push_back("progress"); }
   void rank_failed(const server::RankFailure& f, server::FailureHandling) override {
     seen.push_back(f.site + " rank failed");
@@ -178,6 +183,35 @@ TEST_CASE("a later model is best only when it beats every earlier one on the key
   CHECK(figures[0].round_seconds < 0);  // the initial model took no round
 }
 
+TEST_CASE("a key metric no site reports is said once, at the first figures, naming those there are") {
+  RecordedEvents events;
+  ControllerJob job({"a"}, 2, &events, 3600s, "val_accuracy");
+  job.start({"a"});
+  for (int64_t round = 0; round < 2; ++round) {
+    REQUIRE(job.task("a").kind == TaskKind::Train);
+    auto u = ControllerJob::update("a", round, static_cast<float>(round + 1));
+    u.evaluation = ControllerJob::evaluation(0.5);
+    job.controller.accept_update(u);
+  }
+  const auto said = std::count_if(events.seen.begin(), events.seen.end(),
+                                   [](const std::string& e) { return e.starts_with("no "); });
+  CHECK(said == 1);
+  CHECK(std::find(events.seen.begin(), events.seen.end(),
+                  "no val_accuracy among: val_acc val_loss") != events.seen.end());
+}
+
+TEST_CASE("a key metric the sites report is never warned about") {
+  RecordedEvents events;
+  ControllerJob job({"a"}, 1, &events);
+  job.start({"a"});
+  REQUIRE(job.task("a").kind == TaskKind::Train);
+  auto u = ControllerJob::update("a", 0, 1);
+  u.evaluation = ControllerJob::evaluation(0.5);
+  job.controller.accept_update(u);
+  CHECK(std::none_of(events.seen.begin(), events.seen.end(),
+                     [](const std::string& e) { return e.starts_with("no "); }));
+}
+
 TEST_CASE("the controller reports its events in the order things happen") {
   RecordedEvents events;
   ControllerJob job({"a", "b"}, 1, &events);
@@ -190,7 +224,8 @@ TEST_CASE("the controller reports its events in the order things happen") {
   job.controller.accept_evaluation({.site = "b", .round = 1});
   CHECK(events.seen == std::vector<std::string>{
                            "joined a", "joined b", "initial model from a", "round 0 started",
-                           "b trained round 0", "a trained round 0", "model 0 measured",
+                           "b trained round 0", "a trained round 0", "no val_acc among:",
+                           "model 0 measured",
                            "model 1 aggregated", "final evaluation", "model 1 measured",
                            "job finished"});
 }

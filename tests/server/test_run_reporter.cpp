@@ -207,3 +207,17 @@ TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
         "round 1/3: training on 2 sites\n"
         "evaluating the final global model\n");
 }
+
+TEST_CASE("a key metric nobody reports is a warning line, on the terminal and in metrics.jsonl") {
+  Reporter r;
+  r.reporter.key_metric_missing("val_accuracy", {"val_acc", "val_loss"});
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0]["kind"] == "warning");
+  CHECK(lines[0]["about"] == "server.key_metric");
+  CHECK(lines[0]["key_metric"] == "val_accuracy");
+  CHECK(lines[0]["reported"] == nlohmann::json{"val_acc", "val_loss"});
+  CHECK_MESSAGE(r.shows("warning: server.key_metric = \"val_accuracy\" is not among the figures "
+                        "the sites report (val_acc, val_loss): no best model"),
+                r.screen.str());
+}

@@ -4,6 +4,7 @@
 
 #include "cifar_format.hpp"
 #include "in_process_host.hpp"
+#include "temp_folder.hpp"
 #include "rank_threads.hpp"
 
 #include <dlfcn.h>
@@ -279,6 +280,74 @@ TEST_CASE("a config value of the wrong type is rejected naming the key") {
   REQUIRE(trainer.create_error());
   CHECK(trainer.create_error()->code == FLARE_ERROR_INVALID_ARGUMENT);
   CHECK(trainer.create_error()->message.find("batch_size") != std::string::npos);
+}
+
+// What validate_config (ABI 1.2) says of `config` and the data in `dir`, as
+// flare-run asks it before the job starts: rank 0 of the first of `sites`.
+std::optional<ErrorResult> validation_of(const json& config, const fs::path& dir, int sites = 2) {
+  const std::string data = dir.string(), text = config.dump();
+  flare_worker_info worker{};
+  worker.struct_size = sizeof(worker);
+  worker.site_name = "site-1";
+  worker.num_sites = sites;
+  worker.world_size = 2;
+  worker.local_world_size = 2;
+  worker.device = {kDLCPU, 0};
+  worker.num_threads = 1;
+  worker.data_dir = data.c_str();
+  InProcessHost host;
+  REQUIRE(FLARE_HAS_FIELD(&api(), flare_trainer_api_v1, validate_config));
+  return take(host.services(), api().validate_config(text.c_str(), &worker, host.services()));
+}
+
+TEST_CASE("validate_config accepts the seed job's options and a whole data set") {
+  CHECK_FALSE(validation_of({{"batch_size", 4}, {"lr", 0.001}, {"momentum", 0.9},
+                             {"local_epochs", 1}, {"val_fraction", 0.2}, {"shard_test_set", true}},
+                            data_dir()));
+}
+
+TEST_CASE("validate_config refuses an option of the wrong type or range, naming it") {
+  for (const auto& [config, key] : std::vector<std::pair<json, std::string>>{
+           {{{"lr", "fast"}}, "'lr'"},
+           {{{"lr", -0.1}}, "'lr'"},
+           {{{"val_fraction", 1.5}}, "'val_fraction'"},
+           {{{"batch_size", 0}}, "'batch_size'"},  // a base option, from the SDK
+           {{{"colour", "blue"}}, "'colour'"}}) {
+    const auto error = validation_of(config, data_dir());
+    REQUIRE_MESSAGE(error, config.dump());
+    CHECK(error->code == FLARE_ERROR_INVALID_ARGUMENT);
+    CHECK_MESSAGE(error->message.find(key) != std::string::npos, error->message);
+  }
+}
+
+TEST_CASE("validate_config refuses a missing, empty or truncated data folder, naming the file") {
+  flare::testing::TempFolder dir;
+  auto refusal = [&] {
+    const auto error = validation_of(json::object(), dir.path());
+    REQUIRE(error);
+    CHECK(error->code == FLARE_ERROR_IO);
+    return error->message;
+  };
+  CHECK(refusal().find("data_batch_1.bin") != std::string::npos);  // empty folder
+  flare::cifar::generate_synthetic_cifar(dir.path(), {.train_images = 50, .test_images = 10});
+  CHECK_FALSE(validation_of(json::object(), dir.path()));
+  fs::resize_file(dir / "data_batch_3.bin", 3 * flare::cifar::kRecordBytes - 7);
+  CHECK(refusal().find("data_batch_3.bin") != std::string::npos);
+  fs::resize_file(dir / "data_batch_3.bin", 0);
+  CHECK(refusal().find("data_batch_3.bin: file is empty") != std::string::npos);
+  fs::remove(dir / "test_batch.bin");
+  fs::resize_file(dir / "data_batch_3.bin", flare::cifar::kRecordBytes);
+  CHECK(refusal().find("test_batch.bin") != std::string::npos);
+}
+
+TEST_CASE("validate_config refuses shard_test_set with fewer test images than sites") {
+  flare::testing::TempFolder dir;
+  flare::cifar::generate_synthetic_cifar(dir.path(), {.train_images = 10, .test_images = 2});
+  CHECK_FALSE(validation_of({{"shard_test_set", true}}, dir.path(), 2));
+  const auto error = validation_of({{"shard_test_set", true}}, dir.path(), 3);
+  REQUIRE(error);
+  CHECK(error->code == FLARE_ERROR_INVALID_ARGUMENT);
+  CHECK(error->message.find("shard_test_set") != std::string::npos);
 }
 
 TEST_CASE("creating a trainer reads no data; evaluating without data fails with an I/O error") {

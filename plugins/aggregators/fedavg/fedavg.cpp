@@ -25,24 +25,12 @@ using flare::Error;
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
 
+// `config` has passed FedAvg::config_schema().
 Weighting parse_weighting(const nlohmann::json& config) {
-  if (!config.is_object())
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, "fedavg config must be a JSON object");
-  Weighting weighting = Weighting::NumSamples;
-  for (const auto& [key, value] : config.items()) {
-    if (key != "weight")
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  "fedavg config: unknown key '" + key + "' (known keys: weight)");
-    const std::string mode = value.is_string() ? value.get<std::string>() : value.dump();
-    if (mode == "num_samples") weighting = Weighting::NumSamples;
-    else if (mode == "num_steps") weighting = Weighting::NumSteps;
-    else if (mode == "uniform") weighting = Weighting::Uniform;
-    else
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  "fedavg config key 'weight': unknown value '" + mode +
-                      "' (expected num_samples, num_steps or uniform)");
-  }
-  return weighting;
+  const std::string mode = config.value("weight", "num_samples");
+  if (mode == "num_steps") return Weighting::NumSteps;
+  if (mode == "uniform") return Weighting::Uniform;
+  return Weighting::NumSamples;
 }
 
 const char* weighting_name(Weighting w) {
@@ -79,6 +67,10 @@ struct Slot {
 
 class FedAvg final : public flare::Aggregator {
  public:
+  static flare::ConfigSchema config_schema() {
+    return flare::ConfigSchema().choice("weight", {"num_samples", "num_steps", "uniform"});
+  }
+
   FedAvg(const nlohmann::json& config, flare::Host host)
       : weighting_(parse_weighting(config)), host_(host) {
     host_.debug(std::string("fedavg: weighting updates by ") + weighting_name(weighting_));

@@ -45,14 +45,48 @@ sdk::TensorDataset to_tensors(const flare::cifar::CifarImages& images, const tor
           y.index_select(0, indices).to(torch::kInt64)};
 }
 
+// With shard_test_set each site evaluates every num_sites-th test record:
+// every site needs one.
+void check_test_share(bool shard_test_set, std::size_t num_test, int num_sites) {
+  if (shard_test_set && num_test < static_cast<std::size_t>(num_sites))
+    throw flare::Error(FLARE_ERROR_INVALID_ARGUMENT,
+                       "cifar10: shard_test_set needs at least one test image per site (" +
+                           std::to_string(num_test) + " for " + std::to_string(num_sites) +
+                           " sites)");
+}
+
+// Runs `read`; a CIFAR-10 format error becomes the ABI's I/O error.
+template <class F>
+auto as_io_error(F&& read) {
+  try {
+    return read();
+  } catch (const flare::cifar::CifarFormatError& e) {
+    throw flare::Error(FLARE_ERROR_IO, std::string("cifar10: ") + e.what());
+  }
+}
+
 class Cifar10Trainer final : public sdk::LightningTrainer {
  public:
+  static flare::ConfigSchema config_schema() {
+    return LightningTrainer::config_schema()
+        .number("lr", {0})
+        .number("momentum", {0}, {1})
+        .number("val_fraction", {0}, {1})
+        .integer("max_train", 0)
+        .boolean("shard_test_set");
+  }
+
+  // Before the job starts: every batch file there, whole records (from the
+  // sizes: nothing is read), a test record for each site's share.
+  static void validate_config(const nlohmann::json& config, const flare::WorkerInfo& worker,
+                              flare::Host) {
+    const auto size = as_io_error([&] { return flare::cifar::count_data_set(worker.data_dir); });
+    check_test_share(config.value("shard_test_set", false), size.test, worker.num_sites);
+  }
+
   Cifar10Trainer(const nlohmann::json& config, const flare::WorkerInfo& worker, flare::Host host)
       : LightningTrainer(config, worker, host,
-                         {.trainer_keys = {"lr", "momentum", "val_fraction", "max_train", "shard_test_set"},
-                          .batch_size = 4,
-                          .local_epochs = 1,
-                          .eval_batch_size = 256}),
+                         {.batch_size = 4, .local_epochs = 1, .eval_batch_size = 256}),
         lr_(option("lr", 0.001)),
         momentum_(option("momentum", 0.9)),
         val_fraction_(option("val_fraction", 0.2)),
@@ -75,13 +109,8 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
   // figure of the whole batch, for 1/num_sites of the work on each site.
   sdk::DataSplits setup() override {
     const std::filesystem::path dir = worker().data_dir;
-    flare::cifar::CifarImages train, test;
-    try {
-      train = flare::cifar::read_training_set(dir);
-      test = flare::cifar::read_test_set(dir);
-    } catch (const flare::cifar::CifarFormatError& e) {
-      throw flare::Error(FLARE_ERROR_IO, std::string("cifar10: ") + e.what());
-    }
+    const auto train = as_io_error([&] { return flare::cifar::read_training_set(dir); });
+    const auto test = as_io_error([&] { return flare::cifar::read_test_set(dir); });
     auto pool = static_cast<int64_t>(train.size());
     if (max_train_ > 0) pool = std::min(pool, max_train_);
     const sdk::SiteSplit split =
@@ -89,11 +118,7 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
     // Only rank 0's result reaches the server, and naming an official set
     // hashes all of it: the other ranks leave the description empty.
     const auto num_test = static_cast<int64_t>(test.size());
-    if (shard_test_set_ && num_test < worker().num_sites)
-      throw flare::Error(FLARE_ERROR_INVALID_ARGUMENT,
-                         "cifar10: shard_test_set needs at least one test image per site (" +
-                             std::to_string(num_test) + " for " +
-                             std::to_string(worker().num_sites) + " sites)");
+    check_test_share(shard_test_set_, test.size(), worker().num_sites);
     const torch::Tensor test_records =
         shard_test_set_ ? torch::arange(worker().site_index, num_test, worker().num_sites)
                         : torch::arange(num_test);

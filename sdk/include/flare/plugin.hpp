@@ -5,8 +5,19 @@
 // keeps every exception inside the plugin (turned into a flare_error), keeps the
 // memory behind returned views alive for as long as the ABI promises, and
 // exports the single entry symbol.
+//
+// The class may also declare, as static members, what the glue's
+// validate_config (ABI 1.2: called before the job starts) checks without
+// building the plugin:
+//   static flare::ConfigSchema config_schema();  // every option: type, range
+//   static void validate_config(const nlohmann::json& config, const WorkerInfo& worker,
+//                               Host host);      // a trainer: e.g. its data
+//   static void validate_config(const nlohmann::json& config, Host host);  // an aggregator
+// create() checks the schema too, before the constructor runs.
 #pragma once
 
+#include <flare/config_schema.hpp>
+#include <flare/error.hpp>
 #include <flare/plugin_abi.h>
 
 #include <cstddef>
@@ -25,17 +36,6 @@
 // FLARE_HAS_FIELD (struct_size checks) comes from plugin_abi.h.
 
 namespace flare {
-
-// Thrown inside a plugin; the glue turns it into a flare_error with this code.
-class Error : public std::runtime_error {
- public:
-  Error(flare_error_code code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
-  flare_error_code code() const noexcept { return code_; }
-
- private:
-  flare_error_code code_;
-};
 
 // Plugin-side view of the host's service table. Cheap to copy.
 class Host {
@@ -304,6 +304,14 @@ inline nlohmann::json parse_config(const char* config_json) {
   return nlohmann::json::parse(config_json);
 }
 
+// The config parsed and checked against T::config_schema() when T declares one.
+template <class T>
+nlohmann::json checked_config(const char* config_json) {
+  nlohmann::json config = parse_config(config_json);
+  if constexpr (requires { T::config_schema(); }) T::config_schema().check(config);
+  return config;
+}
+
 }  // namespace detail
 }  // namespace flare
 
@@ -332,7 +340,7 @@ struct TrainerGlue {
     return guarded(host, [&] {
       auto handle = std::make_unique<flare_trainer>();
       handle->host = host;
-      handle->impl = std::make_unique<T>(parse_config(config_json), WorkerInfo::from(worker),
+      handle->impl = std::make_unique<T>(checked_config<T>(config_json), WorkerInfo::from(worker),
                                          Host(host));
       *out = handle.release();
     });
@@ -377,9 +385,18 @@ struct TrainerGlue {
       out->struct_size = size;
     });
   }
+  static flare_error* validate_config(const char* config_json, const flare_worker_info* worker,
+                                      const flare_host_services* host) {
+    return guarded(host, [&] {
+      const nlohmann::json config = checked_config<T>(config_json);
+      if constexpr (requires { T::validate_config(config, WorkerInfo{}, Host(host)); })
+        T::validate_config(config, WorkerInfo::from(worker), Host(host));
+    });
+  }
   static const flare_trainer_api_v1* api() {
     static const flare_trainer_api_v1 table{sizeof(flare_trainer_api_v1), &create, &destroy,
-                                            &get_weights, &set_weights, &evaluate, &train};
+                                            &get_weights, &set_weights, &evaluate, &train,
+                                            &validate_config};
     return &table;
   }
 };
@@ -391,7 +408,7 @@ struct AggregatorGlue {
     return guarded(host, [&] {
       auto handle = std::make_unique<flare_aggregator>();
       handle->host = host;
-      handle->impl = std::make_unique<T>(parse_config(config_json), Host(host));
+      handle->impl = std::make_unique<T>(checked_config<T>(config_json), Host(host));
       *out = handle.release();
     });
   }
@@ -411,9 +428,17 @@ struct AggregatorGlue {
       *count = a->result.size();
     });
   }
+  static flare_error* validate_config(const char* config_json, const flare_host_services* host) {
+    return guarded(host, [&] {
+      const nlohmann::json config = checked_config<T>(config_json);
+      if constexpr (requires { T::validate_config(config, Host(host)); })
+        T::validate_config(config, Host(host));
+    });
+  }
   static const flare_aggregator_api_v1* api() {
     static const flare_aggregator_api_v1 table{sizeof(flare_aggregator_api_v1), &create,
-                                               &destroy, &begin_round, &accept, &finalize};
+                                               &destroy, &begin_round, &accept, &finalize,
+                                               &validate_config};
     return &table;
   }
 };

@@ -1,4 +1,4 @@
-/* flare-cpp plugin C ABI, version 1.1.
+/* flare-cpp plugin C ABI, version 1.2.
  *
  * The only contract between the flare runtime (the "host") and a plugin (.so).
  * Plain C11: no C++, STL or LibTorch type crosses it.
@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define FLARE_ABI_VERSION_MAJOR 1
-#define FLARE_ABI_VERSION_MINOR 1
+#define FLARE_ABI_VERSION_MINOR 2
 
 /* The size of `type` up to and including `field`. */
 #define FLARE_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type*)0)->field))
@@ -234,6 +234,23 @@ typedef struct flare_trainer_api_v1 {
    * Collective. `round` borrowed for the call; see flare_train_result. */
   flare_error* (*train)(flare_trainer* trainer, const flare_round_info* round,
                         flare_train_result* out);
+
+  /* ---- ABI 1.2. A 1.1 plugin's table ends before this: the host reads it
+   * only under FLARE_HAS_FIELD(api, flare_trainer_api_v1, validate_config),
+   * and when it is absent or NULL, create() is the first to see the config. */
+
+  /* Checks a config, and the data it would train on, without creating a
+   * trainer: no model, no full read of the data (sizes, not contents). Refuses
+   * what create() would refuse: a bad option with FLARE_ERROR_INVALID_ARGUMENT
+   * (the message names the option), data missing, empty or truncated at
+   * worker->data_dir with FLARE_ERROR_NOT_FOUND or FLARE_ERROR_IO. The host
+   * calls it before any process of the job starts, with `worker` describing
+   * rank 0 of the first site (work_dir NULL: no run folder exists yet). Every
+   * argument is borrowed for the call; `host` offers errors and logging (its
+   * collectives are a group of one rank). May be called from any thread, any
+   * number of times, without create. */
+  flare_error* (*validate_config)(const char* config_json, const flare_worker_info* worker,
+                                  const flare_host_services* host);
 } flare_trainer_api_v1;
 
 /* --------------------------------------------------------------- aggregator */
@@ -272,6 +289,14 @@ typedef struct flare_aggregator_api_v1 {
    * next begin_round or destroy. Fails when no update was accepted. */
   flare_error* (*finalize)(flare_aggregator* aggregator, const flare_named_tensor** out,
                            size_t* count);
+
+  /* ---- ABI 1.2, read as the trainer's validate_config is. */
+
+  /* Checks a config without creating an aggregator: the refusal create()
+   * would give, FLARE_ERROR_INVALID_ARGUMENT naming the option. Called before
+   * any process of the job starts; `config_json` and `host` borrowed for the
+   * call. May be called from any thread, any number of times, without create. */
+  flare_error* (*validate_config)(const char* config_json, const flare_host_services* host);
 } flare_aggregator_api_v1;
 
 /* ------------------------------------------------------------------ entry */
@@ -309,7 +334,8 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
  * of that minor: an older writer declares at least this much, on any data
  * model (tests/sdk/test_abi_layout.cpp pins the LP64 values, in the comments).
  * The _1_0 size is the least a reader accepts. A minor that appends to a
- * struct adds one line here; structs not listed under 1.1 did not change. */
+ * struct adds one line here; a struct without a _1_<minor> line did not
+ * change in that minor. */
 #define FLARE_NAMED_TENSOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_named_tensor, tensor) /* 64 */
 #define FLARE_HOST_SERVICES_SIZE_1_0 FLARE_SIZE_THROUGH(flare_host_services, barrier) /* 104 */
 #define FLARE_HOST_SERVICES_SIZE_1_1 FLARE_SIZE_THROUGH(flare_host_services, wait_work) /* 120 */
@@ -317,8 +343,11 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 #define FLARE_ROUND_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_round_info, num_rounds) /* 24 */
 #define FLARE_TRAIN_RESULT_SIZE_1_0 FLARE_SIZE_THROUGH(flare_train_result, meta_json) /* 72 */
 #define FLARE_TRAINER_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_trainer_api_v1, train) /* 56 */
+#define FLARE_TRAINER_API_SIZE_1_2 FLARE_SIZE_THROUGH(flare_trainer_api_v1, validate_config) /* 64 */
 #define FLARE_SITE_UPDATE_SIZE_1_0 FLARE_SIZE_THROUGH(flare_site_update, meta_json) /* 88 */
 #define FLARE_AGGREGATOR_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_aggregator_api_v1, finalize) /* 48 */
+#define FLARE_AGGREGATOR_API_SIZE_1_2 \
+  FLARE_SIZE_THROUGH(flare_aggregator_api_v1, validate_config) /* 56 */
 #define FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_plugin_descriptor, api) /* 56 */
 
 #ifdef __cplusplus

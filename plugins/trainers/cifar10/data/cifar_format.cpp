@@ -41,6 +41,23 @@ std::size_t count_records(const std::filesystem::path& file) {
   return whole_records(bytes, file);
 }
 
+// The five training batches of `dir`; fails naming every one that is missing.
+std::vector<std::filesystem::path> present_training_files(const std::filesystem::path& dir) {
+  auto files = training_files(dir);
+  std::string missing;
+  for (const auto& file : files) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+      missing += (missing.empty() ? "" : ", ") + file.filename().string();
+    }
+  }
+  if (!missing.empty()) {
+    fail(dir, "missing CIFAR-10 training batches: " + missing +
+                  " (scripts/prepare-data.sh downloads or generates them)");
+  }
+  return files;
+}
+
 // Checks the labels of `count` records at `raw` and puts them into images'
 // labels and pixels from record `first` on (both already sized).
 void copy_records(const std::uint8_t* raw, std::size_t count, const std::filesystem::path& file,
@@ -99,23 +116,18 @@ CifarImages read_cifar_files(const std::vector<std::filesystem::path>& files) {
 }
 
 CifarImages read_training_set(const std::filesystem::path& dir) {
-  auto files = training_files(dir);
-  std::string missing;
-  for (const auto& file : files) {
-    std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) {
-      missing += (missing.empty() ? "" : ", ") + file.filename().string();
-    }
-  }
-  if (!missing.empty()) {
-    fail(dir, "missing CIFAR-10 training batches: " + missing +
-                  " (scripts/prepare-data.sh downloads or generates them)");
-  }
-  return read_cifar_files(files);
+  return read_cifar_files(present_training_files(dir));
 }
 
 CifarImages read_test_set(const std::filesystem::path& dir) {
   return read_cifar_files({dir / "test_batch.bin"});
+}
+
+CifarSetSize count_data_set(const std::filesystem::path& dir) {
+  CifarSetSize size;
+  for (const auto& file : present_training_files(dir)) size.train += count_records(file);
+  size.test = count_records(dir / "test_batch.bin");
+  return size;
 }
 
 void write_cifar_file(const std::filesystem::path& file, const CifarImages& images) {

@@ -42,6 +42,16 @@ CifarImages read_training_set(const std::filesystem::path& dir);
 // test_batch.bin of `dir`.
 CifarImages read_test_set(const std::filesystem::path& dir);
 
+struct CifarSetSize {
+  std::size_t train = 0;  // records of data_batch_1.bin .. data_batch_5.bin
+  std::size_t test = 0;   // records of test_batch.bin
+};
+// The records of `dir`'s training and test sets from the files' sizes alone
+// (nothing is read): the checks read_training_set and read_test_set make
+// before reading, for a check before the job starts. Throws CifarFormatError
+// naming the file: missing, empty, or not a whole number of records (truncated).
+CifarSetSize count_data_set(const std::filesystem::path& dir);
+
 // Writes `images` as one CIFAR-10 binary file (through a temp file and a rename,
 // so an interrupted write never leaves a short file under the final name).
 // Throws CifarFormatError on inconsistent input or a failed write.

@@ -4,8 +4,12 @@
 //
 //   class MyTrainer final : public flare::torch_sdk::LightningTrainer {
 //    public:
+//     // The base's options and this trainer's own, checked before the job starts.
+//     static flare::ConfigSchema config_schema() {
+//       return LightningTrainer::config_schema().number("lr", {0, false});
+//     }
 //     MyTrainer(const nlohmann::json& config, const flare::WorkerInfo& worker, flare::Host host)
-//         : LightningTrainer(config, worker, host, {.trainer_keys = {"lr"}, .batch_size = 4}),
+//         : LightningTrainer(config, worker, host, {.batch_size = 4}),
 //           lr_(option("lr", 0.01)) {}   // the model member is built here, after the seed
 //     torch::nn::Module& model() override;
 //     std::unique_ptr<torch::optim::Optimizer> configure_optimizer() override;
@@ -69,14 +73,8 @@ inline StepOutput classification_step(const torch::Tensor& logits, const torch::
           logits.argmax(1).eq(targets).sum()};
 }
 
-// What the derived trainer tells the base about its configuration.
-struct ConfigSchema {
-  // Keys the derived trainer reads itself with option(); with the base's keys
-  // (batch_size, local_epochs, eval_batch_size, seed, bucket_cap_mb,
-  // accumulate_grad_batches) they are all a config may hold: any other key is
-  // rejected with FLARE_ERROR_INVALID_ARGUMENT.
-  std::vector<std::string> trainer_keys;
-  // Defaults of the base's keys.
+// The derived trainer's defaults for the base's options (config_schema()).
+struct OptionDefaults {
   int64_t batch_size = 32;
   int64_t local_epochs = 1;
   int64_t eval_batch_size = 256;
@@ -86,6 +84,19 @@ struct ConfigSchema {
 
 class LightningTrainer : public flare::Trainer {
  public:
+  // The base's options. A derived trainer that reads options of its own
+  // declares its own config_schema() from this one; the glue checks every
+  // config against it before the trainer is built, in validate_config and create.
+  static flare::ConfigSchema config_schema() {
+    return flare::ConfigSchema()
+        .integer("batch_size", 1)
+        .integer("local_epochs", 0)
+        .integer("eval_batch_size", 1)
+        .integer("seed", 0)
+        .number("bucket_cap_mb", {0, false})
+        .integer("accumulate_grad_batches", 1);
+  }
+
   std::vector<flare_named_tensor> weights() override {
     prepare();
     return state_.views();
@@ -225,22 +236,19 @@ class LightningTrainer : public flare::Trainer {
   }
 
  protected:
+  // `config` has passed the derived class's config_schema() (the glue checks
+  // it before construction), so values are read without range checks here.
   LightningTrainer(const nlohmann::json& config, const WorkerInfo& worker, Host host,
-                   const ConfigSchema& schema)
+                   const OptionDefaults& defaults)
       : config_(config.is_null() ? nlohmann::json::object() : config),
         worker_(worker),
         host_(host) {
-    check_keys(schema);
     seed_ = option<uint64_t>("seed", worker.seed);
-    batch_size_ = positive("batch_size", schema.batch_size);
-    local_epochs_ = option<int64_t>("local_epochs", schema.local_epochs);
-    if (local_epochs_ < 0)
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "option 'local_epochs' must not be negative");
-    eval_batch_size_ = positive("eval_batch_size", schema.eval_batch_size);
-    accumulate_ = positive("accumulate_grad_batches", schema.accumulate_grad_batches);
-    bucket_cap_mb_ = option<double>("bucket_cap_mb", schema.bucket_cap_mb);
-    if (!(bucket_cap_mb_ > 0))
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "option 'bucket_cap_mb' must be positive");
+    batch_size_ = option<int64_t>("batch_size", defaults.batch_size);
+    local_epochs_ = option<int64_t>("local_epochs", defaults.local_epochs);
+    eval_batch_size_ = option<int64_t>("eval_batch_size", defaults.eval_batch_size);
+    accumulate_ = option<int64_t>("accumulate_grad_batches", defaults.accumulate_grad_batches);
+    bucket_cap_mb_ = option<double>("bucket_cap_mb", defaults.bucket_cap_mb);
     if (worker_.world_size < 1 || worker_.rank < 0 || worker_.rank >= worker_.world_size)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "rank " + std::to_string(worker_.rank) +
                                                     " is not in a group of " +
@@ -267,8 +275,8 @@ class LightningTrainer : public flare::Trainer {
   virtual StepOutput validation_step(const Batch& batch) { return training_step(batch); }
 
   // ---- what a trainer may use
-  // The config value at `key` (one of ConfigSchema::trainer_keys), or
-  // `fallback` when absent. A value of the wrong type is rejected naming the key.
+  // The config value at `key` (declared in config_schema()), or `fallback`
+  // when absent. A value of the wrong type is rejected naming the key.
   template <class T>
   T option(const std::string& key, T fallback) const {
     const auto it = config_.find(key);
@@ -290,34 +298,6 @@ class LightningTrainer : public flare::Trainer {
   const torch::Device& device() const { return device_; }
 
  private:
-  void check_keys(const ConfigSchema& schema) const {
-    if (!config_.is_object())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "trainer config must be a JSON object");
-    static const std::vector<std::string> base_keys = {
-        "batch_size", "local_epochs", "eval_batch_size", "seed", "bucket_cap_mb",
-        "accumulate_grad_batches"};
-    for (const auto& item : config_.items()) {
-      const auto known = [&](const std::vector<std::string>& keys) {
-        return std::find(keys.begin(), keys.end(), item.key()) != keys.end();
-      };
-      if (!known(base_keys) && !known(schema.trainer_keys)) {
-        std::string all;
-        for (const auto* keys : {&base_keys, &schema.trainer_keys})
-          for (const std::string& k : *keys) all += (all.empty() ? "" : ", ") + k;
-        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                    "unknown trainer option '" + item.key() + "' (known: " + all + ")");
-      }
-    }
-  }
-
-  int64_t positive(const std::string& key, int64_t fallback) const {
-    const auto value = option<int64_t>(key, fallback);
-    if (value < 1)
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  "option '" + key + "' must be at least 1, got " + std::to_string(value));
-    return value;
-  }
-
   // First use of the model from the base: move it to the device, lay its
   // trainable parameters out flat for DDP, fix the order of its tensors.
   void prepare() {
