@@ -53,8 +53,9 @@ struct ControllerJob {
   server::RunReporter reporter;
   server::Controller controller;
 
-  void join(const std::string& site, int64_t generation = 0) {
-    controller.register_site({.site = site, .world_size = 2, .generation = generation});
+  // Registers the site's worker group; returns the generation the server handed it.
+  int64_t join(const std::string& site) {
+    return controller.register_site({.site = site, .world_size = 2}).generation;
   }
   server::Task task(const std::string& site, int64_t generation = 0) {
     return controller.next_task(site, generation, 0ms);

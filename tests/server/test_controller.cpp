@@ -21,7 +21,7 @@ struct RecordedEvents final : server::JobEvents {
   std::vector<std::string> seen;
   std::vector<server::RoundFigures> measured;
 
-  void site_joined(const server::SiteJoin& j, bool rejoined) override {
+  void site_joined(const server::SiteJoin& j, int64_t, bool rejoined) override {
     seen.push_back((rejoined ? "rejoined " : "joined ") + j.site);
   }
   void initial_model_received(const std::string& site, const server::GlobalModel&) override {

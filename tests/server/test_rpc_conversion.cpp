@@ -96,9 +96,8 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   server::v1::RegisterRequest r;
   r.set_site("s");
   r.set_world_size(4);
-  r.set_generation(1);
   const auto join = server::from_wire(r);
-  CHECK((join.site == "s" && join.world_size == 4 && join.generation == 1));
+  CHECK((join.site == "s" && join.world_size == 4));
 
   server::v1::InitialModel m;
   m.set_site("s");
@@ -126,9 +125,10 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   p.set_epoch(1);
   p.set_step(3);
   p.set_total(9);
+  p.set_generation(1);
   const auto progress = server::from_wire(p);
   CHECK((progress.phase == "train" && progress.round == 2 && progress.epoch == 1 &&
-         progress.step == 3 && progress.total == 9));
+         progress.step == 3 && progress.total == 9 && progress.generation == 1));
 
   server::v1::Failure f;
   f.set_site("s");
