@@ -26,11 +26,12 @@ using namespace std::chrono_literals;
 
 struct ControllerJob {
   // `events`: where the controller's events go; the RunReporter (to `screen`
-  // and metrics.jsonl in `dir`) when null.
+  // and metrics.jsonl in `dir`) when null. `terminal`: `screen` is drawn as a
+  // terminal (the live bar), as flare-run does when stdout is one.
   ControllerJob(std::vector<std::string> sites, int num_rounds,
                 server::JobEvents* events = nullptr,
-                std::chrono::milliseconds round_timeout = 3600s)
-      : display(screen, false, num_rounds),
+                std::chrono::milliseconds round_timeout = 3600s, bool terminal = false)
+      : display(screen, terminal, num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
                                                   std::make_shared<spdlog::sinks::null_sink_mt>()),
