@@ -6,6 +6,8 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "printable_text.hpp"
+
 namespace flare::common {
 
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const std::string& tag) {
@@ -34,7 +36,8 @@ std::string read_log_tail(const std::filesystem::path& file, int lines) {
   }
   std::string out;
   for (const auto& l : tail) out += l + "\n";
-  return out;
+  // A log holds what plugins and sites wrote; it reaches terminals and reports.
+  return printable(out, LineBreaks::Keep);
 }
 
 }  // namespace flare::common

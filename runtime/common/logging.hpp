@@ -17,7 +17,8 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const std::
 std::shared_ptr<spdlog::logger> make_file_logger(const std::string& name,
                                                  const std::filesystem::path& file);
 
-// The last `lines` lines of a text file ("" when it cannot be read).
+// The last `lines` lines of a text file, printable (common::printable, line
+// breaks kept); "" when it cannot be read.
 std::string read_log_tail(const std::filesystem::path& file, int lines);
 
 }  // namespace flare::common

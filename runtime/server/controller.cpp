@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "plugin_host/plugin_instances.hpp"
+
 namespace flare::server {
 
 using Clock = std::chrono::steady_clock;
@@ -18,48 +20,42 @@ Controller::Controller(ControllerSettings settings, ControllerOutputs outputs)
     : settings_(std::move(settings)),
       out_(std::move(outputs)),
       board_(settings_.key_metric),
+      generations_(settings_.sites),
       phase_started_(Clock::now()) {}
 
-void Controller::require_site_locked(const std::string& site) const {
-  if (std::find(settings_.sites.begin(), settings_.sites.end(), site) == settings_.sites.end())
-    throw RejectedRequest("unknown site '" + site + "'");
-}
-
-void Controller::require_generation_locked(const std::string& site, int64_t generation,
-                                           const char* what) const {
-  const auto it = generation_.find(site);
-  const int64_t current = it == generation_.end() ? 0 : it->second;
-  if (generation != current) {
-    throw RejectedRequest(std::string(what) + " from " + site + "'s worker group generation " +
-                          std::to_string(generation) + " refused: the site now runs generation " +
-                          std::to_string(current));
+template <class Apply>
+void Controller::apply_locked(const std::string& request, Apply&& apply) {
+  try {
+    apply();
+  } catch (const RejectedRequest&) {
+    throw;  // a plugin's refusal, which comes before anything changed
+  } catch (const std::exception& e) {
+    // The request was fine: the site is not told it failed, and learns the
+    // end from its next task.
+    fail_locked("the server failed to apply " + request + ": " + e.what());
   }
 }
 
-void Controller::adopt_generation_locked(const std::string& site, int64_t generation) {
-  int64_t& current = generation_[site];
-  if (generation <= current) return;
-  current = generation;
+void Controller::restart_group_locked(const std::string& site) {
+  generations_.supersede(site);
   // An answered task stays answered (an update counts once per round); an
   // unanswered one goes to the new generation, with the current global model.
   if (!responded_.contains(site)) assigned_.erase(site);
   changed_.notify_all();
 }
 
-int64_t Controller::register_site(const SiteJoin& join) {
+Registration Controller::register_site(const SiteJoin& join) {
   std::lock_guard lock(mutex_);
-  require_site_locked(join.site);
-  if (join.generation < generation_[join.site])  // a newer one may register
-    require_generation_locked(join.site, join.generation, "registration");
-  adopt_generation_locked(join.site, join.generation);
+  const int64_t generation = generations_.hand_out(join.site);
   const bool rejoined = !registered_.insert(join.site).second;
-  out_.events.site_joined(join, rejoined);
+  apply_locked("the registration of " + join.site,
+               [&] { out_.events.site_joined(join, generation, rejoined); });
   if (phase_ == Phase::Registering && registered_.size() == settings_.sites.size()) {
     phase_ = Phase::InitialModel;
     phase_started_ = Clock::now();
     changed_.notify_all();
   }
-  return settings_.num_rounds;
+  return {.num_rounds = settings_.num_rounds, .generation = generation};
 }
 
 bool Controller::has_task_locked(const std::string& site) const {
@@ -104,12 +100,11 @@ Task Controller::make_task_locked(const std::string& site) {
 Task Controller::next_task(const std::string& site, int64_t generation,
                            std::chrono::milliseconds max_wait) {
   std::unique_lock lock(mutex_);
-  require_site_locked(site);
-  require_generation_locked(site, generation, "task request");
+  generations_.require_current(site, generation, "task request");
   // The generation is checked again after the wait: a request parked here
   // while the group was restarted must not take the new generation's task.
   if (!changed_.wait_for(lock, max_wait, [&] { return has_task_locked(site); }) ||
-      generation_[site] != generation) {
+      !generations_.is_current(site, generation)) {
     return Task{.kind = TaskKind::Wait};
   }
   return make_task_locked(site);
@@ -117,15 +112,17 @@ Task Controller::next_task(const std::string& site, int64_t generation,
 
 void Controller::accept_initial_model(InitialModel model) {
   std::lock_guard lock(mutex_);
-  require_generation_locked(model.site, model.generation, "initial model");
+  generations_.require_current(model.site, model.generation, "initial model");
   if (phase_ != Phase::InitialModel || !assigned_.contains(model.site))
     throw RejectedRequest("no initial model was asked of " + model.site);
-  if (model.weights.empty()) throw RejectedRequest(model.site + " sent an empty initial model");
-  global_ = std::make_shared<const GlobalModel>(0, std::move(model.weights));
-  out_.models.save_global(0, global_->views());
-  awaiting_evaluation_[0] = global_;
-  out_.events.initial_model_received(model.site, *global_);
-  start_round_locked(0);
+  if (model.weights.empty()) throw InvalidRequest(model.site + " sent an empty initial model");
+  apply_locked("the initial model from " + model.site, [&] {
+    global_ = std::make_shared<const GlobalModel>(0, std::move(model.weights));
+    out_.models.save_global(0, global_->views());
+    awaiting_evaluation_[0] = global_;
+    out_.events.initial_model_received(model.site, *global_);
+    start_round_locked(0);
+  });
 }
 
 void Controller::start_round_locked(int64_t round) {
@@ -144,26 +141,38 @@ void Controller::start_round_locked(int64_t round) {
 void Controller::accept_update(const SiteUpdate& update) {
   std::lock_guard lock(mutex_);
   const std::string& site = update.site;
-  require_generation_locked(site, update.generation, "update");
+  generations_.require_current(site, update.generation, "update");
+  const std::string round = "round " + std::to_string(update.round + 1);
   if (phase_ != Phase::Training || update.round != round_ || !assigned_.contains(site) ||
       responded_.contains(site)) {
-    throw RejectedRequest("unexpected update from " + site + " for round " +
-                          std::to_string(update.round + 1));
+    throw RejectedRequest("unexpected update from " + site + " for " + round);
   }
-  out_.aggregator.accept({.site = site,
-                          .round = update.round,
-                          .weights = update.weights,
-                          .aux = update.aux,
-                          .num_samples = update.num_samples,
-                          .num_steps = update.num_steps,
-                          .metrics_json = update.train_metrics.dump(),
-                          .meta_json = update.meta.dump()});  // in time: folded in now, not kept
-  responded_.insert(site);
-  round_images_ += update.num_samples;
-  round_train_seconds_ = std::max(round_train_seconds_, update.train_seconds);
-  out_.events.site_trained(update);
-  record_evaluation_locked(update.round, site, update.evaluation);
-  if (responded_.size() == settings_.sites.size()) complete_round_locked();
+  if (const auto mismatch = global_->layout_mismatch(update.weights); !mismatch.empty())
+    throw InvalidRequest("update from " + site + " for " + round + ": " + mismatch);
+  apply_locked("the update from " + site + " for " + round, [&] {
+    try {
+      out_.aggregator.accept({.site = site,
+                              .round = update.round,
+                              .weights = update.weights,
+                              .aux = update.aux,
+                              .num_samples = update.num_samples,
+                              .num_steps = update.num_steps,
+                              .metrics_json = update.train_metrics.dump(),
+                              .meta_json = update.meta.dump()});  // folded in now, not kept
+    } catch (const host::PluginCallError& e) {
+      // The aggregator checks last, and refuses a bad update (fedavg: NaN, a
+      // weight <= 0) before folding anything in: the site's to answer for.
+      if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+      throw InvalidRequest("update from " + site + " for " + round + " refused by the " +
+                           e.what());
+    }
+    responded_.insert(site);
+    round_images_ += update.num_samples;
+    round_train_seconds_ = std::max(round_train_seconds_, update.train_seconds);
+    out_.events.site_trained(update);
+    record_evaluation_locked(update.round, site, update.evaluation);
+    if (responded_.size() == settings_.sites.size()) complete_round_locked();
+  });
 }
 
 void Controller::complete_round_locked() {
@@ -198,18 +207,20 @@ void Controller::complete_round_locked() {
 void Controller::accept_evaluation(const SiteEvaluation& evaluation) {
   std::lock_guard lock(mutex_);
   const std::string& site = evaluation.site;
-  require_generation_locked(site, evaluation.generation, "evaluation");
+  generations_.require_current(site, evaluation.generation, "evaluation");
   if (phase_ != Phase::FinalEvaluation || evaluation.round != settings_.num_rounds ||
       !assigned_.contains(site) || responded_.contains(site)) {
     throw RejectedRequest("unexpected evaluation from " + site);
   }
   responded_.insert(site);
-  record_evaluation_locked(evaluation.round, site, evaluation.evaluation);
-  if (responded_.size() == settings_.sites.size()) {
-    phase_ = Phase::Finished;
-    out_.events.job_finished();
-    changed_.notify_all();
-  }
+  apply_locked("the evaluation from " + site, [&] {
+    record_evaluation_locked(evaluation.round, site, evaluation.evaluation);
+    if (responded_.size() == settings_.sites.size()) {
+      phase_ = Phase::Finished;
+      out_.events.job_finished();
+      changed_.notify_all();
+    }
+  });
 }
 
 void Controller::record_evaluation_locked(int64_t model_round, const std::string& site,
@@ -237,25 +248,33 @@ void Controller::record_evaluation_locked(int64_t model_round, const std::string
   out_.events.model_measured(f, out_.models.global_path(model_round));
 }
 
-void Controller::progress(const SiteProgress& p) { out_.events.site_progress(p); }
+void Controller::progress(const SiteProgress& p) {
+  generations_.require_current(p.site, p.generation, "progress report");
+  out_.events.site_progress(p);
+}
 
 void Controller::failure(const RankFailure& f) {
   std::lock_guard lock(mutex_);
-  require_site_locked(f.site);
+  // A supervisor counts its group's restarts as the server does; it may
+  // report a generation that failed before it registered, never a later one.
+  const int64_t current = generations_.current(f.site);
+  if (f.generation > current) {
+    throw RejectedRequest("failure report from " + f.site + " refused: it names worker group " +
+                          "generation " + std::to_string(f.generation) +
+                          ", which the server has not opened (the site's is " +
+                          std::to_string(current) + ")");
+  }
   if (f.restarting && (phase_ == Phase::Finished || phase_ == Phase::Failed))
     throw RejectedRequest("the job is over; " + f.site + " must not restart");
-  if (f.generation < generation_[f.site]) {
-    // Another node of the site reported this generation's failure first: its
-    // restart is under way and counted once.
-    out_.events.rank_failed(f, FailureHandling::AlreadyRestarting);
-    return;
-  }
-  if (f.restarting) {
-    out_.events.rank_failed(f, FailureHandling::Restarting);
-    adopt_generation_locked(f.site, f.generation + 1);
-    return;
-  }
-  out_.events.rank_failed(f, FailureHandling::EndsJob);
+  // A report of an earlier generation: another node of the site reported
+  // that failure first, and its restart is under way, counted once.
+  const FailureHandling handling = f.generation < current ? FailureHandling::AlreadyRestarting
+                                   : f.restarting         ? FailureHandling::Restarting
+                                                          : FailureHandling::EndsJob;
+  if (handling == FailureHandling::Restarting) restart_group_locked(f.site);
+  apply_locked("a failure report from " + f.site,
+               [&] { out_.events.rank_failed(f, handling); });
+  if (handling != FailureHandling::EndsJob) return;
   std::string reason = f.summary();
   if (!f.log_tail.empty()) reason += "\nlast lines of its log:\n" + f.log_tail;
   if (f.in_collective) {

@@ -22,6 +22,7 @@
 #include "server/global_model.hpp"
 #include "server/job_events.hpp"
 #include "server/model_store.hpp"
+#include "server/worker_generations.hpp"
 
 namespace flare::server {
 
@@ -49,10 +50,14 @@ class Controller {
  public:
   Controller(ControllerSettings settings, ControllerOutputs outputs);
 
-  // Site-facing (any thread). Reject with RejectedRequest, also every request
-  // from an earlier generation of a site's (restarted) worker group.
-  // Returns the job's number of rounds.
-  int64_t register_site(const SiteJoin& join);
+  // Site-facing (any thread). Each checks everything about a request before
+  // it has any effect, and refuses it (RejectedRequest; InvalidRequest when
+  // it is malformed) or applies it entirely; also refused is every request of
+  // a worker-group generation that is not the site's current one. Once a
+  // request passed its checks, a failure to apply it is the server's (a full
+  // disk, an aggregator's error): the job fails, naming it.
+  // Hands the registering group its generation (WorkerGenerations).
+  Registration register_site(const SiteJoin& join);
   // The site's next task, waiting up to `max_wait` for one (then Wait).
   // Every site's Train or Evaluate task of a round shares one GlobalModel.
   Task next_task(const std::string& site, int64_t generation, std::chrono::milliseconds max_wait);
@@ -78,23 +83,24 @@ class Controller {
 
   bool has_task_locked(const std::string& site) const;
   Task make_task_locked(const std::string& site);
-  void require_site_locked(const std::string& site) const;
+  // Runs `apply` (what a checked request does); a failure in it fails the job.
+  template <class Apply>
+  void apply_locked(const std::string& request, Apply&& apply);
   void start_round_locked(int64_t round);
   void complete_round_locked();
   void record_evaluation_locked(int64_t model_round, const std::string& site,
                                 const nlohmann::json& evaluation);
   void fail_locked(const std::string& reason);
-  // Refuses a request from an earlier generation of `site`'s worker group.
-  void require_generation_locked(const std::string& site, int64_t generation,
-                                 const char* what) const;
-  // A newer generation voids the site's unanswered task: it is handed out again.
-  void adopt_generation_locked(const std::string& site, int64_t generation);
+  // The site's worker group restarts as a new generation, which voids its
+  // unanswered task: it is handed out again.
+  void restart_group_locked(const std::string& site);
   void check_deadlines_locked();
 
   ControllerSettings settings_;
   ControllerOutputs out_;
   EvaluationBoard board_;
   bool key_metric_checked_ = false;  // against the first figures
+  WorkerGenerations generations_;  // own lock: progress reports check it without mutex_
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
@@ -103,7 +109,6 @@ class Controller {
   std::set<std::string> registered_;
   std::set<std::string> assigned_;   // sites handed this phase's task
   std::set<std::string> responded_;  // sites whose answer arrived
-  std::map<std::string, int64_t> generation_;  // each site's current worker-group generation
   // A failure inside a collective waits briefly for its likely cause (a peer
   // on another node) to be reported; then it fails the job itself.
   std::optional<std::string> consequence_;

@@ -1,6 +1,8 @@
 // What the server's core speaks: the sites' requests and reports, the tasks it
 // hands out and the figures of a round. No wire types here: the RPC edge
-// (rpc_conversion) turns the protocol's messages into these and back.
+// (rpc_conversion) turns the protocol's messages into these and back, and
+// what it hands on is well-formed (numbers in range, JSON of the documented
+// shape, text printable); the controller checks what depends on the job's state.
 #pragma once
 
 #include <cstdint>
@@ -17,17 +19,32 @@
 namespace flare::server {
 
 // Thrown for a request that does not fit the job's state (wrong round, unknown
-// site, an earlier generation) or that is malformed; the site is told why.
+// site, a generation the server did not hand out or superseded); the site is
+// told why. Nothing of a refused request has any effect.
 class RejectedRequest : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// A site's worker group joins, or rejoins as a new generation after a restart.
+// A request that is malformed whatever the job's state: bad JSON, a metric
+// that is not a number, a tensor whose bytes do not fit its shape, an update
+// whose tensors are not the global model's. Answered INVALID_ARGUMENT.
+class InvalidRequest : public RejectedRequest {
+ public:
+  using RejectedRequest::RejectedRequest;
+};
+
+// A site's worker group joins, or rejoins after a restart. Its generation is
+// not the request's to say: the server hands it out (Registration).
 struct SiteJoin {
   std::string site;
   int world_size = 0;
-  int64_t generation = 0;
+};
+
+// What a registering worker group is told.
+struct Registration {
+  int64_t num_rounds = 0;
+  int64_t generation = 0;  // stamped on every later request of this group
 };
 
 enum class TaskKind { Wait, SendInitialModel, Train, Evaluate, Finish };
@@ -57,8 +74,10 @@ struct SiteUpdate {
   double num_samples = 0;
   int64_t num_steps = 0;
   double train_seconds = 0;
-  nlohmann::json train_metrics = nlohmann::json::object();  // the trainer's, e.g. train_loss
-  // The site's evaluation of the model it received: {"validation": {...}, "test": {...}}.
+  // The trainer's, name -> finite number (e.g. train_loss).
+  nlohmann::json train_metrics = nlohmann::json::object();
+  // The site's evaluation of the model it received, split -> name -> finite
+  // number: {"validation": {"accuracy": 0.6, "num_samples": 100}, "test": {...}}.
   nlohmann::json evaluation = nlohmann::json::object();
   nlohmann::json meta = nlohmann::json::object();  // e.g. "data": what the site trains on
 };
@@ -68,11 +87,12 @@ struct SiteEvaluation {
   std::string site;
   int64_t round = 0;
   int64_t generation = 0;
-  nlohmann::json evaluation = nlohmann::json::object();
+  nlohmann::json evaluation = nlohmann::json::object();  // as SiteUpdate's
 };
 
 struct SiteProgress {
   std::string site;
+  int64_t generation = 0;
   int64_t round = 0;
   std::string phase;  // "train", "evaluate", ...
   int64_t epoch = 0, step = 0, total = 0;

@@ -48,7 +48,7 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
       metrics_(files.metrics_file),
       reporter_(metrics_, display, log_, job.num_rounds),
       controller_(controller_settings(job), {aggregator_, models_, reporter_}),
-      service_(controller_),
+      service_(controller_, log_),
       rpc_(service_, job.server_host, job.server_port) {
   log_->info("listening on {}", rpc_.address());
 }

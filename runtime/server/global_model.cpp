@@ -1,11 +1,43 @@
 #include "server/global_model.hpp"
 
+#include <flare/plugin.hpp>
+
+#include <map>
+#include <set>
+
 namespace flare::server {
 
 GlobalModel::GlobalModel(int64_t model_round, std::vector<tensor::OwnedTensor> tensors)
     : model_round_(model_round), tensors_(std::move(tensors)) {
   views_.reserve(tensors_.size());
   for (const auto& t : tensors_) views_.push_back(t.view());
+}
+
+std::string GlobalModel::layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const {
+  std::map<std::string_view, const tensor::OwnedTensor*> mine;
+  for (const auto& t : tensors_) mine[t.name] = &t;
+  std::set<std::string_view> seen;
+  for (const auto& t : tensors) {
+    const std::string tensor = "tensor '" + t.name + "'";
+    const auto it = mine.find(t.name);
+    if (it == mine.end()) return tensor + " is not in the global model";
+    if (!seen.insert(t.name).second) return tensor + " appears twice";
+    const tensor::OwnedTensor& expected = *it->second;
+    if (t.dtype.code != expected.dtype.code || t.dtype.bits != expected.dtype.bits ||
+        t.dtype.lanes != expected.dtype.lanes) {
+      return tensor + " is " + describe_dtype(t.dtype) + ", the global model's is " +
+             describe_dtype(expected.dtype);
+    }
+    if (t.shape != expected.shape) {
+      return tensor + " has shape " + describe_shape(t.shape) + ", the global model's is " +
+             describe_shape(expected.shape);
+    }
+  }
+  for (const auto& entry : mine) {
+    if (!seen.contains(entry.first))
+      return "tensor '" + std::string(entry.first) + "' of the global model is missing";
+  }
+  return {};
 }
 
 }  // namespace flare::server

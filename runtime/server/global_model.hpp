@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "tensor/owned_tensor.hpp"
@@ -27,6 +28,9 @@ class GlobalModel {
   const std::vector<tensor::OwnedTensor>& tensors() const { return tensors_; }
   // Read-only views (the C view has no const), valid while the model lives.
   std::span<const flare_named_tensor> views() const { return views_; }
+  // Why `tensors` are not laid out as this model (the same names, in any
+  // order, each with its dtype and shape), or "" when they are.
+  std::string layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const;
 
  private:
   int64_t model_round_;

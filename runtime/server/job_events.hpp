@@ -27,7 +27,8 @@ class JobEvents {
  public:
   virtual ~JobEvents() = default;
 
-  virtual void site_joined(const SiteJoin& join, bool rejoined) = 0;
+  // `generation`: the one the server handed the site's worker group.
+  virtual void site_joined(const SiteJoin& join, int64_t generation, bool rejoined) = 0;
   virtual void initial_model_received(const std::string& site, const GlobalModel& model) = 0;
   virtual void round_started(int64_t round, size_t num_sites) = 0;
   // Called once the update was folded into the round's aggregate.

@@ -3,13 +3,31 @@
 #include <cstdio>
 #include <string>
 
+#include "common/printable_text.hpp"
+
 namespace flare::server {
 
 namespace {
 
+// `step` of `total` in whole `parts` (4: quarters, 100: percent). Reports come
+// from sites, and a plugin may say step 12 of 10, or of 0: what is shown is
+// clamped to [0, parts], and the product is computed in 128 bits, which no
+// step overflows.
+int parts_done(int64_t step, int64_t total, int parts) {
+  if (total <= 0 || step <= 0) return 0;
+  if (step >= total) return parts;
+  return static_cast<int>(static_cast<__int128>(step) * parts / total);
+}
+
 std::string bar(int64_t step, int64_t total, int width) {
-  const int filled = total > 0 ? static_cast<int>(width * step / total) : 0;
+  const int filled = parts_done(step, total, width);
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+}
+
+// A phase name as shown: printable, and short enough for the bar's line.
+std::string shown_phase(const std::string& phase) {
+  constexpr size_t kMaxPhase = 24;
+  return common::printable(phase.size() > kMaxPhase ? phase.substr(0, kMaxPhase) + "..." : phase);
 }
 
 std::string fixed(double v, int decimals) {
@@ -39,7 +57,7 @@ void ProgressDisplay::clear_line_locked() {
 void ProgressDisplay::message(const std::string& line) {
   std::lock_guard lock(mutex_);
   clear_line_locked();
-  out_ << line << "\n";
+  out_ << common::printable(line, common::LineBreaks::Keep) << "\n";
   if (interactive_) redraw_locked();
   out_.flush();
 }
@@ -48,9 +66,11 @@ void ProgressDisplay::site_progress(const std::string& site, int64_t round,
                                     const std::string& phase, int64_t epoch, int64_t step,
                                     int64_t total) {
   std::lock_guard lock(mutex_);
-  SiteState& s = sites_[site];
-  if (s.phase != phase || s.round != round || s.epoch != epoch) s.last_quarter = -1;
-  s.phase = phase;
+  const std::string name = common::printable(site);
+  SiteState& s = sites_[name];
+  const std::string shown = shown_phase(phase);
+  if (s.phase != shown || s.round != round || s.epoch != epoch) s.last_quarter = -1;
+  s.phase = shown;
   s.round = round;
   s.epoch = epoch;
   s.step = step;
@@ -62,12 +82,12 @@ void ProgressDisplay::site_progress(const std::string& site, int64_t round,
   }
   // Plain output stays short: training at each quarter, evaluation not at all.
   if (phase != "train") return;
-  const int quarter = total > 0 ? static_cast<int>(4 * step / total) : 0;
+  const int quarter = parts_done(step, total, 4);
   if (quarter == s.last_quarter) return;
   s.last_quarter = quarter;
-  out_ << round_label(round) << "  " << site << "  " << phase
+  out_ << round_label(round) << "  " << name << "  " << shown
        << " epoch " << epoch << ": " << step << "/" << total << " steps ("
-       << (total > 0 ? 100 * step / total : 0) << "%)\n";
+       << parts_done(step, total, 100) << "%)\n";
   out_.flush();
 }
 
@@ -77,7 +97,7 @@ void ProgressDisplay::redraw_locked() {
     if (!line.empty()) line += "  ";
     line += site + " " + round_label(s.round) + " " + s.phase + " e" +
             std::to_string(s.epoch) + " " + bar(s.step, s.total, 16) + " " +
-            std::to_string(s.total > 0 ? 100 * s.step / s.total : 0) + "%";
+            std::to_string(parts_done(s.step, s.total, 100)) + "%";
   }
   out_ << "\r\033[2K" << line;
   line_drawn_ = !line.empty();

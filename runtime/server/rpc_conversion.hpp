@@ -1,7 +1,9 @@
 // The protocol's messages (transport/flare.proto) to and from the server's
 // domain types: the only code in server/ besides the gRPC service itself that
-// sees protobuf. Malformed content (JSON, tensor sizes) is refused here,
-// before anything reaches the controller.
+// sees protobuf. Malformed content (JSON of the wrong shape, metrics that are
+// not finite numbers, negative counts, tensors that do not fit their bytes) is
+// refused here, before anything reaches the controller, and every text a
+// site sent is made printable (common::printable).
 #pragma once
 
 #include <cstdint>
@@ -15,8 +17,7 @@ namespace flare::server {
 
 namespace v1 = transport::v1;
 
-// Throw RejectedRequest for malformed JSON, std::runtime_error for a tensor
-// whose bytes do not fit its shape.
+// Throw InvalidRequest naming the field, the site and what was wrong.
 SiteJoin from_wire(const v1::RegisterRequest& request);
 InitialModel from_wire(const v1::InitialModel& model);
 SiteUpdate from_wire(const v1::Update& update);

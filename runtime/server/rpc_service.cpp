@@ -2,38 +2,57 @@
 
 #include <stdexcept>
 
+#include "common/printable_text.hpp"
 #include "transport/server_connection.hpp"
 
 namespace flare::server {
 
 namespace {
 
-// A request that does not fit the job's state is answered, not thrown: the
-// site learns why through the Ack (or the gRPC status for non-Ack calls).
-template <class F>
-grpc::Status answer(v1::Ack* ack, F&& body) {
-  try {
-    body();
-    if (ack) ack->set_accepted(true);
-  } catch (const RejectedRequest& e) {
-    if (!ack) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, e.what());
-    ack->set_accepted(false);
-    ack->set_message(e.what());
-  } catch (const std::exception& e) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
-  }
-  return grpc::Status::OK;
-}
-
 // Long polls return WAIT after this long, so a site notices a dead server.
 constexpr std::chrono::milliseconds kTaskPoll{2000};
 
 }  // namespace
 
+// A request is answered, never thrown: a malformed one INVALID_ARGUMENT, one
+// that does not fit the job's state refused through the Ack (or
+// FAILED_PRECONDITION for the calls without one), each naming what was wrong.
+template <class F>
+grpc::Status RpcService::answer(const char* call, const std::string& site, v1::Ack* ack,
+                                F&& body) {
+  try {
+    body();
+    if (ack) ack->set_accepted(true);
+    return grpc::Status::OK;
+  } catch (const InvalidRequest& e) {
+    const std::string why = refused(call, site, e.what());
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
+  } catch (const RejectedRequest& e) {
+    const std::string why = refused(call, site, e.what());
+    if (!ack) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
+    ack->set_accepted(false);
+    ack->set_message(why);
+    return grpc::Status::OK;
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, common::printable(e.what()));
+  }
+}
+
+std::string RpcService::refused(const char* call, const std::string& site,
+                                const std::string& reason) const {
+  // The reason may quote what the request carried.
+  std::string why = common::printable(reason);
+  if (log_) log_->warn("refused {} from '{}': {}", call, common::printable(site), why);
+  return why;
+}
+
 grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
                                   v1::RegisterReply* reply) {
-  return answer(nullptr,
-                [&] { reply->set_num_rounds(controller_.register_site(from_wire(*req))); });
+  return answer("Register", req->site(), nullptr, [&] {
+    const Registration registration = controller_.register_site(from_wire(*req));
+    reply->set_num_rounds(registration.num_rounds);
+    reply->set_generation(registration.generation);
+  });
 }
 
 grpc::Status RpcService::StreamedGetTask(
@@ -41,7 +60,7 @@ grpc::Status RpcService::StreamedGetTask(
   v1::TaskRequest req;
   if (!stream->Read(&req)) return grpc::Status(grpc::StatusCode::INTERNAL, "no task request");
   std::shared_ptr<const v1::Task> task;
-  const auto status = answer(nullptr, [&] {
+  const auto status = answer("GetTask", req.site(), nullptr, [&] {
     task = tasks_.encode(controller_.next_task(req.site(), req.generation(), kTaskPoll));
   });
   if (status.ok()) stream->Write(*task);  // a site that left misses it, as with any reply
@@ -50,26 +69,28 @@ grpc::Status RpcService::StreamedGetTask(
 
 grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*, const v1::InitialModel* m,
                                             v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_initial_model(from_wire(*m)); });
+  return answer("SubmitInitialModel", m->site(), ack,
+                [&] { controller_.accept_initial_model(from_wire(*m)); });
 }
 
 grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*, const v1::Update* u, v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_update(from_wire(*u)); });
+  return answer("SubmitUpdate", u->site(), ack, [&] { controller_.accept_update(from_wire(*u)); });
 }
 
 grpc::Status RpcService::SubmitEvaluation(grpc::ServerContext*, const v1::Evaluation* e,
                                           v1::Ack* ack) {
-  return answer(ack, [&] { controller_.accept_evaluation(from_wire(*e)); });
+  return answer("SubmitEvaluation", e->site(), ack,
+                [&] { controller_.accept_evaluation(from_wire(*e)); });
 }
 
 grpc::Status RpcService::ReportProgress(grpc::ServerContext*, const v1::Progress* p,
                                         v1::Ack* ack) {
-  return answer(ack, [&] { controller_.progress(from_wire(*p)); });
+  return answer("ReportProgress", p->site(), ack, [&] { controller_.progress(from_wire(*p)); });
 }
 
 grpc::Status RpcService::ReportFailure(grpc::ServerContext*, const v1::Failure* f,
                                        v1::Ack* ack) {
-  return answer(ack, [&] { controller_.failure(from_wire(*f)); });
+  return answer("ReportFailure", f->site(), ack, [&] { controller_.failure(from_wire(*f)); });
 }
 
 RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : host_(host) {

@@ -1,6 +1,7 @@
 // The gRPC face of the controller, and the server that hosts it. Each call
 // converts its request to the domain (rpc_conversion), asks the controller,
-// and converts the answer back; a refused request is answered, not thrown.
+// and converts the answer back; a refused request is answered, not thrown,
+// and logged.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include "server/controller.hpp"
 #include "server/rpc_conversion.hpp"
@@ -21,7 +23,9 @@ namespace flare::server {
 class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMethod_GetTask<
                              transport::v1::FlareServer::Service> {
  public:
-  explicit RpcService(Controller& controller) : controller_(controller) {}
+  // `log` (may be null) gets a line per refused request.
+  explicit RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log = nullptr)
+      : controller_(controller), log_(std::move(log)) {}
 
   grpc::Status Register(grpc::ServerContext*, const transport::v1::RegisterRequest*,
                         transport::v1::RegisterReply*) override;
@@ -43,7 +47,14 @@ class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMet
   int64_t model_encodings() const { return tasks_.model_encodings(); }
 
  private:
+  template <class F>
+  grpc::Status answer(const char* call, const std::string& site, transport::v1::Ack* ack,
+                      F&& body);
+  // The refusal's reason as the site is told it (printable), logged.
+  std::string refused(const char* call, const std::string& site, const std::string& reason) const;
+
   Controller& controller_;
+  std::shared_ptr<spdlog::logger> log_;
   TaskEncoder tasks_;
 };
 

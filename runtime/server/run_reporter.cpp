@@ -47,9 +47,9 @@ std::string RunReporter::round_label(int64_t round) const {
   return "round " + std::to_string(round + 1) + "/" + std::to_string(num_rounds_);
 }
 
-void RunReporter::site_joined(const SiteJoin& join, bool rejoined) {
+void RunReporter::site_joined(const SiteJoin& join, int64_t generation, bool rejoined) {
   if (rejoined) {
-    log_->info("{} registered again (worker group generation {})", join.site, join.generation);
+    log_->info("{} registered again (worker group generation {})", join.site, generation);
     display_.message(join.site + " rejoined with a restarted worker group");
     return;
   }
@@ -69,15 +69,16 @@ void RunReporter::round_started(int64_t round, size_t num_sites) {
 void RunReporter::site_trained(const SiteUpdate& update) {
   const double images_per_s =
       update.train_seconds > 0 ? update.num_samples / update.train_seconds : 0.0;
-  nlohmann::json line = {{"kind", "site"},
-                         {"round", update.round + 1},
-                         {"site", update.site},
-                         {"num_samples", update.num_samples},
-                         {"num_steps", update.num_steps},
-                         {"train_seconds", update.train_seconds},
-                         {"images_per_s", images_per_s},
-                         {"received_model", flatten_evaluation(update.evaluation)}};
-  for (const auto& [k, v] : update.train_metrics.items()) line[k] = v;
+  // The record's own fields win over a training metric of the same name.
+  nlohmann::json line = update.train_metrics;
+  line.update({{"kind", "site"},
+               {"round", update.round + 1},
+               {"site", update.site},
+               {"num_samples", update.num_samples},
+               {"num_steps", update.num_steps},
+               {"train_seconds", update.train_seconds},
+               {"images_per_s", images_per_s},
+               {"received_model", flatten_evaluation(update.evaluation)}});
   metrics_.append(line);
 
   const auto loss = update.train_metrics.find("train_loss");

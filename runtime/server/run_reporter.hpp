@@ -24,7 +24,7 @@ class RunReporter final : public JobEvents {
   RunReporter(storage::MetricsLog& metrics, ProgressDisplay& display,
               std::shared_ptr<spdlog::logger> log, int64_t num_rounds);
 
-  void site_joined(const SiteJoin& join, bool rejoined) override;
+  void site_joined(const SiteJoin& join, int64_t generation, bool rejoined) override;
   void initial_model_received(const std::string& site, const GlobalModel& model) override;
   void round_started(int64_t round, size_t num_sites) override;
   void site_trained(const SiteUpdate& update) override;

@@ -20,7 +20,6 @@ static_assert(std::endian::native == std::endian::little,
 
 // The reference implementation refuses larger headers; so do we, before allocating.
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
-constexpr const char* kMetadataKey = "__metadata__";
 
 struct DtypeName {
   const char* name;

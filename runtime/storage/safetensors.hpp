@@ -26,6 +26,9 @@ namespace flare::storage {
 // kDLBool, so BOOL tensors keep their identity ({kFlareDLBool, 8, 1}).
 inline constexpr std::uint8_t kFlareDLBool = 6;
 
+// The header key of the file's metadata, which no tensor may have as its name.
+inline constexpr const char* kMetadataKey = "__metadata__";
+
 struct SafetensorsFile {
   std::vector<tensor::OwnedTensor> tensors;  // in file order
   std::map<std::string, std::string> metadata;

@@ -25,11 +25,9 @@ grpc::ChannelArguments channel_arguments() {
   return args;
 }
 
-ServerConnection::ServerConnection(const std::string& address, std::string site,
-                                   int64_t generation)
+ServerConnection::ServerConnection(const std::string& address, std::string site)
     : address_(address),
       site_(std::move(site)),
-      generation_(generation),
       channel_(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                          channel_arguments())),
       stub_(v1::FlareServer::NewStub(channel_)) {}
@@ -57,10 +55,10 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
   v1::RegisterRequest req;
   req.set_site(site_);
   req.set_world_size(world_size);
-  req.set_generation(generation_);
   v1::RegisterReply reply;
   auto ctx = context_with(kShortCallDeadline);
   check(stub_->Register(ctx.get(), req, &reply), "Register");
+  generation_ = reply.generation();
   return reply;
 }
 
@@ -100,6 +98,7 @@ void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {
 
 void ServerConnection::report_progress(v1::Progress& progress) {
   progress.set_site(site_);
+  progress.set_generation(generation_);
   v1::Ack ack;
   auto ctx = context_with(std::chrono::seconds(5));
   (void)stub_->ReportProgress(ctx.get(), progress, &ack);

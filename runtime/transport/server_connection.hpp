@@ -20,13 +20,14 @@ class TransportError : public std::runtime_error {
 
 class ServerConnection {
  public:
-  // `generation` counts the site's worker-group restarts; it is stamped on
-  // every request so the server can refuse an earlier generation's answers.
-  ServerConnection(const std::string& address, std::string site, int64_t generation = 0);
+  ServerConnection(const std::string& address, std::string site);
 
   // Blocks until the server answers or `timeout` passes (then throws).
   void wait_until_reachable(std::chrono::milliseconds timeout);
 
+  // Registers the site's worker group; the server hands it its generation,
+  // which every later request carries, so the server can refuse an earlier
+  // generation's answers.
   v1::RegisterReply register_site(int world_size);
   v1::Task next_task();  // long poll; may return WAIT
   void submit_initial_model(v1::InitialModel& model);
@@ -36,6 +37,8 @@ class ServerConnection {
   void report_failure(v1::Failure& failure);  // throws when refused
 
   const std::string& site() const { return site_; }
+  // The generation the server handed out at registration.
+  int64_t generation() const { return generation_; }
 
  private:
   template <class Message>
@@ -48,7 +51,8 @@ class ServerConnection {
 
   std::string address_;
   std::string site_;
-  int64_t generation_;
+  // Until registered, none: the server refuses requests stamped with it.
+  int64_t generation_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FlareServer::Stub> stub_;
 };

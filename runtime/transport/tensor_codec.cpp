@@ -1,5 +1,6 @@
 #include "transport/tensor_codec.hpp"
 
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -27,18 +28,33 @@ std::vector<tensor::OwnedTensor> decode_tensors(
   std::vector<tensor::OwnedTensor> out;
   out.reserve(in.size());
   for (const auto& msg : in) {
+    const size_t index = out.size();
+    const auto bad = [&](const std::string& problem) {
+      throw MalformedTensor(index, "tensor '" + msg.name() + "' " + problem);
+    };
+    // DLPack's fields are narrower than the wire's: a wider value would wrap.
+    if (msg.dtype_code() > UINT8_MAX || msg.dtype_bits() == 0 || msg.dtype_bits() > UINT8_MAX ||
+        msg.dtype_lanes() == 0 || msg.dtype_lanes() > UINT16_MAX) {
+      bad("has no valid dtype (code " + std::to_string(msg.dtype_code()) + ", bits " +
+          std::to_string(msg.dtype_bits()) + ", lanes " + std::to_string(msg.dtype_lanes()) + ")");
+    }
     tensor::OwnedTensor t;
     t.name = msg.name();
     t.dtype = DLDataType{static_cast<uint8_t>(msg.dtype_code()),
                          static_cast<uint8_t>(msg.dtype_bits()),
                          static_cast<uint16_t>(msg.dtype_lanes())};
     t.shape.assign(msg.shape().begin(), msg.shape().end());
-    size_t expected = (t.dtype.bits * t.dtype.lanes + 7) / 8;
-    for (int64_t d : t.shape) expected *= static_cast<size_t>(d);
+    // Every element has at least one byte, so a shape that fits the bytes
+    // cannot make a reader allocate more than the message carried.
+    uint64_t expected = (t.dtype.bits * t.dtype.lanes + 7) / 8;
+    for (int64_t d : t.shape) {
+      if (d < 0 || __builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected))
+        bad("has shape " + describe_shape(t.shape) + ", negative or too large");
+    }
     if (msg.data().size() != expected) {
-      throw std::runtime_error("tensor '" + t.name + "' carries " +
-                               std::to_string(msg.data().size()) + " bytes, its shape needs " +
-                               std::to_string(expected));
+      bad("carries " + std::to_string(msg.data().size()) + " bytes, its shape " +
+          describe_shape(t.shape) + " of " + describe_dtype(t.dtype) + " needs " +
+          std::to_string(expected));
     }
     t.data.resize(expected);
     if (expected > 0)  // an empty tensor's buffers may be null, which memcpy may not be given

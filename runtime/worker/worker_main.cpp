@@ -54,7 +54,8 @@ WorkerArgs parse(int argc, char** argv) {
     ("threads", po::value(&a.threads), "intra-op threads")
     ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write")
     ("heartbeat", po::value(&a.heartbeat), "heartbeat file the supervisor watches")
-    ("generation", po::value(&a.generation), "the worker group's restart count")
+    ("generation", po::value(&a.generation),
+     "the worker group's restart count (the rendezvous'; the server hands out its own)")
     ("backend", po::value(&a.backend), "collectives backend: gloo | nccl")
     ("cuda-device", po::value(&a.cuda_device), "this rank's CUDA device (-1: CPU)");
   po::variables_map vm;
@@ -122,11 +123,12 @@ int run_rank(int argc, char** argv) {
 
     std::unique_ptr<flare::transport::ServerConnection> server;
     if (args.rank == 0) {
-      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site,
-                                                                    args.generation);
+      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site);
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
-      log->info("registered with the server");
+      // Requests carry the generation the server handed out; --generation
+      // (this node's restart count) only tells rendezvous stores apart.
+      log->info("registered with the server (worker group generation {})", server->generation());
     }
     flare::worker::ProgressRelay relay(server.get(), heartbeat ? &*heartbeat : nullptr);
     flare::host::HostServices services(relay.callbacks(log), group.get());

@@ -26,12 +26,13 @@ using namespace std::chrono_literals;
 
 struct ControllerJob {
   // `events`: where the controller's events go; the RunReporter (to `screen`
-  // and metrics.jsonl in `dir`) when null.
+  // and metrics.jsonl in `dir`) when null. `terminal`: `screen` is drawn as a
+  // terminal (the live bar), as flare-run does when stdout is one.
   ControllerJob(std::vector<std::string> sites, int num_rounds,
                 server::JobEvents* events = nullptr,
                 std::chrono::milliseconds round_timeout = 3600s,
-                std::string key_metric = "val_acc")
-      : display(screen, false, num_rounds),
+                std::string key_metric = "val_acc", bool terminal = false)
+      : display(screen, terminal, num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
                                                   std::make_shared<spdlog::sinks::null_sink_mt>()),
@@ -55,8 +56,9 @@ struct ControllerJob {
   server::RunReporter reporter;
   server::Controller controller;
 
-  void join(const std::string& site, int64_t generation = 0) {
-    controller.register_site({.site = site, .world_size = 2, .generation = generation});
+  // Registers the site's worker group; returns the generation the server handed it.
+  int64_t join(const std::string& site) {
+    return controller.register_site({.site = site, .world_size = 2}).generation;
   }
   server::Task task(const std::string& site, int64_t generation = 0) {
     return controller.next_task(site, generation, 0ms);

@@ -20,8 +20,9 @@ namespace {
 struct RecordedEvents final : server::JobEvents {
   std::vector<std::string> seen;
   std::vector<server::RoundFigures> measured;
+  bool disk_full = false;  // recording a site's round fails, as on a full disk
 
-  void site_joined(const server::SiteJoin& j, bool rejoined) override {
+  void site_joined(const server::SiteJoin& j, int64_t, bool rejoined) override {
     seen.push_back((rejoined ? "rejoined " : "joined ") + j.site);
   }
   void initial_model_received(const std::string& site, const server::GlobalModel&) override {
@@ -31,6 +32,7 @@ struct RecordedEvents final : server::JobEvents {
     seen.push_back("round " + std::to_string(round) + " started");
   }
   void site_trained(const server::SiteUpdate& u) override {
+    if (disk_full) throw storage::StorageError("metrics.jsonl: cannot append to the metrics log");
     seen.push_back(u.site + " trained round " + std::to_string(u.round));
   }
   void round_aggregated(const server::GlobalModel& m, const std::filesystem::path&) override {
@@ -248,6 +250,47 @@ TEST_CASE("requests that do not fit the job's state are refused") {
   CHECK_THROWS_AS(job.send_update("a", 0, 1), server::RejectedRequest);  // counted once
   CHECK_THROWS_AS(job.controller.accept_evaluation({.site = "a", .round = 2}),
                   server::RejectedRequest);  // not in the final evaluation yet
+}
+
+TEST_CASE("an update whose tensors are not the global model's is refused before the aggregator sees it") {
+  ControllerJob job({"a", "b"}, 1);
+  job.start_training({"a", "b"});
+  auto extra = ControllerJob::update("a", 0, 1);
+  extra.weights.push_back(ControllerJob::weights(1)[0]);
+  extra.weights[1].name = "v";
+  CHECK_THROWS_WITH_AS(job.controller.accept_update(extra),
+                       "update from a for round 1: tensor 'v' is not in the global model",
+                       server::InvalidRequest);
+  auto wrong_dtype = ControllerJob::update("a", 0, 1);
+  wrong_dtype.weights[0].dtype = {kDLInt, 32, 1};
+  CHECK_THROWS_WITH_AS(job.controller.accept_update(wrong_dtype),
+                       "update from a for round 1: tensor 'w' is int32, the global model's is "
+                       "float32",
+                       server::InvalidRequest);
+  auto none = ControllerJob::update("a", 0, 1);
+  none.weights.clear();
+  CHECK_THROWS_WITH_AS(job.controller.accept_update(none),
+                       "update from a for round 1: tensor 'w' of the global model is missing",
+                       server::InvalidRequest);
+  job.send_update("a", 0, 1);  // still a's to answer
+  job.send_update("b", 0, 3);
+  CHECK(ControllerJob::weight_of(job.task("a")) == doctest::Approx(2));
+}
+
+TEST_CASE("a checked update the server then fails to record fails the job, naming the server") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events, 2s);  // before: refused after counting, then a timeout
+  job.start_training({"a", "b"});
+  events.disk_full = true;
+  CHECK_NOTHROW(job.send_update("a", 0, 1));  // the site did nothing wrong
+  const auto outcome = job.controller.run([] {});
+  CHECK_FALSE(outcome.success);
+  CHECK(outcome.failure ==
+        "the server failed to apply the update from a for round 1: metrics.jsonl: cannot append "
+        "to the metrics log");
+  const auto finish = job.task("a");
+  CHECK(finish.kind == TaskKind::Finish);
+  CHECK(finish.reason == outcome.failure);
 }
 
 TEST_CASE("sites that do not register in time fail the job, naming them") {

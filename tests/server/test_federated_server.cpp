@@ -112,6 +112,7 @@ TEST_CASE("a server that is aborted ends its job with the reason and tells the s
   CHECK_FALSE(outcome.success);
   CHECK(outcome.failure == "interrupted");
   transport::ServerConnection s1(server.address(), "site-1");
+  s1.register_site(1);  // a site starting late still learns why the job ended
   const auto task = s1.next_task();
   CHECK(task.kind() == v1::Task::FINISH);
   CHECK(task.reason() == "interrupted");

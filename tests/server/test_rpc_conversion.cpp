@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <limits>
 
 #include "server/rpc_conversion.hpp"
 #include "transport/tensor_codec.hpp"
@@ -96,9 +97,8 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   server::v1::RegisterRequest r;
   r.set_site("s");
   r.set_world_size(4);
-  r.set_generation(1);
   const auto join = server::from_wire(r);
-  CHECK((join.site == "s" && join.world_size == 4 && join.generation == 1));
+  CHECK((join.site == "s" && join.world_size == 4));
 
   server::v1::InitialModel m;
   m.set_site("s");
@@ -126,9 +126,10 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   p.set_epoch(1);
   p.set_step(3);
   p.set_total(9);
+  p.set_generation(1);
   const auto progress = server::from_wire(p);
   CHECK((progress.phase == "train" && progress.round == 2 && progress.epoch == 1 &&
-         progress.step == 3 && progress.total == 9));
+         progress.step == 3 && progress.total == 9 && progress.generation == 1));
 
   server::v1::Failure f;
   f.set_site("s");
@@ -206,4 +207,115 @@ TEST_CASE("each round's model is encoded anew") {
   CHECK(encoder.model_encodings() == 2);
   CHECK(sent->round() == 2);
   CHECK(carried(*sent)[0].data == round2->tensors()[0].data);
+}
+
+namespace {
+
+// The message of the InvalidRequest that converting `message` throws.
+template <class Message>
+std::string refusal(const Message& message) {
+  try {
+    (void)server::from_wire(message);
+  } catch (const server::InvalidRequest& e) {
+    return e.what();
+  }
+  FAIL("expected an InvalidRequest");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("training metrics are finite numbers, and an evaluation is splits of them") {
+  server::v1::Update u;
+  u.set_site("s");
+  u.set_train_metrics_json(R"({"train_loss": "0.5"})");
+  CHECK(refusal(u) == "train_metrics_json from s: 'train_loss' is \"0.5\", not a finite number");
+  u.set_train_metrics_json(R"({"train_loss": null})");  // how JSON writers spell NaN
+  CHECK(refusal(u) == "train_metrics_json from s: 'train_loss' is null, not a finite number");
+  u.set_train_metrics_json(R"({"train_loss": 1e999})");  // infinite: no JSON reader takes it
+  CHECK(refusal(u).find("malformed JSON in train_metrics_json from s") == 0);
+  u.set_train_metrics_json("[0.5]");
+  CHECK(refusal(u) == "train_metrics_json from s: is not a JSON object");
+  u.set_train_metrics_json(R"({"train_loss": 0.5})");
+  u.set_eval_json(R"({"validation": 0.5})");
+  CHECK(refusal(u) == "eval_json 'validation' from s: is 0.5, not an object");
+  u.set_eval_json(R"({"validation": {"accuracy": [1]}})");
+  CHECK(refusal(u) == "eval_json 'validation' from s: 'accuracy' is an array, not a finite number");
+  u.set_eval_json(R"({"test": {"accuracy": 1, "num_samples": -3}})");
+  CHECK(refusal(u).find("eval_json 'test' num_samples from s: -3") == 0);
+  server::v1::Evaluation e;
+  e.set_site("s");
+  e.set_eval_json(R"({"test": {"num_samples": "10"}})");
+  CHECK(refusal(e) == "eval_json 'test' from s: 'num_samples' is \"10\", not a finite number");
+}
+
+TEST_CASE("counts and durations are refused when negative, NaN or infinite") {
+  server::v1::Update u;
+  u.set_site("s");
+  u.set_num_steps(-1);
+  CHECK(refusal(u) == "num_steps from s: -1 is below 0");
+  u.set_num_steps(1);
+  u.set_train_seconds(std::numeric_limits<double>::quiet_NaN());
+  CHECK(refusal(u).find("train_seconds from s: nan is not a finite number >= 0") == 0);
+  u.set_train_seconds(1);
+  u.set_round(-2);
+  CHECK(refusal(u) == "round from s: -2 is below 0");
+  server::v1::RegisterRequest r;
+  r.set_site("s");
+  CHECK(refusal(r) == "world_size from s: 0 is below 1");
+  server::v1::Failure f;
+  f.set_site("s");
+  f.set_rank(-1);
+  CHECK(refusal(f) == "rank from s: -1 is below 0");
+  f.set_rank(0);
+  f.set_hang_s(std::numeric_limits<double>::infinity());
+  CHECK(refusal(f).find("hang_s from s: inf is not a finite number") == 0);
+  server::v1::Progress p;
+  p.set_site("s");
+  p.set_total(-10);
+  CHECK(refusal(p) == "total from s: -10 is below 0");
+}
+
+TEST_CASE("an initial model must be one the model files can hold") {
+  server::v1::InitialModel m;
+  m.set_site("s");
+  CHECK(refusal(m) == "initial model from s: has no tensors");
+  auto w = tensors_of({1}, "w");
+  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
+  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
+  CHECK(refusal(m) == "initial model tensor 'w' from s: appears twice");
+  m.mutable_model()->mutable_weights(1)->set_name("__metadata__");
+  CHECK(refusal(m) ==
+        "initial model tensor '__metadata__' from s: has the name model files keep for metadata");
+  m.mutable_model()->mutable_weights(1)->set_name("c");
+  m.mutable_model()->mutable_weights(1)->set_dtype_code(kDLComplex);  // complex32: 4 bytes, as sent
+  CHECK(refusal(m).find("initial model tensor 'c' from s: cannot be a model file's") == 0);
+  m.mutable_model()->mutable_weights(1)->set_dtype_bits(0);
+  CHECK(refusal(m).find("initial model[1] from s: tensor 'c' has no valid dtype") == 0);
+}
+
+TEST_CASE("text a site sends arrives printable, and free-form JSON may not nest without end") {
+  server::v1::Failure f;
+  f.set_site("s");
+  f.set_cause("boom\r\x1b[2K");
+  f.set_log_tail("one\ntwo\x1b[1A\n");
+  const auto failure = server::from_wire(f);
+  CHECK(failure.cause == "boom\\x0d\\x1b[2K");
+  CHECK(failure.log_tail == "one\ntwo\\x1b[1A\n");
+  server::v1::Progress p;
+  p.set_site("s\x1b");
+  p.set_phase("train\n");
+  const auto progress = server::from_wire(p);
+  CHECK(progress.site == "s\\x1b");  // no job has such a site: refused by name, printably
+  CHECK(progress.phase == "train\\x0a");
+  server::v1::Update u;
+  u.set_site("s");
+  u.mutable_model()->set_meta_json(R"({"data": "cifar10\u001b[31m", "ok": [1, {"x\r": "y"}]})");
+  CHECK(server::from_wire(u).meta ==
+        nlohmann::json{{"data", "cifar10\\x1b[31m"}, {"ok", {1, {{"x\\x0d", "y"}}}}});
+  u.mutable_model()->set_meta_json(std::string(5000, '[') + std::string(5000, ']'));
+  CHECK(refusal(u) == "meta_json from s: is not a JSON object");
+  u.mutable_model()->set_meta_json("{\"a\": " + std::string(5000, '[') + std::string(5000, ']') +
+                                   "}");
+  CHECK(refusal(u) == "meta_json from s: nests deeper than 32 levels");
 }

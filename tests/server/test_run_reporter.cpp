@@ -197,8 +197,8 @@ TEST_CASE("the job's end is one job line: its status, why it failed and the roun
 
 TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
   Reporter r;
-  r.reporter.site_joined({.site = "site-1", .world_size = 4}, false);
-  r.reporter.site_joined({.site = "site-1", .world_size = 4, .generation = 1}, true);
+  r.reporter.site_joined({.site = "site-1", .world_size = 4}, 0, false);
+  r.reporter.site_joined({.site = "site-1", .world_size = 4}, 1, true);
   r.reporter.round_started(0, 2);
   r.reporter.final_evaluation_started();
   CHECK(r.screen.str() ==

@@ -74,6 +74,43 @@ TEST_CASE("a tensor whose bytes do not fit its shape is refused, naming it") {
   t->add_shape(3);
   t->set_data(std::string(8, '\0'));
   CHECK_THROWS_WITH_AS(transport::decode_tensors(wire),
-                       "tensor 'fc.bias' carries 8 bytes, its shape needs 12",
-                       std::runtime_error);
+                       "tensor 'fc.bias' carries 8 bytes, its shape [3] of float32 needs 12",
+                       transport::MalformedTensor);
+}
+
+TEST_CASE("a shape that is negative or overflows, or a dtype of no bits, is refused before any allocation") {
+  const auto refused = [](DLDataType dtype, std::vector<int64_t> shape, size_t bytes) {
+    Tensors wire;
+    auto* good = wire.Add();  // the refusal names the second tensor, by its position
+    good->set_name("ok");
+    good->set_dtype_code(kDLFloat);
+    good->set_dtype_bits(32);
+    good->set_dtype_lanes(1);
+    good->set_data(std::string(sizeof(float), '\0'));  // a scalar
+    auto* t = wire.Add();
+    t->set_name("w");
+    t->set_dtype_code(dtype.code);
+    t->set_dtype_bits(dtype.bits);
+    t->set_dtype_lanes(dtype.lanes);
+    for (int64_t d : shape) t->add_shape(d);
+    t->set_data(std::string(bytes, '\0'));
+    try {
+      (void)transport::decode_tensors(wire);
+    } catch (const transport::MalformedTensor& e) {
+      CHECK(e.index() == 1);
+      return std::string(e.what());
+    }
+    FAIL("expected a MalformedTensor");
+    return std::string();
+  };
+  // Each would have been accepted with the bytes given, or allocated without bound.
+  CHECK(refused({kDLFloat, 32, 1}, {-1}, 0) == "tensor 'w' has shape [-1], negative or too large");
+  CHECK(refused({kDLFloat, 32, 1}, {-2, -2}, 16) ==
+        "tensor 'w' has shape [-2, -2], negative or too large");
+  CHECK(refused({kDLFloat, 32, 1}, {1LL << 40, 1LL << 40}, 0) ==
+        "tensor 'w' has shape [1099511627776, 1099511627776], negative or too large");
+  CHECK(refused({kDLFloat, 0, 1}, {1LL << 40}, 0) ==
+        "tensor 'w' has no valid dtype (code 2, bits 0, lanes 1)");
+  CHECK(refused({kDLFloat, 32, 0}, {4}, 0) ==
+        "tensor 'w' has no valid dtype (code 2, bits 32, lanes 0)");
 }

@@ -1,0 +1,66 @@
+#include "server/worker_generations.hpp"
+
+#include "server/domain.hpp"
+
+namespace flare::server {
+
+WorkerGenerations::WorkerGenerations(const std::vector<std::string>& sites) {
+  for (const auto& site : sites) groups_[site];
+}
+
+template <class Groups>
+auto& WorkerGenerations::group_locked(Groups& groups, const std::string& site) {
+  const auto it = groups.find(site);
+  if (it == groups.end()) throw RejectedRequest("unknown site '" + site + "'");
+  return it->second;
+}
+
+int64_t WorkerGenerations::hand_out(const std::string& site) {
+  std::lock_guard lock(mutex_);
+  Group& group = group_locked(groups_, site);
+  if (group.handed_out) {
+    throw RejectedRequest("registration of " + site + " refused: its worker group generation " +
+                          std::to_string(group.generation) +
+                          " is registered and running; a restarted group registers after its "
+                          "supervisor reported the failure");
+  }
+  group.handed_out = true;
+  return group.generation;
+}
+
+bool WorkerGenerations::is_current(const std::string& site, int64_t generation) const {
+  std::lock_guard lock(mutex_);
+  const Group& group = group_locked(groups_, site);
+  return group.handed_out && generation == group.generation;
+}
+
+void WorkerGenerations::require_current(const std::string& site, int64_t generation,
+                                        const char* what) const {
+  std::lock_guard lock(mutex_);
+  const Group& group = group_locked(groups_, site);
+  if (group.handed_out && generation == group.generation) return;
+  const std::string current = std::to_string(group.generation);
+  if (generation < group.generation) {
+    throw RejectedRequest(std::string(what) + " from " + site + "'s worker group generation " +
+                          std::to_string(generation) + " refused: the site now runs generation " +
+                          current);
+  }
+  throw RejectedRequest(std::string(what) + " from " + site + " refused: it claims worker group " +
+                        "generation " + std::to_string(generation) +
+                        ", which the server has not handed out (the site's is " + current +
+                        (group.handed_out ? ")" : ", not registered yet)"));
+}
+
+int64_t WorkerGenerations::current(const std::string& site) const {
+  std::lock_guard lock(mutex_);
+  return group_locked(groups_, site).generation;
+}
+
+void WorkerGenerations::supersede(const std::string& site) {
+  std::lock_guard lock(mutex_);
+  Group& group = group_locked(groups_, site);
+  ++group.generation;
+  group.handed_out = false;
+}
+
+}  // namespace flare::server

@@ -1,0 +1,48 @@
+// Which generation each site's worker group runs, decided by the server, never
+// by a request: a site's first registration is handed generation 0; a restart
+// its supervisor reports supersedes the running generation and opens the next,
+// which the restarted group's registration is handed. Every later request is
+// checked against it, so one claiming a generation the server never handed
+// out (or a superseded one) cannot take a site over. Thread-safe: progress
+// reports check it without the controller's lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace flare::server {
+
+class WorkerGenerations {
+ public:
+  explicit WorkerGenerations(const std::vector<std::string>& sites);
+
+  // Hands the site's open generation to the group registering. Refused
+  // (RejectedRequest) while the current one is registered and not reported
+  // failed: a group registers once, so another registration is not its own.
+  int64_t hand_out(const std::string& site);
+  // Refuses (RejectedRequest) a request of `what` unless `generation` is the
+  // site's current one and was handed out.
+  void require_current(const std::string& site, int64_t generation, const char* what) const;
+  bool is_current(const std::string& site, int64_t generation) const;
+  // The site's current generation, handed out or open; refuses an unknown site.
+  int64_t current(const std::string& site) const;
+  // The current generation failed and restarts: the next one opens.
+  void supersede(const std::string& site);
+
+ private:
+  struct Group {
+    int64_t generation = 0;
+    bool handed_out = false;
+  };
+  // The site's group (const or not, as `groups`); refuses an unknown site.
+  template <class Groups>
+  static auto& group_locked(Groups& groups, const std::string& site);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, Group> groups_;  // one per site, fixed at construction
+};
+
+}  // namespace flare::server

@@ -1,0 +1,67 @@
+// The generations of the sites' worker groups, as the server hands them out:
+// a group registers once per generation, a reported restart opens the next,
+// and only the current, handed-out generation's requests are accepted.
+#include <doctest/doctest.h>
+
+#include "server/domain.hpp"
+#include "server/worker_generations.hpp"
+
+using flare::server::RejectedRequest;
+using flare::server::WorkerGenerations;
+
+namespace {
+
+std::string refusal(const WorkerGenerations& generations, int64_t generation) {
+  try {
+    generations.require_current("a", generation, "update");
+  } catch (const RejectedRequest& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+}  // namespace
+
+TEST_CASE("a site's first registration is handed generation 0, and only it is accepted") {
+  WorkerGenerations generations({"a", "b"});
+  CHECK(refusal(generations, 0) ==
+        "update from a refused: it claims worker group generation 0, which the server has not "
+        "handed out (the site's is 0, not registered yet)");
+  CHECK(generations.hand_out("a") == 0);
+  CHECK(refusal(generations, 0) == "accepted");
+  CHECK(refusal(generations, 99) ==
+        "update from a refused: it claims worker group generation 99, which the server has not "
+        "handed out (the site's is 0)");
+  CHECK(refusal(generations, -1).find("generation -1") != std::string::npos);
+  CHECK_FALSE(generations.is_current("b", 0));
+}
+
+TEST_CASE("a registered group cannot be registered again until a restart supersedes it") {
+  WorkerGenerations generations({"a"});
+  REQUIRE(generations.hand_out("a") == 0);
+  CHECK_THROWS_WITH_AS(generations.hand_out("a"),
+                       "registration of a refused: its worker group generation 0 is registered "
+                       "and running; a restarted group registers after its supervisor reported "
+                       "the failure",
+                       RejectedRequest);
+  generations.supersede("a");
+  CHECK(generations.current("a") == 1);
+  CHECK(refusal(generations, 0) ==
+        "update from a's worker group generation 0 refused: the site now runs generation 1");
+  CHECK(refusal(generations, 1).find("not registered yet") != std::string::npos);
+  CHECK(generations.hand_out("a") == 1);
+  CHECK(refusal(generations, 1) == "accepted");
+}
+
+TEST_CASE("a group that failed before it registered restarts as the next generation") {
+  WorkerGenerations generations({"a"});
+  generations.supersede("a");  // its supervisor reported generation 0's failure
+  CHECK(generations.hand_out("a") == 1);
+}
+
+TEST_CASE("a site the job does not know is refused by name") {
+  WorkerGenerations generations({"a"});
+  CHECK_THROWS_WITH_AS(generations.hand_out("z"), "unknown site 'z'", RejectedRequest);
+  CHECK_THROWS_WITH_AS(generations.current("z"), "unknown site 'z'", RejectedRequest);
+  CHECK_THROWS_AS(generations.require_current("z", 0, "update"), RejectedRequest);
+}
