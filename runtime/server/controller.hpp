@@ -84,6 +84,8 @@ class Controller {
   void record_evaluation_locked(int64_t model_round, const std::string& site,
                                 const nlohmann::json& evaluation);
   void fail_locked(const std::string& reason);
+  // begin_round or finalize failed: the job fails, blamed on the aggregator.
+  void aggregator_failed_locked(const host::PluginCallError& error);
   // Refuses a request from an earlier generation of `site`'s worker group.
   void require_generation_locked(const std::string& site, int64_t generation,
                                  const char* what) const;

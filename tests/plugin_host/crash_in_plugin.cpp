@@ -1,0 +1,36 @@
+// A real process for test_crash_report: runs one round of the garbage_aggregator
+// fixture with plugin crash reports installed, so the crash is a real signal.
+//   crash_in_plugin FIXTURE_DIR GARBAGE REPORT_FILE
+// GARBAGE "host_abort": the plugin behaves and the host itself aborts after.
+#include <cstdlib>
+#include <string>
+
+#include <flare/plugin.hpp>
+
+#include "plugin_host/crash_report.hpp"
+#include "plugin_host/plugin_instances.hpp"
+
+int main(int argc, char** argv) {
+  using namespace flare::host;
+  if (argc != 4) return 2;
+  const std::string garbage = argv[2];
+  install_plugin_crash_reports("crash_in_plugin");
+  const CrashReportFile report(argv[3]);
+  const HostServices host;
+  AggregatorInstance aggregator(
+      load_plugin({"garbage_aggregator", {}, {argv[1]}}, FLARE_PLUGIN_AGGREGATOR),
+      R"({"garbage": ")" + garbage + R"("})", host);
+  float w[4] = {1, 2, 3, 4};
+  int64_t shape[1] = {4};
+  const flare_named_tensor model = flare::tensor_view("w", w, {kDLFloat, 32, 1}, shape, 1);
+  aggregator.begin_round(0, {&model, 1});
+  flare_site_update update{};
+  update.site = "site-1";
+  update.weights = &model;
+  update.num_weights = 1;
+  update.num_samples = 10;
+  aggregator.accept(update);
+  aggregator.finalize();
+  if (garbage == "host_abort") std::abort();
+  return 0;
+}
