@@ -249,7 +249,9 @@ std::string_view checked_json(const PluginCall& call, const char* what, const ch
   if (role == JsonRole::Object) return view;
   for (const auto& [name, value] : parsed.items()) {
     const bool label = role == JsonRole::Evaluation && value.is_string() && name != "num_samples";
-    if (!value.is_number() && !label)
+    // null: not measured (the SDK's loss of an empty split, or a NaN it dumped).
+    const bool unmeasured = value.is_null() && name != "num_samples";
+    if (!value.is_number() && !label && !unmeasured)
       refuse("gives " + excerpt(name) + " as a " + value.type_name() + " (" + excerpt(value.dump()) +
              "), not a number");
   }

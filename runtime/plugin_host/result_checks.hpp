@@ -44,8 +44,12 @@ std::span<const flare_named_tensor> checked_tensors(const PluginCall& call, cons
                                                     const ModelLayout* expected = nullptr);
 
 enum class JsonRole {
-  Metrics,     // a JSON object of numbers, e.g. {"train_loss": 0.5}; NULL or "" = none
-  Evaluation,  // a JSON object of numbers or string labels, "num_samples" a number >= 0; required
+  // A JSON object of numbers, e.g. {"train_loss": 0.5}, null where not
+  // measured; NULL or "" = none.
+  Metrics,
+  // The same, string labels allowed too, and "num_samples" a number >= 0 when
+  // there; required.
+  Evaluation,
   Object,      // any JSON object (free-form metadata); NULL or "" = none
 };
 

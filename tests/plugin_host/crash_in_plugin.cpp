@@ -5,10 +5,8 @@
 #include <cstdlib>
 #include <string>
 
-#include <flare/plugin.hpp>
-
+#include "plugin_fixtures.hpp"
 #include "plugin_host/crash_report.hpp"
-#include "plugin_host/plugin_instances.hpp"
 
 int main(int argc, char** argv) {
   using namespace flare::host;
@@ -20,16 +18,7 @@ int main(int argc, char** argv) {
   AggregatorInstance aggregator(
       load_plugin({"garbage_aggregator", {}, {argv[1]}}, FLARE_PLUGIN_AGGREGATOR),
       R"({"garbage": ")" + garbage + R"("})", host);
-  float w[4] = {1, 2, 3, 4};
-  int64_t shape[1] = {4};
-  const flare_named_tensor model = flare::tensor_view("w", w, {kDLFloat, 32, 1}, shape, 1);
-  aggregator.begin_round(0, {&model, 1});
-  flare_site_update update{};
-  update.site = "site-1";
-  update.weights = &model;
-  update.num_weights = 1;
-  update.num_samples = 10;
-  aggregator.accept(update);
+  flare::testing::run_round(aggregator);
   aggregator.finalize();
   if (garbage == "host_abort") std::abort();
   return 0;

@@ -9,7 +9,8 @@
 #include <vector>
 
 #include <doctest/doctest.h>
-#include <flare/plugin.hpp>
+
+#include "plugin_fixtures.hpp"
 
 using namespace flare::host;
 
@@ -45,41 +46,20 @@ std::string config(const std::string& garbage) {
   return garbage.empty() ? "{}" : R"({"garbage": ")" + garbage + R"("})";
 }
 
-// A round over the model w = [1, 2, 3, 4] with one site's update of the same,
-// then finalize; what the host says about the aggregator's result.
+// A round, then finalize: what the host says about the aggregator's result.
 std::string finalize_refusal(const std::string& garbage) {
   const HostServices host;
   AggregatorInstance aggregator(
       load_plugin({"garbage_aggregator", {}, {fixtures}}, FLARE_PLUGIN_AGGREGATOR),
       config(garbage), host);
-  float w[4] = {1, 2, 3, 4};
-  int64_t shape[1] = {4};
-  const flare_named_tensor model = flare::tensor_view("w", w, {kDLFloat, 32, 1}, shape, 1);
-  aggregator.begin_round(0, {&model, 1});
-  flare_site_update update{};
-  update.site = "site-1";
-  update.weights = &model;
-  update.num_weights = 1;
-  update.num_samples = 10;
-  aggregator.accept(update);
+  flare::testing::run_round(aggregator);
   return refusal([&] { aggregator.finalize(); });
-}
-
-flare_worker_info one_rank() {
-  flare_worker_info w{};
-  w.site_name = "site-1";
-  w.num_sites = 1;
-  w.world_size = 1;
-  w.local_world_size = 1;
-  w.device = {kDLCPU, 0};
-  w.num_threads = 1;
-  return w;
 }
 
 struct Trainer {
   explicit Trainer(const std::string& garbage)
       : instance(load_plugin({"garbage_trainer", {}, {fixtures}}, FLARE_PLUGIN_TRAINER),
-                 config(garbage), one_rank(), host) {}
+                 config(garbage), flare::testing::site_one(), host) {}
   HostServices host;
   TrainerInstance instance;
 
@@ -107,6 +87,9 @@ TEST_CASE("a correct aggregator's and trainer's results pass every check") {
   trainer.set_model();
   CHECK(trainer.train() == "");
   CHECK(refusal([&] { trainer.instance.evaluate("test"); }) == "");
+  // A label and a figure it could not measure (null) are fine too.
+  Trainer unmeasured("unmeasured");
+  CHECK(refusal([&] { unmeasured.instance.evaluate("validation"); }) == "");
 }
 
 TEST_CASE("a global model with a NULL name, NULL data or non-finite values is refused") {
@@ -191,5 +174,5 @@ TEST_CASE("evaluation metrics that are not a JSON object of numbers are refused"
 
 TEST_CASE("an error the aggregator returns names it and the call") {
   check_names_everything(finalize_refusal("error"), "garbage_aggregator",
-                         "finalize failed with FLARE_ERROR_INTERNAL", "the sums overflowed");
+                         "finalize failed with FLARE_ERROR_INTERNAL", "the update was lost");
 }
