@@ -19,7 +19,7 @@ namespace {
 constexpr size_t kMaxNameBytes = 4096;
 constexpr int32_t kMaxDimensions = 64;
 // More tensors than this is a garbage count, not a model.
-constexpr size_t kMaxTensors = size_t{1} << 24;
+constexpr size_t kMaxTensors = size_t{1} << 20;
 
 // A plugin's tensors live in this machine's memory, so a shape claiming more
 // bytes than it has is garbage, refused before anything is allocated.
@@ -224,7 +224,9 @@ std::span<const flare_named_tensor> checked_tensors(const PluginCall& call, cons
   if (count > 0 && !tensors)
     checker.refuse(std::to_string(count) + " tensors at NULL");
   if (role == TensorRole::Model && count == 0) checker.refuse("no tensors");
-  if (count > kMaxTensors) checker.refuse(std::to_string(count) + " tensors");
+  if (count > kMaxTensors)
+    checker.refuse(std::to_string(count) + " tensors, more than the " +
+                   std::to_string(kMaxTensors) + " a model may have");
   std::vector<uint64_t> bytes(count);
   for (size_t i = 0; i < count; ++i) bytes[i] = checker.check_form(tensors[i], i);
   if (role == TensorRole::Model && expected) checker.check_layout(tensors, count, *expected);
