@@ -10,6 +10,7 @@
 #include "cli/run_options.hpp"
 #include "common/process_exit.hpp"
 #include "jobspec/job_spec.hpp"
+#include "plugin_host/crash_report.hpp"
 #include "plugin_host/plugin_loader.hpp"
 #include "devices/device_plan.hpp"
 
@@ -23,6 +24,8 @@ int run(int argc, char** argv) {
   using namespace flare;
   // A site that vanished mid-call must not kill the server with SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  // A crash in the aggregator (or the trainer's check) says so before the end.
+  host::install_plugin_crash_reports("flare-run");
   try {
     const auto options = cli::parse_run_options(argc, argv);
     if (options.show_help) {

@@ -1,34 +1,6 @@
 #include "plugin_host/plugin_instances.hpp"
 
 namespace flare::host {
-namespace {
-
-std::string call_message(const LoadedPlugin& plugin, const std::string& function,
-                         flare_error_code code, const std::string& plugin_message) {
-  return "plugin '" + plugin.name() + "' (" + plugin.path().string() + "): " + function +
-         " failed with " + error_code_name(code) + ": " + plugin_message;
-}
-
-// A plugin that reports success but breaks the ABI's promises.
-[[noreturn]] void broken_promise(const LoadedPlugin& plugin, const std::string& function,
-                                 const std::string& what) {
-  throw PluginCallError(plugin, function, FLARE_ERROR_INTERNAL, what);
-}
-
-std::span<const flare_named_tensor> views(const LoadedPlugin& plugin, const char* function,
-                                          const flare_named_tensor* data, size_t count) {
-  if (count > 0 && !data)
-    broken_promise(plugin, function, "returned " + std::to_string(count) + " tensors at NULL");
-  return {data, count};
-}
-
-}  // namespace
-
-PluginCallError::PluginCallError(const LoadedPlugin& plugin, const std::string& function,
-                                 flare_error_code code, const std::string& plugin_message)
-    : std::runtime_error(call_message(plugin, function, code, plugin_message)),
-      code_(code),
-      plugin_message_(plugin_message) {}
 
 // ------------------------------------------------------------------ TrainResult
 
@@ -64,37 +36,38 @@ std::string_view TrainResult::meta_json() const {
 
 TrainerInstance::TrainerInstance(const LoadedPlugin& plugin, const std::string& config_json,
                                  const flare_worker_info& worker, const HostServices& host)
-    : plugin_(plugin), api_(&plugin.trainer_api()) {
+    : plugin_(plugin),
+      api_(&plugin.trainer_api()),
+      handle_(nullptr, {plugin, plugin.trainer_api().destroy}) {
   flare_worker_info info = worker;
   info.struct_size = sizeof(info);
   flare_trainer* handle = nullptr;
-  check("create", api_->create(config_json.c_str(), &info, host.table(), &handle));
-  if (!handle) broken_promise(plugin_, "create", "returned no trainer handle");
-  handle_ = {handle, api_->destroy};
-}
-
-void TrainerInstance::check(const char* function, flare_error* error) const {
-  if (!error) return;
-  const ErrorPtr owned(error);
-  throw PluginCallError(plugin_, function, error_code(error), std::string(error_message(error)));
+  PluginCall call(plugin_, "create");
+  call.check(api_->create(config_json.c_str(), &info, host.table(), &handle));
+  if (!handle) call.refuse("no trainer handle");
+  handle_.reset(handle);
 }
 
 std::span<const flare_named_tensor> TrainerInstance::get_weights() {
+  PluginCall call(plugin_, "get_weights");
   const flare_named_tensor* out = nullptr;
   size_t count = 0;
-  check("get_weights", api_->get_weights(handle_.get(), &out, &count));
-  return views(plugin_, "get_weights", out, count);
+  call.check(api_->get_weights(handle_.get(), &out, &count));
+  return checked_tensors(call, "the model", out, count, TensorRole::Model,
+                         model_layout_ ? &*model_layout_ : nullptr);
 }
 
 void TrainerInstance::set_weights(std::span<const flare_named_tensor> weights) {
-  check("set_weights", api_->set_weights(handle_.get(), weights.data(), weights.size()));
+  PluginCall call(plugin_, "set_weights");
+  call.check(api_->set_weights(handle_.get(), weights.data(), weights.size()));
+  model_layout_ = layout_of(weights);
 }
 
 std::string TrainerInstance::evaluate(const std::string& split) {
+  PluginCall call(plugin_, "evaluate");
   const char* metrics = nullptr;
-  check("evaluate", api_->evaluate(handle_.get(), split.c_str(), &metrics));
-  if (!metrics) broken_promise(plugin_, "evaluate", "returned no metrics JSON");
-  return metrics;
+  call.check(api_->evaluate(handle_.get(), split.c_str(), &metrics));
+  return std::string(checked_json(call, "its metrics JSON", metrics, JsonRole::Evaluation));
 }
 
 TrainResult TrainerInstance::train(const flare_round_info& round) {
@@ -102,10 +75,24 @@ TrainResult TrainerInstance::train(const flare_round_info& round) {
   info.struct_size = sizeof(info);
   TrainResult result;
   result.raw.struct_size = sizeof(result.raw);
-  check("train", api_->train(handle_.get(), &info, &result.raw));
+  PluginCall call(plugin_, "train");
+  call.check(api_->train(handle_.get(), &info, &result.raw));
   // A plugin may only shrink the size we offered, never grow it.
   if (result.raw.struct_size > sizeof(result.raw)) result.raw.struct_size = sizeof(result.raw);
-  views(plugin_, "train", result.raw.weights, result.raw.num_weights);
+  const flare_train_result& r = result.raw;
+  if (!FLARE_HAS_FIELD(&r, flare_train_result, num_weights)) call.refuse("no weights");
+  checked_tensors(call, "the model", r.weights, r.num_weights, TensorRole::Model,
+                  model_layout_ ? &*model_layout_ : nullptr);
+  if (FLARE_HAS_FIELD(&r, flare_train_result, num_aux))
+    checked_tensors(call, "aux", r.aux, r.num_aux, TensorRole::Extra);
+  if (FLARE_HAS_FIELD(&r, flare_train_result, num_samples))
+    check_count(call, "num_samples", r.num_samples);
+  if (FLARE_HAS_FIELD(&r, flare_train_result, num_steps))
+    check_count(call, "num_steps", static_cast<double>(r.num_steps));
+  if (FLARE_HAS_FIELD(&r, flare_train_result, metrics_json))
+    checked_json(call, "its metrics JSON", r.metrics_json, JsonRole::Metrics);
+  if (FLARE_HAS_FIELD(&r, flare_train_result, meta_json))
+    checked_json(call, "its meta JSON", r.meta_json, JsonRole::Object);
   return result;
 }
 
@@ -114,29 +101,28 @@ TrainResult TrainerInstance::train(const flare_round_info& round) {
 AggregatorInstance::AggregatorInstance(const LoadedPlugin& plugin,
                                        const std::string& config_json,
                                        const HostServices& host)
-    : plugin_(plugin), api_(&plugin.aggregator_api()) {
+    : plugin_(plugin),
+      api_(&plugin.aggregator_api()),
+      handle_(nullptr, {plugin, plugin.aggregator_api().destroy}) {
   flare_aggregator* handle = nullptr;
-  check("create", api_->create(config_json.c_str(), host.table(), &handle));
-  if (!handle) broken_promise(plugin_, "create", "returned no aggregator handle");
-  handle_ = {handle, api_->destroy};
-}
-
-void AggregatorInstance::check(const char* function, flare_error* error) const {
-  if (!error) return;
-  const ErrorPtr owned(error);
-  throw PluginCallError(plugin_, function, error_code(error), std::string(error_message(error)));
+  PluginCall call(plugin_, "create");
+  call.check(api_->create(config_json.c_str(), host.table(), &handle));
+  if (!handle) call.refuse("no aggregator handle");
+  handle_.reset(handle);
 }
 
 void AggregatorInstance::begin_round(int64_t round,
                                      std::span<const flare_named_tensor> global_model) {
-  check("begin_round",
-        api_->begin_round(handle_.get(), round, global_model.data(), global_model.size()));
+  PluginCall call(plugin_, "begin_round");
+  call.check(api_->begin_round(handle_.get(), round, global_model.data(), global_model.size()));
+  model_layout_ = layout_of(global_model);
 }
 
 void AggregatorInstance::accept(const flare_site_update& update) {
   flare_site_update copy = update;
   copy.struct_size = sizeof(copy);
-  check("accept", api_->accept(handle_.get(), &copy));
+  PluginCall call(plugin_, "accept");
+  call.check(api_->accept(handle_.get(), &copy));
 }
 
 void AggregatorInstance::accept(SiteUpdateFields update) {
@@ -145,10 +131,12 @@ void AggregatorInstance::accept(SiteUpdateFields update) {
 }
 
 std::span<const flare_named_tensor> AggregatorInstance::finalize() {
+  PluginCall call(plugin_, "finalize");
   const flare_named_tensor* out = nullptr;
   size_t count = 0;
-  check("finalize", api_->finalize(handle_.get(), &out, &count));
-  return views(plugin_, "finalize", out, count);
+  call.check(api_->finalize(handle_.get(), &out, &count));
+  return checked_tensors(call, "the model", out, count, TensorRole::Model,
+                         model_layout_ ? &*model_layout_ : nullptr);
 }
 
 }  // namespace flare::host

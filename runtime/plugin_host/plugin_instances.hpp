@@ -1,5 +1,7 @@
-// RAII handles on trainer and aggregator plugins: a flare_error a plugin returns
-// becomes a PluginCallError; the plugin's handle is destroyed with the instance.
+// RAII handles on trainer and aggregator plugins. Every call goes through a
+// PluginCall (plugin_call.hpp): a flare_error a plugin returns, or a result
+// the host refuses (result_checks.hpp), becomes a PluginCallError, and a crash
+// is reported as the plugin's. The plugin's handle is destroyed with the instance.
 //
 // Lifetimes: an instance keeps its own reference to the plugin library (a copy
 // of the LoadedPlugin), so the library may be dropped first. The HostServices
@@ -13,35 +15,23 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_call.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "plugin_host/result_checks.hpp"
 #include "plugin_host/site_update.hpp"
 
 namespace flare::host {
 
-// A plugin call returned an error. what(): plugin, path, function, code name
-// and the plugin's own message.
-class PluginCallError : public std::runtime_error {
- public:
-  PluginCallError(const LoadedPlugin& plugin, const std::string& function,
-                  flare_error_code code, const std::string& plugin_message);
-  flare_error_code code() const noexcept { return code_; }
-  const std::string& plugin_message() const noexcept { return plugin_message_; }
-
- private:
-  flare_error_code code_;
-  std::string plugin_message_;
-};
-
-// What train() handed back. `raw` was zero-filled with struct_size set by the
-// host before the call; the plugin's struct_size says which fields it wrote,
-// and the accessors read only those. Views valid until the next call on the
-// TrainerInstance that produced it.
+// What train() handed back, checked. `raw` was zero-filled with struct_size
+// set by the host before the call; the plugin's struct_size says which fields
+// it wrote, and the accessors read only those. Views valid until the next call
+// on the TrainerInstance that produced it.
 struct TrainResult {
   flare_train_result raw{};
 
@@ -53,6 +43,17 @@ struct TrainResult {
   std::string_view meta_json() const;     // "" when the plugin gave none
 };
 
+// Destroys a plugin handle inside a PluginCall, so a crash there is reported too.
+template <class Handle>
+struct PluginDestroy {
+  LoadedPlugin plugin;
+  void (*destroy)(Handle*) = nullptr;
+  void operator()(Handle* handle) const {
+    const PluginCall call(plugin, "destroy");
+    destroy(handle);
+  }
+};
+
 class TrainerInstance {
  public:
   // `config_json` and `worker` are borrowed for the call (the plugin copies
@@ -60,22 +61,23 @@ class TrainerInstance {
   TrainerInstance(const LoadedPlugin& plugin, const std::string& config_json,
                   const flare_worker_info& worker, const HostServices& host);
 
-  // Plugin-owned views; valid until the next call on this instance.
+  // Plugin-owned views; valid until the next call on this instance. Once
+  // set_weights was called, every model handed back (here and by train) must
+  // have the layout of the last one set.
   std::span<const flare_named_tensor> get_weights();
   // The plugin copies `weights` during the call.
   void set_weights(std::span<const flare_named_tensor> weights);
-  // The metrics JSON of `split` (copied).
+  // The metrics JSON of `split` (copied): an object of numbers or labels.
   std::string evaluate(const std::string& split);
   TrainResult train(const flare_round_info& round);
 
   const LoadedPlugin& plugin() const { return plugin_; }
 
  private:
-  void check(const char* function, flare_error* error) const;
-
   LoadedPlugin plugin_;  // declared first: destroyed after the handle
   const flare_trainer_api_v1* api_;
-  std::unique_ptr<flare_trainer, void (*)(flare_trainer*)> handle_{nullptr, nullptr};
+  std::unique_ptr<flare_trainer, PluginDestroy<flare_trainer>> handle_;
+  std::optional<ModelLayout> model_layout_;  // of the last set_weights
 };
 
 class AggregatorInstance {
@@ -90,18 +92,18 @@ class AggregatorInstance {
   void accept(const flare_site_update& update);
   // The same, from the host's terms (the C struct is built here).
   void accept(SiteUpdateFields update);
-  // The next global model: plugin-owned views, valid until the next
-  // begin_round or destruction of this instance.
+  // The next global model, checked against the layout of begin_round's:
+  // plugin-owned views, valid until the next begin_round or destruction of
+  // this instance.
   std::span<const flare_named_tensor> finalize();
 
   const LoadedPlugin& plugin() const { return plugin_; }
 
  private:
-  void check(const char* function, flare_error* error) const;
-
   LoadedPlugin plugin_;
   const flare_aggregator_api_v1* api_;
-  std::unique_ptr<flare_aggregator, void (*)(flare_aggregator*)> handle_{nullptr, nullptr};
+  std::unique_ptr<flare_aggregator, PluginDestroy<flare_aggregator>> handle_;
+  std::optional<ModelLayout> model_layout_;  // of the last begin_round
 };
 
 }  // namespace flare::host

@@ -133,7 +133,12 @@ void Controller::start_round_locked(int64_t round) {
   round_images_ = 0;
   round_train_seconds_ = 0;
   phase_started_ = Clock::now();
-  out_.aggregator.begin_round(round, global_->views());
+  try {
+    out_.aggregator.begin_round(round, global_->views());
+  } catch (const host::PluginCallError& e) {
+    aggregator_failed_locked(e);
+    return;
+  }
   out_.events.round_started(round, settings_.sites.size());
   changed_.notify_all();
 }
@@ -176,7 +181,13 @@ void Controller::accept_update(const SiteUpdate& update) {
 }
 
 void Controller::complete_round_locked() {
-  const auto result = out_.aggregator.finalize();
+  std::span<const flare_named_tensor> result;
+  try {
+    result = out_.aggregator.finalize();  // checked by the plugin host
+  } catch (const host::PluginCallError& e) {
+    aggregator_failed_locked(e);
+    return;
+  }
   std::vector<tensor::OwnedTensor> next;  // the plugin's views last only until begin_round
   next.reserve(result.size());
   for (const auto& t : result) next.push_back(tensor::copy_of(t));
@@ -296,6 +307,18 @@ void Controller::fail_locked(const std::string& reason) {
   failure_ = reason;
   out_.events.job_failed(reason);
   changed_.notify_all();
+}
+
+void Controller::aggregator_failed_locked(const host::PluginCallError& e) {
+  // The site whose request got here did nothing wrong: its request succeeds,
+  // and every site learns the end from its next task.
+  const AggregatorFailure failure{.plugin = e.plugin_name(),
+                                  .file = e.plugin_file(),
+                                  .call = e.function(),
+                                  .error = e.plugin_message(),
+                                  .message = e.what()};
+  out_.events.aggregator_failed(failure);
+  fail_locked(failure.summary());
 }
 
 void Controller::check_deadlines_locked() {

@@ -94,6 +94,8 @@ class Controller {
   // The site's worker group restarts as a new generation, which voids its
   // unanswered task: it is handed out again.
   void restart_group_locked(const std::string& site);
+  // begin_round or finalize failed: the job fails, blamed on the aggregator.
+  void aggregator_failed_locked(const host::PluginCallError& error);
   void check_deadlines_locked();
 
   ControllerSettings settings_;

@@ -122,6 +122,19 @@ struct RankFailure {
   }
 };
 
+// The aggregator failed a call of the server's own (begin_round, finalize) or
+// handed back a result the host refused: the job fails, and the failure is the
+// aggregator's, not a site's.
+struct AggregatorFailure {
+  std::string plugin;  // its name
+  std::string file;    // its library
+  std::string call;    // e.g. "finalize"
+  std::string error;   // what was wrong, without the plugin's name
+  std::string message;  // all of it: plugin, file, call and what was wrong
+
+  std::string summary() const { return "the aggregator failed: " + message; }
+};
+
 // One global model's figures.
 struct RoundFigures {
   int64_t model_round = 0;  // rounds completed when the model was made (0 = initial)

@@ -42,6 +42,7 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  const host::LoadedPlugin& aggregator, const ServerFiles& files,
                                  ProgressDisplay& display)
     : log_(common::make_file_logger("server", files.log_file)),
+      crash_reports_(files.log_file),
       services_(aggregator_callbacks(log_), nullptr),
       aggregator_(aggregator, job.aggregator.config.dump(), services_),
       models_(files.models_dir),

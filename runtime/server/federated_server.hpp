@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobspec/job_spec.hpp"
+#include "plugin_host/crash_report.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_instances.hpp"
 #include "plugin_host/plugin_loader.hpp"
@@ -58,6 +59,7 @@ class FederatedServer {
 
  private:
   std::shared_ptr<spdlog::logger> log_;
+  host::CrashReportFile crash_reports_;  // a crash in the aggregator is told in the log too
   host::HostServices services_;
   host::AggregatorInstance aggregator_;
   ModelStore models_;

@@ -44,6 +44,8 @@ class JobEvents {
                                   const std::vector<std::string>& reported) = 0;
   virtual void site_progress(const SiteProgress& progress) = 0;
   virtual void rank_failed(const RankFailure& failure, FailureHandling handling) = 0;
+  // Followed by job_failed.
+  virtual void aggregator_failed(const AggregatorFailure& failure) = 0;
   virtual void job_failed(const std::string& reason) = 0;
   virtual void job_finished() = 0;
 };

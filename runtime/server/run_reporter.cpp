@@ -176,6 +176,16 @@ void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
   }
 }
 
+void RunReporter::aggregator_failed(const AggregatorFailure& f) {
+  // Where: the aggregator, not a site; job_failed then says it on the terminal.
+  metrics_.append({{"kind", "failure"},
+                   {"aggregator", f.plugin},
+                   {"file", f.file},
+                   {"call", f.call},
+                   {"error", f.error},
+                   {"action", action_name(FailureHandling::EndsJob)}});
+}
+
 void RunReporter::job_failed(const std::string& reason) {
   metrics_.append({{"kind", "job"},
                    {"status", "failed"},

@@ -1,8 +1,9 @@
 // The job's events as the user and the tools see them: one metrics.jsonl line
 // per site per round ("kind": "site") and per measured global model
-// ("kind": "global"), one per rank failure reported ("kind": "failure"), one
-// per warning ("kind": "warning") and one when the job ends ("kind": "job");
-// a line on the terminal for each step of the job, and the server log.
+// ("kind": "global"), one per rank failure reported or aggregator failure
+// ("kind": "failure"), one per warning ("kind": "warning") and one when the
+// job ends ("kind": "job"); a line on the terminal for each step of the job,
+// and the server log.
 #pragma once
 
 #include <memory>
@@ -36,6 +37,7 @@ class RunReporter final : public JobEvents {
                           const std::vector<std::string>& reported) override;
   void site_progress(const SiteProgress& progress) override;
   void rank_failed(const RankFailure& failure, FailureHandling handling) override;
+  void aggregator_failed(const AggregatorFailure& failure) override;
   void job_failed(const std::string& reason) override;
   void job_finished() override;
 

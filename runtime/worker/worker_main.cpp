@@ -14,6 +14,7 @@
 #include "common/logging.hpp"
 #include "common/process_exit.hpp"
 #include "jobspec/job_spec.hpp"
+#include "plugin_host/crash_report.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
 #include "heartbeat/heartbeat.hpp"
@@ -68,6 +69,25 @@ std::chrono::milliseconds milliseconds_of(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
+// While alive, a crash inside a plugin call is also written into the rank's
+// heartbeat, so the supervisor's failure report says which plugin crashed in
+// which call, not only the signal.
+class CrashToHeartbeat {
+ public:
+  explicit CrashToHeartbeat(flare::heartbeat::HeartbeatFile& heartbeat) {
+    // set_fatal_error is a copy and atomic stores: safe in a signal handler.
+    flare::host::set_crash_sink(
+        [](const char* report, size_t length, void* context) {
+          static_cast<flare::heartbeat::HeartbeatFile*>(context)->set_fatal_error(
+              {report, length}, false);
+        },
+        &heartbeat);
+  }
+  ~CrashToHeartbeat() { flare::host::set_crash_sink(nullptr, nullptr); }
+  CrashToHeartbeat(const CrashToHeartbeat&) = delete;
+  CrashToHeartbeat& operator=(const CrashToHeartbeat&) = delete;
+};
+
 // The rank's whole life; every object it made is destroyed when it returns.
 int run_rank(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--probe-devices") {
@@ -75,6 +95,7 @@ int run_rank(int argc, char** argv) {
     return 0;
   }
   flare::common::exit_when_parent_dies();
+  flare::host::install_plugin_crash_reports("flare-worker");
   WorkerArgs args;
   try {
     args = parse(argc, argv);
@@ -86,9 +107,12 @@ int run_rank(int argc, char** argv) {
       "worker", args.site + " rank " + std::to_string(args.rank));
   log->info("started");
   std::optional<flare::heartbeat::HeartbeatFile> heartbeat;
+  std::optional<CrashToHeartbeat> crash_to_heartbeat;
   try {
-    if (!args.heartbeat.empty())
+    if (!args.heartbeat.empty()) {
       heartbeat.emplace(flare::heartbeat::HeartbeatFile::open(args.heartbeat));
+      crash_to_heartbeat.emplace(*heartbeat);
+    }
     const auto job = flare::jobspec::load_job(args.job);
     std::unique_ptr<flare::host::Collectives> group;
     if (args.world_size > 1) {

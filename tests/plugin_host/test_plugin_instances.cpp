@@ -7,7 +7,10 @@
 
 #include <doctest/doctest.h>
 
+#include "plugin_fixtures.hpp"
+
 using namespace flare::host;
+using flare::testing::site_one;
 
 namespace {
 
@@ -15,17 +18,6 @@ const std::filesystem::path fixtures = FLARE_FIXTURE_DIR;
 
 LoadedPlugin counter_plugin() {
   return load_plugin({"counter", {}, {fixtures}}, FLARE_PLUGIN_TRAINER);
-}
-
-flare_worker_info site_one() {
-  flare_worker_info w{};
-  w.site_name = "site-1";
-  w.num_sites = 1;
-  w.world_size = 1;
-  w.local_world_size = 1;
-  w.device = {kDLCPU, 0};
-  w.num_threads = 1;
-  return w;
 }
 
 flare_round_info round_info(int64_t round) { return {sizeof(flare_round_info), round, 5}; }

@@ -52,6 +52,9 @@ struct RecordedEvents final : server::JobEvents {
   void rank_failed(const server::RankFailure& f, server::FailureHandling) override {
     seen.push_back(f.site + " rank failed");
   }
+  void aggregator_failed(const server::AggregatorFailure& f) override {
+    seen.push_back("aggregator failed in " + f.call);
+  }
   void job_failed(const std::string&) override { seen.push_back("job failed"); }
   void job_finished() override { seen.push_back("job finished"); }
 };
