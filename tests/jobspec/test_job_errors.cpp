@@ -82,7 +82,7 @@ TEST_CASE("rejects an unknown key with a suggestion") {
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
         "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
-        "worker_start_timeout_s, "
+        "worker_start_timeout_s, answer_timeout_s, "
         "host, port, found unknown key banana");
 }
 

@@ -30,7 +30,8 @@ TEST_CASE("loads the shipped cifar10 job with its values") {
                                               {"lr", 0.001},
                                               {"momentum", 0.9},
                                               {"local_epochs", 1},
-                                              {"val_fraction", 0.2}});
+                                              {"val_fraction", 0.2},
+                                              {"shard_test_set", true}});
   CHECK(spec.trainer.config["batch_size"].is_number_integer());
   CHECK(spec.aggregator.name == "fedavg");
   CHECK(spec.aggregator.config == nlohmann::json{{"weight", "num_samples"}});
