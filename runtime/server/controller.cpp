@@ -117,6 +117,7 @@ Task Controller::next_task(const std::string& site, int64_t generation,
 
 void Controller::accept_initial_model(InitialModel model) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   require_generation_locked(model.site, model.generation, "initial model");
   if (phase_ != Phase::InitialModel || !assigned_.contains(model.site))
     throw RejectedRequest("no initial model was asked of " + model.site);
@@ -143,6 +144,7 @@ void Controller::start_round_locked(int64_t round) {
 
 void Controller::accept_update(const SiteUpdate& update) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   const std::string& site = update.site;
   require_generation_locked(site, update.generation, "update");
   if (phase_ != Phase::Training || update.round != round_ || !assigned_.contains(site) ||
@@ -197,6 +199,7 @@ void Controller::complete_round_locked() {
 
 void Controller::accept_evaluation(const SiteEvaluation& evaluation) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   const std::string& site = evaluation.site;
   require_generation_locked(site, evaluation.generation, "evaluation");
   if (phase_ != Phase::FinalEvaluation || evaluation.round != settings_.num_rounds ||
@@ -259,6 +262,16 @@ void Controller::abort(const std::string& reason) {
   std::lock_guard lock(mutex_);
   // A site's own report says more than "its process ended".
   fail_locked(consequence_ ? *consequence_ : reason);
+}
+
+void Controller::server_failed(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  fail_locked(reason);
+}
+
+void Controller::require_running_locked() const {
+  if (phase_ == Phase::Finished) throw JobEnded("the job has ended");
+  if (phase_ == Phase::Failed) throw JobEnded("the job has ended: " + failure_);
 }
 
 void Controller::fail_locked(const std::string& reason) {

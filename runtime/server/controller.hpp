@@ -68,6 +68,9 @@ class Controller {
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.
   void abort(const std::string& reason);
+  // Any thread: the server itself failed (a model it cannot write); the job
+  // fails with `reason`, blaming no site.
+  void server_failed(const std::string& reason);
   // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
   JobOutcome run(const std::function<void()>& watch);
   // The figures of every global model made so far, in round order.
@@ -84,6 +87,8 @@ class Controller {
   void record_evaluation_locked(int64_t model_round, const std::string& site,
                                 const nlohmann::json& evaluation);
   void fail_locked(const std::string& reason);
+  // Throws JobEnded once the job finished or failed.
+  void require_running_locked() const;
   // Refuses a request from an earlier generation of `site`'s worker group.
   void require_generation_locked(const std::string& site, int64_t generation,
                                  const char* what) const;

@@ -23,6 +23,13 @@ class RejectedRequest : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown for a request that arrives after the job ended: not the site's
+// fault, so the site is told the job is over rather than that it failed.
+class JobEnded : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A site's worker group joins, or rejoins as a new generation after a restart.
 struct SiteJoin {
   std::string site;

@@ -8,27 +8,34 @@ namespace flare::server {
 
 namespace {
 
+// Long polls return WAIT after this long, so a site notices a dead server.
+constexpr std::chrono::milliseconds kTaskPoll{2000};
+
+}  // namespace
+
 // A request that does not fit the job's state is answered, not thrown: the
 // site learns why through the Ack (or the gRPC status for non-Ack calls).
+// A request after the job's end, and one the server itself failed to handle
+// (a full disk), are answered ABORTED: the site leaves as at the end of a job
+// instead of failing, and only the server is blamed.
 template <class F>
-grpc::Status answer(v1::Ack* ack, F&& body) {
+grpc::Status RpcService::answer(v1::Ack* ack, F&& body) {
   try {
     body();
     if (ack) ack->set_accepted(true);
+  } catch (const JobEnded& e) {
+    return grpc::Status(grpc::StatusCode::ABORTED, e.what());
   } catch (const RejectedRequest& e) {
     if (!ack) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, e.what());
     ack->set_accepted(false);
     ack->set_message(e.what());
   } catch (const std::exception& e) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+    const std::string reason = std::string("the server failed: ") + e.what();
+    controller_.server_failed(reason);
+    return grpc::Status(grpc::StatusCode::ABORTED, reason);
   }
   return grpc::Status::OK;
 }
-
-// Long polls return WAIT after this long, so a site notices a dead server.
-constexpr std::chrono::milliseconds kTaskPoll{2000};
-
-}  // namespace
 
 grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
                                   v1::RegisterReply* reply) {
@@ -78,6 +85,11 @@ RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : h
                            &port_);
   builder.SetMaxReceiveMessageSize(transport::kMaxMessageBytes);
   builder.SetMaxSendMessageSize(transport::kMaxMessageBytes);
+  // Sites ping during long calls (a model upload sends the server nothing
+  // back for a while); gRPC's default takes pings closer than 5 min for abuse.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(std::chrono::milliseconds(transport::kMinKeepaliveInterval).count() / 2));
   builder.RegisterService(&service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)

@@ -43,6 +43,9 @@ class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMet
   int64_t model_encodings() const { return tasks_.model_encodings(); }
 
  private:
+  template <class F>
+  grpc::Status answer(transport::v1::Ack* ack, F&& body);
+
   Controller& controller_;
   TaskEncoder tasks_;
 };

@@ -122,8 +122,8 @@ int run_rank(int argc, char** argv) {
 
     std::unique_ptr<flare::transport::ServerConnection> server;
     if (args.rank == 0) {
-      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site,
-                                                                    args.generation);
+      server = std::make_unique<flare::transport::ServerConnection>(
+          args.server, args.site, args.generation, milliseconds_of(job.answer_timeout_s));
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
       log->info("registered with the server");
