@@ -118,7 +118,8 @@ void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {
 void ServerConnection::report_progress(v1::Progress& progress) {
   progress.set_site(site_);
   v1::Ack ack;
-  auto ctx = context_with(std::chrono::seconds(5));
+  auto ctx = context_with(std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                              answer_timeout_));
   (void)stub_->ReportProgress(ctx.get(), progress, &ack);
 }
 
