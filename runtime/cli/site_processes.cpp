@@ -13,11 +13,15 @@ constexpr auto kPollInterval = std::chrono::milliseconds(50);
 
 std::string pid_text(const SiteProcess& p) { return std::to_string(p.client.pid()); }
 
-// "site-1 (pid 123), site-2 (pid 124)"
+// "site-1 (pid 123), site-2 (pid 124)", the first few of thousands.
 std::string names_of(const std::vector<SiteProcess*>& clients) {
+  constexpr size_t kNamed = 10;
   std::string names;
-  for (const SiteProcess* c : clients)
-    names += (names.empty() ? "" : ", ") + c->site + " (pid " + pid_text(*c) + ")";
+  for (size_t i = 0; i < clients.size() && i < kNamed; ++i) {
+    const SiteProcess& c = *clients[i];
+    names += (names.empty() ? "" : ", ") + c.site + " (pid " + pid_text(c) + ")";
+  }
+  if (clients.size() > kNamed) names += " and " + std::to_string(clients.size() - kNamed) + " more";
   return names;
 }
 

@@ -284,10 +284,16 @@ void Controller::fail_locked(const std::string& reason) {
 
 void Controller::check_deadlines_locked() {
   const auto elapsed = Clock::now() - phase_started_;
+  // The first few names: a job of thousands of sites would print them all.
   auto missing = [&](const std::set<std::string>& have) {
+    constexpr int kNamed = 10;
     std::string names;
-    for (const auto& s : settings_.sites)
-      if (!have.contains(s)) names += (names.empty() ? "" : ", ") + s;
+    int count = 0;
+    for (const auto& s : settings_.sites) {
+      if (have.contains(s)) continue;
+      if (++count <= kNamed) names += (names.empty() ? "" : ", ") + s;
+    }
+    if (count > kNamed) names += " and " + std::to_string(count - kNamed) + " more";
     return names;
   };
   const auto seconds = [](std::chrono::milliseconds d) { return std::to_string(d.count() / 1000.0); };
