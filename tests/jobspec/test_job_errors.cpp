@@ -86,6 +86,15 @@ TEST_CASE("rejects an unknown key far from every known one without a suggestion"
         "host, port, found unknown key banana");
 }
 
+TEST_CASE("rejects an answer timeout a site cannot ping within, and a non-boolean oversubscribe") {
+  CHECK(error_for("[server]\nanswer_timeout_s = 1\n") ==
+        "job.toml:2: server.answer_timeout_s: expected a number of seconds from 2 to 86400, "
+        "found 1.0");
+  CHECK(error_for("[clients]\noversubscribe = 1\n") ==
+        "job.toml:2: clients.oversubscribe: expected a boolean (true or false), found the "
+        "integer 1");
+}
+
 TEST_CASE("accepts any key inside a plugin's config table") {
   CHECK(error_for("[trainer]\nplugin = \"x\"\n[trainer.config]\nanything_goes = 1\n") ==
         "no error");
