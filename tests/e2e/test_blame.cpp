@@ -73,6 +73,7 @@ TEST_CASE("a server that cannot write its models fails the job as its own failur
   CHECK(status->exit_code == 1);
   CHECK(lines_of_kind(ws, "failure").empty());
   const auto job = job_line(ws);
+  REQUIRE(job.is_object());
   CHECK(job["status"] == "failed");
   const std::string reason = job.value("reason", "");
   CHECK(mentions(reason, "the server failed"));

@@ -93,7 +93,9 @@ TEST_CASE("worker_start_timeout_s fails the job on time while clients are still 
   // 1 s, then 2 s for the sites to leave and 3 s after SIGTERM, plus start-up.
   CHECK(run.seconds < 10 * kRunTimeScale);
   const fs::path ws = dir.path() / "ws" / "run-1";
-  CHECK(mentions(job_line(ws).value("reason", ""), "worker_start_timeout_s"));
+  const auto job = job_line(ws);
+  REQUIRE(job.is_object());
+  CHECK(mentions(job.value("reason", ""), "worker_start_timeout_s"));
   CHECK(all_gone_within(ws.string(), 3 * kRunTimeScale));
 }
 
