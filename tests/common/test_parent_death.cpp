@@ -41,20 +41,22 @@ pid_t read_pid(const std::filesystem::path& file) {
   return pid;
 }
 
-// How the adopted orphan `pid` ended, if it did within `timeout`.
-std::optional<int> wait_for_orphan(pid_t pid, std::chrono::milliseconds timeout) {
+// Kills the launcher and waits up to `timeout` for its child `pid`, adopted
+// by this process, to end: how it ended, or nullopt when it did not (then it
+// is killed, so a failing test leaves nothing behind).
+std::optional<int> kill_launcher_and_wait(ChildProcess& launcher, pid_t pid,
+                                          std::chrono::milliseconds timeout) {
+  launcher.signal(SIGKILL);
+  REQUIRE(launcher.wait_for(5s));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    if (std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(10ms);
   }
-}
-
-// Kills and reaps an orphan the code under test left behind.
-void remove_orphan(pid_t pid) {
   if (::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+  return std::nullopt;
 }
 
 ChildProcess launcher(const TempFolder& dir, int child_delay_ms) {
@@ -70,11 +72,7 @@ TEST_CASE("a program whose launcher died while it was still loading exits as it 
   TempFolder dir;
   auto parent = launcher(dir, 1000);  // the child looks 1 s after it started
   REQUIRE(wait_for_file(dir / "child.pid", 10s));
-  const pid_t child = read_pid(dir / "child.pid");
-  parent.signal(SIGKILL);
-  REQUIRE(parent.wait_for(5s));
-  const auto ended = wait_for_orphan(child, 5s);
-  if (!ended) remove_orphan(child);
+  const auto ended = kill_launcher_and_wait(parent, read_pid(dir / "child.pid"), 5s);
   REQUIRE_MESSAGE(ended, "the orphan still runs 5 s after its launcher was killed");
   CHECK(WIFEXITED(*ended));
   CHECK_FALSE(std::filesystem::exists(dir / "watching"));
@@ -87,10 +85,7 @@ TEST_CASE("a stopped program leaves at once when its launcher is killed") {
   REQUIRE(wait_for_file(dir / "watching", 10s));
   const pid_t child = read_pid(dir / "child.pid");
   REQUIRE(::kill(child, SIGSTOP) == 0);
-  parent.signal(SIGKILL);
-  REQUIRE(parent.wait_for(5s));
-  const auto ended = wait_for_orphan(child, 2s);
-  if (!ended) remove_orphan(child);
+  const auto ended = kill_launcher_and_wait(parent, child, 2s);
   REQUIRE_MESSAGE(ended, "the stopped orphan still exists 2 s after its launcher was killed");
   CHECK(WIFSIGNALED(*ended));
   CHECK(WTERMSIG(*ended) == SIGKILL);

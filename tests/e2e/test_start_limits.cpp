@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -40,8 +41,19 @@ int files_in(const fs::path& folder) {
   return n;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+// How `process` ended after `signal`, and how long that took.
+struct Ending {
+  std::optional<flare::common::ExitStatus> status;
+  double seconds = 0;
+};
+Ending signal_and_wait(ChildProcess& process, int signal) {
+  process.signal(signal);
+  const auto signalled = std::chrono::steady_clock::now();
+  Ending ending;
+  ending.status = process.wait_for(std::chrono::seconds(static_cast<int>(60 * kRunTimeScale)));
+  ending.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  return ending;
 }
 
 }  // namespace
@@ -69,15 +81,12 @@ TEST_CASE("SIGTERM while flare-run starts thousands of clients ends the run at o
                    dir.path() / "flare-run.out");
   const fs::path logs = dir.path() / "ws" / "run-1" / "logs";
   REQUIRE(wait_for_file(logs / "site-1.log", 60 * kRunTimeScale));
-  run.signal(SIGTERM);
-  const auto signalled = std::chrono::steady_clock::now();
-  const auto status = run.wait_for(std::chrono::seconds(static_cast<int>(60 * kRunTimeScale)));
-  const double seconds = seconds_since(signalled);
+  const auto end = signal_and_wait(run, SIGTERM);
   INFO(read_text(dir.path() / "flare-run.out"));
-  REQUIRE(status);
-  CHECK(status->exit_code == 1);
+  REQUIRE(end.status);
+  CHECK(end.status->exit_code == 1);
   // The sites get 2 s to leave after a failure, then 3 s after SIGTERM.
-  CHECK(seconds < 8 * kRunTimeScale);
+  CHECK(end.seconds < 8 * kRunTimeScale);
   CHECK(files_in(logs) < kManySites);  // it stopped starting them
   CHECK(all_gone_within((dir.path() / "ws").string(), 3 * kRunTimeScale));
 }
@@ -115,13 +124,10 @@ TEST_CASE("a client told to stop while it starts its ranks starts no more of the
                        R"({"cpu_cores":1000,"cuda_built":false,"cuda_devices":0})"},
                       dir.path() / "client.log");
   REQUIRE(wait_for_file(logs / "site-1.rank0.log", 60 * kRunTimeScale));
-  client.signal(SIGTERM);
-  const auto signalled = std::chrono::steady_clock::now();
-  const auto status = client.wait_for(std::chrono::seconds(static_cast<int>(60 * kRunTimeScale)));
-  const double seconds = seconds_since(signalled);
+  const auto end = signal_and_wait(client, SIGTERM);
   INFO(read_text(dir.path() / "client.log"));
-  REQUIRE(status);
-  CHECK(seconds < 5 * kRunTimeScale);  // the ranks started so far get 3 s after SIGTERM
+  REQUIRE(end.status);
+  CHECK(end.seconds < 5 * kRunTimeScale);  // the ranks started so far get 3 s after SIGTERM
   CHECK(files_in(logs) < kRanks);
   CHECK(all_gone_within((dir.path() / "sites").string(), 3 * kRunTimeScale));
 }
