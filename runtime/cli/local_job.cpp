@@ -16,6 +16,7 @@
 #include "common/logging.hpp"
 #include "cli/input_checks.hpp"
 #include "cli/run_workspace.hpp"
+#include "cli/site_processes.hpp"
 #include "plugin_host/plugin_loader.hpp"
 #include "server/federated_server.hpp"
 
@@ -27,11 +28,7 @@ std::atomic<bool> g_interrupted{false};
 void on_interrupt(int) { g_interrupted = true; }
 
 constexpr int kLogTailLines = 20;
-// How long a site that finished gets to exit, and how long a report of a
-// failing site may trail its process's exit.
-constexpr auto kClientExitGrace = std::chrono::seconds(30);
-// After a failure the sites are stopped rather than waited for.
-constexpr auto kClientExitGraceOnFailure = std::chrono::seconds(2);
+// How long a report of a failing site may trail its process's exit.
 constexpr auto kFailureReportGrace = std::chrono::milliseconds(1500);
 
 // The start-up steps taken before the server log exists, logged once it does
@@ -58,28 +55,29 @@ class StartupSteps {
   std::vector<std::pair<std::string, double>> steps_;
 };
 
-// One flare-client per site, or per node of a site whose group spans nodes.
-struct SiteProcess {
-  std::string site;
-  common::ChildProcess client;
-};
-
 // This machine's devices, and the ranks all sites together will run on them.
 struct LocalPlan {
   devices::DeviceInventory devices;
-  int total_ranks = 0;
+  int64_t total_ranks = 0;
 };
 
 // Plans every site's devices on this machine (where all of them run), so a job
-// asking for what is not here fails before anything starts.
+// asking for what is not here, or for far more CPU ranks than it has cores,
+// fails before anything starts.
 LocalPlan plan_local_ranks(const jobspec::JobSpec& job) {
   LocalPlan plan{devices::local_devices(common::executable_dir() / "flare-worker")};
-  for (const auto& site : job.sites)
-    plan.total_ranks += devices::plan_devices(site, plan.devices).ranks_per_node * site.nodes;
+  int64_t cpu_ranks = 0;
+  for (const auto& site : job.sites) {
+    const auto site_plan = devices::plan_devices(site, plan.devices);
+    const int64_t ranks = int64_t{site_plan.ranks_per_node} * site.nodes;
+    plan.total_ranks += ranks;
+    if (site_plan.accelerator == "cpu") cpu_ranks += ranks;
+  }
+  devices::check_cpu_ranks_fit(job, cpu_ranks, plan.devices);
   return plan;
 }
 
-// Rank 0 of the first site, as start_clients will start it.
+// Rank 0 of the first site, as its client will start it.
 PlannedRank first_rank_of(const jobspec::JobSpec& job, const LocalPlan& plan) {
   const jobspec::SiteSpec& site = job.sites.front();
   const auto group = devices::plan_devices(site, plan.devices, plan.total_ranks);
@@ -90,39 +88,24 @@ PlannedRank first_rank_of(const jobspec::JobSpec& job, const LocalPlan& plan) {
           .num_threads = group.threads_per_rank};
 }
 
-std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const RunWorkspace& ws,
-                                       const std::string& server_address, const LocalPlan& plan) {
-  const auto program = common::executable_dir() / "flare-client";
+ClientLaunch client_launch(const RunWorkspace& ws, const std::string& server_address,
+                           const LocalPlan& plan) {
   // Every node of every site runs here: threads are shared by all their ranks.
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = std::max(1, cores / std::max(1, plan.total_ranks));
-  std::vector<SiteProcess> clients;
-  for (const auto& site : job.sites) {
-    // The clients run here too: they plan on this inventory instead of probing again.
-    std::vector<std::string> argv{program.string(), "--job", ws.job_file().string(), "--site",
-                                  site.name, "--server", server_address, "--log-dir",
-                                  ws.logs_dir().string(), "--work-dir", ws.sites_dir().string(),
-                                  "--threads", std::to_string(threads), "--device-inventory",
-                                  devices::to_json(plan.devices).dump()};
-    if (site.nodes == 1) {
-      clients.push_back(
-          {site.name, common::ChildProcess(argv, ws.logs_dir() / (site.name + ".log"))});
-      continue;
-    }
-    // All nodes are on this machine, so one port for the group's rendezvous can be picked here.
-    const int port = site.master_port != 0 ? site.master_port : common::free_tcp_port();
-    for (int node = 0; node < site.nodes; ++node) {
-      auto node_argv = argv;
-      for (const std::string& a : {std::string("--nnodes"), std::to_string(site.nodes),
-                                   std::string("--node-rank"), std::to_string(node),
-                                   std::string("--master-addr"), site.master_addr,
-                                   std::string("--master-port"), std::to_string(port)})
-        node_argv.push_back(a);
-      const auto log = ws.logs_dir() / (site.name + ".node" + std::to_string(node) + ".log");
-      clients.push_back({site.name, common::ChildProcess(node_argv, log)});
-    }
-  }
-  return clients;
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t threads = std::max<int64_t>(1, cores / std::max<int64_t>(1, plan.total_ranks));
+  return {.job_file = ws.job_file(),
+          .logs_dir = ws.logs_dir(),
+          .sites_dir = ws.sites_dir(),
+          .server_address = server_address,
+          .threads_per_rank = static_cast<int>(threads),
+          .device_inventory = devices::to_json(plan.devices).dump()};
+}
+
+// One client per site, or per node of a site whose group spans nodes.
+int64_t client_count(const jobspec::JobSpec& job) {
+  int64_t count = 0;
+  for (const auto& site : job.sites) count += site.nodes;
+  return count;
 }
 
 // Turns a site process that ended early into the job's failure.
@@ -180,21 +163,26 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   // processes stopped and reaped, files written so far kept.
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  auto clients = start_clients(job, ws, server.address(), plan);
-  server.log().info("started {} client processes", clients.size());
+  // Starting stops at an interrupt or once the sites could no longer register
+  // in time; the server then fails the job at once, naming the sites missing.
+  const auto start_deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
+  auto clients = start_clients(job, client_launch(ws, server.address(), plan), [&] {
+    return !g_interrupted && std::chrono::steady_clock::now() < start_deadline;
+  });
+  server.log().info("started {} of {} client processes", clients.size(), client_count(job));
   const auto outcome = server.run([&] {
     if (g_interrupted) server.abort("interrupted (SIGINT/SIGTERM)");
     watch_clients(clients, server);
   });
 
   // Sites learn the end from their next task request; give them time to leave.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        (outcome.success ? kClientExitGrace : kClientExitGraceOnFailure);
-  for (auto& [site, c] : clients) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (!c.wait_for(std::max(left, std::chrono::milliseconds(0)))) c.stop();
-  }
+  let_clients_leave(clients, outcome.success ? kClientExitGrace : kClientExitGraceOnFailure,
+                    [&](const std::string& line) {
+                      display.message("flare-run: " + line);
+                      server.log().warn("{}", line);
+                    });
   display.summary(server.figures());
   out << "\nworkspace: " << ws.root().string() << "\n";
   if (!outcome.success) {

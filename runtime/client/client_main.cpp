@@ -81,6 +81,8 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
           ? flare::devices::local_devices(launch.worker_program)
           : flare::devices::inventory_from_json(nlohmann::json::parse(args.device_inventory));
   const auto plan = flare::devices::plan_devices(*site, devices);
+  if (plan.accelerator == "cpu")
+    flare::devices::check_cpu_ranks_fit(job, plan.ranks_per_node, devices);
   launch.devices = plan.ranks_per_node;
   launch.backend = plan.backend;
   launch.cuda_ids = plan.cuda_ids;
@@ -106,9 +108,11 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
 
 // Tells the server; false when it refused (the job is over) or is unreachable.
 bool report(const flare::client::GroupLaunch& launch, const flare::client::RankFailure& failure,
-            int restarts_left, bool restarting, spdlog::logger& log) {
+            int restarts_left, bool restarting, std::chrono::milliseconds answer_timeout,
+            spdlog::logger& log) {
   try {
-    flare::transport::ServerConnection server(launch.server, launch.site);
+    // The failure names its generation itself: a supervisor does not register.
+    flare::transport::ServerConnection server(launch.server, launch.site, answer_timeout);
     flare::transport::v1::Failure msg;
     msg.set_rank(failure.rank);
     msg.set_cause(failure.cause);
@@ -158,7 +162,7 @@ int main(int argc, char** argv) {
       log->info("starting {} worker ranks (node {} of {}, {} threads each, generation {})",
                 launch.devices, launch.node_rank, launch.nnodes, launch.threads_per_rank,
                 launch.generation);
-      flare::client::WorkerGroup group(launch);
+      flare::client::WorkerGroup group(launch, g_stop);
       const auto failure = group.supervise(g_stop);
       if (!failure) {
         log->info(g_stop ? "stopped on request" : "all ranks finished");
@@ -171,7 +175,10 @@ int main(int argc, char** argv) {
       const bool restart = launch.generation < max_restarts && !g_stop;
       const int restarts_left =
           restart ? max_restarts - static_cast<int>(launch.generation) - 1 : 0;
-      if (!report(launch, *failure, restarts_left, restart, *log) || !restart) return 1;
+      const std::chrono::milliseconds answer_timeout(
+          static_cast<int64_t>(job.answer_timeout_s * 1000));
+      if (!report(launch, *failure, restarts_left, restart, answer_timeout, *log) || !restart)
+        return 1;
       log->warn("restarting the worker group from the current global model ({} restarts left)",
                 restarts_left);
     }

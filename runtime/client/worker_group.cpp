@@ -1,6 +1,6 @@
 #include "client/worker_group.hpp"
 
-#include <csignal>
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -20,10 +20,13 @@ std::string seconds_text(double s) {
 
 }  // namespace
 
-WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
+WorkerGroup::WorkerGroup(const GroupLaunch& launch, const std::atomic<bool>& stop)
+    : launch_(launch) {
   heartbeats_.reserve(launch.devices);
   ranks_.reserve(launch.devices);
-  for (int local = 0; local < launch.devices; ++local) {
+  // Starting many ranks on a loaded machine takes long: a stop request must
+  // not wait for all of them.
+  for (int local = 0; local < launch.devices && !stop; ++local) {
     const std::string rank = std::to_string(launch.global_rank(local));
     const auto work_dir = launch.work_dir / launch.site / ("rank" + rank);
     std::filesystem::create_directories(work_dir);
@@ -55,7 +58,10 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch) : launch_(launch) {
     }
     ranks_.emplace_back(argv, launch.log_dir / (launch.site + ".rank" + rank + ".log"));
   }
+  stopped_since_.resize(ranks_.size());
 }
+
+WorkerGroup::~WorkerGroup() { stop_all(kStopGrace); }
 
 Blame blame_for(const common::ExitStatus& status, const heartbeat::HeartbeatReading& heartbeat) {
   if (status.success()) return Blame::None;
@@ -103,12 +109,43 @@ std::optional<RankFailure> WorkerGroup::find_failure() {
                                 seconds_text(launch_.progress_timeout_s) + ")",
                             {}, std::nullopt, longest};
     }
+    // A stopped rank makes its peers wait in a collective: it is the cause.
+    if (auto stopped = find_stopped_rank(now, longest)) {
+      failure = std::move(stopped);
+      blamed = failure->rank - launch_.global_rank(0);
+    }
   }
   if (failure) {
     stop_all(kStopGrace);
     failure->log_tail = common::read_log_tail(ranks_[blamed].log_file(), kLogTailLines);
   }
   return failure;
+}
+
+std::optional<RankFailure> WorkerGroup::find_stopped_rank(
+    std::chrono::steady_clock::time_point now, double group_stalled_s) {
+  if (launch_.progress_timeout_s <= 0) return std::nullopt;  // hangs are not looked for
+  const std::chrono::duration<double> timeout(launch_.progress_timeout_s);
+  int blamed = -1;
+  std::chrono::duration<double> longest{-1};
+  for (size_t local = 0; local < ranks_.size(); ++local) {
+    auto& since = stopped_since_[local];
+    if (!ranks_[local].stopped()) {
+      since.reset();
+      continue;
+    }
+    if (!since) since = now;
+    const std::chrono::duration<double> stopped_for = now - *since;
+    if ((group_stalled_s > 0 || stopped_for >= timeout) && stopped_for > longest)
+      longest = stopped_for, blamed = static_cast<int>(local);
+  }
+  if (blamed < 0) return std::nullopt;
+  const double stall_s = std::max(longest.count(), group_stalled_s);
+  return RankFailure{launch_.global_rank(blamed), false,
+                     "stopped by a signal (SIGSTOP, SIGTSTP or a debugger) and not continued for " +
+                         seconds_text(stall_s) + " s (progress_timeout_s = " +
+                         seconds_text(launch_.progress_timeout_s) + ")",
+                     {}, std::nullopt, stall_s};
 }
 
 std::optional<RankFailure> WorkerGroup::supervise(const std::atomic<bool>& stop) {
@@ -126,8 +163,9 @@ std::optional<RankFailure> WorkerGroup::supervise(const std::atomic<bool>& stop)
 }
 
 void WorkerGroup::stop_all(std::chrono::milliseconds grace) {
-  for (auto& r : ranks_) r.signal(SIGTERM);
-  for (auto& r : ranks_) r.stop(grace);
+  std::vector<common::ChildProcess*> ranks;
+  for (auto& r : ranks_) ranks.push_back(&r);
+  common::stop_together(ranks, grace);
 }
 
 }  // namespace flare::client

@@ -2,7 +2,9 @@
 // per local device, started once per job (or per restart) and watched. A rank
 // that dies or stops making progress stops the node's whole group within a
 // bounded time (kPollInterval + kStopGrace after the cause is seen), and its
-// cause and log tail are kept.
+// cause and log tail are kept. A rank stopped by a signal (SIGSTOP) makes no
+// progress either: it is blamed for the group's stall, not the ranks waiting
+// on it.
 #pragma once
 
 #include <atomic>
@@ -58,7 +60,7 @@ struct RankFailure {
   int rank = 0;          // global rank
   bool in_collective = false;  // a collective failed: perhaps a peer's fault
   std::string cause;     // "exit code 1: <the rank's error>", "killed by signal 9 (SIGKILL)",
-                         // "no progress for 2.1 s (progress_timeout_s = 2)"
+                         // "no progress for 2.1 s (progress_timeout_s = 2)", "stopped ..."
   std::string log_tail;  // the rank's last log lines
   // How it ended, as data: its exit status, or how long it was quiet.
   std::optional<common::ExitStatus> exit;
@@ -67,7 +69,13 @@ struct RankFailure {
 
 class WorkerGroup {
  public:
-  explicit WorkerGroup(const GroupLaunch& launch);
+  // Starts the ranks one after another; once `stop` is set it starts no more
+  // (supervise then stops those already started).
+  WorkerGroup(const GroupLaunch& launch, const std::atomic<bool>& stop);
+  WorkerGroup(const WorkerGroup&) = delete;
+  WorkerGroup& operator=(const WorkerGroup&) = delete;
+  // Stops every rank still running, all at once (bounded by kStopGrace).
+  ~WorkerGroup();
 
   // Blocks until every rank has exited cleanly (nullopt) or one failed (then
   // the others are stopped before it returns). `stop` ends the wait early and
@@ -78,11 +86,19 @@ class WorkerGroup {
 
  private:
   std::optional<RankFailure> find_failure();
+  // The rank that holds the group up by being stopped: one stopped for
+  // progress_timeout_s, or, when the group has stalled (a busy rank made no
+  // progress for `group_stalled_s` > 0), any stopped rank, since the hung
+  // ones most likely wait on it.
+  std::optional<RankFailure> find_stopped_rank(std::chrono::steady_clock::time_point now,
+                                               double group_stalled_s);
 
   std::optional<std::chrono::steady_clock::time_point> collective_failure_seen_;
   GroupLaunch launch_;
   std::vector<heartbeat::HeartbeatFile> heartbeats_;  // one per local rank
   std::vector<common::ChildProcess> ranks_;
+  // Since when each rank has been seen stopped (by a signal) without a break.
+  std::vector<std::optional<std::chrono::steady_clock::time_point>> stopped_since_;
 };
 
 }  // namespace flare::client

@@ -13,6 +13,11 @@
 
 namespace flare::common {
 
+// Every child's environment holds this variable with the pid of the process
+// that started it, so a flare program can tell that its launcher is gone even
+// when it died before the child could look (exit_when_parent_dies).
+inline constexpr const char* kParentPidVariable = "FLARE_PARENT_PID";
+
 // How a child ended: exactly one of exit_code / signal is set.
 struct ExitStatus {
   std::optional<int> exit_code;
@@ -25,6 +30,9 @@ class ChildProcess {
  public:
   // Starts `argv[0]` (a path) with `argv`; stdout and stderr go to `log_file`
   // (appended). Throws std::runtime_error when the program cannot be started.
+  // Start children from a thread that outlives them (the main thread): the
+  // kernel's parent-death signal, which flare programs ask for, follows the
+  // thread that started the child, not the process.
   ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& log_file);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
@@ -37,9 +45,13 @@ class ChildProcess {
   std::optional<ExitStatus> poll();
   // Blocks up to `timeout`; nullopt if still running.
   std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
+  // Whether the running child is stopped (SIGSTOP, SIGTSTP, a debugger): it
+  // acts on no signal but SIGKILL until it is continued.
+  bool stopped();
   // Sends `signal` unless the child has already ended.
   void signal(int signal);
-  // SIGTERM, then SIGKILL after `grace`; always reaps. Returns how it ended.
+  // SIGTERM (with SIGCONT, so a stopped child acts on it), then SIGKILL after
+  // `grace`; always reaps. Returns how it ended.
   ExitStatus stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
  private:
@@ -47,5 +59,11 @@ class ChildProcess {
   std::optional<ExitStatus> status_;
   std::filesystem::path log_file_;
 };
+
+// Stops every child at once: SIGTERM (and SIGCONT) to all, SIGKILL to those
+// still running after `grace`, then reaps all. Bounded by `grace` however many
+// there are (one stop() after another would take up to grace each).
+void stop_together(const std::vector<ChildProcess*>& children,
+                   std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
 }  // namespace flare::common

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
-#include <thread>
+
+#include "common/child_process.hpp"
 
 namespace flare::common {
 
@@ -35,14 +37,19 @@ int free_tcp_port() {
 }
 
 void exit_when_parent_dies() {
-  const pid_t parent = ::getppid();
-  // The kernel's signal covers most cases; the poll covers a parent that died
-  // before prctl ran.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  std::thread([parent] {
-    while (::getppid() == parent) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  pid_t launcher = ::getppid();
+  if (const char* recorded = std::getenv(kParentPidVariable)) {
+    launcher = static_cast<pid_t>(std::strtol(recorded, nullptr, 10));
+    ::unsetenv(kParentPidVariable);  // this process's children get its own pid
+  }
+  // Asked for first, checked second: a parent dying after prctl is signalled,
+  // one that died before has already handed this process to another parent.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != launcher) {
+    std::fprintf(stderr, "the process that started this one (pid %d) is gone; exiting\n",
+                 static_cast<int>(launcher));
     std::_Exit(3);
-  }).detach();
+  }
 }
 
 }  // namespace flare::common

@@ -113,6 +113,19 @@ int usable_cpu_cores() {
   return std::max(1, cores);
 }
 
+void check_cpu_ranks_fit(const jobspec::JobSpec& job, int64_t cpu_ranks,
+                         const DeviceInventory& inventory) {
+  const int cores = std::max(1, inventory.cpu_cores);
+  const int64_t most = int64_t{kCpuRanksPerCore} * cores;
+  if (job.oversubscribe || cpu_ranks <= most) return;
+  throw DevicePlanError(
+      job.source.string() + ": clients.devices x clients.count: the job runs " +
+      std::to_string(cpu_ranks) + " CPU ranks on this machine, whose " + std::to_string(cores) +
+      " core(s) take at most " + std::to_string(most) + " (" + std::to_string(kCpuRanksPerCore) +
+      " per core); ask for fewer devices or sites, or set clients.oversubscribe = true to run "
+      "them all anyway");
+}
+
 DevicePlan plan_devices(const jobspec::SiteSpec& site, const DeviceInventory& inventory,
                         int ranks_on_this_machine_hint) {
   if (site.accelerator != "auto" && site.accelerator != "cpu" && site.accelerator != "cuda")

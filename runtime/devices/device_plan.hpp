@@ -53,6 +53,18 @@ class DevicePlanError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// CPU ranks a machine runs per core before a job must say that it means it
+// (clients.oversubscribe = true): beyond that ranks mostly wait for a core,
+// and a slip of the keyboard (devices = 4096) would start thousands of
+// processes on a laptop.
+constexpr int kCpuRanksPerCore = 4;
+
+// Refuses `cpu_ranks` CPU ranks on `inventory`'s cores, beyond
+// kCpuRanksPerCore per core, unless `job` sets clients.oversubscribe. Throws
+// DevicePlanError naming the job file and the keys to change.
+void check_cpu_ranks_fit(const jobspec::JobSpec& job, int64_t cpu_ranks,
+                         const DeviceInventory& inventory);
+
 // Resolution rules:
 // - accelerator "auto": "cuda" when device ids are listed, or when the build
 //   has CUDA and a GPU is visible; else "cpu". "cuda" (asked or implied by

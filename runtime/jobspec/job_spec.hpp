@@ -54,6 +54,9 @@ struct JobSpec {
   bool use_tracking = false;
   std::vector<std::filesystem::path> plugin_path;  // extra plugin folders
   int n_clients = 2;                               // >= 1
+  // More CPU ranks on one machine than devices::kCpuRanksPerCore per core
+  // are refused unless the job says it means it ([clients] oversubscribe).
+  bool oversubscribe = false;
   // [clients]: the worker group every site starts from; [sites.<name>]
   // overrides it key by key. Its name is empty.
   SiteSpec site_defaults{.name = {}, .devices = 2};
@@ -64,6 +67,9 @@ struct JobSpec {
   std::string key_metric = "val_acc";   // ranks global models for "best"
   double round_timeout_s = 3600;        // every timeout: 0.001 s to 7 days
   double worker_start_timeout_s = 300;
+  // A site gives up on a server that has not answered for this long (a call,
+  // or a keepalive ping during a long one): a stopped or vanished server.
+  double answer_timeout_s = 30;  // 2 s to 1 day
   std::string server_host = "127.0.0.1";
   int server_port = 0;  // 0 = pick a free port
 

@@ -36,5 +36,8 @@ inline constexpr IntegerRange kMaxRestartsRange{0, 1000};             // max_res
 // At most a week, longer than any round: in milliseconds that stays below
 // 2^31, the narrowest type a timeout meets on its way (Gloo, socket options).
 inline constexpr DurationRange kTimeoutRange{0.001, 7 * 24 * 3600, "7 days"};
+// server.answer_timeout_s: sites ping a server every half of it, at most once
+// a second, so less than 2 s would be a ping per answer.
+inline constexpr DurationRange kAnswerTimeoutRange{2, 24 * 3600, "1 day"};
 
 }  // namespace flare::jobspec

@@ -25,10 +25,11 @@ int to_int(int64_t value) { return static_cast<int>(value); }  // ranges checked
 void read_clients(const TableReader& top, JobSpec& spec) {
   const auto clients = top.table("clients");
   if (!clients) return;
-  std::vector<std::string_view> known{"count"};
+  std::vector<std::string_view> known{"count", "oversubscribe"};
   known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
   clients->allow_only(known);
   spec.n_clients = to_int(clients->integer("count", kClientCountRange).value_or(spec.n_clients));
+  spec.oversubscribe = clients->boolean("oversubscribe").value_or(spec.oversubscribe);
   read_worker_group(*clients, spec.site_defaults);
 }
 
@@ -116,11 +117,15 @@ void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin
 void read_server(const TableReader& top, JobSpec& spec) {
   const auto server = top.table("server");
   if (!server) return;
-  server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "host", "port"});
+  server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s",
+                      "host", "port"});
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
   spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
       server->seconds("worker_start_timeout_s", kTimeoutRange).value_or(spec.worker_start_timeout_s);
+  // Sites ping the server every half of it, and at most once a second.
+  spec.answer_timeout_s =
+      server->seconds("answer_timeout_s", kAnswerTimeoutRange).value_or(spec.answer_timeout_s);
   spec.server_host = server->string("host").value_or(spec.server_host);
   spec.server_port = to_int(server->integer("port", kPortRange).value_or(spec.server_port));
 }

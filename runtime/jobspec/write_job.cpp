@@ -52,6 +52,7 @@ std::string to_toml(const JobSpec& spec) {
 
   out += "\n[clients]\n";
   out += line("count", std::to_string(spec.n_clients));
+  out += line("oversubscribe", spec.oversubscribe ? "true" : "false");
   out += worker_group_toml(spec.site_defaults);
   for (const SiteSpec& site : spec.sites)
     out += "\n[sites." + toml_key(site.name) + "]\n" + worker_group_toml(site);
@@ -64,6 +65,7 @@ std::string to_toml(const JobSpec& spec) {
   out += line("key_metric", toml_string(spec.key_metric));
   out += line("round_timeout_s", toml_float(spec.round_timeout_s));
   out += line("worker_start_timeout_s", toml_float(spec.worker_start_timeout_s));
+  out += line("answer_timeout_s", toml_float(spec.answer_timeout_s));
   out += line("host", toml_string(spec.server_host));
   out += line("port", std::to_string(spec.server_port));
   return out;

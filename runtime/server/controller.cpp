@@ -30,9 +30,11 @@ void Controller::apply_locked(const std::string& request, Apply&& apply) {
   } catch (const RejectedRequest&) {
     throw;  // a plugin's refusal, which comes before anything changed
   } catch (const std::exception& e) {
-    // The request was fine: the site is not told it failed, and learns the
-    // end from its next task.
-    fail_locked("the server failed to apply " + request + ": " + e.what());
+    // The request was fine, the server failed (e.g. a full disk): the job
+    // fails as the server's, and the site is told the job ended (ABORTED),
+    // not that it failed.
+    fail_locked("the server failed: applying " + request + ": " + e.what());
+    throw JobEnded("the job has ended: " + failure_);
   }
 }
 
@@ -112,6 +114,7 @@ Task Controller::next_task(const std::string& site, int64_t generation,
 
 void Controller::accept_initial_model(InitialModel model) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   generations_.require_current(model.site, model.generation, "initial model");
   if (phase_ != Phase::InitialModel || !assigned_.contains(model.site))
     throw RejectedRequest("no initial model was asked of " + model.site);
@@ -145,6 +148,7 @@ void Controller::start_round_locked(int64_t round) {
 
 void Controller::accept_update(const SiteUpdate& update) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   const std::string& site = update.site;
   generations_.require_current(site, update.generation, "update");
   const std::string round = "round " + std::to_string(update.round + 1);
@@ -217,6 +221,7 @@ void Controller::complete_round_locked() {
 
 void Controller::accept_evaluation(const SiteEvaluation& evaluation) {
   std::lock_guard lock(mutex_);
+  require_running_locked();
   const std::string& site = evaluation.site;
   generations_.require_current(site, evaluation.generation, "evaluation");
   if (phase_ != Phase::FinalEvaluation || evaluation.round != settings_.num_rounds ||
@@ -301,6 +306,16 @@ void Controller::abort(const std::string& reason) {
   fail_locked(consequence_ ? *consequence_ : reason);
 }
 
+void Controller::server_failed(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  fail_locked(reason);
+}
+
+void Controller::require_running_locked() const {
+  if (phase_ == Phase::Finished) throw JobEnded("the job has ended");
+  if (phase_ == Phase::Failed) throw JobEnded("the job has ended: " + failure_);
+}
+
 void Controller::fail_locked(const std::string& reason) {
   if (phase_ == Phase::Finished || phase_ == Phase::Failed) return;
   phase_ = Phase::Failed;
@@ -323,10 +338,16 @@ void Controller::aggregator_failed_locked(const host::PluginCallError& e) {
 
 void Controller::check_deadlines_locked() {
   const auto elapsed = Clock::now() - phase_started_;
+  // The first few names: a job of thousands of sites would print them all.
   auto missing = [&](const std::set<std::string>& have) {
+    constexpr int kNamed = 10;
     std::string names;
-    for (const auto& s : settings_.sites)
-      if (!have.contains(s)) names += (names.empty() ? "" : ", ") + s;
+    int count = 0;
+    for (const auto& s : settings_.sites) {
+      if (have.contains(s)) continue;
+      if (++count <= kNamed) names += (names.empty() ? "" : ", ") + s;
+    }
+    if (count > kNamed) names += " and " + std::to_string(count - kNamed) + " more";
     return names;
   };
   const auto seconds = [](std::chrono::milliseconds d) { return std::to_string(d.count() / 1000.0); };

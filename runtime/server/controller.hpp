@@ -73,6 +73,9 @@ class Controller {
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.
   void abort(const std::string& reason);
+  // Any thread: the server itself failed (a model it cannot write); the job
+  // fails with `reason`, blaming no site.
+  void server_failed(const std::string& reason);
   // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
   JobOutcome run(const std::function<void()>& watch);
   // The figures of every global model made so far, in round order.
@@ -96,6 +99,8 @@ class Controller {
   void restart_group_locked(const std::string& site);
   // begin_round or finalize failed: the job fails, blamed on the aggregator.
   void aggregator_failed_locked(const host::PluginCallError& error);
+  // Throws JobEnded once the job finished or failed.
+  void require_running_locked() const;
   void check_deadlines_locked();
 
   ControllerSettings settings_;

@@ -34,6 +34,13 @@ class InvalidRequest : public RejectedRequest {
   using RejectedRequest::RejectedRequest;
 };
 
+// Thrown for a request that arrives after the job ended: not the site's
+// fault, so the site is told the job is over rather than that it failed.
+class JobEnded : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A site's worker group joins, or rejoins after a restart. Its generation is
 // not the request's to say: the server hands it out (Registration).
 struct SiteJoin {

@@ -17,6 +17,9 @@ constexpr std::chrono::milliseconds kTaskPoll{2000};
 // A request is answered, never thrown: a malformed one INVALID_ARGUMENT, one
 // that does not fit the job's state refused through the Ack (or
 // FAILED_PRECONDITION for the calls without one), each naming what was wrong.
+// A request after the job's end, and one the server itself failed to handle
+// (a full disk), are answered ABORTED: the site leaves as at the end of a job
+// instead of failing, and only the server is blamed.
 template <class F>
 grpc::Status RpcService::answer(const char* call, const std::string& site, v1::Ack* ack,
                                 F&& body) {
@@ -24,6 +27,8 @@ grpc::Status RpcService::answer(const char* call, const std::string& site, v1::A
     body();
     if (ack) ack->set_accepted(true);
     return grpc::Status::OK;
+  } catch (const JobEnded& e) {
+    return grpc::Status(grpc::StatusCode::ABORTED, e.what());
   } catch (const InvalidRequest& e) {
     const std::string why = refused(call, site, e.what());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
@@ -34,7 +39,9 @@ grpc::Status RpcService::answer(const char* call, const std::string& site, v1::A
     ack->set_message(why);
     return grpc::Status::OK;
   } catch (const std::exception& e) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, common::printable(e.what()));
+    const std::string reason = "the server failed: " + common::printable(e.what());
+    controller_.server_failed(reason);
+    return grpc::Status(grpc::StatusCode::ABORTED, reason);
   }
 }
 
@@ -99,6 +106,11 @@ RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : h
                            &port_);
   builder.SetMaxReceiveMessageSize(transport::kMaxMessageBytes);
   builder.SetMaxSendMessageSize(transport::kMaxMessageBytes);
+  // Sites ping during long calls (a model upload sends the server nothing
+  // back for a while); gRPC's default takes pings closer than 5 min for abuse.
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(std::chrono::milliseconds(transport::kMinKeepaliveInterval).count() / 2));
   builder.RegisterService(&service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)

@@ -1,16 +1,18 @@
 #include "transport/server_connection.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace flare::transport {
 
 namespace {
 
-// Calls that carry models get generous deadlines; the long poll a short one.
+// Calls that carry models (a task carries the global model) get generous
+// deadlines: the keepalive pings notice a server that stopped answering.
 constexpr auto kModelCallDeadline = std::chrono::minutes(10);
-constexpr auto kShortCallDeadline = std::chrono::seconds(30);
 
-std::unique_ptr<grpc::ClientContext> context_with(std::chrono::seconds deadline) {
+std::unique_ptr<grpc::ClientContext> context_with(std::chrono::milliseconds deadline) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + deadline);
   return ctx;
@@ -18,18 +20,25 @@ std::unique_ptr<grpc::ClientContext> context_with(std::chrono::seconds deadline)
 
 }  // namespace
 
-grpc::ChannelArguments channel_arguments() {
+grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeout) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
+  const auto half = std::max<std::chrono::milliseconds>(answer_timeout / 2, kMinKeepaliveInterval);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(half.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(half.count()));
+  // A task poll and a model upload send no data for a while: keep pinging.
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   return args;
 }
 
-ServerConnection::ServerConnection(const std::string& address, std::string site)
+ServerConnection::ServerConnection(const std::string& address, std::string site,
+                                   std::chrono::milliseconds answer_timeout)
     : address_(address),
       site_(std::move(site)),
+      answer_timeout_(answer_timeout),
       channel_(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                         channel_arguments())),
+                                         channel_arguments(answer_timeout))),
       stub_(v1::FlareServer::NewStub(channel_)) {}
 
 void ServerConnection::wait_until_reachable(std::chrono::milliseconds timeout) {
@@ -41,10 +50,19 @@ void ServerConnection::wait_until_reachable(std::chrono::milliseconds timeout) {
 
 void ServerConnection::check(const grpc::Status& status, const char* call,
                              const v1::Ack* ack) const {
+  if (status.error_code() == grpc::StatusCode::ABORTED)
+    throw JobEndedError(std::string(call) + " not taken: " + status.error_message());
   if (!status.ok()) {
-    throw TransportError(std::string(call) + " to the server at " + address_ +
-                         " failed: " + status.error_message() + " (gRPC code " +
-                         std::to_string(status.error_code()) + ")");
+    std::string why = status.error_message() + " (gRPC code " +
+                      std::to_string(status.error_code()) + ")";
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      char limit[32];
+      std::snprintf(limit, sizeof(limit), "%g", answer_timeout_.count() / 1000.0);
+      why = "the server is gone or did not answer within " + std::string(limit) +
+            " s (server.answer_timeout_s): " + why;
+    }
+    throw TransportError(std::string(call) + " to the server at " + address_ + " failed: " + why);
   }
   if (ack && !ack->accepted()) {
     throw TransportError(std::string(call) + " refused by the server: " + ack->message());
@@ -56,7 +74,7 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
   req.set_site(site_);
   req.set_world_size(world_size);
   v1::RegisterReply reply;
-  auto ctx = context_with(kShortCallDeadline);
+  auto ctx = context_with(answer_timeout_);
   check(stub_->Register(ctx.get(), req, &reply), "Register");
   generation_ = reply.generation();
   return reply;
@@ -74,7 +92,7 @@ v1::Task ServerConnection::next_task() {
 
 template <class Message>
 void ServerConnection::send(Rpc<Message> rpc, const char* call, Message& message,
-                            std::chrono::seconds deadline) {
+                            std::chrono::milliseconds deadline) {
   message.set_site(site_);
   message.set_generation(generation_);
   v1::Ack ack;
@@ -93,21 +111,22 @@ void ServerConnection::submit_update(v1::Update& update) {
 
 void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {
   send(&v1::FlareServer::Stub::SubmitEvaluation, "SubmitEvaluation", evaluation,
-       kShortCallDeadline);
+       answer_timeout_);
 }
 
 void ServerConnection::report_progress(v1::Progress& progress) {
   progress.set_site(site_);
   progress.set_generation(generation_);
   v1::Ack ack;
-  auto ctx = context_with(std::chrono::seconds(5));
+  auto ctx = context_with(std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                              answer_timeout_));
   (void)stub_->ReportProgress(ctx.get(), progress, &ack);
 }
 
 void ServerConnection::report_failure(v1::Failure& failure) {
   failure.set_site(site_);
   v1::Ack ack;
-  auto ctx = context_with(kShortCallDeadline);
+  auto ctx = context_with(answer_timeout_);
   check(stub_->ReportFailure(ctx.get(), failure, &ack), "ReportFailure", &ack);
 }
 

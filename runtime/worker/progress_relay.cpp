@@ -9,6 +9,34 @@ namespace {
 constexpr auto kMinInterval = std::chrono::milliseconds(250);
 }  // namespace
 
+ProgressRelay::ProgressRelay(transport::ServerConnection* server,
+                             heartbeat::HeartbeatFile* heartbeat)
+    : server_(server), heartbeat_(heartbeat) {
+  if (server_) sender_ = std::thread([this] { send_reports(); });
+}
+
+ProgressRelay::~ProgressRelay() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  queued_.notify_all();
+  if (sender_.joinable()) sender_.join();
+}
+
+void ProgressRelay::send_reports() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    queued_.wait(lock, [&] { return closing_ || pending_; });
+    if (closing_) return;
+    transport::v1::Progress progress = std::move(*pending_);
+    pending_.reset();
+    lock.unlock();
+    server_->report_progress(progress);
+    lock.lock();
+  }
+}
+
 host::HostCallbacks ProgressRelay::callbacks(std::shared_ptr<spdlog::logger> log) {
   host::HostCallbacks cb;
   cb.log = [log](flare_log_level level, std::string_view message) {
@@ -42,7 +70,8 @@ void ProgressRelay::report(std::string_view phase, int64_t epoch, int64_t step, 
   p.set_epoch(epoch);
   p.set_step(step);
   p.set_total(total);
-  server_->report_progress(p);
+  pending_ = std::move(p);  // an older one not yet sent is stale
+  queued_.notify_one();
 }
 
 }  // namespace flare::worker

@@ -147,7 +147,8 @@ int run_rank(int argc, char** argv) {
 
     std::unique_ptr<flare::transport::ServerConnection> server;
     if (args.rank == 0) {
-      server = std::make_unique<flare::transport::ServerConnection>(args.server, args.site);
+      server = std::make_unique<flare::transport::ServerConnection>(
+          args.server, args.site, milliseconds_of(job.answer_timeout_s));
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
       // Requests carry the generation the server handed out; --generation

@@ -131,6 +131,41 @@ void WorkerSession::train_and_send(const TaskHeader& header, const std::string& 
              result.num_samples(), seconds);
 }
 
+bool WorkerSession::run_task(const TaskHeader& header, v1::Task& task) {
+  switch (header.kind) {
+    case v1::Task::SEND_INITIAL_MODEL:
+      send_initial_model();
+      return true;
+    case v1::Task::TRAIN: {
+      log_->info("round {}: received the global model", header.round + 1);
+      share_model(&task);
+      const auto evaluating = std::chrono::steady_clock::now();
+      const std::string eval = evaluate_model();
+      log_->info("round {}: evaluated the global model in {:.2f} s; training", header.round + 1,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - evaluating)
+                     .count());
+      train_and_send(header, eval);
+      return true;
+    }
+    case v1::Task::EVALUATE: {
+      share_model(&task);
+      const std::string eval = evaluate_model();
+      if (server_) {
+        v1::Evaluation msg;
+        msg.set_round(header.round);
+        msg.set_eval_json(eval);
+        server_->submit_evaluation(msg);
+      }
+      return true;
+    }
+    case v1::Task::FINISH:
+      collective("the final barrier", [&] { group_.barrier(); });
+      return false;
+    default:
+      throw std::runtime_error("unknown task kind " + std::to_string(header.kind));
+  }
+}
+
 std::string WorkerSession::run() {
   for (;;) {
     v1::Task task;
@@ -140,37 +175,13 @@ std::string WorkerSession::run() {
     const TaskHeader header = share_task(&task);
     if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Busy);
     round_ = header.round;
-    switch (header.kind) {
-      case v1::Task::SEND_INITIAL_MODEL:
-        send_initial_model();
-        break;
-      case v1::Task::TRAIN: {
-        log_->info("round {}: received the global model", header.round + 1);
-        share_model(&task);
-        const auto evaluating = std::chrono::steady_clock::now();
-        const std::string eval = evaluate_model();
-        log_->info("round {}: evaluated the global model in {:.2f} s; training", header.round + 1,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - evaluating)
-                       .count());
-        train_and_send(header, eval);
-        break;
-      }
-      case v1::Task::EVALUATE: {
-        share_model(&task);
-        const std::string eval = evaluate_model();
-        if (server_) {
-          v1::Evaluation msg;
-          msg.set_round(header.round);
-          msg.set_eval_json(eval);
-          server_->submit_evaluation(msg);
-        }
-        break;
-      }
-      case v1::Task::FINISH:
-        collective("the final barrier", [&] { group_.barrier(); });
-        return server_ ? task.reason() : std::string();
-      default:
-        throw std::runtime_error("unknown task kind " + std::to_string(header.kind));
+    try {
+      if (!run_task(header, task)) return server_ ? task.reason() : std::string();
+    } catch (const transport::JobEndedError& e) {
+      // The job ended while this rank worked (another site failed, or the
+      // server did): only rank 0 hears it, and its next task, which the
+      // other ranks already wait for, is the end.
+      log_->warn("{}; the next task ends the job", e.what());
     }
   }
 }

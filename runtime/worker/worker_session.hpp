@@ -56,6 +56,8 @@ class WorkerSession {
   std::string evaluate_model();
   void send_initial_model();
   void train_and_send(const TaskHeader& header, const std::string& eval_json);
+  // Runs the task `header` names; false once it was the job's end (FINISH).
+  bool run_task(const TaskHeader& header, transport::v1::Task& task);
 
   host::TrainerInstance& trainer_;
   host::Collectives& group_;

@@ -79,6 +79,20 @@ TEST_CASE("stop sends SIGKILL to a child that ignores SIGTERM, after the grace p
   CHECK_FALSE(exists(child.pid()));
 }
 
+TEST_CASE("stop ends a stopped child at once: it is continued to act on SIGTERM") {
+  TempFolder dir;
+  // It handles SIGTERM itself (as flare-client does), so while stopped the
+  // signal waits: only SIGCONT lets it act.
+  auto child = shell("trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done",
+                     dir / "child.log");
+  while (read_bytes(dir / "child.log").empty()) std::this_thread::sleep_for(10ms);
+  REQUIRE(::kill(child.pid(), SIGSTOP) == 0);
+  const auto started = std::chrono::steady_clock::now();
+  const auto status = child.stop(5s);
+  CHECK(std::chrono::steady_clock::now() - started < 2s);  // not the 5 s grace
+  CHECK(status.exit_code == 7);
+}
+
 TEST_CASE("destroying the handle stops and reaps a running child") {
   TempFolder dir;
   pid_t pid = -1;

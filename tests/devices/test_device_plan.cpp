@@ -156,6 +156,23 @@ TEST_CASE("refuses a spec the job file would have rejected") {
   CHECK(refusal(site(0), kCpuBuild).find("devices must be at least 1") != std::string::npos);
 }
 
+TEST_CASE("allows 4 CPU ranks per core, and more only when the job says oversubscribe") {
+  flare::jobspec::JobSpec job;
+  job.source = "/jobs/job.toml";
+  CHECK_NOTHROW(flare::devices::check_cpu_ranks_fit(job, 8, kCpuBuild));
+  try {
+    flare::devices::check_cpu_ranks_fit(job, 9, kCpuBuild);
+    FAIL("9 CPU ranks on 2 cores were allowed");
+  } catch (const DevicePlanError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("/jobs/job.toml") == 0);
+    CHECK(message.find("9 CPU ranks") != std::string::npos);
+    CHECK(message.find("clients.oversubscribe = true") != std::string::npos);
+  }
+  job.oversubscribe = true;
+  CHECK_NOTHROW(flare::devices::check_cpu_ranks_fit(job, 4096, kCpuBuild));
+}
+
 TEST_CASE("flare-worker --probe-devices finds a core here, and no GPU in a build without CUDA") {
   const DeviceInventory here = flare::devices::probe_devices_with(FLARE_WORKER_BIN);
   CHECK(here.cpu_cores >= 1);

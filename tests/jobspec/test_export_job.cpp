@@ -36,15 +36,19 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
       folder.write("jobs/job.toml",
                    "[job]\nname = \"odd.job\"\nseed = 9007199254740993\nuse_tracking = true\n"
                    "plugin_path = [\"p 1\", \"/q\"]\n"
-                   "[clients]\ncount = 3\ndevices = 1\n[sites.site-3]\ndevices = 5\n"
+                   "[clients]\ncount = 3\ndevices = 1\noversubscribe = true\n"
+                   "[sites.site-3]\ndevices = 5\n"
                    "[data]\ndir = \"d\"\n[trainer]\npath = \"lib/libx.so\"\n"
                    "[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
-                   "[server]\nround_timeout_s = 12.75\nhost = \"0.0.0.0\"\nport = 65535\n");
+                   "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\n"
+                   "host = \"0.0.0.0\"\nport = 65535\n");
   const JobSpec spec = load_job(
       file, {"job.min_clients=2", "aggregator.plugin=fedavg", "aggregator.config.beta=0.9"});
   REQUIRE(spec.trainer.config["when"] == "1979-05-27");
+  REQUIRE(spec.oversubscribe);
+  REQUIRE(spec.answer_timeout_s == 2.5);
   const JobSpec loaded = reload(spec, folder.root() / "out/nested");
   CHECK(loaded == spec);
   CHECK(loaded.trainer.config["tiny"].get<double>() == 1e-300);
@@ -65,6 +69,8 @@ TEST_CASE("writes every default out explicitly") {
   CHECK(doc["job"]["use_tracking"].value<bool>() == false);
   CHECK(doc["job"]["plugin_path"].is_array());
   CHECK(doc["clients"]["count"].value<int64_t>() == 2);
+  CHECK(doc["clients"]["oversubscribe"].value<bool>() == false);
+  CHECK(doc["server"]["answer_timeout_s"].value<double>() == 30);
   CHECK(doc["clients"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-1"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-2"]["devices"].value<int64_t>() == 2);

@@ -131,8 +131,17 @@ TEST_CASE("rejects an unknown key with a suggestion") {
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
         "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
-        "worker_start_timeout_s, "
+        "worker_start_timeout_s, answer_timeout_s, "
         "host, port, found unknown key banana");
+}
+
+TEST_CASE("rejects an answer timeout a site cannot ping within, and a non-boolean oversubscribe") {
+  CHECK(error_for("[server]\nanswer_timeout_s = 1\n") ==
+        "job.toml:2: server.answer_timeout_s: expected a number of seconds from 2.0 to 86400 "
+        "(1 day), found the integer 1");
+  CHECK(error_for("[clients]\noversubscribe = 1\n") ==
+        "job.toml:2: clients.oversubscribe: expected a boolean (true or false), found the "
+        "integer 1");
 }
 
 TEST_CASE("accepts any key inside a plugin's config table") {

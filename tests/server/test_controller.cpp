@@ -285,12 +285,13 @@ TEST_CASE("a checked update the server then fails to record fails the job, namin
   ControllerJob job({"a", "b"}, 1, &events, 2s);  // before: refused after counting, then a timeout
   job.start_training({"a", "b"});
   events.disk_full = true;
-  CHECK_NOTHROW(job.send_update("a", 0, 1));  // the site did nothing wrong
+  // The site did nothing wrong: it is told the job ended, not that it failed.
+  CHECK_THROWS_AS(job.send_update("a", 0, 1), server::JobEnded);
   const auto outcome = job.controller.run([] {});
   CHECK_FALSE(outcome.success);
   CHECK(outcome.failure ==
-        "the server failed to apply the update from a for round 1: metrics.jsonl: cannot append "
-        "to the metrics log");
+        "the server failed: applying the update from a for round 1: metrics.jsonl: cannot "
+        "append to the metrics log");
   const auto finish = job.task("a");
   CHECK(finish.kind == TaskKind::Finish);
   CHECK(finish.reason == outcome.failure);

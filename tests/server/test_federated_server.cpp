@@ -45,6 +45,16 @@ void put(v1::Model* model, float value) {
   transport::encode_tensors(tensor::views_of(t), model->mutable_weights());
 }
 
+// Both sites register and site-1 sends the initial model: round 1 begins.
+void begin_first_round(transport::ServerConnection& s1, transport::ServerConnection& s2) {
+  s1.register_site(1);
+  s2.register_site(1);
+  REQUIRE(s1.next_task().kind() == v1::Task::SEND_INITIAL_MODEL);
+  v1::InitialModel initial;
+  put(initial.mutable_model(), 1);
+  s1.submit_initial_model(initial);
+}
+
 std::string eval_json(double accuracy) {
   return nlohmann::json{{"validation", {{"accuracy", accuracy}, {"num_samples", 10}}}}.dump();
 }
@@ -56,12 +66,7 @@ TEST_CASE("a job served to its sites writes every model, the best one and the me
   auto& server = served.server;
   const auto& dir = served.dir;
   transport::ServerConnection s1(server.address(), "site-1"), s2(server.address(), "site-2");
-  s1.register_site(1);
-  s2.register_site(1);
-  REQUIRE(s1.next_task().kind() == v1::Task::SEND_INITIAL_MODEL);
-  v1::InitialModel initial;
-  put(initial.mutable_model(), 1);
-  s1.submit_initial_model(initial);
+  begin_first_round(s1, s2);
   float value = 2;
   for (auto* site : {&s1, &s2}) {
     REQUIRE(site->next_task().kind() == v1::Task::TRAIN);
@@ -116,4 +121,37 @@ TEST_CASE("a server that is aborted ends its job with the reason and tells the s
   const auto task = s1.next_task();
   CHECK(task.kind() == v1::Task::FINISH);
   CHECK(task.reason() == "interrupted");
+}
+
+TEST_CASE("a server that cannot write a model fails the job as its own failure and tells every "
+          "site the job ended") {
+  ServedJob served;
+  auto& server = served.server;
+  transport::ServerConnection s1(server.address(), "site-1"), s2(server.address(), "site-2");
+  begin_first_round(s1, s2);
+  // Every later model write fails, as on a full disk.
+  std::filesystem::remove_all(served.dir / "models");
+  std::ofstream(served.dir / "models") << "not a folder\n";
+  v1::Update update;
+  update.set_round(0);
+  update.set_num_samples(10);
+  put(update.mutable_model(), 2);
+  REQUIRE(s1.next_task().kind() == v1::Task::TRAIN);
+  s1.submit_update(update);
+  REQUIRE(s2.next_task().kind() == v1::Task::TRAIN);
+  // The last update completes the round; saving its model fails.
+  CHECK_THROWS_AS(s2.submit_update(update), transport::JobEndedError);
+  const auto started = std::chrono::steady_clock::now();
+  const auto outcome = server.run([&] {
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10))
+      server.abort("the server did not end the job by itself");
+  });
+  CHECK_FALSE(outcome.success);
+  CHECK(outcome.failure.starts_with("the server failed: "));
+  CHECK(outcome.failure.find((served.dir / "models").string()) != std::string::npos);
+  // What sites send after the end is not refused as theirs: the job is over.
+  CHECK_THROWS_AS(s1.submit_update(update), transport::JobEndedError);
+  const auto task = s1.next_task();
+  CHECK(task.kind() == v1::Task::FINISH);
+  CHECK(task.reason() == outcome.failure);
 }
