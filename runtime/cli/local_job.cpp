@@ -14,6 +14,7 @@
 #include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
 #include "common/logging.hpp"
+#include "common/printable_text.hpp"
 #include "cli/input_checks.hpp"
 #include "cli/run_workspace.hpp"
 #include "cli/site_processes.hpp"
@@ -186,7 +187,9 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   display.summary(server.figures());
   out << "\nworkspace: " << ws.root().string() << "\n";
   if (!outcome.success) {
-    out << "\nflare-run: the job failed: " << outcome.failure << "\n";
+    // The reason may quote a plugin's own text.
+    out << "\nflare-run: the job failed: "
+        << common::printable(outcome.failure, common::LineBreaks::Keep) << "\n";
     return kExitRunFailure;
   }
   return kExitSuccess;

@@ -1,19 +1,8 @@
 #include "plugin_host/config_validation.hpp"
 
-#include "plugin_host/plugin_instances.hpp"
+#include "plugin_host/plugin_call.hpp"
 
 namespace flare::host {
-namespace {
-
-// Takes what validate_config returned; throws it as the plugin's refusal.
-void check(const LoadedPlugin& plugin, flare_error* error) {
-  if (!error) return;
-  const ErrorPtr owned(error);
-  throw PluginCallError(plugin, "validate_config", error_code(error),
-                        std::string(error_message(error)));
-}
-
-}  // namespace
 
 bool validate_trainer_config(const LoadedPlugin& plugin, const std::string& config_json,
                              const flare_worker_info& worker, const HostServices& host) {
@@ -22,7 +11,8 @@ bool validate_trainer_config(const LoadedPlugin& plugin, const std::string& conf
     return false;
   flare_worker_info info = worker;
   info.struct_size = sizeof(info);
-  check(plugin, api.validate_config(config_json.c_str(), &info, host.table()));
+  PluginCall call(plugin, "validate_config");  // a crash in it is reported as the plugin's
+  call.check(api.validate_config(config_json.c_str(), &info, host.table()));
   return true;
 }
 
@@ -31,7 +21,8 @@ bool validate_aggregator_config(const LoadedPlugin& plugin, const std::string& c
   const flare_aggregator_api_v1& api = plugin.aggregator_api();
   if (!FLARE_HAS_FIELD(&api, flare_aggregator_api_v1, validate_config) || !api.validate_config)
     return false;
-  check(plugin, api.validate_config(config_json.c_str(), host.table()));
+  PluginCall call(plugin, "validate_config");
+  call.check(api.validate_config(config_json.c_str(), host.table()));
   return true;
 }
 
