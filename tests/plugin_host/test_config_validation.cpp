@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include "plugin_fixtures.hpp"
 #include "plugin_host/plugin_instances.hpp"
 
 using namespace flare::host;
@@ -19,15 +20,13 @@ LoadedPlugin fixture(const std::string& name, flare_plugin_kind kind) {
   return load_plugin({name, {}, {fixtures}}, kind);
 }
 
-// Rank 0 of the first site, before the job starts: a data folder, no work_dir.
+// Rank 0 of the first of two sites of two ranks, before the job starts: a
+// data folder, no work_dir.
 flare_worker_info before_the_job(const char* data_dir) {
-  flare_worker_info w{};
-  w.site_name = "site-1";
+  flare_worker_info w = flare::testing::site_one();
   w.num_sites = 2;
   w.world_size = 2;
   w.local_world_size = 2;
-  w.device = {kDLCPU, 0};
-  w.num_threads = 1;
   w.data_dir = data_dir;
   return w;
 }
