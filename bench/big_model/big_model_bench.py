@@ -224,7 +224,7 @@ def main():
 
     if args.json_out:
         args.json_out.write_text(json.dumps(runs, indent=1))
-    ok = [r for r in runs if r["exit_code"] == 0]
+    ok = [r for r in runs if r["exit_code"] == 0 and len(r["round_seconds"]) == args.rounds]
     print(f"\nsummary over {len(ok)} successful runs of {len(runs)} "
           f"(median [min-max]); GB = 1e9 bytes, MiB/GiB = 2^20/2^30")
     per_round = [s for r in ok for s in r["round_seconds"]]
@@ -236,6 +236,10 @@ def main():
     print(f"  largest sum of RSS at one poll   {spread([r['max_sum_rss_bytes'] / MIB for r in ok], '{:.0f}')} MiB")
     print(f"  seconds per round (every round)  {spread(per_round, '{:.2f}')}")
     print(f"  GB/s moved per round ({moved / 1e9:.2f} GB) {spread([moved / 1e9 / s for s in per_round], '{:.3f}')}")
+    for k in range(args.rounds):  # round by round: the first is the slower one here
+        this_round = [r["round_seconds"][k] for r in ok]
+        print(f"    round {k + 1}: s {spread(this_round, '{:.2f}')}, GB/s "
+              f"{spread([moved / 1e9 / s for s in this_round], '{:.3f}')}")
     if ok:
         print("  peak RSS per process (last run): " +
               ", ".join(f"{name} {b / MIB:.0f}" for name, b in ok[-1]["processes"]) + " MiB")
