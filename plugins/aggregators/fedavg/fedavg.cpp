@@ -5,8 +5,10 @@
 // Config: {"weight": "num_samples" (default) | "num_steps" | "uniform"}.
 // Every update must carry exactly the global model's tensors (any order) with
 // the same dtypes and shapes, finite values and a finite weight > 0. float32 /
-// float64 tensors are averaged (in double); integer tensors (e.g. BatchNorm's
-// num_batches_tracked) take the value of the latest accepted update.
+// float32 tensors are averaged in a compensated float32 pair and float64 ones in
+// double (flat_math.hpp: the result does not depend on the arrival order beyond
+// float rounding); integer tensors (e.g. BatchNorm's num_batches_tracked) take
+// the value of the latest accepted update.
 #include <flare/plugin.hpp>
 
 #include <cmath>
@@ -15,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "weighted_sum.hpp"
+#include "flat_math.hpp"
 
 namespace {
 
@@ -61,8 +63,12 @@ struct Slot {
   std::vector<int64_t> shape;
   size_t count = 0;
   bool averaged = false;
-  std::vector<double> sum;       // averaged tensors: sum of weight * value
-  std::vector<std::byte> value;  // the result (latest value for integer tensors)
+  // float32: `value` holds the running sum and `carry` its compensation; the
+  // result is finished in place. float64: `value` holds the sum. Integer
+  // tensors: `value` is the latest update's. So the round holds at most 2x
+  // the model, for any number of sites.
+  std::vector<std::byte> value;
+  std::vector<float> carry;
 };
 
 class FedAvg final : public flare::Aggregator {
@@ -78,6 +84,7 @@ class FedAvg final : public flare::Aggregator {
 
   void begin_round(int64_t round, std::span<const flare_named_tensor> model) override {
     started_ = false;  // a begin_round that throws leaves no usable round
+    finished_ = false;
     slots_.clear();
     index_.clear();
     slots_.reserve(model.size());
@@ -97,8 +104,8 @@ class FedAvg final : public flare::Aggregator {
       slot.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
       slot.count = static_cast<size_t>(flare::num_elements(t.tensor));
       slot.averaged = is_averaged(slot.dtype);
-      if (slot.averaged) slot.sum.assign(slot.count, 0.0);
       slot.value.resize(flare::num_bytes(t.tensor));
+      if (is_float(slot.dtype, 32)) slot.carry.resize(slot.count);
       slots_.push_back(std::move(slot));
     }
     matched_.assign(slots_.size(), nullptr);
@@ -115,6 +122,9 @@ class FedAvg final : public flare::Aggregator {
                                                     " is too small for ABI 1");
     const std::string site = update.site ? update.site : "<unnamed>";
     const std::string where = "site '" + site + "'";
+    if (finished_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": update after round " + std::to_string(round_) + " was finalized");
     if (!started_)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": update before begin_round");
     if (update.round != round_)
@@ -129,17 +139,23 @@ class FedAvg final : public flare::Aggregator {
     match(where, update);
 
     // Everything checked: only now fold it in, so a rejected update leaves no trace.
+    // The first update writes the sums (no zeroed buffers to read back).
+    const bool first = accepted_ == 0;
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       const DLTensor& t = matched_[i]->tensor;
       if (!slot.averaged) {
         std::memcpy(slot.value.data(), data_of(t), slot.value.size());
       } else if (is_float(slot.dtype, 32)) {
-        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const float*>(data_of(t)),
-                                    weight, slot.count);
+        auto* sum = reinterpret_cast<float*>(slot.value.data());
+        const auto* x = reinterpret_cast<const float*>(data_of(t));
+        if (first) flare::agg::fold_first(sum, slot.carry.data(), x, weight, slot.count);
+        else flare::agg::fold(sum, slot.carry.data(), x, weight, slot.count);
       } else {
-        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const double*>(data_of(t)),
-                                    weight, slot.count);
+        auto* sum = reinterpret_cast<double*>(slot.value.data());
+        const auto* x = reinterpret_cast<const double*>(data_of(t));
+        if (first) flare::agg::fold_first(sum, x, weight, slot.count);
+        else flare::agg::fold(sum, x, weight, slot.count);
       }
     }
     total_weight_ += weight;
@@ -149,19 +165,27 @@ class FedAvg final : public flare::Aggregator {
   }
 
   std::vector<flare_named_tensor> finalize() override {
+    if (finished_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "round " + std::to_string(round_) +
+                                                    " was already finalized (its sums are its result)");
     if (!started_ || accepted_ == 0)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   "round " + std::to_string(round_) + ": no update was accepted, nothing to average");
     const double scale = 1.0 / total_weight_;
     std::vector<flare_named_tensor> out;
     out.reserve(slots_.size());
+    // Finished in place: the round is over, the sums become the result.
+    started_ = false;
+    finished_ = true;
     for (Slot& slot : slots_) {
-      if (is_float(slot.dtype, 32))
-        flare::fedavg::scale_into(reinterpret_cast<float*>(slot.value.data()), slot.sum.data(),
-                                  scale, slot.count);
-      else if (is_float(slot.dtype, 64))
-        flare::fedavg::scale_into(reinterpret_cast<double*>(slot.value.data()), slot.sum.data(),
-                                  scale, slot.count);
+      if (is_float(slot.dtype, 32)) {
+        flare::agg::finish(reinterpret_cast<float*>(slot.value.data()), slot.carry.data(), scale,
+                           slot.count);
+        slot.carry = {};
+      } else if (is_float(slot.dtype, 64)) {
+        auto* sum = reinterpret_cast<double*>(slot.value.data());
+        flare::agg::finish(sum, sum, scale, slot.count);
+      }
       out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
                                        slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
     }
@@ -234,9 +258,9 @@ class FedAvg final : public flare::Aggregator {
 
   static bool finite(const Slot& slot, const DLTensor& t) {
     if (is_float(slot.dtype, 32))
-      return flare::fedavg::all_finite(reinterpret_cast<const float*>(data_of(t)), slot.count);
+      return flare::agg::all_finite(reinterpret_cast<const float*>(data_of(t)), slot.count);
     if (is_float(slot.dtype, 64))
-      return flare::fedavg::all_finite(reinterpret_cast<const double*>(data_of(t)), slot.count);
+      return flare::agg::all_finite(reinterpret_cast<const double*>(data_of(t)), slot.count);
     return true;
   }
 
@@ -249,6 +273,7 @@ class FedAvg final : public flare::Aggregator {
   double total_weight_ = 0;
   size_t accepted_ = 0;
   bool started_ = false;
+  bool finished_ = false;  // finalize turned the sums into the result
 };
 
 }  // namespace
