@@ -183,6 +183,12 @@ int main(int argc, char** argv) try {
   std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
   std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
   std::printf("  fedavg / all-core copy: %.0f%% (median)\n", 100.0 * a.median / c.median);
+  // What fedavg really moves per parameter: each update's finite check (4 bytes
+  // read) and fold (4 read, the float32 sum and carry read and written: 16),
+  // the first fold writes only (4 + 4 + 8), finish reads 8 and writes 4.
+  const double moved = double(o.params) * (24.0 * double(o.clients) - 8.0 + 12.0);
+  std::printf("  fedavg moves about %.0f MB a run (%.2fx the counted bytes): %.2f GB/s of traffic\n",
+              moved / 1e6, moved / bytes, a.median * moved / bytes);
   std::printf(
       "{\"fedavg_gbs\": %.3f, \"copy_all_gbs\": %.3f, \"copy_one_gbs\": %.3f, \"cpus\": %zu, "
       "\"runs\": %zu}\n",
