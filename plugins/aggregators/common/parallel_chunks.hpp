@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <system_error>
 #include <thread>
@@ -19,7 +20,8 @@ inline constexpr size_t kChunkElements = size_t{1} << 18;
 size_t usable_cpus();
 
 // Calls work(first, last) for every chunk of [0, n) (last exclusive), on up to
-// max_threads threads (0: usable_cpus()), the calling thread among them.
+// max_threads threads (0: usable_cpus()), the calling thread among them,
+// each taking the next chunk left.
 // Chunk c covers [c * chunk, min(n, (c + 1) * chunk)).
 template <class Work>
 void for_each_chunk(size_t n, Work&& work, size_t max_threads = 0, size_t chunk = kChunkElements) {
@@ -27,9 +29,12 @@ void for_each_chunk(size_t n, Work&& work, size_t max_threads = 0, size_t chunk 
   if (chunks == 0) return;
   const size_t wanted = max_threads ? max_threads : usable_cpus();
   const size_t threads = std::min(wanted, n < 2 * chunk ? size_t{1} : chunks);
-  // Thread t takes chunks t, t + threads, ...: equal shares without a queue.
-  auto run = [&](size_t t) {
-    for (size_t c = t; c < chunks; c += threads) work(c * chunk, std::min(n, (c + 1) * chunk));
+  // Each thread takes the next chunk not yet taken: on a shared machine a
+  // thread that starts late or is descheduled does less, the others more.
+  std::atomic<size_t> next{0};
+  auto run = [&](size_t) {
+    for (size_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;)
+      work(c * chunk, std::min(n, (c + 1) * chunk));
   };
   std::vector<std::jthread> helpers;
   helpers.reserve(threads - 1);

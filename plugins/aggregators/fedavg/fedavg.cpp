@@ -85,6 +85,10 @@ class FedAvg final : public flare::Aggregator {
   void begin_round(int64_t round, std::span<const flare_named_tensor> model) override {
     started_ = false;  // a begin_round that throws leaves no usable round
     finished_ = false;
+    // Last round's buffers are reused for tensors of the same name: a big
+    // model's every round then starts without allocating or faulting in pages.
+    std::unordered_map<std::string, Slot> reusable;
+    for (Slot& old : slots_) reusable.emplace(old.name, std::move(old));
     slots_.clear();
     index_.clear();
     slots_.reserve(model.size());
@@ -99,6 +103,10 @@ class FedAvg final : public flare::Aggregator {
       if (!index_.emplace(name, slots_.size()).second)
         throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
       Slot slot;
+      if (const auto old = reusable.find(name); old != reusable.end()) {
+        slot.value = std::move(old->second.value);
+        slot.carry = std::move(old->second.carry);
+      }
       slot.name = name;
       slot.dtype = t.tensor.dtype;
       slot.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
@@ -106,6 +114,7 @@ class FedAvg final : public flare::Aggregator {
       slot.averaged = is_averaged(slot.dtype);
       slot.value.resize(flare::num_bytes(t.tensor));
       if (is_float(slot.dtype, 32)) slot.carry.resize(slot.count);
+      else slot.carry = {};
       slots_.push_back(std::move(slot));
     }
     matched_.assign(slots_.size(), nullptr);
@@ -181,7 +190,6 @@ class FedAvg final : public flare::Aggregator {
       if (is_float(slot.dtype, 32)) {
         flare::agg::finish(reinterpret_cast<float*>(slot.value.data()), slot.carry.data(), scale,
                            slot.count);
-        slot.carry = {};
       } else if (is_float(slot.dtype, 64)) {
         auto* sum = reinterpret_cast<double*>(slot.value.data());
         flare::agg::finish(sum, sum, scale, slot.count);
