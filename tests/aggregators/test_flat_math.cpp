@@ -5,6 +5,7 @@
 #include "parallel_chunks.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -148,5 +149,25 @@ TEST_CASE("for_each_chunk covers the range once, in chunks independent of the th
     std::sort(firsts.begin(), firsts.end());
     CHECK(firsts.size() == 11);
     CHECK(firsts.back() == 640);
+  }
+}
+
+TEST_CASE("for_each_chunk_of covers every segment once, empty ones included, in one region") {
+  const std::vector<size_t> sizes = {0, 5, 130, 64};
+  for (size_t threads : {1, 3}) {
+    CAPTURE(threads);
+    std::vector<std::vector<int>> seen;
+    for (size_t n : sizes) seen.emplace_back(n, 0);
+    std::atomic<int> calls{0};
+    for_each_chunk_of(
+        sizes,
+        [&](size_t s, size_t a, size_t b) {
+          for (size_t i = a; i < b; ++i) ++seen[s][i];
+          ++calls;
+        },
+        threads, 64);
+    for (const auto& v : seen)
+      CHECK(std::all_of(v.begin(), v.end(), [](int x) { return x == 1; }));
+    CHECK(calls == 1 + 3 + 1);  // 5 -> 1 chunk, 130 -> 3, 64 -> 1
   }
 }

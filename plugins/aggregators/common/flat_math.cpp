@@ -1,12 +1,12 @@
 #include "flat_math.hpp"
 
+#include <sched.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
-
-#include <sched.h>
 
 #include "parallel_chunks.hpp"
 
@@ -23,15 +23,13 @@
 #endif
 
 namespace flare::agg {
-namespace {
-
-std::atomic<size_t> max_threads{0};
+namespace one_thread {
 
 // The element loops, on one chunk. No -ffast-math anywhere near them: the
 // compensation relies on IEEE rounding of every operation.
 FLARE_VECTOR_CLONES
-void fold_first_f32(float* __restrict sum, float* __restrict carry, const float* __restrict x,
-                    double w, size_t n) {
+void fold_first(float* __restrict sum, float* __restrict carry, const float* __restrict x, double w,
+                size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const double product = w * static_cast<double>(x[i]);
     const float rounded = static_cast<float>(product);
@@ -41,8 +39,8 @@ void fold_first_f32(float* __restrict sum, float* __restrict carry, const float*
 }
 
 FLARE_VECTOR_CLONES
-void fold_f32(float* __restrict sum, float* __restrict carry, const float* __restrict x, double w,
-              size_t n) {
+void fold(float* __restrict sum, float* __restrict carry, const float* __restrict x, double w,
+          size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const double product = w * static_cast<double>(x[i]);
     const float p = static_cast<float>(product);
@@ -58,24 +56,24 @@ void fold_f32(float* __restrict sum, float* __restrict carry, const float* __res
 }
 
 FLARE_VECTOR_CLONES
-void finish_f32(float* __restrict sum, const float* __restrict carry, double scale, size_t n) {
+void finish(float* __restrict sum, const float* __restrict carry, double scale, size_t n) {
   for (size_t i = 0; i < n; ++i)
     sum[i] = static_cast<float>((static_cast<double>(sum[i]) + carry[i]) * scale);
 }
 
 FLARE_VECTOR_CLONES
-void fold_first_f64(double* __restrict sum, const double* __restrict x, double w, size_t n) {
+void fold_first(double* __restrict sum, const double* __restrict x, double w, size_t n) {
   for (size_t i = 0; i < n; ++i) sum[i] = w * x[i];
 }
 
 FLARE_VECTOR_CLONES
-void fold_f64(double* __restrict sum, const double* __restrict x, double w, size_t n) {
+void fold(double* __restrict sum, const double* __restrict x, double w, size_t n) {
   for (size_t i = 0; i < n; ++i) sum[i] += w * x[i];
 }
 
 // `out` may be `sum` (no __restrict).
 FLARE_VECTOR_CLONES
-void finish_f64(double* out, const double* sum, double scale, size_t n) {
+void finish(double* out, const double* sum, double scale, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = sum[i] * scale;
 }
 
@@ -95,14 +93,20 @@ bool all_finite_chunk(const T* x, size_t n) {
 }
 
 FLARE_VECTOR_CLONES
-bool all_finite_f32(const float* x, size_t n) {
+bool all_finite(const float* x, size_t n) {
   return all_finite_chunk<uint32_t, float, 23, 0xffu>(x, n);
 }
 
 FLARE_VECTOR_CLONES
-bool all_finite_f64(const double* x, size_t n) {
+bool all_finite(const double* x, size_t n) {
   return all_finite_chunk<uint64_t, double, 52, 0x7ffu>(x, n);
 }
+
+}  // namespace one_thread
+
+namespace {
+
+std::atomic<size_t> thread_limit{0};
 
 FLARE_VECTOR_CLONES
 double sum_of_squares(const float* x, size_t n) {
@@ -113,7 +117,7 @@ double sum_of_squares(const float* x, size_t n) {
 
 template <class Work>
 void chunked(size_t n, Work&& work) {
-  for_each_chunk(n, work, max_threads.load(std::memory_order_relaxed));
+  for_each_chunk(n, work, max_threads());
 }
 
 template <class T, class Check>
@@ -136,32 +140,43 @@ size_t usable_cpus() {
   return n ? n : 1;
 }
 
-void set_max_threads(size_t threads) { max_threads.store(threads, std::memory_order_relaxed); }
+void set_max_threads(size_t threads) { thread_limit.store(threads, std::memory_order_relaxed); }
+size_t max_threads() { return thread_limit.load(std::memory_order_relaxed); }
 
 void fold_first(float* sum, float* carry, const float* x, double weight, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { fold_first_f32(sum + a, carry + a, x + a, weight, b - a); });
+  chunked(n, [&](size_t a, size_t b) {
+    one_thread::fold_first(sum + a, carry + a, x + a, weight, b - a);
+  });
 }
 void fold(float* sum, float* carry, const float* x, double weight, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { fold_f32(sum + a, carry + a, x + a, weight, b - a); });
+  chunked(n,
+          [&](size_t a, size_t b) { one_thread::fold(sum + a, carry + a, x + a, weight, b - a); });
 }
 void finish(float* sum, const float* carry, double scale, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { finish_f32(sum + a, carry + a, scale, b - a); });
+  chunked(n, [&](size_t a, size_t b) { one_thread::finish(sum + a, carry + a, scale, b - a); });
 }
 void fold_first(double* sum, const double* x, double weight, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { fold_first_f64(sum + a, x + a, weight, b - a); });
+  chunked(n, [&](size_t a, size_t b) { one_thread::fold_first(sum + a, x + a, weight, b - a); });
 }
 void fold(double* sum, const double* x, double weight, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { fold_f64(sum + a, x + a, weight, b - a); });
+  chunked(n, [&](size_t a, size_t b) { one_thread::fold(sum + a, x + a, weight, b - a); });
 }
 void finish(double* out, const double* sum, double scale, size_t n) {
-  chunked(n, [&](size_t a, size_t b) { finish_f64(out + a, sum + a, scale, b - a); });
+  chunked(n, [&](size_t a, size_t b) { one_thread::finish(out + a, sum + a, scale, b - a); });
 }
-bool all_finite(const float* x, size_t n) { return all_chunks_finite(x, n, all_finite_f32); }
-bool all_finite(const double* x, size_t n) { return all_chunks_finite(x, n, all_finite_f64); }
+bool all_finite(const float* x, size_t n) {
+  return all_chunks_finite(x, n,
+                           [](const float* p, size_t k) { return one_thread::all_finite(p, k); });
+}
+bool all_finite(const double* x, size_t n) {
+  return all_chunks_finite(x, n,
+                           [](const double* p, size_t k) { return one_thread::all_finite(p, k); });
+}
 
 double l2_norm(const float* x, size_t n) {
   std::vector<double> partial((n + kChunkElements - 1) / kChunkElements, 0.0);
-  chunked(n, [&](size_t a, size_t b) { partial[a / kChunkElements] = sum_of_squares(x + a, b - a); });
+  chunked(n,
+          [&](size_t a, size_t b) { partial[a / kChunkElements] = sum_of_squares(x + a, b - a); });
   double total = 0;
   for (double p : partial) total += p;
   return std::sqrt(total);

@@ -36,8 +36,22 @@ bool all_finite(const double* x, size_t n);
 // order: the same bits for any number of threads.
 double l2_norm(const float* x, size_t n);
 
+// The same loops on the calling thread alone, for aggregators that split a
+// whole model's work themselves (for_each_chunk_of in parallel_chunks.hpp).
+namespace one_thread {
+void fold_first(float* sum, float* carry, const float* x, double weight, size_t n);
+void fold(float* sum, float* carry, const float* x, double weight, size_t n);
+void finish(float* sum, const float* carry, double scale, size_t n);
+void fold_first(double* sum, const double* x, double weight, size_t n);
+void fold(double* sum, const double* x, double weight, size_t n);
+void finish(double* out, const double* sum, double scale, size_t n);
+bool all_finite(const float* x, size_t n);
+bool all_finite(const double* x, size_t n);
+}  // namespace one_thread
+
 // How many threads the functions above may use (0: every usable CPU). For
 // tests and benchmarks; process-wide.
 void set_max_threads(size_t threads);
+size_t max_threads();
 
 }  // namespace flare::agg

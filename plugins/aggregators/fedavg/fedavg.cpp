@@ -11,19 +11,23 @@
 // the value of the latest accepted update.
 #include <flare/plugin.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "flat_math.hpp"
+#include "parallel_chunks.hpp"
 
 namespace {
 
 using flare::describe_dtype;
 using flare::describe_shape;
 using flare::Error;
+namespace one_thread = flare::agg::one_thread;
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
 
@@ -118,6 +122,8 @@ class FedAvg final : public flare::Aggregator {
       slots_.push_back(std::move(slot));
     }
     matched_.assign(slots_.size(), nullptr);
+    averaged_sizes_.clear();
+    for (const Slot& slot : slots_) averaged_sizes_.push_back(slot.averaged ? slot.count : 0);
     round_ = round;
     total_weight_ = 0;
     accepted_ = 0;
@@ -149,24 +155,29 @@ class FedAvg final : public flare::Aggregator {
 
     // Everything checked: only now fold it in, so a rejected update leaves no trace.
     // The first update writes the sums (no zeroed buffers to read back).
+    // Every tensor in one parallel pass.
     const bool first = accepted_ == 0;
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      Slot& slot = slots_[i];
-      const DLTensor& t = matched_[i]->tensor;
-      if (!slot.averaged) {
-        std::memcpy(slot.value.data(), data_of(t), slot.value.size());
-      } else if (is_float(slot.dtype, 32)) {
-        auto* sum = reinterpret_cast<float*>(slot.value.data());
-        const auto* x = reinterpret_cast<const float*>(data_of(t));
-        if (first) flare::agg::fold_first(sum, slot.carry.data(), x, weight, slot.count);
-        else flare::agg::fold(sum, slot.carry.data(), x, weight, slot.count);
-      } else {
-        auto* sum = reinterpret_cast<double*>(slot.value.data());
-        const auto* x = reinterpret_cast<const double*>(data_of(t));
-        if (first) flare::agg::fold_first(sum, x, weight, slot.count);
-        else flare::agg::fold(sum, x, weight, slot.count);
-      }
-    }
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].averaged)
+        std::memcpy(slots_[i].value.data(), data_of(matched_[i]->tensor), slots_[i].value.size());
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          Slot& slot = slots_[i];
+          const void* x = data_of(matched_[i]->tensor);
+          if (is_float(slot.dtype, 32)) {
+            float* sum = reinterpret_cast<float*>(slot.value.data()) + a;
+            const float* in = static_cast<const float*>(x) + a;
+            if (first) one_thread::fold_first(sum, slot.carry.data() + a, in, weight, b - a);
+            else one_thread::fold(sum, slot.carry.data() + a, in, weight, b - a);
+          } else {
+            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
+            const double* in = static_cast<const double*>(x) + a;
+            if (first) one_thread::fold_first(sum, in, weight, b - a);
+            else one_thread::fold(sum, in, weight, b - a);
+          }
+        },
+        flare::agg::max_threads());
     total_weight_ += weight;
     ++accepted_;
     host_.debug("fedavg: round " + std::to_string(round_) + ": folded in " + where +
@@ -186,14 +197,20 @@ class FedAvg final : public flare::Aggregator {
     // Finished in place: the round is over, the sums become the result.
     started_ = false;
     finished_ = true;
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          Slot& slot = slots_[i];
+          if (is_float(slot.dtype, 32)) {
+            one_thread::finish(reinterpret_cast<float*>(slot.value.data()) + a,
+                               slot.carry.data() + a, scale, b - a);
+          } else {
+            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
+            one_thread::finish(sum, sum, scale, b - a);
+          }
+        },
+        flare::agg::max_threads());
     for (Slot& slot : slots_) {
-      if (is_float(slot.dtype, 32)) {
-        flare::agg::finish(reinterpret_cast<float*>(slot.value.data()), slot.carry.data(), scale,
-                           slot.count);
-      } else if (is_float(slot.dtype, 64)) {
-        auto* sum = reinterpret_cast<double*>(slot.value.data());
-        flare::agg::finish(sum, sum, scale, slot.count);
-      }
       out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
                                        slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
     }
@@ -257,19 +274,29 @@ class FedAvg final : public flare::Aggregator {
                     where + ": tensor '" + slot.name + "' has shape " +
                         describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
                         ", the global model's is " + describe_shape(slot.shape));
-      if (!finite(slot, t.tensor))
-        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                    where + ": tensor '" + slot.name + "' holds NaN or infinite values");
       matched_[found->second] = &t;
     }
+    check_finite(where);
   }
 
-  static bool finite(const Slot& slot, const DLTensor& t) {
-    if (is_float(slot.dtype, 32))
-      return flare::agg::all_finite(reinterpret_cast<const float*>(data_of(t)), slot.count);
-    if (is_float(slot.dtype, 64))
-      return flare::agg::all_finite(reinterpret_cast<const double*>(data_of(t)), slot.count);
-    return true;
+  // One parallel pass over every averaged tensor of the update; names the
+  // first (in the global model's order) holding NaN or infinity.
+  void check_finite(const std::string& where) {
+    auto bad = std::make_unique<std::atomic<bool>[]>(slots_.size());
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          const void* x = data_of(matched_[i]->tensor);
+          const bool ok = is_float(slots_[i].dtype, 32)
+                              ? one_thread::all_finite(static_cast<const float*>(x) + a, b - a)
+                              : one_thread::all_finite(static_cast<const double*>(x) + a, b - a);
+          if (!ok) bad[i].store(true, std::memory_order_relaxed);
+        },
+        flare::agg::max_threads());
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (bad[i].load())
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slots_[i].name + "' holds NaN or infinite values");
   }
 
   Weighting weighting_;
@@ -277,6 +304,7 @@ class FedAvg final : public flare::Aggregator {
   std::vector<Slot> slots_;
   std::unordered_map<std::string, size_t> index_;
   std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
+  std::vector<size_t> averaged_sizes_;  // slot index -> elements to average (0: copied)
   int64_t round_ = 0;
   double total_weight_ = 0;
   size_t accepted_ = 0;
