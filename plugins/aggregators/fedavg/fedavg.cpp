@@ -4,10 +4,10 @@
 //
 // Config: {"weight": "num_samples" (default) | "num_steps" | "uniform"}.
 // Every update must carry exactly the global model's tensors (any order) with
-// the same dtypes and shapes, finite values and a finite weight > 0. float32 /
-// float32 tensors are averaged in a compensated float32 pair and float64 ones in
-// double (flat_math.hpp: the result does not depend on the arrival order beyond
-// float rounding); integer tensors (e.g. BatchNorm's num_batches_tracked) take
+// the same dtypes and shapes, finite values and a finite weight > 0. float32
+// tensors are averaged in a compensated float32 pair and float64 ones in double
+// (flat_math.hpp: the result does not depend on the arrival order beyond float
+// rounding); integer tensors (e.g. BatchNorm's num_batches_tracked) take
 // the value of the latest accepted update.
 #include <flare/plugin.hpp>
 
@@ -154,8 +154,8 @@ class FedAvg final : public flare::Aggregator {
     match(where, update);
 
     // Everything checked: only now fold it in, so a rejected update leaves no trace.
-    // The first update writes the sums (no zeroed buffers to read back).
-    // Every tensor in one parallel pass.
+    // One parallel pass over every tensor; the first update writes the sums
+    // (no zeroed buffers to read back).
     const bool first = accepted_ == 0;
     for (size_t i = 0; i < slots_.size(); ++i)
       if (!slots_[i].averaged)
