@@ -2,8 +2,11 @@
 #include "plugin_host/config_validation.hpp"
 #include "plugin_host/plugin_instances.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -380,4 +383,110 @@ TEST_CASE("fedavg refuses a global model with a dtype it cannot average") {
 TEST_CASE("the shipped fedavg is found beside the executable by name") {
   const auto plugin = load_plugin({"fedavg", {}, {}}, FLARE_PLUGIN_AGGREGATOR);
   CHECK(std::string(plugin.descriptor().name) == "fedavg");
+}
+
+TEST_CASE("fedavg refuses a second finalize and updates after it: the sums became the result") {
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  Model global;
+  agg.begin_round(2, global.tensors());
+  ThreeSites sites;
+  sites.send(agg, 2);
+  agg.finalize();
+  CHECK(call_error([&] { agg.finalize(); }).plugin_message() ==
+        "round 2 was already finalized (its sums are its result)");
+  CHECK(call_error([&] { agg.accept(update_of("site-a", 2, sites.ta, 1, 1)); }).plugin_message() ==
+        "site 'site-a': update after round 2 was finalized");
+}
+
+namespace {
+
+// A float32 model of odd sizes: one tensor of several aggregation chunks and a
+// tail (so it is split over threads), one shorter than a vector.
+struct FlatModel {
+  std::vector<float> big, small;
+  int64_t big_shape[1], small_shape[1];
+
+  FlatModel(size_t big_n, size_t small_n, unsigned seed) : big(big_n), small(small_n) {
+    big_shape[0] = static_cast<int64_t>(big_n);
+    small_shape[0] = static_cast<int64_t>(small_n);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> value(0.0f, 1.0f);
+    std::uniform_int_distribution<int> exponent(-10, 10);
+    for (auto* v : {&big, &small})
+      for (auto& x : *v) x = std::ldexp(value(rng), exponent(rng));
+  }
+  std::vector<flare_named_tensor> tensors() {
+    return {Model::view("big", big.data(), {kDLFloat, 32, 1}, big_shape, 1),
+            Model::view("small", small.data(), {kDLFloat, 32, 1}, small_shape, 1)};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("fedavg equals a float64 reference to float rounding for any arrival order") {
+  const size_t big_n = 3 * (size_t{1} << 18) + 13, small_n = 5;
+  const std::vector<double> samples = {3, 1000, 7.5, 123456, 0.1, 42};
+  std::vector<FlatModel> sites;
+  for (unsigned k = 0; k < samples.size(); ++k) sites.emplace_back(big_n, small_n, 200 + k);
+  std::vector<std::vector<flare_named_tensor>> tensors;
+  for (auto& s : sites) tensors.push_back(s.tensors());
+  const double total = std::accumulate(samples.begin(), samples.end(), 0.0);
+
+  // reference[i] and the error a float32 result may have: half an ulp of the
+  // rounded value, plus a hair for the compensation's own rounding.
+  auto check_against_reference = [&](std::vector<float> FlatModel::*member,
+                                     std::span<const flare_named_tensor> result,
+                                     const std::string& name) {
+    const auto& t = find(result, name);
+    const auto* got = static_cast<const float*>(t.tensor.data);
+    const size_t n = (sites[0].*member).size();
+    size_t off = 0;
+    for (size_t i = 0; i < n; ++i) {
+      double exact = 0, magnitude = 0;
+      for (size_t k = 0; k < sites.size(); ++k) {
+        exact += samples[k] * (sites[k].*member)[i];
+        magnitude += std::fabs(samples[k] * (sites[k].*member)[i]);
+      }
+      exact /= total;
+      const float r = static_cast<float>(exact);
+      const double ulp = std::nextafter(std::fabs(r), INFINITY) - std::fabs(r);
+      if (std::fabs(got[i] - exact) > 0.5 * ulp + 1e-12 * magnitude / total) ++off;
+    }
+    return off;
+  };
+
+  std::vector<size_t> order(sites.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<std::vector<size_t>> orders = {order};
+  std::reverse(order.begin(), order.end());
+  orders.push_back(order);
+  orders.push_back({3, 0, 5, 1, 4, 2});  // the heaviest site first
+  orders.push_back({4, 2, 0, 5, 1, 3});  // the lightest first, the heaviest last
+
+  const HostServices host;
+  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  FlatModel global(big_n, small_n, 1);
+  std::vector<float> first_result;
+  for (size_t which = 0; which < orders.size(); ++which) {
+    CAPTURE(which);
+    const auto& o = orders[which];
+    agg.begin_round(0, global.tensors());
+    for (size_t k : o)
+      agg.accept(update_of(("site-" + std::to_string(k)).c_str(), 0, tensors[k], samples[k], 1));
+    const auto result = agg.finalize();
+    CHECK(check_against_reference(&FlatModel::big, result, "big") == 0);
+    CHECK(check_against_reference(&FlatModel::small, result, "small") == 0);
+    const auto* big = static_cast<const float*>(find(result, "big").tensor.data);
+    if (first_result.empty()) {
+      first_result.assign(big, big + big_n);
+      continue;
+    }
+    // Each order within half an ulp of the same exact value: at most one ulp apart.
+    size_t apart = 0;
+    for (size_t i = 0; i < big_n; ++i)
+      apart += std::fabs(big[i] - first_result[i]) >
+               std::nextafter(std::fabs(first_result[i]), INFINITY) - std::fabs(first_result[i]);
+    CHECK(apart == 0);
+  }
 }

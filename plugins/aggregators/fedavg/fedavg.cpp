@@ -4,24 +4,30 @@
 //
 // Config: {"weight": "num_samples" (default) | "num_steps" | "uniform"}.
 // Every update must carry exactly the global model's tensors (any order) with
-// the same dtypes and shapes, finite values and a finite weight > 0. float32 /
-// float64 tensors are averaged (in double); integer tensors (e.g. BatchNorm's
-// num_batches_tracked) take the value of the latest accepted update.
+// the same dtypes and shapes, finite values and a finite weight > 0. float32
+// tensors are averaged in a compensated float32 pair and float64 ones in double
+// (flat_math.hpp: the result does not depend on the arrival order beyond float
+// rounding); integer tensors (e.g. BatchNorm's num_batches_tracked) take
+// the value of the latest accepted update.
 #include <flare/plugin.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "weighted_sum.hpp"
+#include "flat_math.hpp"
+#include "parallel_chunks.hpp"
 
 namespace {
 
 using flare::describe_dtype;
 using flare::describe_shape;
 using flare::Error;
+namespace one_thread = flare::agg::one_thread;
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
 
@@ -61,8 +67,12 @@ struct Slot {
   std::vector<int64_t> shape;
   size_t count = 0;
   bool averaged = false;
-  std::vector<double> sum;       // averaged tensors: sum of weight * value
-  std::vector<std::byte> value;  // the result (latest value for integer tensors)
+  // float32: `value` holds the running sum and `carry` its compensation; the
+  // result is finished in place. float64: `value` holds the sum. Integer
+  // tensors: `value` is the latest update's. So the round holds at most 2x
+  // the model, for any number of sites.
+  std::vector<std::byte> value;
+  std::vector<float> carry;
 };
 
 class FedAvg final : public flare::Aggregator {
@@ -78,6 +88,11 @@ class FedAvg final : public flare::Aggregator {
 
   void begin_round(int64_t round, std::span<const flare_named_tensor> model) override {
     started_ = false;  // a begin_round that throws leaves no usable round
+    finished_ = false;
+    // Last round's buffers are reused for tensors of the same name: a big
+    // model's every round then starts without allocating or faulting in pages.
+    std::unordered_map<std::string, Slot> reusable;
+    for (Slot& old : slots_) reusable.emplace(old.name, std::move(old));
     slots_.clear();
     index_.clear();
     slots_.reserve(model.size());
@@ -92,16 +107,23 @@ class FedAvg final : public flare::Aggregator {
       if (!index_.emplace(name, slots_.size()).second)
         throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
       Slot slot;
+      if (const auto old = reusable.find(name); old != reusable.end()) {
+        slot.value = std::move(old->second.value);
+        slot.carry = std::move(old->second.carry);
+      }
       slot.name = name;
       slot.dtype = t.tensor.dtype;
       slot.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
       slot.count = static_cast<size_t>(flare::num_elements(t.tensor));
       slot.averaged = is_averaged(slot.dtype);
-      if (slot.averaged) slot.sum.assign(slot.count, 0.0);
       slot.value.resize(flare::num_bytes(t.tensor));
+      if (is_float(slot.dtype, 32)) slot.carry.resize(slot.count);
+      else slot.carry = {};
       slots_.push_back(std::move(slot));
     }
     matched_.assign(slots_.size(), nullptr);
+    averaged_sizes_.clear();
+    for (const Slot& slot : slots_) averaged_sizes_.push_back(slot.averaged ? slot.count : 0);
     round_ = round;
     total_weight_ = 0;
     accepted_ = 0;
@@ -115,6 +137,9 @@ class FedAvg final : public flare::Aggregator {
                                                     " is too small for ABI 1");
     const std::string site = update.site ? update.site : "<unnamed>";
     const std::string where = "site '" + site + "'";
+    if (finished_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": update after round " + std::to_string(round_) + " was finalized");
     if (!started_)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": update before begin_round");
     if (update.round != round_)
@@ -129,19 +154,30 @@ class FedAvg final : public flare::Aggregator {
     match(where, update);
 
     // Everything checked: only now fold it in, so a rejected update leaves no trace.
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      Slot& slot = slots_[i];
-      const DLTensor& t = matched_[i]->tensor;
-      if (!slot.averaged) {
-        std::memcpy(slot.value.data(), data_of(t), slot.value.size());
-      } else if (is_float(slot.dtype, 32)) {
-        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const float*>(data_of(t)),
-                                    weight, slot.count);
-      } else {
-        flare::fedavg::add_weighted(slot.sum.data(), reinterpret_cast<const double*>(data_of(t)),
-                                    weight, slot.count);
-      }
-    }
+    // One parallel pass over every tensor; the first update writes the sums
+    // (no zeroed buffers to read back).
+    const bool first = accepted_ == 0;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].averaged)
+        std::memcpy(slots_[i].value.data(), data_of(matched_[i]->tensor), slots_[i].value.size());
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          Slot& slot = slots_[i];
+          const void* x = data_of(matched_[i]->tensor);
+          if (is_float(slot.dtype, 32)) {
+            float* sum = reinterpret_cast<float*>(slot.value.data()) + a;
+            const float* in = static_cast<const float*>(x) + a;
+            if (first) one_thread::fold_first(sum, slot.carry.data() + a, in, weight, b - a);
+            else one_thread::fold(sum, slot.carry.data() + a, in, weight, b - a);
+          } else {
+            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
+            const double* in = static_cast<const double*>(x) + a;
+            if (first) one_thread::fold_first(sum, in, weight, b - a);
+            else one_thread::fold(sum, in, weight, b - a);
+          }
+        },
+        flare::agg::max_threads());
     total_weight_ += weight;
     ++accepted_;
     host_.debug("fedavg: round " + std::to_string(round_) + ": folded in " + where +
@@ -149,19 +185,32 @@ class FedAvg final : public flare::Aggregator {
   }
 
   std::vector<flare_named_tensor> finalize() override {
+    if (finished_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "round " + std::to_string(round_) +
+                                                    " was already finalized (its sums are its result)");
     if (!started_ || accepted_ == 0)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   "round " + std::to_string(round_) + ": no update was accepted, nothing to average");
     const double scale = 1.0 / total_weight_;
     std::vector<flare_named_tensor> out;
     out.reserve(slots_.size());
+    // Finished in place: the round is over, the sums become the result.
+    started_ = false;
+    finished_ = true;
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          Slot& slot = slots_[i];
+          if (is_float(slot.dtype, 32)) {
+            one_thread::finish(reinterpret_cast<float*>(slot.value.data()) + a,
+                               slot.carry.data() + a, scale, b - a);
+          } else {
+            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
+            one_thread::finish(sum, sum, scale, b - a);
+          }
+        },
+        flare::agg::max_threads());
     for (Slot& slot : slots_) {
-      if (is_float(slot.dtype, 32))
-        flare::fedavg::scale_into(reinterpret_cast<float*>(slot.value.data()), slot.sum.data(),
-                                  scale, slot.count);
-      else if (is_float(slot.dtype, 64))
-        flare::fedavg::scale_into(reinterpret_cast<double*>(slot.value.data()), slot.sum.data(),
-                                  scale, slot.count);
       out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
                                        slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
     }
@@ -225,19 +274,29 @@ class FedAvg final : public flare::Aggregator {
                     where + ": tensor '" + slot.name + "' has shape " +
                         describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
                         ", the global model's is " + describe_shape(slot.shape));
-      if (!finite(slot, t.tensor))
-        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                    where + ": tensor '" + slot.name + "' holds NaN or infinite values");
       matched_[found->second] = &t;
     }
+    check_finite(where);
   }
 
-  static bool finite(const Slot& slot, const DLTensor& t) {
-    if (is_float(slot.dtype, 32))
-      return flare::fedavg::all_finite(reinterpret_cast<const float*>(data_of(t)), slot.count);
-    if (is_float(slot.dtype, 64))
-      return flare::fedavg::all_finite(reinterpret_cast<const double*>(data_of(t)), slot.count);
-    return true;
+  // One parallel pass over every averaged tensor of the update; names the
+  // first (in the global model's order) holding NaN or infinity.
+  void check_finite(const std::string& where) {
+    auto bad = std::make_unique<std::atomic<bool>[]>(slots_.size());
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          const void* x = data_of(matched_[i]->tensor);
+          const bool ok = is_float(slots_[i].dtype, 32)
+                              ? one_thread::all_finite(static_cast<const float*>(x) + a, b - a)
+                              : one_thread::all_finite(static_cast<const double*>(x) + a, b - a);
+          if (!ok) bad[i].store(true, std::memory_order_relaxed);
+        },
+        flare::agg::max_threads());
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (bad[i].load())
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    where + ": tensor '" + slots_[i].name + "' holds NaN or infinite values");
   }
 
   Weighting weighting_;
@@ -245,10 +304,12 @@ class FedAvg final : public flare::Aggregator {
   std::vector<Slot> slots_;
   std::unordered_map<std::string, size_t> index_;
   std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
+  std::vector<size_t> averaged_sizes_;  // slot index -> elements to average (0: copied)
   int64_t round_ = 0;
   double total_weight_ = 0;
   size_t accepted_ = 0;
   bool started_ = false;
+  bool finished_ = false;  // finalize turned the sums into the result
 };
 
 }  // namespace

@@ -1,0 +1,200 @@
+// FedAvg through the C ABI (begin_round, accept per client, finalize on the
+// raw function table of the loaded .so) against a copy of the same bytes on
+// all cores and on one core, interleaved in the same run.
+//   flare-bench-aggregation --plugin libflare_fedavg.so [--clients 8]
+//                           [--params 25000000] [--repeats 7]
+// GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
+// the output written once); a copy's bytes = read + written, of the same total.
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/plugin_loader.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sched.h>
+
+using namespace flare::host;
+
+namespace {
+
+struct Options {
+  std::string plugin;
+  size_t clients = 8;
+  size_t params = 25'000'000;
+  size_t repeats = 7;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--plugin") o.plugin = value;
+    else if (key == "--clients") o.clients = std::stoul(value);
+    else if (key == "--params") o.params = std::stoul(value);
+    else if (key == "--repeats") o.repeats = std::stoul(value);
+    else throw std::invalid_argument("unknown option " + key);
+  }
+  if (o.plugin.empty() || o.clients == 0 || o.params < 1000 || o.repeats == 0)
+    throw std::invalid_argument(
+        "usage: flare-bench-aggregation --plugin PATH [--clients N] [--params P>=1000] "
+        "[--repeats R]");
+  return o;
+}
+
+// 20 tensors like a CNN's (weight, bias) pairs, growing, summing to `params`
+// (agg_numpy.py's cnn20 layout in spirit).
+std::vector<size_t> layer_sizes(size_t params) {
+  std::vector<size_t> sizes;
+  size_t used = 0;
+  for (size_t k = 1; k <= 10; ++k) {
+    const size_t bias = 64 * k;
+    const size_t weight = k < 10 ? params * k / 55 - bias : params - used - bias;
+    sizes.push_back(weight);
+    sizes.push_back(bias);
+    used += weight + bias;
+  }
+  return sizes;
+}
+
+struct Client {
+  std::vector<float> data;
+  std::vector<int64_t> shapes;
+  std::vector<std::string> names;
+  std::vector<flare_named_tensor> tensors;
+};
+
+Client make_client(const std::vector<size_t>& sizes, size_t params, unsigned seed) {
+  Client c;
+  c.data.resize(params);
+  uint32_t state = seed * 2654435761u + 1;
+  for (auto& v : c.data) {  // cheap, deterministic, finite
+    state = state * 1664525u + 1013904223u;
+    v = static_cast<float>(static_cast<int32_t>(state)) * 1e-9f;
+  }
+  c.shapes.assign(sizes.begin(), sizes.end());
+  for (size_t i = 0; i < sizes.size(); ++i) c.names.push_back("layer" + std::to_string(i));
+  size_t offset = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    flare_named_tensor t{};
+    t.struct_size = sizeof(t);
+    t.name = c.names[i].c_str();
+    t.tensor = {c.data.data() + offset, {kDLCPU, 0}, 1, {kDLFloat, 32, 1}, &c.shapes[i], nullptr, 0};
+    c.tensors.push_back(t);
+    offset += sizes[i];
+  }
+  return c;
+}
+
+void check(const flare_host_services* host, flare_error* e, const char* call) {
+  if (!e) return;
+  const std::string message = host->error_message(e);
+  host->error_release(e);
+  throw std::runtime_error(std::string(call) + " failed: " + message);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+size_t cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return static_cast<size_t>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// memcpy of src into dst split over `threads` threads, in seconds.
+double timed_copy(std::vector<char>& dst, const std::vector<char>& src, size_t threads) {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t share = (src.size() + threads - 1) / threads;
+  std::vector<std::jthread> helpers;
+  for (size_t t = 0; t < threads; ++t) {
+    const size_t a = std::min(src.size(), t * share), b = std::min(src.size(), a + share);
+    helpers.emplace_back([&, a, b] { std::memcpy(dst.data() + a, src.data() + a, b - a); });
+  }
+  helpers.clear();
+  return seconds_since(start);
+}
+
+struct Spread {
+  double median, min, max;
+};
+Spread spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Options o = parse(argc, argv);
+  const HostServices host;
+  const flare_host_services* table = host.table();
+  const LoadedPlugin plugin = load_plugin({"", o.plugin, {}}, FLARE_PLUGIN_AGGREGATOR);
+  const auto* api = static_cast<const flare_aggregator_api_v1*>(plugin.descriptor().api);
+  flare_aggregator* agg = nullptr;
+  check(table, api->create("{}", table, &agg), "create");
+
+  const auto sizes = layer_sizes(o.params);
+  std::vector<Client> clients;
+  for (size_t k = 0; k < o.clients; ++k) clients.push_back(make_client(sizes, o.params, unsigned(k)));
+  const double bytes = double(o.clients + 1) * 4.0 * double(o.params);
+  std::vector<char> src(static_cast<size_t>(bytes / 2), 1), dst(src.size(), 0);
+
+  const size_t all = cpus();
+  std::vector<double> agg_gbs, copy_all_gbs, copy_one_gbs;
+  for (size_t r = 0; r <= o.repeats; ++r) {  // run 0 warms up (page faults)
+    const auto start = std::chrono::steady_clock::now();
+    check(table, api->begin_round(agg, 0, clients[0].tensors.data(), sizes.size()), "begin_round");
+    for (size_t k = 0; k < o.clients; ++k) {
+      flare_site_update u{};
+      u.struct_size = sizeof(u);
+      u.site = "site";
+      u.weights = clients[k].tensors.data();
+      u.num_weights = sizes.size();
+      u.num_samples = 100.0 + double(k);
+      u.num_steps = 1;
+      check(table, api->accept(agg, &u), "accept");
+    }
+    const flare_named_tensor* out = nullptr;
+    size_t count = 0;
+    check(table, api->finalize(agg, &out, &count), "finalize");
+    const double agg_s = seconds_since(start);
+    const double all_s = timed_copy(dst, src, all);
+    const double one_s = timed_copy(dst, src, 1);
+    if (r == 0) continue;
+    agg_gbs.push_back(bytes / agg_s / 1e9);
+    copy_all_gbs.push_back(bytes / all_s / 1e9);
+    copy_one_gbs.push_back(bytes / one_s / 1e9);
+  }
+  api->destroy(agg);
+
+  const Spread a = spread(agg_gbs), c = spread(copy_all_gbs), c1 = spread(copy_one_gbs);
+  std::printf("fedavg %zu clients x %zu float32 params (%zu tensors), %zu cpus, %zu runs:\n",
+              o.clients, o.params, sizes.size(), all, o.repeats);
+  std::printf("  %-22s %8s %8s %8s  (GB/s, bytes = %.0f MB)\n", "", "median", "min", "max", bytes / 1e6);
+  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "fedavg (C ABI)", a.median, a.min, a.max);
+  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
+  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
+  std::printf("  fedavg / all-core copy: %.0f%% (median)\n", 100.0 * a.median / c.median);
+  // What fedavg really moves per parameter: each update's finite check (4 bytes
+  // read) and fold (4 read, the float32 sum and carry read and written: 16),
+  // the first fold writes only (4 + 4 + 8), finish reads 8 and writes 4.
+  const double moved = double(o.params) * (24.0 * double(o.clients) - 8.0 + 12.0);
+  std::printf("  fedavg moves about %.0f MB a run (%.2fx the counted bytes): %.2f GB/s of traffic\n",
+              moved / 1e6, moved / bytes, a.median * moved / bytes);
+  std::printf(
+      "{\"fedavg_gbs\": %.3f, \"copy_all_gbs\": %.3f, \"copy_one_gbs\": %.3f, \"cpus\": %zu, "
+      "\"runs\": %zu}\n",
+      a.median, c.median, c1.median, all, o.repeats);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "flare-bench-aggregation: %s\n", e.what());
+  return 2;
+}
