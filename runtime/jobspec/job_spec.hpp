@@ -70,6 +70,10 @@ struct JobSpec {
   // A site gives up on a server that has not answered for this long (a call,
   // or a keepalive ping during a long one): a stopped or vanished server.
   double answer_timeout_s = 30;  // 2 s to 1 day
+  // Global models written: rounds 0, k, 2k, ... and the last; and of those
+  // only the newest n kept (0: all). For big models.
+  int64_t save_every = 1;
+  int64_t keep_last = 0;
   std::string server_host = "127.0.0.1";
   int server_port = 0;  // 0 = pick a free port
 

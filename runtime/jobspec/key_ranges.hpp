@@ -30,6 +30,8 @@ inline constexpr IntegerRange kDevicesRange{1, 4096};                 // devices
 inline constexpr IntegerRange kNodesRange{1, 1024};                   // nodes
 inline constexpr IntegerRange kPortRange{0, 65535};                   // master_port, server.port
 inline constexpr IntegerRange kMaxRestartsRange{0, 1000};             // max_restarts
+inline constexpr IntegerRange kSaveEveryRange{1, 1'000'000};          // server.save_every
+inline constexpr IntegerRange kKeepLastRange{0, 1'000'000};           // server.keep_last (0: all)
 // Every timeout (server.round_timeout_s, server.worker_start_timeout_s,
 // progress_timeout_s, rendezvous_timeout_s). At least a millisecond: the
 // collectives count in whole milliseconds, where less is 0, no time at all.

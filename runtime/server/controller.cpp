@@ -261,7 +261,7 @@ void Controller::record_evaluation_locked(int64_t model_round, const std::string
   if (f.best) out_.models.save_best(model_round, awaiting_evaluation_.at(model_round)->views(),
                                     *figures);
   awaiting_evaluation_.erase(model_round);
-  out_.events.model_measured(f, out_.models.global_path(model_round));
+  out_.events.model_measured(f, out_.models.kept_global(model_round));
 }
 
 void Controller::progress(const SiteProgress& p) {

@@ -7,7 +7,8 @@
 
 namespace flare::server {
 
-ModelStore::ModelStore(std::filesystem::path models_dir) : dir_(std::move(models_dir)) {
+ModelStore::ModelStore(std::filesystem::path models_dir, SavePolicy policy)
+    : dir_(std::move(models_dir)), policy_(policy) {
   std::filesystem::create_directories(dir_);
 }
 
@@ -17,9 +18,23 @@ std::filesystem::path ModelStore::global_path(int64_t model_round) const {
 
 std::filesystem::path ModelStore::save_global(int64_t model_round,
                                               std::span<const flare_named_tensor> model) {
+  if (model_round % policy_.every != 0 && model_round != policy_.final_round) return {};
   const auto path = global_path(model_round);
   storage::save_safetensors(path, model, {{"round", std::to_string(model_round)}});
+  kept_.push_back(model_round);
+  // Removed only after the newer file is complete (save_safetensors writes
+  // it atomically), so a crash never leaves fewer than keep_last models.
+  while (policy_.keep_last > 0 && static_cast<int64_t>(kept_.size()) > policy_.keep_last) {
+    std::filesystem::remove(global_path(kept_.front()));
+    kept_.pop_front();
+  }
   return path;
+}
+
+std::filesystem::path ModelStore::kept_global(int64_t model_round) const {
+  for (const int64_t kept : kept_)
+    if (kept == model_round) return global_path(model_round);
+  return {};
 }
 
 std::filesystem::path ModelStore::save_best(int64_t model_round,

@@ -100,8 +100,12 @@ void RunReporter::site_trained(const SiteUpdate& update) {
 void RunReporter::round_aggregated(const GlobalModel& model,
                                    const std::filesystem::path& saved_to) {
   rounds_completed_ = model.model_round();
-  log_->info("round {} aggregated; global model saved to {}", model.model_round(),
-             saved_to.string());
+  if (saved_to.empty())
+    log_->info("round {} aggregated; global model not saved (server.save_every)",
+               model.model_round());
+  else
+    log_->info("round {} aggregated; global model saved to {}", model.model_round(),
+               saved_to.string());
 }
 
 void RunReporter::final_evaluation_started() {
@@ -112,7 +116,8 @@ void RunReporter::model_measured(const RoundFigures& f, const std::filesystem::p
   nlohmann::json line = {{"kind", "global"},
                          {"round", f.model_round},
                          {"best", f.best},
-                         {"model", model_file.filename().string()}};
+                         {"model", model_file.empty() ? nlohmann::json()
+                                                      : nlohmann::json(model_file.filename().string())}};
   for (const auto& [k, v] : f.metrics.items()) line[k] = v;
   if (f.round_seconds >= 0) line["round_seconds"] = f.round_seconds;
   if (f.images_per_s >= 0) line["images_per_s"] = f.images_per_s;

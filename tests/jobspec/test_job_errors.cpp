@@ -128,10 +128,19 @@ TEST_CASE("rejects an unknown key with a suggestion") {
       "found unknown key client (did you mean clients?)");
 }
 
+TEST_CASE("rejects a save_every below 1 and a negative keep_last, naming the range") {
+  CHECK(error_for("[server]\nsave_every = 0\n") ==
+        "job.toml:2: server.save_every: expected an integer from 1 to 1000000, found the "
+        "integer 0");
+  CHECK(error_for("[server]\nkeep_last = -1\n") ==
+        "job.toml:2: server.keep_last: expected an integer from 0 to 1000000, found the "
+        "integer -1");
+}
+
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
         "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
-        "worker_start_timeout_s, answer_timeout_s, "
+        "worker_start_timeout_s, answer_timeout_s, save_every, keep_last, "
         "host, port, found unknown key banana");
 }
 

@@ -48,3 +48,28 @@ TEST_CASE("the best model is saved with its round and figures in the metadata") 
   CHECK(file.metadata.at("val_acc") == "0.75");
   CHECK(file.tensors.at(0).data == second[0].data);
 }
+
+TEST_CASE("save_every writes rounds 0, k, 2k, ... and the final one; keep_last removes older ones") {
+  testing::TempFolder dir;
+  server::ModelStore store(dir / "models", {.every = 3, .keep_last = 2, .final_round = 7});
+  auto m = model(1);
+  std::vector<int64_t> written;
+  for (int64_t round = 0; round <= 7; ++round)
+    if (!store.save_global(round, tensor::views_of(m)).empty()) written.push_back(round);
+  CHECK(written == std::vector<int64_t>{0, 3, 6, 7});
+  // Of those, the newest two stay.
+  for (int64_t round = 0; round <= 7; ++round) {
+    const bool kept = round == 6 || round == 7;
+    INFO("round " << round);
+    CHECK(std::filesystem::exists(store.global_path(round)) == kept);
+    CHECK(store.kept_global(round).empty() == !kept);
+  }
+}
+
+TEST_CASE("by default every global model is written and kept") {
+  testing::TempFolder dir;
+  server::ModelStore store(dir / "models");
+  auto m = model(1);
+  for (int64_t round = 0; round < 5; ++round) CHECK(!store.save_global(round, tensor::views_of(m)).empty());
+  for (int64_t round = 0; round < 5; ++round) CHECK(std::filesystem::exists(store.global_path(round)));
+}

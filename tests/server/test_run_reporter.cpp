@@ -117,6 +117,14 @@ TEST_CASE("the initial model's line has no round time or speed") {
   CHECK(r.shows("initial global model  val_acc 0.1000\n"));
 }
 
+TEST_CASE("a model the save policy did not write has no file in its line") {
+  Reporter r;
+  r.reporter.model_measured({.model_round = 3, .metrics = {{"val_acc", 0.2}}}, {});
+  const auto line = r.lines().at(0);
+  REQUIRE(line.contains("model"));
+  CHECK(line["model"].is_null());
+}
+
 TEST_CASE("a failure's handling decides what the terminal shows") {
   const server::RankFailure killed{.site = "site-1", .rank = 1, .cause = "killed by signal 9",
                                    .restarts_left = 2};
