@@ -19,6 +19,7 @@ constexpr auto kConsequenceGrace = std::chrono::milliseconds(1000);
 Controller::Controller(ControllerSettings settings, ControllerOutputs outputs)
     : settings_(std::move(settings)),
       out_(std::move(outputs)),
+      aggregator_(out_.aggregator),
       board_(settings_.key_metric),
       generations_(settings_.sites),
       phase_started_(Clock::now()) {}
@@ -137,7 +138,9 @@ void Controller::start_round_locked(int64_t round) {
   round_train_seconds_ = 0;
   phase_started_ = Clock::now();
   try {
-    out_.aggregator.begin_round(round, global_->views());
+    std::lock_guard gate(aggregator_.mutex);
+    ++aggregator_.rounds_begun;  // uploads still open for the last round are refused
+    aggregator_.plugin.begin_round(round, global_->views());
   } catch (const host::PluginCallError& e) {
     aggregator_failed_locked(e);
     return;
@@ -146,35 +149,42 @@ void Controller::start_round_locked(int64_t round) {
   changed_.notify_all();
 }
 
-void Controller::accept_update(const SiteUpdate& update) {
+std::string Controller::update_misfit_locked(const std::string& site, int64_t round) const {
+  if (phase_ != Phase::Training || round != round_ || !assigned_.contains(site) ||
+      responded_.contains(site)) {
+    return "unexpected update from " + site + " for round " + std::to_string(round + 1);
+  }
+  return {};
+}
+
+std::unique_ptr<UpdateIntake> Controller::open_update(SiteUpdate header) {
   std::lock_guard lock(mutex_);
   require_running_locked();
+  generations_.require_current(header.site, header.generation, "update");
+  if (const auto misfit = update_misfit_locked(header.site, header.round); !misfit.empty())
+    throw RejectedRequest(misfit);
+  if (header.num_weights != global_->views().size()) {
+    throw InvalidRequest("update from " + header.site + " for round " +
+                         std::to_string(header.round + 1) + " announces " +
+                         std::to_string(header.num_weights) + " tensors, the global model has " +
+                         std::to_string(global_->views().size()));
+  }
+  return std::make_unique<UpdateIntake>(
+      aggregator_, global_, std::move(header), settings_.spool_dir,
+      [this](const host::PluginCallError& e) { aggregator_failed(e); });
+}
+
+void Controller::commit_update(UpdateIntake& intake) {
+  std::lock_guard lock(mutex_);
+  require_running_locked();
+  const SiteUpdate& update = intake.update();
   const std::string& site = update.site;
   generations_.require_current(site, update.generation, "update");
+  if (const auto misfit = update_misfit_locked(site, update.round); !misfit.empty())
+    throw RejectedRequest(misfit);
   const std::string round = "round " + std::to_string(update.round + 1);
-  if (phase_ != Phase::Training || update.round != round_ || !assigned_.contains(site) ||
-      responded_.contains(site)) {
-    throw RejectedRequest("unexpected update from " + site + " for " + round);
-  }
-  if (const auto mismatch = global_->layout_mismatch(update.weights); !mismatch.empty())
-    throw InvalidRequest("update from " + site + " for " + round + ": " + mismatch);
   apply_locked("the update from " + site + " for " + round, [&] {
-    try {
-      out_.aggregator.accept({.site = site,
-                              .round = update.round,
-                              .weights = update.weights,
-                              .aux = update.aux,
-                              .num_samples = update.num_samples,
-                              .num_steps = update.num_steps,
-                              .metrics_json = update.train_metrics.dump(),
-                              .meta_json = update.meta.dump()});  // folded in now, not kept
-    } catch (const host::PluginCallError& e) {
-      // The aggregator checks last, and refuses a bad update (fedavg: NaN, a
-      // weight <= 0) before folding anything in: the site's to answer for.
-      if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
-      throw InvalidRequest("update from " + site + " for " + round + " refused by the " +
-                           e.what());
-    }
+    intake.commit();
     responded_.insert(site);
     round_images_ += update.num_samples;
     round_train_seconds_ = std::max(round_train_seconds_, update.train_seconds);
@@ -184,17 +194,43 @@ void Controller::accept_update(const SiteUpdate& update) {
   });
 }
 
+void Controller::accept_update(const SiteUpdate& update) {
+  SiteUpdate header = update;
+  header.weights.clear();
+  header.aux.clear();
+  header.num_weights = update.weights.size();
+  header.num_aux = update.aux.size();
+  const auto intake = open_update(std::move(header));
+  size_t index = 0;
+  for (const auto* tensors : {&update.weights, &update.aux}) {
+    for (const auto& t : *tensors) {
+      transport::TensorDesc desc{.name = t.name, .dtype = t.dtype, .shape = t.shape,
+                                 .aux = tensors == &update.aux};
+      desc.element_bytes = (t.dtype.bits * t.dtype.lanes + 7) / 8;
+      desc.num_elements = desc.element_bytes ? t.data.size() / desc.element_bytes : 0;
+      intake->begin_tensor(index, desc);
+      if (desc.num_elements > 0) intake->piece(index, 0, desc.num_elements, t.data.data());
+      ++index;
+    }
+  }
+  commit_update(*intake);
+}
+
 void Controller::complete_round_locked() {
-  std::span<const flare_named_tensor> result;
+  std::vector<tensor::OwnedTensor> next;  // the plugin's views last only until begin_round
   try {
-    result = out_.aggregator.finalize();  // checked by the plugin host
+    std::lock_guard gate(aggregator_.mutex);
+    const auto result = aggregator_.plugin.finalize();  // checked by the plugin host
+    // The round's model is done with (sites measured it: its figures are in)
+    // unless a restarted site still downloads it: let it go before the copy,
+    // so the server holds the aggregate and one global model, not two.
+    global_.reset();
+    next.reserve(result.size());
+    for (const auto& t : result) next.push_back(tensor::copy_of(t));
   } catch (const host::PluginCallError& e) {
     aggregator_failed_locked(e);
     return;
   }
-  std::vector<tensor::OwnedTensor> next;  // the plugin's views last only until begin_round
-  next.reserve(result.size());
-  for (const auto& t : result) next.push_back(tensor::copy_of(t));
   const int64_t model_round = round_ + 1;
   global_ = std::make_shared<const GlobalModel>(model_round, std::move(next));
   const auto path = out_.models.save_global(model_round, global_->views());
@@ -309,6 +345,12 @@ void Controller::abort(const std::string& reason) {
 void Controller::server_failed(const std::string& reason) {
   std::lock_guard lock(mutex_);
   fail_locked(reason);
+}
+
+void Controller::aggregator_failed(const host::PluginCallError& error) {
+  std::lock_guard lock(mutex_);
+  if (phase_ == Phase::Finished || phase_ == Phase::Failed) return;
+  aggregator_failed_locked(error);
 }
 
 void Controller::require_running_locked() const {

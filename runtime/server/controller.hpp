@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -22,6 +24,7 @@
 #include "server/global_model.hpp"
 #include "server/job_events.hpp"
 #include "server/model_store.hpp"
+#include "server/update_intake.hpp"
 #include "server/worker_generations.hpp"
 
 namespace flare::server {
@@ -32,6 +35,8 @@ struct ControllerSettings {
   std::string key_metric = "val_acc";
   std::chrono::milliseconds round_timeout{3600 * 1000};
   std::chrono::milliseconds start_timeout{300 * 1000};
+  // Where updates in flight are spooled (unlinked files): the run's folder.
+  std::filesystem::path spool_dir = std::filesystem::temp_directory_path();
 };
 
 // What the controller drives and tells; all owned by the caller.
@@ -62,6 +67,15 @@ class Controller {
   // Every site's Train or Evaluate task of a round shares one GlobalModel.
   Task next_task(const std::string& site, int64_t generation, std::chrono::milliseconds max_wait);
   void accept_initial_model(InitialModel model);
+  // An update streams in three steps: its header is checked against the
+  // round and opens an intake (refused here, before any tensor is read), its
+  // tensors go into the intake (checked and folded as they come: see
+  // UpdateIntake), and commit_update counts it, checking the round again (the
+  // site's group may have been restarted meanwhile). An intake dropped
+  // uncommitted takes the update back.
+  std::unique_ptr<UpdateIntake> open_update(SiteUpdate header);
+  void commit_update(UpdateIntake& intake);
+  // The three steps at once, for an update whose tensors are in `update`.
   void accept_update(const SiteUpdate& update);
   void accept_evaluation(const SiteEvaluation& evaluation);
   void progress(const SiteProgress& progress);
@@ -76,6 +90,9 @@ class Controller {
   // Any thread: the server itself failed (a model it cannot write); the job
   // fails with `reason`, blaming no site.
   void server_failed(const std::string& reason);
+  // Any thread: the aggregator failed a call (folding a checked update, or
+  // taking one back); the job fails, blamed on it.
+  void aggregator_failed(const host::PluginCallError& error);
   // Blocks until the job ends; calls `watch` about every 200 ms (it may abort).
   JobOutcome run(const std::function<void()>& watch);
   // The figures of every global model made so far, in round order.
@@ -97,6 +114,8 @@ class Controller {
   // The site's worker group restarts as a new generation, which voids its
   // unanswered task: it is handed out again.
   void restart_group_locked(const std::string& site);
+  // Why `site`'s update for `round` does not fit the round now, or "".
+  std::string update_misfit_locked(const std::string& site, int64_t round) const;
   // begin_round or finalize failed: the job fails, blamed on the aggregator.
   void aggregator_failed_locked(const host::PluginCallError& error);
   // Throws JobEnded once the job finished or failed.
@@ -105,6 +124,9 @@ class Controller {
 
   ControllerSettings settings_;
   ControllerOutputs out_;
+  // Every call into the aggregator goes through it (its own lock: uploads
+  // fold chunks without the controller's).
+  SharedAggregator aggregator_;
   EvaluationBoard board_;
   bool key_metric_checked_ = false;  // against the first figures
   WorkerGenerations generations_;  // own lock: progress reports check it without mutex_

@@ -71,12 +71,16 @@ struct InitialModel {
   std::vector<tensor::OwnedTensor> weights;
 };
 
-// One site's answer to a training task.
+// One site's answer to a training task. Off the wire it is a header, its
+// tensors streaming in after it (UpdateIntake); in process (tests) it may
+// carry them whole in `weights` and `aux`.
 struct SiteUpdate {
   std::string site;
   int64_t round = 0;
   int64_t generation = 0;
-  std::vector<tensor::OwnedTensor> weights;
+  size_t num_weights = 0;  // tensors announced (streamed) ...
+  size_t num_aux = 0;
+  std::vector<tensor::OwnedTensor> weights;  // ... or carried
   std::vector<tensor::OwnedTensor> aux;  // extra named tensors (e.g. control variates)
   double num_samples = 0;
   int64_t num_steps = 0;

@@ -19,8 +19,10 @@ host::HostCallbacks aggregator_callbacks(std::shared_ptr<spdlog::logger> log) {
   return callbacks;
 }
 
-ControllerSettings controller_settings(const jobspec::JobSpec& job) {
+ControllerSettings controller_settings(const jobspec::JobSpec& job, const ServerFiles& files) {
   ControllerSettings settings;
+  // On the run's disk, not in /tmp, which may be memory (tmpfs).
+  settings.spool_dir = files.metrics_file.parent_path();
   for (const auto& s : job.sites) settings.sites.push_back(s.name);
   settings.num_rounds = job.num_rounds;
   settings.key_metric = job.key_metric;
@@ -50,7 +52,7 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  .final_round = job.num_rounds}),
       metrics_(files.metrics_file),
       reporter_(metrics_, display, log_, job.num_rounds),
-      controller_(controller_settings(job), {aggregator_, models_, reporter_}),
+      controller_(controller_settings(job, files), {aggregator_, models_, reporter_}),
       service_(controller_, log_),
       rpc_(service_, job.server_host, job.server_port) {
   log_->info("listening on {}", rpc_.address());

@@ -10,7 +10,16 @@ namespace flare::server {
 GlobalModel::GlobalModel(int64_t model_round, std::vector<tensor::OwnedTensor> tensors)
     : model_round_(model_round), tensors_(std::move(tensors)) {
   views_.reserve(tensors_.size());
-  for (const auto& t : tensors_) views_.push_back(t.view());
+  for (const auto& t : tensors_) {
+    index_.emplace(t.name, views_.size());
+    views_.push_back(t.view());
+  }
+}
+
+std::optional<size_t> GlobalModel::index_of(std::string_view name) const {
+  const auto it = index_.find(name);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::string GlobalModel::layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const {

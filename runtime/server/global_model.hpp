@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tensor/owned_tensor.hpp"
@@ -28,6 +31,8 @@ class GlobalModel {
   const std::vector<tensor::OwnedTensor>& tensors() const { return tensors_; }
   // Read-only views (the C view has no const), valid while the model lives.
   std::span<const flare_named_tensor> views() const { return views_; }
+  // The position of the tensor named `name`, if the model has one.
+  std::optional<size_t> index_of(std::string_view name) const;
   // Why `tensors` are not laid out as this model (the same names, in any
   // order, each with its dtype and shape), or "" when they are.
   std::string layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const;
@@ -36,6 +41,7 @@ class GlobalModel {
   int64_t model_round_;
   std::vector<tensor::OwnedTensor> tensors_;
   std::vector<flare_named_tensor> views_;
+  std::unordered_map<std::string_view, size_t> index_;  // keys point into tensors_
 };
 
 using GlobalModelPtr = std::shared_ptr<const GlobalModel>;

@@ -5,7 +5,6 @@
 
 #include "common/printable_text.hpp"
 #include "storage/safetensors.hpp"
-#include "transport/tensor_codec.hpp"
 
 namespace flare::server {
 
@@ -67,16 +66,6 @@ class RequestCheck {
     }
   }
 
-  std::vector<tensor::OwnedTensor> tensors(
-      const google::protobuf::RepeatedPtrField<transport::v1::Tensor>& in,
-      const char* field) const {
-    try {
-      return transport::decode_tensors(in);
-    } catch (const transport::MalformedTensor& e) {
-      invalid(std::string(field) + "[" + std::to_string(e.index()) + "]", printable(e.what()));
-    }
-  }
-
  private:
   static std::string number(double v) {
     std::string text = std::to_string(v);
@@ -128,10 +117,9 @@ SiteJoin from_wire(const v1::RegisterRequest& r) {
   return {.site = request.site(), .world_size = r.world_size()};
 }
 
-InitialModel from_wire(const v1::InitialModel& m) {
+InitialModel from_wire(const v1::InitialModelHeader& m, std::vector<tensor::OwnedTensor> weights) {
   const RequestCheck request(m.site());
   request.at_least("generation", m.generation(), 0);
-  auto weights = request.tensors(m.model().weights(), "initial model");
   // It becomes the global model: every file and every site holds it as sent.
   if (weights.empty()) request.invalid("initial model", "has no tensors");
   std::set<std::string> names;
@@ -149,24 +137,26 @@ InitialModel from_wire(const v1::InitialModel& m) {
   return {.site = request.site(), .generation = m.generation(), .weights = std::move(weights)};
 }
 
-SiteUpdate from_wire(const v1::Update& u) {
+SiteUpdate from_wire(const v1::UpdateHeader& u) {
   const RequestCheck request(u.site());
   request.at_least("round", u.round(), 0);
   request.at_least("generation", u.generation(), 0);
   request.at_least("num_samples", u.num_samples(), 0.0);
   request.at_least("num_steps", u.num_steps(), 0);
   request.at_least("train_seconds", u.train_seconds(), 0.0);
+  request.at_least("num_weights", int64_t{u.num_weights()}, 0);  // the round checks it
+  request.at_least("num_aux", int64_t{u.num_aux()}, 0);
   SiteUpdate update{.site = request.site(),
                     .round = u.round(),
                     .generation = u.generation(),
-                    .weights = request.tensors(u.model().weights(), "model.weights"),
-                    .aux = request.tensors(u.model().aux(), "model.aux"),
+                    .num_weights = static_cast<size_t>(u.num_weights()),
+                    .num_aux = static_cast<size_t>(u.num_aux()),
                     .num_samples = u.num_samples(),
                     .num_steps = u.num_steps(),
                     .train_seconds = u.train_seconds(),
                     .train_metrics = request.object(u.train_metrics_json(), "train_metrics_json"),
                     .evaluation = request.object(u.eval_json(), "eval_json"),
-                    .meta = request.object(u.model().meta_json(), "meta_json")};
+                    .meta = request.object(u.meta_json(), "meta_json")};
   request.numbers(update.train_metrics, "train_metrics_json");
   request.evaluation(update.evaluation, "eval_json");
   return update;
@@ -223,29 +213,14 @@ RankFailure from_wire(const v1::Failure& f) {
           .hang_s = f.has_hang_s() ? std::optional<double>(f.hang_s()) : std::nullopt};
 }
 
-std::shared_ptr<const v1::Task> TaskEncoder::encode(const Task& task) {
-  auto encoded = std::make_shared<v1::Task>();
-  encoded->set_kind(wire_kind(task.kind));
-  encoded->set_round(task.round);
-  encoded->set_num_rounds(task.num_rounds);
-  encoded->set_reason(task.reason);
-  if (!task.model) return encoded;
-
-  std::lock_guard lock(mutex_);
-  if (encoded_ && model_ == task.model && kind_ == task.kind && round_ == task.round)
-    return encoded_;
-  transport::encode_tensors(task.model->views(), encoded->mutable_model()->mutable_weights());
-  model_ = task.model;
-  kind_ = task.kind;
-  round_ = task.round;
-  encoded_ = std::move(encoded);
-  ++model_encodings_;
-  return encoded_;
-}
-
-int64_t TaskEncoder::model_encodings() const {
-  std::lock_guard lock(mutex_);
-  return model_encodings_;
+v1::Task to_wire(const Task& task) {
+  v1::Task wire;
+  wire.set_kind(wire_kind(task.kind));
+  wire.set_round(task.round);
+  wire.set_num_rounds(task.num_rounds);
+  wire.set_reason(task.reason);
+  if (task.model) wire.set_num_tensors(static_cast<int32_t>(task.model->views().size()));
+  return wire;
 }
 
 }  // namespace flare::server

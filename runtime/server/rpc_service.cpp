@@ -3,6 +3,8 @@
 #include <stdexcept>
 
 #include "common/printable_text.hpp"
+#include "server/update_intake.hpp"
+#include "transport/model_stream.hpp"
 #include "transport/server_connection.hpp"
 
 namespace flare::server {
@@ -29,6 +31,11 @@ grpc::Status RpcService::answer(const char* call, const std::string& site, v1::A
     return grpc::Status::OK;
   } catch (const JobEnded& e) {
     return grpc::Status(grpc::StatusCode::ABORTED, e.what());
+  } catch (const host::PluginCallError& e) {
+    // The aggregator failed folding a request that passed every check: the
+    // job fails, blamed on the aggregator, not on the site.
+    controller_.aggregator_failed(e);
+    return grpc::Status(grpc::StatusCode::ABORTED, "the job has ended: the aggregator failed");
   } catch (const InvalidRequest& e) {
     const std::string why = refused(call, site, e.what());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
@@ -59,29 +66,94 @@ grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterReques
     const Registration registration = controller_.register_site(from_wire(*req));
     reply->set_num_rounds(registration.num_rounds);
     reply->set_generation(registration.generation);
+    reply->set_wire_encoding(wire_encoding_);
   });
 }
 
-grpc::Status RpcService::StreamedGetTask(
-    grpc::ServerContext*, grpc::ServerUnaryStreamer<v1::TaskRequest, v1::Task>* stream) {
-  v1::TaskRequest req;
-  if (!stream->Read(&req)) return grpc::Status(grpc::StatusCode::INTERNAL, "no task request");
-  std::shared_ptr<const v1::Task> task;
-  const auto status = answer("GetTask", req.site(), nullptr, [&] {
-    task = tasks_.encode(controller_.next_task(req.site(), req.generation(), kTaskPoll));
+grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* req,
+                                 grpc::ServerWriter<v1::TaskPart>* writer) {
+  Task task;
+  const auto status = answer("GetTask", req->site(), nullptr, [&] {
+    task = controller_.next_task(req->site(), req->generation(), kTaskPoll);
   });
-  if (status.ok()) stream->Write(*task);  // a site that left misses it, as with any reply
+  if (!status.ok()) return status;
+  v1::TaskPart part;
+  *part.mutable_task() = to_wire(task);
+  // A site that left misses the rest, as with any reply.
+  if (!writer->Write(part) || !task.model) return status;
+  transport::write_tensors(
+      task.model->views(), false, wire_encoding_,
+      [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
+        if (header) {
+          *part.mutable_tensor() = *header;
+        } else {
+          part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        }
+        return writer->Write(part);
+      });
   return status;
 }
 
-grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*, const v1::InitialModel* m,
-                                            v1::Ack* ack) {
-  return answer("SubmitInitialModel", m->site(), ack,
-                [&] { controller_.accept_initial_model(from_wire(*m)); });
+namespace {
+
+// Feeds the rest of an upload to `reader`; a malformed stream is the site's.
+void read_tensors(grpc::ServerReader<v1::UploadPart>* stream, transport::ModelStreamReader& reader,
+                  const std::string& what) {
+  v1::UploadPart part;
+  try {
+    while (stream->Read(&part)) {
+      if (part.has_tensor()) {
+        reader.tensor(part.tensor());
+      } else if (part.has_data()) {
+        reader.data(part.data());
+      } else {
+        throw transport::MalformedTensor(0, "a second header came in the middle of the tensors");
+      }
+    }
+    reader.finish();
+  } catch (const transport::MalformedTensor& e) {
+    throw InvalidRequest(what + ": " + e.what());
+  }
 }
 
-grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*, const v1::Update* u, v1::Ack* ack) {
-  return answer("SubmitUpdate", u->site(), ack, [&] { controller_.accept_update(from_wire(*u)); });
+}  // namespace
+
+grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*,
+                                            grpc::ServerReader<v1::UploadPart>* stream,
+                                            v1::Ack* ack) {
+  v1::UploadPart first;
+  std::string site;
+  return answer("SubmitInitialModel", site, ack, [&] {
+    if (!stream->Read(&first) || !first.has_initial())
+      throw InvalidRequest("SubmitInitialModel did not start with its header");
+    const auto& header = first.initial();
+    site = header.site();
+    transport::OwnedTensorsSink sink;
+    transport::ModelStreamReader reader(sink, static_cast<size_t>(std::max(0, header.num_tensors())));
+    read_tensors(stream, reader, "initial model from " + common::printable(site));
+    controller_.accept_initial_model(from_wire(header, std::move(sink.tensors())));
+  });
+}
+
+grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*,
+                                      grpc::ServerReader<v1::UploadPart>* stream, v1::Ack* ack) {
+  v1::UploadPart first;
+  std::string site;
+  return answer("SubmitUpdate", site, ack, [&] {
+    if (!stream->Read(&first) || !first.has_update())
+      throw InvalidRequest("SubmitUpdate did not start with its header");
+    const auto& header = first.update();
+    site = header.site();
+    SiteUpdate update = from_wire(header);
+    const std::string what =
+        "update from " + update.site + " for round " + std::to_string(update.round + 1);
+    const size_t tensors = static_cast<size_t>(header.num_weights()) + header.num_aux();
+    // Refused here, before a byte of it is read, if it does not fit the round.
+    auto intake = controller_.open_update(std::move(update));
+    transport::ModelStreamReader reader(*intake, tensors);
+    read_tensors(stream, reader, what);
+    controller_.commit_update(*intake);
+  });
 }
 
 grpc::Status RpcService::SubmitEvaluation(grpc::ServerContext*, const v1::Evaluation* e,
@@ -104,8 +176,8 @@ RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : h
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
                            &port_);
+  // A message is one part of a model or a small request.
   builder.SetMaxReceiveMessageSize(transport::kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(transport::kMaxMessageBytes);
   // Sites ping during long calls (a model upload sends the server nothing
   // back for a while); gRPC's default takes pings closer than 5 min for abuse.
   builder.AddChannelArgument(

@@ -17,24 +17,26 @@
 
 namespace flare::server {
 
-// GetTask is served in gRPC's streamed-unary form: its reply is written from
-// the round's one shared encoded task, where a plain unary handler would
-// first copy the whole model into a response message of its own.
-class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMethod_GetTask<
-                             transport::v1::FlareServer::Service> {
+// Models stream both ways (transport/model_stream.hpp): a task's global model
+// is written part by part from the one shared GlobalModel, and an update is
+// checked and folded into the aggregate as its parts arrive (UpdateIntake),
+// so no request or reply ever holds a whole model.
+class RpcService final : public transport::v1::FlareServer::Service {
  public:
-  // `log` (may be null) gets a line per refused request.
-  explicit RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log = nullptr)
-      : controller_(controller), log_(std::move(log)) {}
+  // `log` (may be null) gets a line per refused request. float32 tensors
+  // travel both ways as `wire_encoding` (job: server.wire_dtype).
+  explicit RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log = nullptr,
+                      transport::v1::WireEncoding wire_encoding = transport::v1::RAW)
+      : controller_(controller), log_(std::move(log)), wire_encoding_(wire_encoding) {}
 
   grpc::Status Register(grpc::ServerContext*, const transport::v1::RegisterRequest*,
                         transport::v1::RegisterReply*) override;
-  grpc::Status StreamedGetTask(
-      grpc::ServerContext*,
-      grpc::ServerUnaryStreamer<transport::v1::TaskRequest, transport::v1::Task>*) override;
-  grpc::Status SubmitInitialModel(grpc::ServerContext*, const transport::v1::InitialModel*,
+  grpc::Status GetTask(grpc::ServerContext*, const transport::v1::TaskRequest*,
+                       grpc::ServerWriter<transport::v1::TaskPart>*) override;
+  grpc::Status SubmitInitialModel(grpc::ServerContext*,
+                                  grpc::ServerReader<transport::v1::UploadPart>*,
                                   transport::v1::Ack*) override;
-  grpc::Status SubmitUpdate(grpc::ServerContext*, const transport::v1::Update*,
+  grpc::Status SubmitUpdate(grpc::ServerContext*, grpc::ServerReader<transport::v1::UploadPart>*,
                             transport::v1::Ack*) override;
   grpc::Status SubmitEvaluation(grpc::ServerContext*, const transport::v1::Evaluation*,
                                 transport::v1::Ack*) override;
@@ -42,9 +44,6 @@ class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMet
                               transport::v1::Ack*) override;
   grpc::Status ReportFailure(grpc::ServerContext*, const transport::v1::Failure*,
                              transport::v1::Ack*) override;
-
-  // How many times a global model was encoded for the wire (once per model).
-  int64_t model_encodings() const { return tasks_.model_encodings(); }
 
  private:
   template <class F>
@@ -55,7 +54,7 @@ class RpcService final : public transport::v1::FlareServer::WithStreamedUnaryMet
 
   Controller& controller_;
   std::shared_ptr<spdlog::logger> log_;
-  TaskEncoder tasks_;
+  transport::v1::WireEncoding wire_encoding_;
 };
 
 // A listening gRPC server; `port` 0 picks a free one (see bound_port()).

@@ -1,16 +1,20 @@
 #include "transport/server_connection.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <cstdio>
 #include <utility>
+
+#include "transport/model_stream.hpp"
 
 namespace flare::transport {
 
 namespace {
 
 // Calls that carry models (a task carries the global model) get generous
-// deadlines: the keepalive pings notice a server that stopped answering.
-constexpr auto kModelCallDeadline = std::chrono::minutes(10);
+// deadlines, enough for gigabytes over a slow link: the keepalive pings
+// notice a server that stopped answering.
+constexpr auto kModelCallDeadline = std::chrono::hours(2);
 
 std::unique_ptr<grpc::ClientContext> context_with(std::chrono::milliseconds deadline) {
   auto ctx = std::make_unique<grpc::ClientContext>();
@@ -22,8 +26,7 @@ std::unique_ptr<grpc::ClientContext> context_with(std::chrono::milliseconds dead
 
 grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeout) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);  // a part of the global model
   const auto half = std::max<std::chrono::milliseconds>(answer_timeout / 2, kMinKeepaliveInterval);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(half.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(half.count()));
@@ -77,17 +80,99 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
   auto ctx = context_with(answer_timeout_);
   check(stub_->Register(ctx.get(), req, &reply), "Register");
   generation_ = reply.generation();
+  wire_encoding_ = reply.wire_encoding();
   return reply;
 }
 
-v1::Task ServerConnection::next_task() {
+ReceivedTask ServerConnection::next_task() {
   v1::TaskRequest req;
   req.set_site(site_);
   req.set_generation(generation_);
-  v1::Task task;
   auto ctx = context_with(kModelCallDeadline);
-  check(stub_->GetTask(ctx.get(), req, &task), "GetTask");
-  return task;
+  auto reader = stub_->GetTask(ctx.get(), req);
+  ReceivedTask received;
+  v1::TaskPart part;
+  bool has_task = false;
+  std::string malformed;
+  transport::OwnedTensorsSink sink;
+  std::optional<ModelStreamReader> model;
+  // Every part is read, also after a malformed one, so the call ends cleanly.
+  while (reader->Read(&part)) {
+    if (!malformed.empty()) continue;
+    try {
+      if (part.has_task() && !has_task) {
+        has_task = true;
+        received.task = std::move(*part.mutable_task());
+        model.emplace(sink, static_cast<size_t>(std::max(0, received.task.num_tensors())));
+      } else if (!has_task) {
+        malformed = "a model part came before the task";
+      } else if (part.has_tensor()) {
+        model->tensor(part.tensor());
+      } else if (part.has_data()) {
+        model->data(part.data());
+      } else {
+        malformed = "an empty or second task part";
+      }
+    } catch (const MalformedTensor& e) {
+      malformed = e.what();
+    }
+  }
+  check(reader->Finish(), "GetTask");
+  try {
+    if (malformed.empty() && !has_task) malformed = "no task";
+    if (malformed.empty()) model->finish();
+  } catch (const MalformedTensor& e) {
+    malformed = e.what();
+  }
+  if (!malformed.empty())
+    throw TransportError("GetTask: the server at " + address_ + " sent a malformed task: " + malformed);
+  received.model = std::move(sink.tensors());
+  return received;
+}
+
+void ServerConnection::upload(UploadStart start, const char* call, const v1::UploadPart& first,
+                              std::span<const flare_named_tensor> weights,
+                              std::span<const flare_named_tensor> aux) {
+  v1::Ack ack;
+  auto ctx = context_with(kModelCallDeadline);
+  auto writer = ((*stub_).*start)(ctx.get(), &ack);
+  v1::UploadPart part;
+  // A failed Write means the server ended the call (it refused the update,
+  // or is gone): Finish says why.
+  const PartEmitter emit = [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
+    if (header) {
+      *part.mutable_tensor() = *header;
+    } else {
+      part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    }
+    return writer->Write(part);
+  };
+  if (writer->Write(first) && write_tensors(weights, false, wire_encoding_, emit) &&
+      write_tensors(aux, true, wire_encoding_, emit)) {
+    writer->WritesDone();
+  }
+  check(writer->Finish(), call, &ack);
+}
+
+void ServerConnection::submit_initial_model(std::span<const flare_named_tensor> weights) {
+  v1::UploadPart first;
+  auto* header = first.mutable_initial();
+  header->set_site(site_);
+  header->set_generation(generation_);
+  header->set_num_tensors(static_cast<int32_t>(weights.size()));
+  upload(&v1::FlareServer::Stub::SubmitInitialModel, "SubmitInitialModel", first, weights, {});
+}
+
+void ServerConnection::submit_update(v1::UpdateHeader& header,
+                                     std::span<const flare_named_tensor> weights,
+                                     std::span<const flare_named_tensor> aux) {
+  header.set_site(site_);
+  header.set_generation(generation_);
+  header.set_num_weights(static_cast<int32_t>(weights.size()));
+  header.set_num_aux(static_cast<int32_t>(aux.size()));
+  v1::UploadPart first;
+  *first.mutable_update() = header;
+  upload(&v1::FlareServer::Stub::SubmitUpdate, "SubmitUpdate", first, weights, aux);
 }
 
 template <class Message>
@@ -98,15 +183,6 @@ void ServerConnection::send(Rpc<Message> rpc, const char* call, Message& message
   v1::Ack ack;
   auto ctx = context_with(deadline);
   check(((*stub_).*rpc)(ctx.get(), message, &ack), call, &ack);
-}
-
-void ServerConnection::submit_initial_model(v1::InitialModel& model) {
-  send(&v1::FlareServer::Stub::SubmitInitialModel, "SubmitInitialModel", model,
-       kModelCallDeadline);
-}
-
-void ServerConnection::submit_update(v1::Update& update) {
-  send(&v1::FlareServer::Stub::SubmitUpdate, "SubmitUpdate", update, kModelCallDeadline);
 }
 
 void ServerConnection::submit_evaluation(v1::Evaluation& evaluation) {

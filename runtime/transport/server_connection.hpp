@@ -4,11 +4,15 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include <flare/plugin_abi.h>
 #include <grpcpp/grpcpp.h>
 
+#include "tensor/owned_tensor.hpp"
 #include "transport/flare.grpc.pb.h"
 
 namespace flare::transport {
@@ -37,6 +41,13 @@ constexpr auto kDefaultAnswerTimeout = std::chrono::seconds(30);
 // often (rpc_service.cpp) instead of taking them for abuse.
 constexpr auto kMinKeepaliveInterval = std::chrono::seconds(1);
 
+// A task as a site receives it: TRAIN and EVALUATE carry the global model,
+// streamed in (model_stream.hpp) and checked on the way.
+struct ReceivedTask {
+  v1::Task task;
+  std::vector<tensor::OwnedTensor> model;
+};
+
 class ServerConnection {
  public:
   ServerConnection(const std::string& address, std::string site,
@@ -49,9 +60,12 @@ class ServerConnection {
   // which every later request carries, so the server can refuse an earlier
   // generation's answers.
   v1::RegisterReply register_site(int world_size);
-  v1::Task next_task();  // long poll; may return WAIT
-  void submit_initial_model(v1::InitialModel& model);
-  void submit_update(v1::Update& update);
+  ReceivedTask next_task();  // long poll; may return WAIT
+  // Models stream from the caller's views, a part at a time: the site never
+  // holds a second copy, and a slow server holds the upload back.
+  void submit_initial_model(std::span<const flare_named_tensor> weights);
+  void submit_update(v1::UpdateHeader& header, std::span<const flare_named_tensor> weights,
+                     std::span<const flare_named_tensor> aux);
   void submit_evaluation(v1::Evaluation& evaluation);
   void report_progress(v1::Progress& progress);  // best effort: never throws
   void report_failure(v1::Failure& failure);  // throws when refused
@@ -59,6 +73,8 @@ class ServerConnection {
   const std::string& site() const { return site_; }
   // The generation the server handed out at registration.
   int64_t generation() const { return generation_; }
+  // How float32 tensors travel (the job's server.wire_dtype), from registration.
+  v1::WireEncoding wire_encoding() const { return wire_encoding_; }
 
  private:
   template <class Message>
@@ -69,19 +85,26 @@ class ServerConnection {
   void send(Rpc<Message> rpc, const char* call, Message& message,
             std::chrono::milliseconds deadline);
   void check(const grpc::Status& status, const char* call, const v1::Ack* ack = nullptr) const;
+  // Streams `first` (the upload's header), then the tensors, as `call`.
+  using UploadStart = std::unique_ptr<grpc::ClientWriter<v1::UploadPart>> (
+      v1::FlareServer::Stub::*)(grpc::ClientContext*, v1::Ack*);
+  void upload(UploadStart start, const char* call, const v1::UploadPart& first,
+              std::span<const flare_named_tensor> weights,
+              std::span<const flare_named_tensor> aux);
 
   std::string address_;
   std::string site_;
   // Until registered, none: the server refuses requests stamped with it.
   int64_t generation_ = -1;
+  v1::WireEncoding wire_encoding_ = v1::RAW;
   std::chrono::milliseconds answer_timeout_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FlareServer::Stub> stub_;
 };
 
-// A site's channel arguments: models can be large; keepalive pings every
-// answer_timeout / 2, answered within answer_timeout / 2.
+// A site's channel arguments: keepalive pings every answer_timeout / 2,
+// answered within answer_timeout / 2. Models stream in parts of
+// kChunkBytes, so gRPC's default message limits need no raising.
 grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeout);
-constexpr int kMaxMessageBytes = 1 << 30;
 
 }  // namespace flare::transport

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "tensor/owned_tensor.hpp"
-#include "transport/tensor_codec.hpp"
 #include "worker/model_broadcast.hpp"
 
 namespace flare::worker {
@@ -42,13 +41,13 @@ WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& 
       log_(std::move(log)),
       heartbeat_(heartbeat) {}
 
-WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
+WorkerSession::TaskHeader WorkerSession::share_task(transport::ReceivedTask* task) {
   std::array<int64_t, 3> header{};
   if (server_) {
     do {
       *task = server_->next_task();
-    } while (task->kind() == v1::Task::WAIT);
-    header = {task->kind(), task->round(), task->num_rounds()};
+    } while (task->task.kind() == v1::Task::WAIT);
+    header = {task->task.kind(), task->task.round(), task->task.num_rounds()};
   }
   int64_t shape = header.size();
   DLTensor view = flare::dl_view(header.data(), {kDLInt, 64, 1}, &shape, 1);
@@ -56,14 +55,14 @@ WorkerSession::TaskHeader WorkerSession::share_task(v1::Task* task) {
   return {header[0], header[1], header[2]};
 }
 
-void WorkerSession::share_model(const v1::Task* task) {
+void WorkerSession::share_model(transport::ReceivedTask* task) {
   // Rank 0 has the server's model; the others lay the same tensors out as
   // their own trainer names and shapes them, and take rank 0's values in one
   // broadcast.
   std::vector<tensor::OwnedTensor> from_server;
   std::vector<flare_named_tensor> model;
   if (server_) {
-    from_server = transport::decode_tensors(task->model().weights());
+    from_server = std::move(task->model);  // freed when this returns: the trainer copied it
     model = tensor::views_of(from_server);
   } else {
     const auto mine = trainer_.get_weights();
@@ -100,9 +99,7 @@ std::string WorkerSession::evaluate_model() {
 void WorkerSession::send_initial_model() {
   const auto weights = trainer_.get_weights();
   if (!server_) return;
-  v1::InitialModel msg;
-  transport::encode_tensors(weights, msg.mutable_model()->mutable_weights());
-  server_->submit_initial_model(msg);
+  server_->submit_initial_model(weights);
   log_->info("sent the initial model ({} tensors)", weights.size());
 }
 
@@ -116,22 +113,21 @@ void WorkerSession::train_and_send(const TaskHeader& header, const std::string& 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!server_) return;
-  v1::Update update;
+  v1::UpdateHeader update;
   update.set_round(header.round);
-  transport::encode_tensors(result.weights(), update.mutable_model()->mutable_weights());
-  transport::encode_tensors(result.aux(), update.mutable_model()->mutable_aux());
-  update.mutable_model()->set_meta_json(std::string(result.meta_json()));
+  update.set_meta_json(std::string(result.meta_json()));
   update.set_num_samples(result.num_samples());
   update.set_num_steps(result.num_steps());
   update.set_train_metrics_json(std::string(result.metrics_json()));
   update.set_eval_json(eval_json);
   update.set_train_seconds(seconds);
-  server_->submit_update(update);
+  // Streamed from the trainer's own memory: no copy of the model on the way.
+  server_->submit_update(update, result.weights(), result.aux());
   log_->info("round {}: sent the update ({} samples in {:.2f} s)", header.round + 1,
              result.num_samples(), seconds);
 }
 
-bool WorkerSession::run_task(const TaskHeader& header, v1::Task& task) {
+bool WorkerSession::run_task(const TaskHeader& header, transport::ReceivedTask& task) {
   switch (header.kind) {
     case v1::Task::SEND_INITIAL_MODEL:
       send_initial_model();
@@ -168,7 +164,7 @@ bool WorkerSession::run_task(const TaskHeader& header, v1::Task& task) {
 
 std::string WorkerSession::run() {
   for (;;) {
-    v1::Task task;
+    transport::ReceivedTask task;
     // Waiting for a task (rank 0 on the server, the others on rank 0) is
     // idle time, however long the other sites take.
     if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Idle);
@@ -176,7 +172,7 @@ std::string WorkerSession::run() {
     if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Busy);
     round_ = header.round;
     try {
-      if (!run_task(header, task)) return server_ ? task.reason() : std::string();
+      if (!run_task(header, task)) return server_ ? task.task.reason() : std::string();
     } catch (const transport::JobEndedError& e) {
       // The job ended while this rank worked (another site failed, or the
       // server did): only rank 0 hears it, and its next task, which the

@@ -51,13 +51,14 @@ class WorkerSession {
   // Runs one of the group's collectives; its failure becomes a CollectiveFailure.
   template <class Call>
   void collective(const char* what, Call&& call);
-  TaskHeader share_task(transport::v1::Task* task);
-  void share_model(const transport::v1::Task* task);
+  TaskHeader share_task(transport::ReceivedTask* task);
+  // Rank 0 hands the received model on (and lets it go once the trainer has it).
+  void share_model(transport::ReceivedTask* task);
   std::string evaluate_model();
   void send_initial_model();
   void train_and_send(const TaskHeader& header, const std::string& eval_json);
   // Runs the task `header` names; false once it was the job's end (FINISH).
-  bool run_task(const TaskHeader& header, transport::v1::Task& task);
+  bool run_task(const TaskHeader& header, transport::ReceivedTask& task);
 
   host::TrainerInstance& trainer_;
   host::Collectives& group_;

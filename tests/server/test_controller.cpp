@@ -261,7 +261,13 @@ TEST_CASE("an update whose tensors are not the global model's is refused before 
   auto extra = ControllerJob::update("a", 0, 1);
   extra.weights.push_back(ControllerJob::weights(1)[0]);
   extra.weights[1].name = "v";
+  // The count is refused from the header, before a byte of a tensor is read.
   CHECK_THROWS_WITH_AS(job.controller.accept_update(extra),
+                       "update from a for round 1 announces 2 tensors, the global model has 1",
+                       server::InvalidRequest);
+  auto renamed = ControllerJob::update("a", 0, 1);
+  renamed.weights[0].name = "v";
+  CHECK_THROWS_WITH_AS(job.controller.accept_update(renamed),
                        "update from a for round 1: tensor 'v' is not in the global model",
                        server::InvalidRequest);
   auto wrong_dtype = ControllerJob::update("a", 0, 1);
@@ -273,7 +279,7 @@ TEST_CASE("an update whose tensors are not the global model's is refused before 
   auto none = ControllerJob::update("a", 0, 1);
   none.weights.clear();
   CHECK_THROWS_WITH_AS(job.controller.accept_update(none),
-                       "update from a for round 1: tensor 'w' of the global model is missing",
+                       "update from a for round 1 announces 0 tensors, the global model has 1",
                        server::InvalidRequest);
   job.send_update("a", 0, 1);  // still a's to answer
   job.send_update("b", 0, 3);

@@ -10,7 +10,6 @@
 #include "storage/safetensors.hpp"
 #include "temp_folder.hpp"
 #include "transport/server_connection.hpp"
-#include "transport/tensor_codec.hpp"
 
 using namespace flare;
 namespace v1 = flare::transport::v1;
@@ -38,21 +37,26 @@ struct ServedJob {
                                  display};
 };
 
-void put(v1::Model* model, float value) {
+std::vector<tensor::OwnedTensor> model_of(float value) {
   std::vector<tensor::OwnedTensor> t{{"w", {kDLFloat, 32, 1}, {1}, {}}};
   t[0].data.resize(sizeof(float));
   std::memcpy(t[0].data.data(), &value, sizeof(float));
-  transport::encode_tensors(tensor::views_of(t), model->mutable_weights());
+  return t;
+}
+
+// Uploads an update whose model's one tensor "w" holds `value`.
+void send(transport::ServerConnection& site, v1::UpdateHeader update, float value) {
+  auto model = model_of(value);
+  site.submit_update(update, tensor::views_of(model), {});
 }
 
 // Both sites register and site-1 sends the initial model: round 1 begins.
 void begin_first_round(transport::ServerConnection& s1, transport::ServerConnection& s2) {
   s1.register_site(1);
   s2.register_site(1);
-  REQUIRE(s1.next_task().kind() == v1::Task::SEND_INITIAL_MODEL);
-  v1::InitialModel initial;
-  put(initial.mutable_model(), 1);
-  s1.submit_initial_model(initial);
+  REQUIRE(s1.next_task().task.kind() == v1::Task::SEND_INITIAL_MODEL);
+  auto initial = model_of(1);
+  s1.submit_initial_model(tensor::views_of(initial));
 }
 
 std::string eval_json(double accuracy) {
@@ -69,16 +73,15 @@ TEST_CASE("a job served to its sites writes every model, the best one and the me
   begin_first_round(s1, s2);
   float value = 2;
   for (auto* site : {&s1, &s2}) {
-    REQUIRE(site->next_task().kind() == v1::Task::TRAIN);
-    v1::Update update;
+    REQUIRE(site->next_task().task.kind() == v1::Task::TRAIN);
+    v1::UpdateHeader update;
     update.set_round(0);
     update.set_num_samples(10);
     update.set_eval_json(eval_json(0.1));
-    put(update.mutable_model(), value += 2);  // 4 and 6
-    site->submit_update(update);
+    send(*site, update, value += 2);  // 4 and 6
   }
   for (auto* site : {&s1, &s2}) {
-    REQUIRE(site->next_task().kind() == v1::Task::EVALUATE);
+    REQUIRE(site->next_task().task.kind() == v1::Task::EVALUATE);
     v1::Evaluation evaluation;
     evaluation.set_round(1);
     evaluation.set_eval_json(eval_json(0.8));
@@ -86,7 +89,7 @@ TEST_CASE("a job served to its sites writes every model, the best one and the me
   }
   const auto outcome = server.run([] {});
   CHECK(outcome.success);
-  CHECK(s1.next_task().kind() == v1::Task::FINISH);
+  CHECK(s1.next_task().task.kind() == v1::Task::FINISH);
 
   for (const char* file : {"global_round_0.safetensors", "global_round_1.safetensors",
                            "best.safetensors"})
@@ -118,7 +121,7 @@ TEST_CASE("a server that is aborted ends its job with the reason and tells the s
   CHECK(outcome.failure == "interrupted");
   transport::ServerConnection s1(server.address(), "site-1");
   s1.register_site(1);  // a site starting late still learns why the job ended
-  const auto task = s1.next_task();
+  const auto task = s1.next_task().task;
   CHECK(task.kind() == v1::Task::FINISH);
   CHECK(task.reason() == "interrupted");
 }
@@ -132,15 +135,14 @@ TEST_CASE("a server that cannot write a model fails the job as its own failure a
   // Every later model write fails, as on a full disk.
   std::filesystem::remove_all(served.dir / "models");
   std::ofstream(served.dir / "models") << "not a folder\n";
-  v1::Update update;
+  v1::UpdateHeader update;
   update.set_round(0);
   update.set_num_samples(10);
-  put(update.mutable_model(), 2);
-  REQUIRE(s1.next_task().kind() == v1::Task::TRAIN);
-  s1.submit_update(update);
-  REQUIRE(s2.next_task().kind() == v1::Task::TRAIN);
+  REQUIRE(s1.next_task().task.kind() == v1::Task::TRAIN);
+  send(s1, update, 2);
+  REQUIRE(s2.next_task().task.kind() == v1::Task::TRAIN);
   // The last update completes the round; saving its model fails.
-  CHECK_THROWS_AS(s2.submit_update(update), transport::JobEndedError);
+  CHECK_THROWS_AS(send(s2, update, 2), transport::JobEndedError);
   const auto started = std::chrono::steady_clock::now();
   const auto outcome = server.run([&] {
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10))
@@ -150,8 +152,8 @@ TEST_CASE("a server that cannot write a model fails the job as its own failure a
   CHECK(outcome.failure.starts_with("the server failed: "));
   CHECK(outcome.failure.find((served.dir / "models").string()) != std::string::npos);
   // What sites send after the end is not refused as theirs: the job is over.
-  CHECK_THROWS_AS(s1.submit_update(update), transport::JobEndedError);
-  const auto task = s1.next_task();
+  CHECK_THROWS_AS(send(s1, update, 2), transport::JobEndedError);
+  const auto task = s1.next_task().task;
   CHECK(task.kind() == v1::Task::FINISH);
   CHECK(task.reason() == outcome.failure);
 }

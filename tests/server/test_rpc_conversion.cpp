@@ -1,12 +1,11 @@
-// The protocol's messages to and from the domain, and the one encoding of a
-// round's global model that every task reply shares.
+// The protocol's messages to and from the domain (the models they announce
+// stream separately: transport/model_stream's tests).
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <limits>
 
 #include "server/rpc_conversion.hpp"
-#include "transport/tensor_codec.hpp"
 
 using namespace flare;
 using server::v1::Task;
@@ -25,15 +24,10 @@ server::GlobalModelPtr global_model(int64_t round, std::vector<float> values) {
   return std::make_shared<const server::GlobalModel>(round, tensors_of(std::move(values), "w"));
 }
 
-// The model a wire task carries, as the bytes the site will decode.
-std::vector<tensor::OwnedTensor> carried(const Task& task) {
-  return transport::decode_tensors(task.model().weights());
-}
-
 }  // namespace
 
 TEST_CASE("an update's fields reach the domain") {
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("site-1");
   u.set_round(3);
   u.set_generation(2);
@@ -42,11 +36,9 @@ TEST_CASE("an update's fields reach the domain") {
   u.set_train_seconds(1.5);
   u.set_train_metrics_json(R"({"train_loss": 0.5})");
   u.set_eval_json(R"({"validation": {"accuracy": 0.25, "num_samples": 100}})");
-  u.mutable_model()->set_meta_json(R"({"data": "generated"})");
-  auto w = tensors_of({1, 2}, "w");
-  auto c = tensors_of({3}, "control");
-  transport::encode_tensors(tensor::views_of(w), u.mutable_model()->mutable_weights());
-  transport::encode_tensors(tensor::views_of(c), u.mutable_model()->mutable_aux());
+  u.set_meta_json(R"({"data": "generated"})");
+  u.set_num_weights(2);
+  u.set_num_aux(1);
 
   const server::SiteUpdate d = server::from_wire(u);
   CHECK(d.site == "site-1");
@@ -58,16 +50,13 @@ TEST_CASE("an update's fields reach the domain") {
   CHECK(d.train_metrics == nlohmann::json{{"train_loss", 0.5}});
   CHECK(d.evaluation["validation"]["accuracy"] == 0.25);
   CHECK(d.meta == nlohmann::json{{"data", "generated"}});
-  REQUIRE(d.weights.size() == 1);
-  CHECK(d.weights[0].name == "w");
-  CHECK(d.weights[0].data == w[0].data);
-  REQUIRE(d.aux.size() == 1);
-  CHECK(d.aux[0].name == "control");
-  CHECK(d.aux[0].data == c[0].data);
+  CHECK(d.num_weights == 2);  // the tensors that stream after it
+  CHECK(d.num_aux == 1);
+  CHECK(d.weights.empty());
 }
 
 TEST_CASE("JSON fields left empty become empty objects") {
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("site-1");
   const auto d = server::from_wire(u);
   CHECK(d.train_metrics == nlohmann::json::object());
@@ -76,7 +65,7 @@ TEST_CASE("JSON fields left empty become empty objects") {
 }
 
 TEST_CASE("malformed JSON is refused, naming the field and the site") {
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("site-4");
   u.set_eval_json("{\"validation\": ");
   try {
@@ -100,12 +89,11 @@ TEST_CASE("registration, initial model, evaluation, progress and failure reach t
   const auto join = server::from_wire(r);
   CHECK((join.site == "s" && join.world_size == 4));
 
-  server::v1::InitialModel m;
+  server::v1::InitialModelHeader m;
   m.set_site("s");
   m.set_generation(1);
   auto w = tensors_of({5, 6, 7}, "w");
-  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
-  const auto initial = server::from_wire(m);
+  const auto initial = server::from_wire(m, w);
   CHECK(initial.generation == 1);
   REQUIRE(initial.weights.size() == 1);
   CHECK(initial.weights[0].data == w[0].data);
@@ -158,64 +146,34 @@ TEST_CASE("a failure's cause as data reaches the domain: exit code, signal or ha
   CHECK((server::from_wire(f).hang_s == 2.5 && !server::from_wire(f).signal));
 }
 
-TEST_CASE("a task's wire form carries its kind, round, number of rounds and reason") {
-  server::TaskEncoder encoder;
-  const auto finish = encoder.encode(
-      {.kind = server::TaskKind::Finish, .num_rounds = 4, .reason = "site-2 failed"});
-  CHECK(finish->kind() == Task::FINISH);
-  CHECK(finish->num_rounds() == 4);
-  CHECK(finish->reason() == "site-2 failed");
-  CHECK_FALSE(finish->has_model());
-  CHECK(encoder.encode({.kind = server::TaskKind::Wait})->kind() == Task::WAIT);
-  CHECK(encoder.encode({.kind = server::TaskKind::SendInitialModel})->kind() ==
+TEST_CASE("a task's wire form carries its kind, round, number of rounds, reason and model size") {
+  const auto finish =
+      server::to_wire({.kind = server::TaskKind::Finish, .num_rounds = 4, .reason = "site-2 failed"});
+  CHECK(finish.kind() == Task::FINISH);
+  CHECK(finish.num_rounds() == 4);
+  CHECK(finish.reason() == "site-2 failed");
+  CHECK(finish.num_tensors() == 0);
+  CHECK(server::to_wire({.kind = server::TaskKind::Wait}).kind() == Task::WAIT);
+  CHECK(server::to_wire({.kind = server::TaskKind::SendInitialModel}).kind() ==
         Task::SEND_INITIAL_MODEL);
-  const auto train = encoder.encode(
+  const auto train = server::to_wire(
       {.kind = server::TaskKind::Train, .round = 2, .num_rounds = 4, .model = global_model(2, {1})});
-  CHECK(train->kind() == Task::TRAIN);
-  CHECK(train->round() == 2);
-  const auto evaluate = encoder.encode(
+  CHECK(train.kind() == Task::TRAIN);
+  CHECK(train.round() == 2);
+  CHECK(train.num_tensors() == 1);
+  const auto evaluate = server::to_wire(
       {.kind = server::TaskKind::Evaluate, .round = 4, .num_rounds = 4, .model = global_model(4, {1})});
-  CHECK(evaluate->kind() == Task::EVALUATE);
-  CHECK(evaluate->round() == 4);
-}
-
-TEST_CASE("every site's task of one global model is encoded once and carries the model's bytes") {
-  server::TaskEncoder encoder;
-  const auto model = global_model(1, {0.5f, -2.0f, 3.25f});
-  const server::Task task{.kind = server::TaskKind::Train, .round = 1, .num_rounds = 3,
-                          .model = model};
-  const auto first = encoder.encode(task);
-  for (int site = 1; site < 8; ++site) CHECK(encoder.encode(task) == first);
-  CHECK(encoder.model_encodings() == 1);
-  const auto sent = carried(*first);
-  REQUIRE(sent.size() == 1);
-  CHECK(sent[0].name == "w");
-  CHECK(sent[0].shape == model->tensors()[0].shape);
-  CHECK(sent[0].data == model->tensors()[0].data);
-}
-
-TEST_CASE("each round's model is encoded anew") {
-  server::TaskEncoder encoder;
-  const auto round1 = global_model(1, {1});
-  const auto round2 = global_model(2, {2});
-  for (int site = 0; site < 3; ++site)
-    (void)encoder.encode({.kind = server::TaskKind::Train, .round = 1, .model = round1});
-  CHECK(encoder.model_encodings() == 1);
-  std::shared_ptr<const Task> sent;
-  for (int site = 0; site < 3; ++site)
-    sent = encoder.encode({.kind = server::TaskKind::Train, .round = 2, .model = round2});
-  CHECK(encoder.model_encodings() == 2);
-  CHECK(sent->round() == 2);
-  CHECK(carried(*sent)[0].data == round2->tensors()[0].data);
+  CHECK(evaluate.kind() == Task::EVALUATE);
+  CHECK(evaluate.round() == 4);
 }
 
 namespace {
 
 // The message of the InvalidRequest that converting `message` throws.
-template <class Message>
-std::string refusal(const Message& message) {
+template <class... Message>
+std::string refusal(const Message&... message) {
   try {
-    (void)server::from_wire(message);
+    (void)server::from_wire(message...);
   } catch (const server::InvalidRequest& e) {
     return e.what();
   }
@@ -226,7 +184,7 @@ std::string refusal(const Message& message) {
 }  // namespace
 
 TEST_CASE("training metrics are finite numbers, and an evaluation is splits of them") {
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("s");
   u.set_train_metrics_json(R"({"train_loss": "0.5"})");
   CHECK(refusal(u) == "train_metrics_json from s: 'train_loss' is \"0.5\", not a finite number");
@@ -250,7 +208,7 @@ TEST_CASE("training metrics are finite numbers, and an evaluation is splits of t
 }
 
 TEST_CASE("counts and durations are refused when negative, NaN or infinite") {
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("s");
   u.set_num_steps(-1);
   CHECK(refusal(u) == "num_steps from s: -1 is below 0");
@@ -277,21 +235,19 @@ TEST_CASE("counts and durations are refused when negative, NaN or infinite") {
 }
 
 TEST_CASE("an initial model must be one the model files can hold") {
-  server::v1::InitialModel m;
+  server::v1::InitialModelHeader m;
   m.set_site("s");
-  CHECK(refusal(m) == "initial model from s: has no tensors");
-  auto w = tensors_of({1}, "w");
-  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
-  transport::encode_tensors(tensor::views_of(w), m.mutable_model()->mutable_weights());
-  CHECK(refusal(m) == "initial model tensor 'w' from s: appears twice");
-  m.mutable_model()->mutable_weights(1)->set_name("__metadata__");
-  CHECK(refusal(m) ==
+  std::vector<tensor::OwnedTensor> tensors;
+  CHECK(refusal(m, tensors) == "initial model from s: has no tensors");
+  tensors = tensors_of({1}, "w");
+  tensors.push_back(tensors[0]);
+  CHECK(refusal(m, tensors) == "initial model tensor 'w' from s: appears twice");
+  tensors[1].name = "__metadata__";
+  CHECK(refusal(m, tensors) ==
         "initial model tensor '__metadata__' from s: has the name model files keep for metadata");
-  m.mutable_model()->mutable_weights(1)->set_name("c");
-  m.mutable_model()->mutable_weights(1)->set_dtype_code(kDLComplex);  // complex32: 4 bytes, as sent
-  CHECK(refusal(m).find("initial model tensor 'c' from s: cannot be a model file's") == 0);
-  m.mutable_model()->mutable_weights(1)->set_dtype_bits(0);
-  CHECK(refusal(m).find("initial model[1] from s: tensor 'c' has no valid dtype") == 0);
+  tensors[1].name = "c";
+  tensors[1].dtype.code = kDLComplex;  // complex32: 4 bytes, as sent
+  CHECK(refusal(m, tensors).find("initial model tensor 'c' from s: cannot be a model file's") == 0);
 }
 
 TEST_CASE("text a site sends arrives printable, and free-form JSON may not nest without end") {
@@ -308,14 +264,14 @@ TEST_CASE("text a site sends arrives printable, and free-form JSON may not nest 
   const auto progress = server::from_wire(p);
   CHECK(progress.site == "s\\x1b");  // no job has such a site: refused by name, printably
   CHECK(progress.phase == "train\\x0a");
-  server::v1::Update u;
+  server::v1::UpdateHeader u;
   u.set_site("s");
-  u.mutable_model()->set_meta_json(R"({"data": "cifar10\u001b[31m", "ok": [1, {"x\r": "y"}]})");
+  u.set_meta_json(R"({"data": "cifar10\u001b[31m", "ok": [1, {"x\r": "y"}]})");
   CHECK(server::from_wire(u).meta ==
         nlohmann::json{{"data", "cifar10\\x1b[31m"}, {"ok", {1, {{"x\\x0d", "y"}}}}});
-  u.mutable_model()->set_meta_json(std::string(5000, '[') + std::string(5000, ']'));
+  u.set_meta_json(std::string(5000, '[') + std::string(5000, ']'));
   CHECK(refusal(u) == "meta_json from s: is not a JSON object");
-  u.mutable_model()->set_meta_json("{\"a\": " + std::string(5000, '[') + std::string(5000, ']') +
+  u.set_meta_json("{\"a\": " + std::string(5000, '[') + std::string(5000, ']') +
                                    "}");
   CHECK(refusal(u) == "meta_json from s: nests deeper than 32 levels");
 }

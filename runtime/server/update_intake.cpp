@@ -1,0 +1,241 @@
+#include "server/update_intake.hpp"
+
+#include <cstring>
+
+#include <flare/plugin.hpp>
+
+namespace flare::server {
+
+namespace {
+
+// The first element of `n` in `data` whose bits say NaN or infinity (all
+// exponent bits set), or n when there is none. The first pass only ORs a
+// flag, which vectorises; the second, to name the element, runs only on a
+// bad piece.
+template <class Bits>
+uint64_t first_non_finite(const std::byte* data, uint64_t n, Bits exponent) {
+  const auto at = [&](uint64_t i) {
+    Bits v;
+    std::memcpy(&v, data + i * sizeof(Bits), sizeof(Bits));
+    return (v & exponent) == exponent;
+  };
+  bool bad = false;
+  for (uint64_t i = 0; i < n; ++i) bad |= at(i);
+  if (!bad) return n;
+  for (uint64_t i = 0; i < n; ++i)
+    if (at(i)) return i;
+  return n;
+}
+
+// Integer tensors have no non-finite values; float ones of every width do.
+uint64_t first_non_finite(DLDataType t, const std::byte* data, uint64_t n) {
+  if (t.lanes != 1) return n;
+  if (t.code == kDLFloat && t.bits == 32) return first_non_finite<uint32_t>(data, n, 0x7f800000u);
+  if (t.code == kDLFloat && t.bits == 64)
+    return first_non_finite<uint64_t>(data, n, 0x7ff0000000000000ull);
+  if (t.code == kDLFloat && t.bits == 16) return first_non_finite<uint16_t>(data, n, 0x7c00);
+  if (t.code == kDLBfloat && t.bits == 16) return first_non_finite<uint16_t>(data, n, 0x7f80);
+  return n;
+}
+
+bool same_dtype(DLDataType a, DLDataType b) {
+  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
+}
+
+host::SiteUpdateFields header_fields(const SiteUpdate& u) {
+  return {.site = u.site,
+          .round = u.round,
+          .num_samples = u.num_samples,
+          .num_steps = u.num_steps,
+          .metrics_json = u.train_metrics.dump(),
+          .meta_json = u.meta.dump()};
+}
+
+}  // namespace
+
+UpdateIntake::UpdateIntake(SharedAggregator& aggregator, GlobalModelPtr global, SiteUpdate update,
+                           const std::filesystem::path& spool_dir,
+                           std::function<void(const host::PluginCallError&)> aggregator_failed)
+    : aggregator_(aggregator),
+      global_(std::move(global)),
+      update_(std::move(update)),
+      spool_(spool_dir),
+      aggregator_failed_(std::move(aggregator_failed)),
+      global_seen_(global_->views().size(), false) {
+  std::lock_guard lock(aggregator_.mutex);
+  round_ = aggregator_.rounds_begun;
+  streamed_ = aggregator_.plugin.folds_chunks();
+  if (!streamed_) return;
+  id_ = ++aggregator_.next_update_id;
+  try {
+    aggregator_.plugin.begin_update(id_, header_fields(update_));
+  } catch (const host::PluginCallError& e) {
+    // Its refusal of the update (a weight <= 0) is the site's to answer for.
+    if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+    throw InvalidRequest(what() + " refused by the " + e.what());
+  }
+}
+
+UpdateIntake::~UpdateIntake() {
+  if (streamed_ && !committed_) take_back();
+}
+
+std::string UpdateIntake::what() const {
+  return "update from " + update_.site + " for round " + std::to_string(update_.round + 1);
+}
+
+std::unique_lock<std::mutex> UpdateIntake::lock_round() const {
+  std::unique_lock lock(aggregator_.mutex);
+  if (aggregator_.rounds_begun != round_)
+    throw RejectedRequest(what() + " came after the round ended");
+  return lock;
+}
+
+void UpdateIntake::begin_tensor(size_t index, const transport::TensorDesc& desc) {
+  const std::string tensor = what() + ": tensor '" + desc.name + "'";
+  Tensor t{.desc = desc};
+  if (desc.aux) {
+    t.part = FLARE_UPDATE_AUX;
+    t.tensor_index = aux_count_++;
+  } else {
+    if (aux_count_ > 0) throw InvalidRequest(tensor + " is a weight after the aux tensors");
+    const auto at = global_->index_of(desc.name);
+    if (!at) throw InvalidRequest(tensor + " is not in the global model");
+    if (global_seen_[*at]) throw InvalidRequest(tensor + " appears twice");
+    global_seen_[*at] = true;
+    const DLTensor& expected = global_->views()[*at].tensor;
+    const std::vector<int64_t> shape(expected.shape, expected.shape + expected.ndim);
+    if (!same_dtype(desc.dtype, expected.dtype))
+      throw InvalidRequest(tensor + " is " + describe_dtype(desc.dtype) +
+                           ", the global model's is " + describe_dtype(expected.dtype));
+    if (desc.shape != shape)
+      throw InvalidRequest(tensor + " has shape " + describe_shape(desc.shape) +
+                           ", the global model's is " + describe_shape(shape));
+    t.part = FLARE_UPDATE_WEIGHTS;
+    t.tensor_index = *at;
+  }
+  if (index != tensors_.size()) throw std::logic_error("UpdateIntake: tensors out of order");
+  tensors_.push_back(std::move(t));
+}
+
+flare_update_chunk UpdateIntake::chunk_of(const Tensor& t, const flare_named_tensor& view,
+                                          uint64_t offset, uint64_t n, const void* data) const {
+  flare_update_chunk c{};
+  c.struct_size = sizeof(c);
+  c.part = t.part;
+  c.tensor_index = t.tensor_index;
+  c.tensor = &view;
+  c.element_offset = offset;
+  c.num_elements = n;
+  c.data = data;
+  return c;
+}
+
+void UpdateIntake::piece(size_t index, uint64_t element_offset, uint64_t n,
+                         const std::byte* data) {
+  Tensor& t = tensors_.at(index);
+  if (const uint64_t bad = first_non_finite(t.desc.dtype, data, n); bad < n) {
+    throw InvalidRequest(what() + ": tensor '" + t.desc.name +
+                         "' has a non-finite value (NaN or infinity) at element " +
+                         std::to_string(element_offset + bad));
+  }
+  // Spooled before it is folded: a chunk folded but not written could not be
+  // taken back.
+  const uint64_t at = spool_.append({data, n * t.desc.element_bytes}, element_offset == 0);
+  if (element_offset == 0) t.spool_offset = at;
+  t.received = element_offset + n;
+  if (!streamed_) return;
+  const flare_named_tensor view = t.desc.view();
+  const auto lock = lock_round();
+  try {
+    aggregator_.plugin.accept_chunk(id_, chunk_of(t, view, element_offset, n, data));
+  } catch (const host::PluginCallError& e) {
+    if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+    throw InvalidRequest(what() + " refused by the " + e.what());
+  }
+  folded_.push_back({index, element_offset, n, at});
+}
+
+void UpdateIntake::commit() {
+  for (size_t i = 0; i < global_seen_.size(); ++i) {
+    if (!global_seen_[i])
+      throw InvalidRequest(what() + ": tensor '" + global_->views()[i].name +
+                           "' of the global model is missing");
+  }
+  for (const auto& t : tensors_) {
+    if (t.received != t.desc.num_elements)  // the stream reader checks this too
+      throw InvalidRequest(what() + ": tensor '" + t.desc.name + "' is incomplete");
+  }
+  if (!streamed_) return commit_whole();
+  const auto lock = lock_round();
+  try {
+    aggregator_.plugin.end_update(id_);
+  } catch (const host::PluginCallError& e) {
+    if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+    throw InvalidRequest(what() + " refused by the " + e.what());
+  }
+  committed_ = true;
+}
+
+void UpdateIntake::commit_whole() {
+  // An aggregator without ABI 1.3 takes the update whole: from the spool,
+  // mapped, so the server's memory holds it only while the call runs.
+  const auto mapping = spool_.map();
+  std::vector<flare_named_tensor> weights, aux;
+  for (const auto& t : tensors_) {
+    flare_named_tensor v = t.desc.view();
+    if (t.desc.num_elements > 0) v.tensor.data = const_cast<std::byte*>(mapping.data() + t.spool_offset);
+    (t.part == FLARE_UPDATE_AUX ? aux : weights).push_back(v);
+  }
+  const std::string metrics = update_.train_metrics.dump(), meta = update_.meta.dump();
+  flare_site_update raw{};
+  raw.struct_size = sizeof(raw);
+  raw.site = update_.site.c_str();
+  raw.round = update_.round;
+  raw.weights = weights.data();
+  raw.num_weights = weights.size();
+  raw.aux = aux.empty() ? nullptr : aux.data();
+  raw.num_aux = aux.size();
+  raw.num_samples = update_.num_samples;
+  raw.num_steps = update_.num_steps;
+  raw.metrics_json = metrics.c_str();
+  raw.meta_json = meta.c_str();
+  const auto lock = lock_round();
+  try {
+    aggregator_.plugin.accept(raw);
+  } catch (const host::PluginCallError& e) {
+    // The aggregator checks last, and refuses a bad update (e.g. a weight
+    // <= 0) before folding anything in: the site's to answer for.
+    if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+    throw InvalidRequest(what() + " refused by the " + e.what());
+  }
+  committed_ = true;
+}
+
+void UpdateIntake::take_back() noexcept {
+  try {
+    std::lock_guard lock(aggregator_.mutex);
+    // A new round began: the aggregator already forgot this round's updates.
+    if (aggregator_.rounds_begun != round_) return;
+    std::vector<std::byte> buffer;
+    for (const Chunk& c : folded_) {
+      const Tensor& t = tensors_[c.tensor];
+      buffer.resize(c.num_elements * t.desc.element_bytes);
+      spool_.read(c.spool_offset, buffer);
+      const flare_named_tensor view = t.desc.view();
+      aggregator_.plugin.retract_chunk(
+          id_, chunk_of(t, view, c.element_offset, c.num_elements, buffer.data()));
+    }
+    aggregator_.plugin.abort_update(id_);
+  } catch (const host::PluginCallError& e) {
+    if (aggregator_failed_) aggregator_failed_(e);
+  } catch (const std::exception& e) {
+    // The spool could not be read back: the aggregate is unknown, so the
+    // round cannot go on. Reported as the aggregator's call that could not run.
+    if (aggregator_failed_)
+      aggregator_failed_(host::PluginCallError(aggregator_.plugin.plugin(), "retract_chunk",
+                                               FLARE_ERROR_IO, e.what()));
+  }
+}
+
+}  // namespace flare::server

@@ -1,0 +1,95 @@
+// One site's update as it streams in (transport::ModelStreamReader calls it
+// tensor by tensor, piece by piece): every tensor checked against the global
+// model (name, dtype, shape, each once) and every piece's values finite
+// before it reaches the aggregator, which folds it in at once when it can
+// (ABI 1.3) or is handed the whole update at commit. A refused update, also
+// one refused in its last chunk or cut off mid-stream, leaves no trace: its
+// folded chunks are read back from the spool and retracted. Memory stays one
+// part of a model per upload in flight, whatever the model's size.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "plugin_host/plugin_instances.hpp"
+#include "server/domain.hpp"
+#include "server/global_model.hpp"
+#include "server/update_spool.hpp"
+#include "transport/model_stream.hpp"
+
+namespace flare::server {
+
+// The aggregator plugin as the server shares it between the controller and
+// every upload in flight: one call at a time, and a count of rounds begun, so
+// that a late upload of a round that ended can never reach the next one.
+struct SharedAggregator {
+  explicit SharedAggregator(host::AggregatorInstance& instance) : plugin(instance) {}
+  host::AggregatorInstance& plugin;
+  std::mutex mutex;
+  uint64_t rounds_begun = 0;    // guarded by mutex
+  uint64_t next_update_id = 0;  // guarded by mutex
+};
+
+class UpdateIntake final : public transport::TensorSink {
+ public:
+  // `update`: its header, already checked against the round. Opens the
+  // update in the aggregator (begin_update), which may refuse it
+  // (InvalidRequest). `aggregator_failed` hears of a failure to take a
+  // refused update back, which leaves the aggregate unknown.
+  UpdateIntake(SharedAggregator& aggregator, GlobalModelPtr global, SiteUpdate update,
+               const std::filesystem::path& spool_dir,
+               std::function<void(const host::PluginCallError&)> aggregator_failed);
+  // Takes the update back unless it was committed.
+  ~UpdateIntake() override;
+  UpdateIntake(const UpdateIntake&) = delete;
+  UpdateIntake& operator=(const UpdateIntake&) = delete;
+
+  void begin_tensor(size_t index, const transport::TensorDesc& tensor) override;
+  void piece(size_t index, uint64_t element_offset, uint64_t n, const std::byte* data) override;
+
+  // The update is whole (else InvalidRequest naming the missing tensor) and
+  // now counts in the round's aggregate.
+  void commit();
+  const SiteUpdate& update() const { return update_; }
+
+ private:
+  struct Tensor {
+    transport::TensorDesc desc;
+    int32_t part = 0;         // flare_update_part
+    size_t tensor_index = 0;  // in the global model (weights) or among the aux tensors
+    uint64_t spool_offset = 0;  // where its first piece is (its pieces are contiguous)
+    uint64_t received = 0;      // elements
+  };
+  struct Chunk {  // a piece folded into the aggregate, to retract on refusal
+    size_t tensor;  // index in tensors_
+    uint64_t element_offset, num_elements, spool_offset;
+  };
+
+  std::string what() const;  // "update from <site> for round <n>"
+  flare_update_chunk chunk_of(const Tensor& t, const flare_named_tensor& view, uint64_t offset,
+                              uint64_t n, const void* data) const;
+  // Under the aggregator's lock, refused when the round it belongs to ended.
+  std::unique_lock<std::mutex> lock_round() const;
+  void commit_whole();
+  void take_back() noexcept;
+
+  SharedAggregator& aggregator_;
+  GlobalModelPtr global_;
+  SiteUpdate update_;
+  UpdateSpool spool_;
+  std::function<void(const host::PluginCallError&)> aggregator_failed_;
+  bool streamed_ = false;  // the aggregator folds chunks (ABI 1.3)
+  uint64_t id_ = 0;
+  uint64_t round_ = 0;  // SharedAggregator::rounds_begun when opened
+  bool committed_ = false;
+  std::vector<Tensor> tensors_;         // in stream order
+  std::vector<bool> global_seen_;       // by global model index
+  size_t aux_count_ = 0;
+  std::vector<Chunk> folded_;
+};
+
+}  // namespace flare::server
