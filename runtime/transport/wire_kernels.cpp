@@ -240,8 +240,9 @@ void encode_int8_blockwise(const float* src, size_t n, std::byte* out) {
       // Near float32's largest, 127 steps of a scale rounded up would
       // decode to infinity.
       if (std::isinf(127.0f * scale)) scale = std::nextafter(scale, 0.0f);
-      // A block so small that its scale underflows to 0 becomes zeros
-      // (dividing by 1 leaves values below 2^-142, which round to 0).
+      // A block so small that its scale underflows to 0 becomes zeros:
+      // dividing by 1 leaves values below 2^-142, which round to 0 (0 / 0
+      // would be NaN, whose conversion to an integer is undefined).
       quantize(src + start, count, scale > 0 ? scale : 1.0f, staged);
     }
     std::byte* block = out + start + sizeof(float) * (start / kInt8BlockElements);

@@ -269,6 +269,9 @@ TEST_CASE("int8: a block of zeros stays zeros, a tiny block becomes zeros, ties 
   const auto scaled = round_trip(WireEncoding::Int8Blockwise, two_blocks);
   CHECK(scaled[1] == 0);  // 1 is half a step of 2: a tie, to the even 0
   CHECK(std::abs(scaled.back() - 0.3f) <= 0.3f * 0x1p-20f);
+  // Subnormal blocks: 190 * 2^-149 / 127 rounds down to a scale of 2^-149,
+  // so the largest value is 190 steps, more than int8 holds.
+  check_within_bound(WireEncoding::Int8Blockwise, {190 * 0x1p-149f, -190 * 0x1p-149f, 0x1p-149f});
 }
 
 TEST_CASE("a tensor encoded in chunks gives the bytes and values of one piece") {
@@ -308,6 +311,20 @@ TEST_CASE("the checked calls refuse a byte count that does not match the values"
   CHECK_THROWS_AS(encode(WireEncoding::Float16, std::span<const float>(values).first(299),
                          std::span(wire)),
                   std::invalid_argument);
+}
+
+TEST_CASE("both float16 loops stop at the first value past 65504 and name it") {
+  std::vector<float> values(40, 2.0f);
+  values[35] = -65520.0f;
+  values[37] = 1e9f;
+  std::vector<std::byte> wire(2 * values.size());
+  CHECK(wire_kernels::encode_float16_portable(values.data(), values.size(), wire.data()) == 35);
+  if (wire_kernels::have_f16c())
+    CHECK(wire_kernels::encode_float16_f16c(values.data(), values.size(), wire.data()) == 35);
+  values[35] = kInf;  // not a value float16 cannot carry: it stays infinite
+  CHECK(wire_kernels::encode_float16_portable(values.data(), values.size(), wire.data()) == 37);
+  if (wire_kernels::have_f16c())
+    CHECK(wire_kernels::encode_float16_f16c(values.data(), values.size(), wire.data()) == 37);
 }
 
 TEST_CASE("the portable float16 loops round as the reference does and match F16C bit for bit") {
