@@ -41,23 +41,30 @@ size_t first_overflow(const float* src, size_t n, uint32_t from) {
   return n;
 }
 
+// Returns the largest |x|'s bits: the loops stay short, and the rare tile
+// holding a value near overflow, an infinity or a NaN is looked at again.
 FLARE_WIRE_CLONES
-bool bfloat16_tile(const float* __restrict src, size_t n, uint16_t* __restrict out) {
-  uint32_t overflow = 0;
+uint32_t bfloat16_tile_rounded(const float* __restrict src, size_t n, uint16_t* __restrict out) {
+  uint32_t largest = 0;
   for (size_t i = 0; i < n; ++i) {
     const uint32_t bits = bits_of(src[i]);
-    const uint32_t magnitude = bits & 0x7FFFFFFFu;
-    const bool nan = magnitude > 0x7F800000u;
     // Round to nearest even on the bits: adding 0x7FFF plus the kept lowest
     // bit carries into the kept half exactly when the dropped half is above
     // one half, or one half with an odd kept half.
-    const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-    // A NaN whose payload is all in the dropped half would round to infinity.
-    out[i] = static_cast<uint16_t>(nan ? ((bits >> 16) | 0x0040u) : rounded);
-    overflow |= static_cast<uint32_t>(magnitude >= kBFloat16OverflowBits) &
-                static_cast<uint32_t>(magnitude < 0x7F800000u);
+    out[i] = static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+    largest = std::max(largest, bits & 0x7FFFFFFFu);
   }
-  return overflow != 0;
+  return largest;
+}
+
+bool bfloat16_tile(const float* src, size_t n, uint16_t* out) {
+  if (bfloat16_tile_rounded(src, n, out) < kBFloat16OverflowBits) return false;
+  // A NaN whose payload is all in the dropped half would round to infinity.
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t bits = bits_of(src[i]);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) out[i] = static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  }
+  return first_overflow(src, n, kBFloat16OverflowBits) < n;
 }
 
 FLARE_WIRE_CLONES
@@ -95,15 +102,18 @@ float float_of_float16(uint16_t h) {
 }
 
 FLARE_WIRE_CLONES
-bool float16_tile(const float* __restrict src, size_t n, uint16_t* __restrict out) {
-  uint32_t overflow = 0;
+uint32_t float16_tile_rounded(const float* __restrict src, size_t n, uint16_t* __restrict out) {
+  uint32_t largest = 0;
   for (size_t i = 0; i < n; ++i) {
     out[i] = float16_bits(src[i]);
-    const uint32_t magnitude = bits_of(src[i]) & 0x7FFFFFFFu;
-    overflow |= static_cast<uint32_t>(magnitude >= kFloat16OverflowBits) &
-                static_cast<uint32_t>(magnitude < 0x7F800000u);
+    largest = std::max(largest, bits_of(src[i]) & 0x7FFFFFFFu);
   }
-  return overflow != 0;
+  return largest;
+}
+
+bool float16_tile(const float* src, size_t n, uint16_t* out) {
+  return float16_tile_rounded(src, n, out) >= kFloat16OverflowBits &&
+         first_overflow(src, n, kFloat16OverflowBits) < n;
 }
 
 FLARE_WIRE_CLONES
