@@ -86,6 +86,17 @@ void check_within_bound(WireEncoding encoding, const std::vector<float>& values)
   }
 }
 
+// The first value that came `back` other than `reference` rounds it (NaN aside).
+void check_rounds_as(const char* what, const std::vector<float>& values,
+                     const std::vector<float>& back, double (*reference)(float)) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isnan(values[i]) && back[i] != reference(values[i])) {
+      FAIL_CHECK(what << " of " << values[i] << " is " << back[i] << ", expected "
+                      << reference(values[i]));
+      return;
+    }
+}
+
 bool same_float(float a, float b) {
   return (std::isnan(a) && std::isnan(b)) || std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
 }
@@ -165,23 +176,11 @@ TEST_CASE("random values of odd sizes come back within each encoding's documente
 
 TEST_CASE("bfloat16 and float16 round to the nearest even value, as a float64 reference does") {
   for (const auto& values :
-       {spread_values(100000, -149, 127.9, 11), spread_values(100000, -8, 8, 12)}) {
-    const auto back = round_trip(WireEncoding::BFloat16, values);
-    for (size_t i = 0; i < values.size(); ++i)
-      if (back[i] != reference_bfloat16(values[i])) {
-        FAIL_CHECK("bfloat16 of " << values[i] << " is " << back[i] << ", expected "
-                                  << reference_bfloat16(values[i]));
-        break;
-      }
-  }
+       {spread_values(100000, -149, 127.9, 11), spread_values(100000, -8, 8, 12)})
+    check_rounds_as("bfloat16", values, round_trip(WireEncoding::BFloat16, values),
+                    reference_bfloat16);
   const auto values = spread_values(100000, -30, 15.9, 13);
-  const auto back = round_trip(WireEncoding::Float16, values);
-  for (size_t i = 0; i < values.size(); ++i)
-    if (back[i] != reference_float16(values[i])) {
-      FAIL_CHECK("float16 of " << values[i] << " is " << back[i] << ", expected "
-                               << reference_float16(values[i]));
-      break;
-    }
+  check_rounds_as("float16", values, round_trip(WireEncoding::Float16, values), reference_float16);
   // Ties: half a unit in the last place goes to the even neighbour.
   CHECK(round_trip(WireEncoding::BFloat16, 1 + 0x1p-8f) == 1);
   CHECK(round_trip(WireEncoding::BFloat16, 1 + 3 * 0x1p-8f) == 1 + 0x1p-6f);
@@ -339,12 +338,7 @@ TEST_CASE("the portable float16 loops round as the reference does and match F16C
           sweep.size());
   std::vector<float> back(sweep.size());
   wire_kernels::decode_float16_portable(portable.data(), back.size(), back.data());
-  for (size_t i = 0; i < sweep.size(); ++i)
-    if (!std::isnan(sweep[i]) && back[i] != reference_float16(sweep[i])) {
-      FAIL_CHECK("portable float16 of " << sweep[i] << " is " << back[i] << ", expected "
-                                        << reference_float16(sweep[i]));
-      break;
-    }
+  check_rounds_as("portable float16", sweep, back, reference_float16);
   if (!wire_kernels::have_f16c()) {
     MESSAGE("no F16C on this CPU: only the portable loops checked");
     return;
