@@ -3,7 +3,8 @@
 // and back. Pure functions on buffers (no gRPC, no LibTorch), so that the
 // streaming code encodes each chunk of a tensor on its own. Only float32
 // tensors are compressed; every other dtype travels Raw, as its own bytes:
-// the caller decides per tensor. Wire bytes are little-endian.
+// the caller decides per tensor. Wire bytes are little-endian. Every function
+// may run concurrently with any other (chunks encoded on several threads).
 #pragma once
 
 #include <cstddef>
