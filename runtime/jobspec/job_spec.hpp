@@ -74,6 +74,11 @@ struct JobSpec {
   // only the newest n kept (0: all). For big models.
   int64_t save_every = 1;
   int64_t keep_last = 0;
+  // The dtype float32 model tensors travel in, both ways: "float32"
+  // (uncompressed), "bfloat16", "float16" or "int8" (blockwise). Other dtypes
+  // travel as they are; aggregation stays float32. The transport's
+  // wire_encoding_for_dtype (transport/wire_codec.hpp) maps it.
+  std::string wire_dtype = "float32";
   std::string server_host = "127.0.0.1";
   int server_port = 0;  // 0 = pick a free port
 

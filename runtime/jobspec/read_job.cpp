@@ -118,7 +118,7 @@ void read_server(const TableReader& top, JobSpec& spec) {
   const auto server = top.table("server");
   if (!server) return;
   server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s",
-                      "save_every", "keep_last", "host", "port"});
+                      "save_every", "keep_last", "wire_dtype", "host", "port"});
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
   spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
@@ -128,6 +128,8 @@ void read_server(const TableReader& top, JobSpec& spec) {
       server->seconds("answer_timeout_s", kAnswerTimeoutRange).value_or(spec.answer_timeout_s);
   spec.save_every = server->integer("save_every", kSaveEveryRange).value_or(spec.save_every);
   spec.keep_last = server->integer("keep_last", kKeepLastRange).value_or(spec.keep_last);
+  spec.wire_dtype = server->choice("wire_dtype", {"float32", "bfloat16", "float16", "int8"})
+                        .value_or(spec.wire_dtype);
   spec.server_host = server->string("host").value_or(spec.server_host);
   spec.server_port = to_int(server->integer("port", kPortRange).value_or(spec.server_port));
 }

@@ -68,6 +68,7 @@ std::string to_toml(const JobSpec& spec) {
   out += line("answer_timeout_s", toml_float(spec.answer_timeout_s));
   out += line("save_every", std::to_string(spec.save_every));
   out += line("keep_last", std::to_string(spec.keep_last));
+  out += line("wire_dtype", toml_string(spec.wire_dtype));
   out += line("host", toml_string(spec.server_host));
   out += line("port", std::to_string(spec.server_port));
   return out;

@@ -1,6 +1,7 @@
 #include "server/federated_server.hpp"
 
 #include "common/logging.hpp"
+#include "transport/model_stream.hpp"
 
 namespace flare::server {
 
@@ -53,7 +54,7 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
       metrics_(files.metrics_file),
       reporter_(metrics_, display, log_, job.num_rounds),
       controller_(controller_settings(job, files), {aggregator_, models_, reporter_}),
-      service_(controller_, log_),
+      service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype)),
       rpc_(service_, job.server_host, job.server_port) {
   log_->info("listening on {}", rpc_.address());
 }

@@ -81,16 +81,24 @@ grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* re
   *part.mutable_task() = to_wire(task);
   // A site that left misses the rest, as with any reply.
   if (!writer->Write(part) || !task.model) return status;
-  transport::write_tensors(
-      task.model->views(), false, wire_encoding_,
-      [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
-        if (header) {
-          *part.mutable_tensor() = *header;
-        } else {
-          part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        }
-        return writer->Write(part);
-      });
+  try {
+    transport::write_tensors(
+        task.model->views(), false, wire_encoding_,
+        [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
+          if (header) {
+            *part.mutable_tensor() = *header;
+          } else {
+            part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+          }
+          return writer->Write(part);
+        });
+  } catch (const std::range_error& e) {
+    // The global model holds a value the job's wire dtype cannot carry: no
+    // site can receive it, so the job cannot go on.
+    const std::string reason = std::string("the global model cannot be sent: ") + e.what();
+    controller_.server_failed(reason);
+    return grpc::Status(grpc::StatusCode::ABORTED, reason);
+  }
   return status;
 }
 

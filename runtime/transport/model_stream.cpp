@@ -7,6 +7,8 @@
 
 #include <flare/plugin.hpp>
 
+#include "transport/wire_codec.hpp"
+
 namespace flare::transport {
 
 namespace {
@@ -26,22 +28,32 @@ uint64_t machine_memory_bytes() {
   return bytes;
 }
 
+WireEncoding codec_of(v1::WireEncoding encoding) {
+  switch (encoding) {
+    case v1::BFLOAT16: return WireEncoding::BFloat16;
+    case v1::FLOAT16: return WireEncoding::Float16;
+    case v1::INT8_BLOCKWISE: return WireEncoding::Int8Blockwise;
+    default: return WireEncoding::Raw;
+  }
+}
+
 // How many elements each data part of a tensor carries (the last: the rest).
 // Fixed by the encoding and dtype alone, so both sides agree on every part's
 // size and the reader refuses any other.
 uint64_t part_elements(v1::WireEncoding encoding, size_t element_bytes) {
-  switch (encoding) {
-    default: return std::max<uint64_t>(1, kChunkBytes / element_bytes);
-  }
+  if (encoding == v1::RAW) return std::max<uint64_t>(1, kChunkBytes / element_bytes);
+  return chunk_elements(codec_of(encoding), kChunkBytes);
 }
 
 size_t wire_size(v1::WireEncoding encoding, size_t element_bytes, uint64_t n) {
-  switch (encoding) {
-    default: return n * element_bytes;
-  }
+  if (encoding == v1::RAW) return n * element_bytes;
+  return encoded_bytes(codec_of(encoding), n);
 }
 
-bool supported(v1::WireEncoding encoding) { return encoding == v1::RAW; }
+bool supported(v1::WireEncoding encoding) {
+  return encoding == v1::RAW || encoding == v1::BFLOAT16 || encoding == v1::FLOAT16 ||
+         encoding == v1::INT8_BLOCKWISE;
+}
 
 const char* encoding_name(int encoding) {
   return v1::WireEncoding_IsValid(encoding)
@@ -50,6 +62,16 @@ const char* encoding_name(int encoding) {
 }
 
 }  // namespace
+
+v1::WireEncoding wire_encoding_for(std::string_view wire_dtype) {
+  switch (wire_encoding_for_dtype(wire_dtype)) {
+    case WireEncoding::BFloat16: return v1::BFLOAT16;
+    case WireEncoding::Float16: return v1::FLOAT16;
+    case WireEncoding::Int8Blockwise: return v1::INT8_BLOCKWISE;
+    case WireEncoding::Raw: break;
+  }
+  return v1::RAW;
+}
 
 flare_named_tensor TensorDesc::view() const {
   flare_named_tensor v{};
@@ -136,6 +158,11 @@ void ModelStreamReader::data(const std::string& bytes) {
               encoding_name(current_.encoding) + " take " + std::to_string(expected));
   }
   const auto* raw = reinterpret_cast<const std::byte*>(bytes.data());
+  if (current_.encoding != v1::RAW) {
+    decoded_.resize(n * sizeof(float));
+    decode(codec_of(current_.encoding), raw, n, reinterpret_cast<float*>(decoded_.data()));
+    raw = decoded_.data();
+  }
   sink_.piece(index_ - 1, received_, n, raw);
   received_ += n;
 }
@@ -154,6 +181,7 @@ void ModelStreamReader::finish() {
 bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
                    v1::WireEncoding encoding, const PartEmitter& emit) {
   v1::TensorHeader header;
+  std::vector<std::byte> encoded;  // one part, for re-encoded tensors
   for (const auto& t : tensors) {
     const DLDataType dtype = t.tensor.dtype;
     const v1::WireEncoding enc = is_float32(dtype) ? encoding : v1::RAW;
@@ -172,7 +200,20 @@ bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
     const auto* values = static_cast<const std::byte*>(t.tensor.data) + t.tensor.byte_offset;
     for (uint64_t at = 0; at < total; at += per_part) {
       const uint64_t n = std::min(per_part, total - at);
-      if (!emit(nullptr, {values + at * element_bytes, n * element_bytes})) return false;
+      const std::byte* piece = values + at * element_bytes;
+      if (enc == v1::RAW) {
+        if (!emit(nullptr, {piece, n * element_bytes})) return false;
+        continue;
+      }
+      encoded.resize(wire_size(enc, element_bytes, n));
+      try {
+        encode(codec_of(enc), reinterpret_cast<const float*>(piece), n, encoded.data());
+      } catch (const WireRangeError& e) {
+        throw std::range_error("tensor '" + std::string(t.name) + "' element " +
+                               std::to_string(at + e.index()) + " cannot travel as " +
+                               encoding_name(enc) + " (server.wire_dtype): " + e.what());
+      }
+      if (!emit(nullptr, encoded)) return false;
     }
   }
   return true;

@@ -12,6 +12,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <flare/plugin_abi.h>
@@ -95,11 +96,16 @@ class ModelStreamReader {
 // (borrowed for the call: the caller copies them into its message, the one
 // copy on the way), and returns false when the receiver is gone; then writing
 // stops and this returns false. float32 tensors travel as `encoding`, the
-// others as they are.
+// others as they are; a value the encoding cannot carry (float16 beyond
+// 65504) throws std::range_error naming the tensor and element.
 using PartEmitter =
     std::function<bool(const v1::TensorHeader* header, std::span<const std::byte> bytes)>;
 bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
                    v1::WireEncoding encoding, const PartEmitter& emit);
+
+// The job spec's server.wire_dtype ("float32", "bfloat16", "float16", "int8")
+// as the protocol's encoding; throws std::invalid_argument naming the valid ones.
+v1::WireEncoding wire_encoding_for(std::string_view wire_dtype);
 
 // Collects a stream into owned tensors (a site receiving the global model,
 // the server receiving the initial model).

@@ -147,10 +147,16 @@ void ServerConnection::upload(UploadStart start, const char* call, const v1::Upl
     }
     return writer->Write(part);
   };
-  if (writer->Write(first) && write_tensors(weights, false, wire_encoding_, emit) &&
-      write_tensors(aux, true, wire_encoding_, emit)) {
-    writer->WritesDone();
+  bool sent = false;
+  try {
+    sent = writer->Write(first) && write_tensors(weights, false, wire_encoding_, emit) &&
+           write_tensors(aux, true, wire_encoding_, emit);
+  } catch (...) {  // a value the wire dtype cannot carry: the upload is called off
+    ctx->TryCancel();
+    (void)writer->Finish();
+    throw;
   }
+  if (sent) writer->WritesDone();
   check(writer->Finish(), call, &ack);
 }
 

@@ -43,7 +43,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
                    "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\nsave_every = 5\n"
-                   "keep_last = 2\n"
+                   "keep_last = 2\nwire_dtype = \"int8\"\n"
                    "host = \"0.0.0.0\"\nport = 65535\n");
   const JobSpec spec = load_job(
       file, {"job.min_clients=2", "aggregator.plugin=fedavg", "aggregator.config.beta=0.9"});
@@ -52,6 +52,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
   REQUIRE(spec.answer_timeout_s == 2.5);
   REQUIRE(spec.save_every == 5);
   REQUIRE(spec.keep_last == 2);
+  REQUIRE(spec.wire_dtype == "int8");
   const JobSpec loaded = reload(spec, folder.root() / "out/nested");
   CHECK(loaded == spec);
   CHECK(loaded.trainer.config["tiny"].get<double>() == 1e-300);
@@ -76,6 +77,7 @@ TEST_CASE("writes every default out explicitly") {
   CHECK(doc["server"]["answer_timeout_s"].value<double>() == 30);
   CHECK(doc["server"]["save_every"].value<int64_t>() == 1);
   CHECK(doc["server"]["keep_last"].value<int64_t>() == 0);
+  CHECK(doc["server"]["wire_dtype"].value<std::string>() == "float32");
   CHECK(doc["clients"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-1"]["devices"].value<int64_t>() == 2);
   CHECK(doc["sites"]["site-2"]["devices"].value<int64_t>() == 2);

@@ -137,10 +137,19 @@ TEST_CASE("rejects a save_every below 1 and a negative keep_last, naming the ran
         "integer -1");
 }
 
+TEST_CASE("rejects a wire_dtype that is none of the four, naming them") {
+  CHECK(error_for("[server]\nwire_dtype = \"fp16\"\n") ==
+        "job.toml:2: server.wire_dtype: expected one of \"float32\", \"bfloat16\", \"float16\", "
+        "\"int8\", found the string \"fp16\"");
+  CHECK(error_for("[server]\nwire_dtype = 16\n") ==
+        "job.toml:2: server.wire_dtype: expected one of \"float32\", \"bfloat16\", \"float16\", "
+        "\"int8\", found the integer 16");
+}
+
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
         "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
-        "worker_start_timeout_s, answer_timeout_s, save_every, keep_last, "
+        "worker_start_timeout_s, answer_timeout_s, save_every, keep_last, wire_dtype, "
         "host, port, found unknown key banana");
 }
 

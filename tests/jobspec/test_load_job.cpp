@@ -38,6 +38,7 @@ TEST_CASE("loads the shipped cifar10 job with its values") {
   CHECK(spec.key_metric == "val_acc");
   CHECK(spec.round_timeout_s == 3600);
   CHECK(spec.worker_start_timeout_s == 300);
+  CHECK(spec.wire_dtype == "float32");
   CHECK(spec.server_host == "127.0.0.1");
   CHECK(spec.server_port == 0);
 }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <numeric>
@@ -15,6 +16,7 @@
 
 #include "transport/flare.grpc.pb.h"
 #include "transport/model_stream.hpp"
+#include "transport/wire_codec.hpp"
 
 using namespace flare;
 namespace v1 = transport::v1;
@@ -182,6 +184,63 @@ TEST_CASE("a header that describes no tensor is refused before anything is alloc
   auto unknown = header("w", {kDLFloat, 32, 1}, {1});
   unknown.set_encoding(static_cast<v1::WireEncoding>(77));
   CHECK(refused(unknown) == "tensor 'w' comes in encoding 77, which this build cannot read");
+}
+
+TEST_CASE("float32 tensors sent in a smaller wire dtype arrive within its documented error") {
+  // Several parts, a size that is no multiple of an int8 block, values over
+  // many magnitudes (and a block of zeros); other dtypes travel exact.
+  std::vector<float> values(transport::kChunkBytes / 2 + 1000);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = i < 256 ? 0.0f : std::sin(0.001f * i) * std::pow(10.0f, float(i % 7) - 3);
+  std::vector<tensor::OwnedTensor> model{
+      owned<float>("w", {kDLFloat, 32, 1}, {static_cast<int64_t>(values.size())}, values),
+      owned<int64_t>("steps", {kDLInt, 64, 1}, {2}, {5, 1LL << 40}),
+      owned<double>("d", {kDLFloat, 64, 1}, {1}, {0.1})};
+  for (const auto [wire, codec] : {std::pair{v1::BFLOAT16, transport::WireEncoding::BFloat16},
+                                   std::pair{v1::FLOAT16, transport::WireEncoding::Float16},
+                                   std::pair{v1::INT8_BLOCKWISE,
+                                             transport::WireEncoding::Int8Blockwise}}) {
+    INFO(v1::WireEncoding_Name(wire));
+    std::vector<Part> parts;
+    size_t wire_bytes = 0;
+    transport::write_tensors(tensor::views_of(model), false, wire,
+                             [&](const v1::TensorHeader* h, std::span<const std::byte> bytes) {
+                               Part p;
+                               if (h) p.header = *h;
+                               else p.data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+                               CHECK(p.data.size() <= transport::kChunkBytes);
+                               wire_bytes += p.data.size();
+                               parts.push_back(std::move(p));
+                               return true;
+                             });
+    CHECK(parts[0].header->encoding() == wire);
+    CHECK(wire_bytes < values.size() * sizeof(float) * 6 / 10);  // 2 bytes or ~1 a value
+    const auto back = read(parts, model.size());
+    REQUIRE(back.size() == 3);
+    CHECK(back[1].data == model[1].data);  // not float32: as it was
+    CHECK(back[2].data == model[2].data);
+    std::vector<float> got(values.size());
+    std::memcpy(got.data(), back[0].data.data(), back[0].data.size());
+    size_t outside = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const size_t block = i / transport::kInt8BlockElements * transport::kInt8BlockElements;
+      float absmax = 0;
+      for (size_t j = block; j < std::min(values.size(), block + transport::kInt8BlockElements); ++j)
+        absmax = std::max(absmax, std::fabs(values[j]));
+      outside += std::fabs(double(got[i]) - values[i]) > transport::max_abs_error(codec, values[i], absmax);
+    }
+    CHECK(outside == 0);
+  }
+}
+
+TEST_CASE("a value the wire dtype cannot carry stops the sender, naming the tensor and element") {
+  std::vector<tensor::OwnedTensor> model{
+      owned<float>("layer.w", {kDLFloat, 32, 1}, {3}, {1.0f, 70000.0f, 2.0f})};
+  CHECK_THROWS_WITH_AS(
+      transport::write_tensors(tensor::views_of(model), false, v1::FLOAT16,
+                               [](const v1::TensorHeader*, std::span<const std::byte>) { return true; }),
+      doctest::Contains("tensor 'layer.w' element 1 cannot travel as FLOAT16 (server.wire_dtype)"),
+      std::range_error);
 }
 
 namespace {
