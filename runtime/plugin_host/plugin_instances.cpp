@@ -1,5 +1,8 @@
 #include "plugin_host/plugin_instances.hpp"
 
+#include <stdexcept>
+#include <string>
+
 namespace flare::host {
 
 // ------------------------------------------------------------------ TrainResult
@@ -102,6 +105,7 @@ AggregatorInstance::AggregatorInstance(const LoadedPlugin& plugin,
                                        const std::string& config_json,
                                        const HostServices& host)
     : plugin_(plugin),
+      host_(host.table()),
       api_(&plugin.aggregator_api()),
       handle_(nullptr, {plugin, plugin.aggregator_api().destroy}) {
   flare_aggregator* handle = nullptr;
@@ -137,6 +141,75 @@ std::span<const flare_named_tensor> AggregatorInstance::finalize() {
   call.check(api_->finalize(handle_.get(), &out, &count));
   return checked_tensors(call, "the model", out, count, TensorRole::Model,
                          model_layout_ ? &*model_layout_ : nullptr);
+}
+
+bool AggregatorInstance::folds_chunks() const {
+  // The loader made sure a table with begin_update has all five.
+  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, abort_update) && api_->begin_update;
+}
+
+void AggregatorInstance::require_chunks(const char* function) const {
+  if (!folds_chunks())
+    throw std::logic_error(std::string(function) + " on aggregator '" + plugin_.name() +
+                           "', which takes whole updates only (check folds_chunks())");
+}
+
+namespace {
+
+flare_update_chunk with_size(const flare_update_chunk& chunk) {
+  flare_update_chunk copy = chunk;
+  copy.struct_size = sizeof(copy);
+  return copy;
+}
+
+}  // namespace
+
+void AggregatorInstance::begin_update(uint64_t id, SiteUpdateFields header) {
+  require_chunks("begin_update");
+  header.weights = {};
+  header.aux = {};
+  const SiteUpdateStruct c_header(std::move(header));
+  flare_site_update raw = c_header.raw();
+  raw.weights = nullptr;
+  raw.num_weights = 0;
+  raw.aux = nullptr;
+  raw.num_aux = 0;
+  PluginCall call(plugin_, "begin_update");
+  call.check(api_->begin_update(handle_.get(), id, &raw));
+}
+
+void AggregatorInstance::accept_chunk(uint64_t id, const flare_update_chunk& chunk) {
+  require_chunks("accept_chunk");
+  const flare_update_chunk copy = with_size(chunk);
+  PluginCall call(plugin_, "accept_chunk");
+  call.check(api_->accept_chunk(handle_.get(), id, &copy));
+}
+
+void AggregatorInstance::retract_chunk(uint64_t id, const flare_update_chunk& chunk) {
+  require_chunks("retract_chunk");
+  const flare_update_chunk copy = with_size(chunk);
+  PluginCall call(plugin_, "retract_chunk");
+  call.check(api_->retract_chunk(handle_.get(), id, &copy));
+}
+
+void AggregatorInstance::end_update(uint64_t id) {
+  require_chunks("end_update");
+  PluginCall call(plugin_, "end_update");
+  call.check(api_->end_update(handle_.get(), id));
+}
+
+void AggregatorInstance::abort_update(uint64_t id) noexcept {
+  if (!folds_chunks()) {
+    try {
+      const std::string message = "abort_update on aggregator '" + plugin_.name() +
+                                  "', which takes whole updates only: ignored";
+      host_->log(host_->context, FLARE_LOG_ERROR, message.c_str());
+    } catch (...) {  // out of memory for the message: nothing to undo anyway
+    }
+    return;
+  }
+  const PluginCall call(plugin_, "abort_update");
+  api_->abort_update(handle_.get(), id);
 }
 
 }  // namespace flare::host

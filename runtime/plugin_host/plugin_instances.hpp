@@ -97,10 +97,29 @@ class AggregatorInstance {
   // this instance.
   std::span<const flare_named_tensor> finalize();
 
+  // Streamed updates (ABI 1.3; the contract is plugin_abi.h's). True when the
+  // plugin folds updates as they stream in; otherwise the calls below must
+  // not be made (they throw std::logic_error) and updates go through accept.
+  bool folds_chunks() const;
+  // Opens update `id` from its header (weights and aux are ignored: the
+  // plugin is given none). struct_size is set here.
+  void begin_update(uint64_t id, SiteUpdateFields header);
+  // A chunk the caller has checked; borrowed for the call. struct_size is set here.
+  void accept_chunk(uint64_t id, const flare_update_chunk& chunk);
+  void retract_chunk(uint64_t id, const flare_update_chunk& chunk);
+  void end_update(uint64_t id);
+  // Never throws: a plugin that crashes here is reported by the crash handler;
+  // a logic error (no streamed updates) is logged and ignored.
+  void abort_update(uint64_t id) noexcept;
+
   const LoadedPlugin& plugin() const { return plugin_; }
 
  private:
+  // Throws std::logic_error when the plugin does not fold chunks.
+  void require_chunks(const char* function) const;
+
   LoadedPlugin plugin_;
+  const flare_host_services* host_;  // for abort_update's log
   const flare_aggregator_api_v1* api_;
   std::unique_ptr<flare_aggregator, PluginDestroy<flare_aggregator>> handle_;
   std::optional<ModelLayout> model_layout_;  // of the last begin_round

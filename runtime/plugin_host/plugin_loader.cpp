@@ -150,6 +150,13 @@ class Checker {
     require(reinterpret_cast<const void*>(a.begin_round), "begin_round");
     require(reinterpret_cast<const void*>(a.accept), "accept");
     require(reinterpret_cast<const void*>(a.finalize), "finalize");
+    // ABI 1.3: begin_update declares streamed updates, and then needs all five.
+    if (FLARE_HAS_FIELD(&a, flare_aggregator_api_v1, abort_update) && a.begin_update) {
+      require(reinterpret_cast<const void*>(a.accept_chunk), "accept_chunk");
+      require(reinterpret_cast<const void*>(a.retract_chunk), "retract_chunk");
+      require(reinterpret_cast<const void*>(a.end_update), "end_update");
+      require(reinterpret_cast<const void*>(a.abort_update), "abort_update");
+    }
   }
 
   std::string name_;

@@ -62,6 +62,23 @@ void finish(float* __restrict sum, const float* __restrict carry, double scale, 
 }
 
 FLARE_VECTOR_CLONES
+void fold_first(float* __restrict sum, const float* __restrict x, double w, size_t n) {
+  for (size_t i = 0; i < n; ++i) sum[i] = static_cast<float>(w * static_cast<double>(x[i]));
+}
+
+// One rounding per fold: the product and the addition in double, then float.
+FLARE_VECTOR_CLONES
+void fold(float* __restrict sum, const float* __restrict x, double w, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    sum[i] = static_cast<float>(static_cast<double>(sum[i]) + w * static_cast<double>(x[i]));
+}
+
+FLARE_VECTOR_CLONES
+void finish(float* sum, double scale, size_t n) {
+  for (size_t i = 0; i < n; ++i) sum[i] = static_cast<float>(static_cast<double>(sum[i]) * scale);
+}
+
+FLARE_VECTOR_CLONES
 void fold_first(double* __restrict sum, const double* __restrict x, double w, size_t n) {
   for (size_t i = 0; i < n; ++i) sum[i] = w * x[i];
 }
@@ -154,6 +171,15 @@ void fold(float* sum, float* carry, const float* x, double weight, size_t n) {
 }
 void finish(float* sum, const float* carry, double scale, size_t n) {
   chunked(n, [&](size_t a, size_t b) { one_thread::finish(sum + a, carry + a, scale, b - a); });
+}
+void fold_first(float* sum, const float* x, double weight, size_t n) {
+  chunked(n, [&](size_t a, size_t b) { one_thread::fold_first(sum + a, x + a, weight, b - a); });
+}
+void fold(float* sum, const float* x, double weight, size_t n) {
+  chunked(n, [&](size_t a, size_t b) { one_thread::fold(sum + a, x + a, weight, b - a); });
+}
+void finish(float* sum, double scale, size_t n) {
+  chunked(n, [&](size_t a, size_t b) { one_thread::finish(sum + a, scale, b - a); });
 }
 void fold_first(double* sum, const double* x, double weight, size_t n) {
   chunked(n, [&](size_t a, size_t b) { one_thread::fold_first(sum + a, x + a, weight, b - a); });

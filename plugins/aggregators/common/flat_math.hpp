@@ -9,6 +9,13 @@
 // float32 rounding of the exact weighted sum whatever order the sites arrive
 // in, in the same memory as a float64 sum (2x the model) but with the result
 // written in place over `sum` (no third copy).
+//
+// Plain float32 sums (`fold_first` / `fold` / `finish` on one float array) are
+// the cheap alternative, 1x the model: each fold forms sum + w * x in double
+// and rounds it to float32 once, so after n folds of an element and the
+// finish, |result - exact mean| <= (n + 1) * 2^-24 * sum_k w_k |x_k| / sum_k w_k
+// (recursive summation's bound; the order of arrival moves the result within
+// it). Taking a fold back is a fold with -w.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +29,12 @@ void fold_first(float* sum, float* carry, const float* x, double weight, size_t 
 void fold(float* sum, float* carry, const float* x, double weight, size_t n);
 // sum = (sum + carry) * scale rounded to float32 once, in place.
 void finish(float* sum, const float* carry, double scale, size_t n);
+
+// Plain float32: sum = w * x, sum += w * x (each rounded once from double),
+// sum *= scale in place.
+void fold_first(float* sum, const float* x, double weight, size_t n);
+void fold(float* sum, const float* x, double weight, size_t n);
+void finish(float* sum, double scale, size_t n);
 
 // float64 tensors: sum = w * x, sum += w * x, out = sum * scale (out may be sum).
 void fold_first(double* sum, const double* x, double weight, size_t n);
@@ -42,6 +55,9 @@ namespace one_thread {
 void fold_first(float* sum, float* carry, const float* x, double weight, size_t n);
 void fold(float* sum, float* carry, const float* x, double weight, size_t n);
 void finish(float* sum, const float* carry, double scale, size_t n);
+void fold_first(float* sum, const float* x, double weight, size_t n);
+void fold(float* sum, const float* x, double weight, size_t n);
+void finish(float* sum, double scale, size_t n);
 void fold_first(double* sum, const double* x, double weight, size_t n);
 void fold(double* sum, const double* x, double weight, size_t n);
 void finish(double* out, const double* sum, double scale, size_t n);

@@ -1,4 +1,4 @@
-/* flare-cpp plugin C ABI, version 1.2.
+/* flare-cpp plugin C ABI, version 1.3.
  *
  * The only contract between the flare runtime (the "host") and a plugin (.so).
  * Plain C11: no C++, STL or LibTorch type crosses it.
@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define FLARE_ABI_VERSION_MAJOR 1
-#define FLARE_ABI_VERSION_MINOR 2
+#define FLARE_ABI_VERSION_MINOR 3
 
 /* The size of `type` up to and including `field`. */
 #define FLARE_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type*)0)->field))
@@ -272,6 +272,18 @@ typedef struct flare_site_update {
   const char* meta_json;    /* may be NULL */
 } flare_site_update;
 
+/* ABI 1.3: one piece of one tensor of a site's update, borrowed for the call. */
+typedef enum flare_update_part { FLARE_UPDATE_WEIGHTS = 0, FLARE_UPDATE_AUX = 1 } flare_update_part;
+typedef struct flare_update_chunk {
+  size_t struct_size;
+  int32_t part;                     /* flare_update_part */
+  size_t tensor_index;              /* weights: its index in begin_round's global model; aux: in arrival order */
+  const flare_named_tensor* tensor; /* the whole tensor: name, dtype, shape; tensor.data is NULL */
+  uint64_t element_offset;          /* first element of this piece, row-major */
+  uint64_t num_elements;
+  const void* data;                 /* num_elements elements of tensor's dtype, dense */
+} flare_update_chunk;
+
 /* An aggregator runs on the server, one thread at a time. */
 typedef struct flare_aggregator_api_v1 {
   size_t struct_size;
@@ -297,6 +309,43 @@ typedef struct flare_aggregator_api_v1 {
    * any process of the job starts; `config_json` and `host` borrowed for the
    * call. May be called from any thread, any number of times, without create. */
   flare_error* (*validate_config)(const char* config_json, const flare_host_services* host);
+
+  /* ---- ABI 1.3: folding updates as they stream in. An aggregator declares
+   * that it folds this way by a non-NULL begin_update, and then all five are
+   * non-NULL; otherwise (NULL, or a 1.0-1.2 table: check
+   * FLARE_HAS_FIELD(api, flare_aggregator_api_v1, abort_update)) the host
+   * gives it whole updates through accept().
+   *
+   * Several updates may be in flight at once: their calls interleave (still
+   * one thread at a time), each naming its update by an id unique within the
+   * round. Before accept_chunk the host has checked the chunk: a weights
+   * tensor has the global model's name, dtype and shape at tensor_index; its
+   * values are finite; the pieces of a tensor arrive in order and contiguous;
+   * every weights tensor is covered exactly once before end_update. Only
+   * end_update counts the update in the round.
+   *
+   * A rejected update (found bad after some chunks were accepted, or its site
+   * lost mid-stream) is undone by the host: it passes every accepted chunk
+   * again to retract_chunk (same data, any order), then calls abort_update.
+   * The aggregator then holds what it held before begin_update, up to float
+   * rounding. */
+
+  /* Opens update `update_id`. `update` is its header only, borrowed for the
+   * call: site, round, num_samples, num_steps, metrics_json, meta_json (weights
+   * and aux NULL, their counts 0). May refuse, with FLARE_ERROR_INVALID_ARGUMENT
+   * (e.g. a weight <= 0, the wrong round); the host then sends nothing more of it. */
+  flare_error* (*begin_update)(flare_aggregator* aggregator, uint64_t update_id,
+                               const flare_site_update* update);
+  /* Folds one checked chunk in (borrowed for the call: copy what is kept). */
+  flare_error* (*accept_chunk)(flare_aggregator* aggregator, uint64_t update_id,
+                               const flare_update_chunk* chunk);
+  /* Takes back what accept_chunk folded in for this same chunk. */
+  flare_error* (*retract_chunk)(flare_aggregator* aggregator, uint64_t update_id,
+                                const flare_update_chunk* chunk);
+  /* The update is complete: count it. */
+  flare_error* (*end_update)(flare_aggregator* aggregator, uint64_t update_id);
+  /* Forgets the update, after its chunks were retracted. Cannot fail. */
+  void (*abort_update)(flare_aggregator* aggregator, uint64_t update_id);
 } flare_aggregator_api_v1;
 
 /* ------------------------------------------------------------------ entry */
@@ -335,7 +384,8 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
  * model (tests/sdk/test_abi_layout.cpp pins the LP64 values, in the comments).
  * The _1_0 size is the least a reader accepts. A minor that appends to a
  * struct adds one line here; a struct without a _1_<minor> line did not
- * change in that minor. */
+ * change in that minor. A struct new in a later minor (flare_update_chunk,
+ * 1.3) has that minor's size as its least. */
 #define FLARE_NAMED_TENSOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_named_tensor, tensor) /* 64 */
 #define FLARE_HOST_SERVICES_SIZE_1_0 FLARE_SIZE_THROUGH(flare_host_services, barrier) /* 104 */
 #define FLARE_HOST_SERVICES_SIZE_1_1 FLARE_SIZE_THROUGH(flare_host_services, wait_work) /* 120 */
@@ -348,6 +398,9 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 #define FLARE_AGGREGATOR_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_aggregator_api_v1, finalize) /* 48 */
 #define FLARE_AGGREGATOR_API_SIZE_1_2 \
   FLARE_SIZE_THROUGH(flare_aggregator_api_v1, validate_config) /* 56 */
+#define FLARE_AGGREGATOR_API_SIZE_1_3 \
+  FLARE_SIZE_THROUGH(flare_aggregator_api_v1, abort_update) /* 96 */
+#define FLARE_UPDATE_CHUNK_SIZE_1_3 FLARE_SIZE_THROUGH(flare_update_chunk, data) /* 56 */
 #define FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_plugin_descriptor, api) /* 56 */
 
 #ifdef __cplusplus

@@ -1,0 +1,43 @@
+// What the fedavg tests share: the shipped plugin, loaded from its .so, and
+// ways to read its results and errors.
+#pragma once
+
+#include "plugin_host/plugin_instances.hpp"
+
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace flare::testing {
+
+inline host::LoadedPlugin fedavg_plugin() {
+  return host::load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR);
+}
+
+inline const flare_named_tensor& find(std::span<const flare_named_tensor> model,
+                                      const std::string& name) {
+  for (const auto& t : model)
+    if (name == t.name) return t;
+  FAIL("no tensor '" << name << "' in the result");
+  throw std::logic_error("unreachable");
+}
+
+// Runs `call` expecting a PluginCallError and returns it.
+template <class F>
+host::PluginCallError call_error(F&& call) {
+  try {
+    call();
+  } catch (const host::PluginCallError& e) {
+    return e;
+  }
+  FAIL("expected a PluginCallError");
+  throw std::logic_error("unreachable");
+}
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace flare::testing
