@@ -16,6 +16,17 @@ inline host::LoadedPlugin fedavg_plugin() {
   return host::load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR);
 }
 
+// A CPU tensor over memory the caller owns; `shape` must outlive it (NULL
+// with ndim 0: a scalar).
+inline flare_named_tensor view(const char* name, void* data, DLDataType dtype, int64_t* shape,
+                               int32_t ndim) {
+  flare_named_tensor t{};
+  t.struct_size = sizeof(t);
+  t.name = name;
+  t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
+  return t;
+}
+
 inline const flare_named_tensor& find(std::span<const flare_named_tensor> model,
                                       const std::string& name) {
   for (const auto& t : model)

@@ -33,15 +33,6 @@ struct Model {
             view("fc.bias", bias.data(), {kDLFloat, 64, 1}, bias_shape, 1),
             view("bn.num_batches_tracked", &batches, {kDLInt, 64, 1}, nullptr, 0)};
   }
-
-  static flare_named_tensor view(const char* name, void* data, DLDataType dtype, int64_t* shape,
-                                 int32_t ndim) {
-    flare_named_tensor t{};
-    t.struct_size = sizeof(t);
-    t.name = name;
-    t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
-    return t;
-  }
 };
 
 Model site_model(std::vector<float> weight, std::vector<double> bias, int64_t batches) {
@@ -394,8 +385,8 @@ struct FlatModel {
       for (auto& x : *v) x = std::ldexp(value(rng), exponent(rng));
   }
   std::vector<flare_named_tensor> tensors() {
-    return {Model::view("big", big.data(), {kDLFloat, 32, 1}, big_shape, 1),
-            Model::view("small", small.data(), {kDLFloat, 32, 1}, small_shape, 1)};
+    return {view("big", big.data(), {kDLFloat, 32, 1}, big_shape, 1),
+            view("small", small.data(), {kDLFloat, 32, 1}, small_shape, 1)};
   }
 };
 

@@ -22,15 +22,6 @@ namespace {
 constexpr size_t kBig = 3 * (size_t{1} << 18) + 13;  // several of flat_math's chunks and a tail
 const double kUnit = std::ldexp(1.0, -24);           // float32's unit roundoff
 
-flare_named_tensor view(const char* name, void* data, DLDataType dtype, int64_t* shape,
-                        int32_t ndim) {
-  flare_named_tensor t{};
-  t.struct_size = sizeof(t);
-  t.name = name;
-  t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
-  return t;
-}
-
 // A site's model: float32 "big" and "small", float64 "bias", int64 scalar
 // "steps", values over many magnitudes and both signs.
 struct Site {
@@ -132,7 +123,8 @@ class Streamer {
 };
 
 // The float32 and float64 results against the float64 weighted mean of
-// `counted`, allowed flat_math.hpp's bound for `folds` folds per element
+// `counted`, allowed flat_math.hpp's bound, (folds + 2) * u * sum |w x| / sum w,
+// for `folds` folds per element
 // whose terms' magnitudes are those of `folded` (each fold and retraction).
 struct Check {
   size_t big_off = 0, small_off = 0, bias_off = 0;
@@ -152,7 +144,7 @@ Check against_reference(std::span<const flare_named_tensor> result, const std::v
       for (size_t k : counted) exact += sites[k].weight * (sites[k].*member)[i];
       for (size_t k : folded) magnitude += std::fabs(sites[k].weight * (sites[k].*member)[i]);
       exact /= total;
-      if (std::fabs(got[i] - exact) > bound_scale * (folds + 1) * magnitude / total) ++bad;
+      if (std::fabs(got[i] - exact) > bound_scale * (folds + 2) * magnitude / total) ++bad;
     }
     return bad;
   };
@@ -243,7 +235,7 @@ TEST_CASE("streamed fedavg equals a float64 reference within its bound for any a
     for (size_t i = 0; i < kBig; ++i) {
       double magnitude = 0, total = 0;
       for (const Site& s : sites) magnitude += std::fabs(s.weight * s.big[i]), total += s.weight;
-      apart += std::fabs(double(big[i]) - whole[i]) > 2 * 6 * kUnit * magnitude / total;
+      apart += std::fabs(double(big[i]) - whole[i]) > 2 * 7 * kUnit * magnitude / total;
     }
     CHECK(apart == 0);
   }

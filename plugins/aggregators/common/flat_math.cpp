@@ -61,16 +61,19 @@ void finish(float* __restrict sum, const float* __restrict carry, double scale, 
     sum[i] = static_cast<float>((static_cast<double>(sum[i]) + carry[i]) * scale);
 }
 
+// Plain float32 arithmetic: in double (one rounding per fold instead of
+// three) the conversions made the loop compute-bound at half the speed of a
+// copy from cache, where the interleaved streamed fold runs.
 FLARE_VECTOR_CLONES
 void fold_first(float* __restrict sum, const float* __restrict x, double w, size_t n) {
-  for (size_t i = 0; i < n; ++i) sum[i] = static_cast<float>(w * static_cast<double>(x[i]));
+  const float weight = static_cast<float>(w);
+  for (size_t i = 0; i < n; ++i) sum[i] = weight * x[i];
 }
 
-// One rounding per fold: the product and the addition in double, then float.
 FLARE_VECTOR_CLONES
 void fold(float* __restrict sum, const float* __restrict x, double w, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    sum[i] = static_cast<float>(static_cast<double>(sum[i]) + w * static_cast<double>(x[i]));
+  const float weight = static_cast<float>(w);
+  for (size_t i = 0; i < n; ++i) sum[i] += weight * x[i];
 }
 
 FLARE_VECTOR_CLONES

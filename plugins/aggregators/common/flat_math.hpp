@@ -11,11 +11,12 @@
 // written in place over `sum` (no third copy).
 //
 // Plain float32 sums (`fold_first` / `fold` / `finish` on one float array) are
-// the cheap alternative, 1x the model: each fold forms sum + w * x in double
-// and rounds it to float32 once, so after n folds of an element and the
-// finish, |result - exact mean| <= (n + 1) * 2^-24 * sum_k w_k |x_k| / sum_k w_k
+// the cheap alternative, 1x the model: each fold adds float(w) * x in float32
+// (w, the product and the sum each rounded once), `finish` scales in double
+// and rounds once, so after n folds of an element, to first order,
+// |result - exact mean| <= (n + 2) * 2^-24 * sum_k w_k |x_k| / sum_k w_k
 // (recursive summation's bound; the order of arrival moves the result within
-// it). Taking a fold back is a fold with -w.
+// it). Taking a fold back is a fold with -w (the same product, negated).
 #pragma once
 
 #include <cstddef>
@@ -30,8 +31,7 @@ void fold(float* sum, float* carry, const float* x, double weight, size_t n);
 // sum = (sum + carry) * scale rounded to float32 once, in place.
 void finish(float* sum, const float* carry, double scale, size_t n);
 
-// Plain float32: sum = w * x, sum += w * x (each rounded once from double),
-// sum *= scale in place.
+// Plain float32: sum = w * x, sum += w * x, sum *= scale in place.
 void fold_first(float* sum, const float* x, double weight, size_t n);
 void fold(float* sum, const float* x, double weight, size_t n);
 void finish(float* sum, double scale, size_t n);

@@ -7,8 +7,8 @@
 //          "sum": "float32" (default) | "compensated"}.
 // Every update must carry exactly the global model's tensors (any order) with
 // the same dtypes and shapes, finite values and a finite weight > 0. float32
-// tensors are summed in one float32 array (1x the model; each fold rounded
-// once, error bound in flat_math.hpp) or, with "compensated", a float32 pair
+// tensors are summed in one float32 array (1x the model; plain float32
+// arithmetic, error bound in flat_math.hpp) or, with "compensated", a float32 pair
 // (2x, within about half an ulp); float64 ones in double. The arrival order
 // moves the result only by float rounding. Integer tensors (e.g. BatchNorm's
 // num_batches_tracked) take the value of the latest completed update.
