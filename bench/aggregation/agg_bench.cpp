@@ -1,12 +1,18 @@
 // FedAvg through the C ABI (begin_round, accept per client, finalize on the
-// raw function table of the loaded .so) against a copy of the same bytes on
-// all cores and on one core, interleaved in the same run.
+// raw function table of the loaded .so), then the same updates streamed in
+// 4 MiB chunks (ABI 1.3: begin_update / accept_chunk / end_update), update
+// after update and interleaved chunk by chunk across the clients as
+// concurrent uploads arrive (also with the host's finite check of each
+// chunk), against a copy of the same bytes on all cores and on one core,
+// interleaved in the same run.
 //   flare-bench-aggregation --plugin libflare_fedavg.so [--clients 8]
-//                           [--params 25000000] [--repeats 7]
+//                           [--params 25000000] [--repeats 7] [--config JSON]
 // GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
 // the output written once); a copy's bytes = read + written, of the same total.
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
+
+#include "flat_math.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +35,7 @@ struct Options {
   size_t clients = 8;
   size_t params = 25'000'000;
   size_t repeats = 7;
+  std::string config = "{}";
 };
 
 Options parse(int argc, char** argv) {
@@ -39,12 +46,13 @@ Options parse(int argc, char** argv) {
     else if (key == "--clients") o.clients = std::stoul(value);
     else if (key == "--params") o.params = std::stoul(value);
     else if (key == "--repeats") o.repeats = std::stoul(value);
+    else if (key == "--config") o.config = value;
     else throw std::invalid_argument("unknown option " + key);
   }
   if (o.plugin.empty() || o.clients == 0 || o.params < 1000 || o.repeats == 0)
     throw std::invalid_argument(
         "usage: flare-bench-aggregation --plugin PATH [--clients N] [--params P>=1000] "
-        "[--repeats R]");
+        "[--repeats R] [--config JSON]");
   return o;
 }
 
@@ -130,6 +138,64 @@ Spread spread(std::vector<double> v) {
   return {v[v.size() / 2], v.front(), v.back()};
 }
 
+// 4 MiB pieces of float32, as the streamed transfer cuts an update.
+constexpr size_t kPieceElements = size_t{1} << 20;
+
+struct Piece {
+  size_t tensor, offset, count;
+};
+
+std::vector<Piece> pieces_of(const std::vector<size_t>& sizes) {
+  std::vector<Piece> out;
+  for (size_t t = 0; t < sizes.size(); ++t)
+    for (size_t first = 0; first < sizes[t]; first += kPieceElements)
+      out.push_back({t, first, std::min(kPieceElements, sizes[t] - first)});
+  return out;
+}
+
+enum class Mode { Whole, UpdateAfterUpdate, Interleaved, InterleavedChecked };
+
+// One round of `mode` through the raw table: begin_round ... finalize.
+void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
+               const flare_host_services* table, std::vector<Client>& clients,
+               const std::vector<size_t>& sizes, const std::vector<Piece>& pieces, Mode mode) {
+  check(table, api->begin_round(agg, 0, clients[0].tensors.data(), sizes.size()), "begin_round");
+  flare_site_update u{};
+  u.struct_size = sizeof(u);
+  u.site = "site";
+  u.num_steps = 1;
+  auto chunk = [&](size_t k, const Piece& p) {
+    const flare_named_tensor& t = clients[k].tensors[p.tensor];
+    const float* data = static_cast<const float*>(t.tensor.data) + p.offset;
+    if (mode == Mode::InterleavedChecked && !flare::agg::all_finite(data, p.count))
+      throw std::runtime_error("a generated update is not finite");
+    const flare_update_chunk c{sizeof(flare_update_chunk), FLARE_UPDATE_WEIGHTS, p.tensor, &t,
+                               p.offset, p.count, data};
+    check(table, api->accept_chunk(agg, k, &c), "accept_chunk");
+  };
+  for (size_t k = 0; k < clients.size(); ++k) {
+    u.num_samples = 100.0 + double(k);
+    if (mode == Mode::Whole) {
+      u.weights = clients[k].tensors.data();
+      u.num_weights = sizes.size();
+      check(table, api->accept(agg, &u), "accept");
+    } else {
+      check(table, api->begin_update(agg, k, &u), "begin_update");
+      if (mode != Mode::UpdateAfterUpdate) continue;
+      for (const Piece& p : pieces) chunk(k, p);
+      check(table, api->end_update(agg, k), "end_update");
+    }
+  }
+  if (mode == Mode::Interleaved || mode == Mode::InterleavedChecked) {
+    for (const Piece& p : pieces)
+      for (size_t k = 0; k < clients.size(); ++k) chunk(k, p);
+    for (size_t k = 0; k < clients.size(); ++k) check(table, api->end_update(agg, k), "end_update");
+  }
+  const flare_named_tensor* out = nullptr;
+  size_t count = 0;
+  check(table, api->finalize(agg, &out, &count), "finalize");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -139,60 +205,60 @@ int main(int argc, char** argv) try {
   const LoadedPlugin plugin = load_plugin({"", o.plugin, {}}, FLARE_PLUGIN_AGGREGATOR);
   const auto* api = static_cast<const flare_aggregator_api_v1*>(plugin.descriptor().api);
   flare_aggregator* agg = nullptr;
-  check(table, api->create("{}", table, &agg), "create");
+  check(table, api->create(o.config.c_str(), table, &agg), "create");
+  const bool streams = FLARE_HAS_FIELD(api, flare_aggregator_api_v1, abort_update) && api->begin_update;
 
   const auto sizes = layer_sizes(o.params);
+  const auto pieces = pieces_of(sizes);
   std::vector<Client> clients;
   for (size_t k = 0; k < o.clients; ++k) clients.push_back(make_client(sizes, o.params, unsigned(k)));
   const double bytes = double(o.clients + 1) * 4.0 * double(o.params);
   std::vector<char> src(static_cast<size_t>(bytes / 2), 1), dst(src.size(), 0);
 
+  struct Row {
+    const char* label;
+    Mode mode;
+    std::vector<double> gbs;
+  };
+  std::vector<Row> rows = {{"fedavg, whole updates", Mode::Whole, {}}};
+  if (streams) {
+    rows.push_back({"streamed, one by one", Mode::UpdateAfterUpdate, {}});
+    rows.push_back({"streamed, interleaved", Mode::Interleaved, {}});
+    rows.push_back({"  + host finite check", Mode::InterleavedChecked, {}});
+  }
   const size_t all = cpus();
-  std::vector<double> agg_gbs, copy_all_gbs, copy_one_gbs;
+  std::vector<double> copy_all_gbs, copy_one_gbs;
   for (size_t r = 0; r <= o.repeats; ++r) {  // run 0 warms up (page faults)
-    const auto start = std::chrono::steady_clock::now();
-    check(table, api->begin_round(agg, 0, clients[0].tensors.data(), sizes.size()), "begin_round");
-    for (size_t k = 0; k < o.clients; ++k) {
-      flare_site_update u{};
-      u.struct_size = sizeof(u);
-      u.site = "site";
-      u.weights = clients[k].tensors.data();
-      u.num_weights = sizes.size();
-      u.num_samples = 100.0 + double(k);
-      u.num_steps = 1;
-      check(table, api->accept(agg, &u), "accept");
+    for (Row& row : rows) {
+      const auto start = std::chrono::steady_clock::now();
+      run_round(api, agg, table, clients, sizes, pieces, row.mode);
+      if (r > 0) row.gbs.push_back(bytes / seconds_since(start) / 1e9);
     }
-    const flare_named_tensor* out = nullptr;
-    size_t count = 0;
-    check(table, api->finalize(agg, &out, &count), "finalize");
-    const double agg_s = seconds_since(start);
     const double all_s = timed_copy(dst, src, all);
     const double one_s = timed_copy(dst, src, 1);
     if (r == 0) continue;
-    agg_gbs.push_back(bytes / agg_s / 1e9);
     copy_all_gbs.push_back(bytes / all_s / 1e9);
     copy_one_gbs.push_back(bytes / one_s / 1e9);
   }
   api->destroy(agg);
 
-  const Spread a = spread(agg_gbs), c = spread(copy_all_gbs), c1 = spread(copy_one_gbs);
-  std::printf("fedavg %zu clients x %zu float32 params (%zu tensors), %zu cpus, %zu runs:\n",
-              o.clients, o.params, sizes.size(), all, o.repeats);
-  std::printf("  %-22s %8s %8s %8s  (GB/s, bytes = %.0f MB)\n", "", "median", "min", "max", bytes / 1e6);
-  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "fedavg (C ABI)", a.median, a.min, a.max);
-  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
-  std::printf("  %-22s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
-  std::printf("  fedavg / all-core copy: %.0f%% (median)\n", 100.0 * a.median / c.median);
-  // What fedavg really moves per parameter: each update's finite check (4 bytes
-  // read) and fold (4 read, the float32 sum and carry read and written: 16),
-  // the first fold writes only (4 + 4 + 8), finish reads 8 and writes 4.
-  const double moved = double(o.params) * (24.0 * double(o.clients) - 8.0 + 12.0);
-  std::printf("  fedavg moves about %.0f MB a run (%.2fx the counted bytes): %.2f GB/s of traffic\n",
-              moved / 1e6, moved / bytes, a.median * moved / bytes);
-  std::printf(
-      "{\"fedavg_gbs\": %.3f, \"copy_all_gbs\": %.3f, \"copy_one_gbs\": %.3f, \"cpus\": %zu, "
-      "\"runs\": %zu}\n",
-      a.median, c.median, c1.median, all, o.repeats);
+  const Spread c = spread(copy_all_gbs), c1 = spread(copy_one_gbs);
+  std::printf("fedavg %s, %zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), "
+              "%zu cpus, %zu runs:\n",
+              o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
+  std::printf("  %-24s %8s %8s %8s  (GB/s, bytes = %.0f MB)  / all-core copy\n", "", "median",
+              "min", "max", bytes / 1e6);
+  std::string json = "{";
+  for (const Row& row : rows) {
+    const Spread a = spread(row.gbs);
+    std::printf("  %-24s %8.2f %8.2f %8.2f  %3.0f%%\n", row.label, a.median, a.min, a.max,
+                100.0 * a.median / c.median);
+    json += "\"" + std::string(row.label) + "\": " + std::to_string(a.median) + ", ";
+  }
+  std::printf("  %-24s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
+  std::printf("  %-24s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
+  std::printf("%s\"copy_all_gbs\": %.3f, \"copy_one_gbs\": %.3f, \"cpus\": %zu, \"runs\": %zu}\n",
+              json.c_str(), c.median, c1.median, all, o.repeats);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "flare-bench-aggregation: %s\n", e.what());

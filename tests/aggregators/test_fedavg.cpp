@@ -2,6 +2,8 @@
 #include "plugin_host/config_validation.hpp"
 #include "plugin_host/plugin_instances.hpp"
 
+#include "fedavg_fixtures.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,12 +15,9 @@
 #include <doctest/doctest.h>
 
 using namespace flare::host;
+using namespace flare::testing;
 
 namespace {
-
-LoadedPlugin fedavg_plugin() {
-  return load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR);
-}
 
 // A small model that owns its memory: a float32 [2, 2] weight, a float64 [2]
 // bias and an int64 scalar counter (like BatchNorm's num_batches_tracked).
@@ -33,15 +32,6 @@ struct Model {
     return {view("fc.weight", weight.data(), {kDLFloat, 32, 1}, weight_shape, 2),
             view("fc.bias", bias.data(), {kDLFloat, 64, 1}, bias_shape, 1),
             view("bn.num_batches_tracked", &batches, {kDLInt, 64, 1}, nullptr, 0)};
-  }
-
-  static flare_named_tensor view(const char* name, void* data, DLDataType dtype, int64_t* shape,
-                                 int32_t ndim) {
-    flare_named_tensor t{};
-    t.struct_size = sizeof(t);
-    t.name = name;
-    t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
-    return t;
   }
 };
 
@@ -67,13 +57,6 @@ flare_site_update update_of(const char* site, int64_t round,
   return u;
 }
 
-const flare_named_tensor& find(std::span<const flare_named_tensor> model, const std::string& name) {
-  for (const auto& t : model)
-    if (name == t.name) return t;
-  FAIL("no tensor '" << name << "' in the result");
-  throw std::logic_error("unreachable");
-}
-
 std::vector<float> floats(std::span<const flare_named_tensor> model, const std::string& name) {
   const auto& t = find(model, name);
   REQUIRE(t.tensor.dtype.code == kDLFloat);
@@ -91,21 +74,6 @@ std::vector<double> doubles(std::span<const flare_named_tensor> model, const std
 
 int64_t integer(std::span<const flare_named_tensor> model, const std::string& name) {
   return *static_cast<const int64_t*>(find(model, name).tensor.data);
-}
-
-template <class F>
-PluginCallError call_error(F&& call) {
-  try {
-    call();
-  } catch (const PluginCallError& e) {
-    return e;
-  }
-  FAIL("expected a PluginCallError");
-  throw std::logic_error("unreachable");
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 // Three sites of the hand-computed case below.
@@ -417,8 +385,8 @@ struct FlatModel {
       for (auto& x : *v) x = std::ldexp(value(rng), exponent(rng));
   }
   std::vector<flare_named_tensor> tensors() {
-    return {Model::view("big", big.data(), {kDLFloat, 32, 1}, big_shape, 1),
-            Model::view("small", small.data(), {kDLFloat, 32, 1}, small_shape, 1)};
+    return {view("big", big.data(), {kDLFloat, 32, 1}, big_shape, 1),
+            view("small", small.data(), {kDLFloat, 32, 1}, small_shape, 1)};
   }
 };
 
@@ -464,8 +432,9 @@ TEST_CASE("fedavg equals a float64 reference to float rounding for any arrival o
   orders.push_back({3, 0, 5, 1, 4, 2});  // the heaviest site first
   orders.push_back({4, 2, 0, 5, 1, 3});  // the lightest first, the heaviest last
 
+  // The compensated sums; the default float32 ones: test_fedavg_streamed.cpp.
   const HostServices host;
-  AggregatorInstance agg(fedavg_plugin(), "{}", host);
+  AggregatorInstance agg(fedavg_plugin(), R"({"sum": "compensated"})", host);
   FlatModel global(big_n, small_n, 1);
   std::vector<float> first_result;
   for (size_t which = 0; which < orders.size(); ++which) {

@@ -3,6 +3,7 @@
 // host. (A later major is refused: test_plugin_loader.cpp, "abi_two".)
 #include "plugin_host/plugin_instances.hpp"
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,11 @@ TEST_CASE("an aggregator built against the frozen ABI 1.1 header aggregates unde
 
   // Weighted by samples: (1 * 1 + 3 * 5) / 4 and (1 * 1 + 3 * 9) / 4.
   CHECK(values_of(aggregator.finalize()) == std::vector<float>{4, 7});
+
+  // Its table ends before ABI 1.3: the host gives it whole updates only.
+  CHECK_FALSE(aggregator.folds_chunks());
+  CHECK_THROWS_AS(aggregator.begin_update(1, {.site = "site-a"}), std::logic_error);
+  CHECK_NOTHROW(aggregator.abort_update(1));
 }
 
 TEST_CASE("accepts a plugin of a later minor with a larger descriptor and table, and runs it") {

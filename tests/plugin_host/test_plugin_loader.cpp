@@ -142,6 +142,12 @@ TEST_CASE("rejects a function table shorter than ABI 1's") {
   CHECK(contains(m, "ABI 1.0 needs at least " + std::to_string(FLARE_TRAINER_API_SIZE_1_0)));
 }
 
+TEST_CASE("refuses an aggregator declaring streamed updates without all five calls") {
+  const auto e = load_error(in_fixtures("half_streamed"), FLARE_PLUGIN_AGGREGATOR);
+  CHECK(e.kind() == Kind::AbiMismatch);
+  CHECK(contains(e.what(), "its function table has no 'accept_chunk'"));
+}
+
 TEST_CASE("rejects a plugin name that is a path") {
   const auto e = load_error({"../counter", {}, {fixtures}});
   CHECK(e.kind() == Kind::NotFound);

@@ -13,7 +13,9 @@ _Static_assert(FLARE_HOST_SERVICES_SIZE_1_1 <= sizeof(flare_host_services), "wit
 _Static_assert(FLARE_TRAINER_API_SIZE_1_0 < FLARE_TRAINER_API_SIZE_1_2, "1.2 appended");
 _Static_assert(FLARE_TRAINER_API_SIZE_1_2 <= sizeof(flare_trainer_api_v1), "within");
 _Static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 < FLARE_AGGREGATOR_API_SIZE_1_2, "1.2 appended");
-_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 <= sizeof(flare_aggregator_api_v1), "within");
+_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 < FLARE_AGGREGATOR_API_SIZE_1_3, "1.3 appended");
+_Static_assert(FLARE_AGGREGATOR_API_SIZE_1_3 <= sizeof(flare_aggregator_api_v1), "within");
+_Static_assert(FLARE_UPDATE_CHUNK_SIZE_1_3 <= sizeof(flare_update_chunk), "within");
 _Static_assert(FLARE_NAMED_TENSOR_SIZE_1_0 <= sizeof(flare_named_tensor), "within");
 _Static_assert(FLARE_WORKER_INFO_SIZE_1_0 <= sizeof(flare_worker_info), "within");
 _Static_assert(FLARE_ROUND_INFO_SIZE_1_0 <= sizeof(flare_round_info), "within");
@@ -48,6 +50,7 @@ size_t flare_c_sizeof(int which) {
     case 6: return sizeof(flare_site_update);
     case 7: return sizeof(flare_aggregator_api_v1);
     case 8: return sizeof(flare_plugin_descriptor);
+    case 9: return sizeof(flare_update_chunk);
     default: return 0;
   }
 }

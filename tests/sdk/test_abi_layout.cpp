@@ -1,4 +1,4 @@
-// Pins the layout of ABI v1 up to 1.2 (x86-64 / LP64 values). A field moved, inserted or
+// Pins the layout of ABI v1 up to 1.3 (x86-64 / LP64 values). A field moved, inserted or
 // resized in plugin_abi.h fails this build: v1 tables may only grow at the end, and each
 // minor that grows one pins its new size (FLARE_*_SIZE_1_<minor>).
 #include <flare/plugin_abi.h>
@@ -100,7 +100,24 @@ static_assert(offsetof(flare_aggregator_api_v1, accept) == 32);
 static_assert(offsetof(flare_aggregator_api_v1, finalize) == 40);
 // ABI 1.2: appended.
 static_assert(offsetof(flare_aggregator_api_v1, validate_config) == 48);
-static_assert(sizeof(flare_aggregator_api_v1) == 56);
+// ABI 1.3: appended.
+static_assert(offsetof(flare_aggregator_api_v1, begin_update) == 56);
+static_assert(offsetof(flare_aggregator_api_v1, accept_chunk) == 64);
+static_assert(offsetof(flare_aggregator_api_v1, retract_chunk) == 72);
+static_assert(offsetof(flare_aggregator_api_v1, end_update) == 80);
+static_assert(offsetof(flare_aggregator_api_v1, abort_update) == 88);
+static_assert(sizeof(flare_aggregator_api_v1) == 96);
+
+// ABI 1.3: new.
+static_assert(offsetof(flare_update_chunk, struct_size) == 0);
+static_assert(offsetof(flare_update_chunk, part) == 8);
+static_assert(offsetof(flare_update_chunk, tensor_index) == 16);
+static_assert(offsetof(flare_update_chunk, tensor) == 24);
+static_assert(offsetof(flare_update_chunk, element_offset) == 32);
+static_assert(offsetof(flare_update_chunk, num_elements) == 40);
+static_assert(offsetof(flare_update_chunk, data) == 48);
+static_assert(sizeof(flare_update_chunk) == 56);
+static_assert(FLARE_UPDATE_WEIGHTS == 0 && FLARE_UPDATE_AUX == 1);
 
 static_assert(offsetof(flare_plugin_descriptor, struct_size) == 0);
 static_assert(offsetof(flare_plugin_descriptor, abi_major) == 8);
@@ -125,6 +142,8 @@ static_assert(FLARE_TRAINER_API_SIZE_1_2 == 64);
 static_assert(FLARE_SITE_UPDATE_SIZE_1_0 == 88);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 == 48);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 == 56);
+static_assert(FLARE_AGGREGATOR_API_SIZE_1_3 == 96);
+static_assert(FLARE_UPDATE_CHUNK_SIZE_1_3 == 56);
 static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
 
 // Each struct is exactly its newest pinned size: a field appended without its
@@ -136,12 +155,13 @@ static_assert(sizeof(flare_round_info) == FLARE_ROUND_INFO_SIZE_1_0);
 static_assert(sizeof(flare_train_result) == FLARE_TRAIN_RESULT_SIZE_1_0);
 static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_2);
 static_assert(sizeof(flare_site_update) == FLARE_SITE_UPDATE_SIZE_1_0);
-static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_2);
+static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_3);
+static_assert(sizeof(flare_update_chunk) == FLARE_UPDATE_CHUNK_SIZE_1_3);
 static_assert(sizeof(flare_plugin_descriptor) == FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0);
 #endif
 
 static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
-static_assert(FLARE_ABI_VERSION_MINOR >= 2, "the 1.2 fields are pinned above");
+static_assert(FLARE_ABI_VERSION_MINOR >= 3, "the 1.3 fields are pinned above");
 
 TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
   CHECK(flare_c_sizeof(0) == sizeof(flare_named_tensor));
@@ -153,6 +173,7 @@ TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
   CHECK(flare_c_sizeof(6) == sizeof(flare_site_update));
   CHECK(flare_c_sizeof(7) == sizeof(flare_aggregator_api_v1));
   CHECK(flare_c_sizeof(8) == sizeof(flare_plugin_descriptor));
+  CHECK(flare_c_sizeof(9) == sizeof(flare_update_chunk));
 }
 
 TEST_CASE("a plugin entry written in C returns a descriptor of this ABI major") {

@@ -9,6 +9,14 @@
 // float32 rounding of the exact weighted sum whatever order the sites arrive
 // in, in the same memory as a float64 sum (2x the model) but with the result
 // written in place over `sum` (no third copy).
+//
+// Plain float32 sums (`fold_first` / `fold` / `finish` on one float array) are
+// the cheap alternative, 1x the model: each fold adds float(w) * x in float32
+// (w, the product and the sum each rounded once), `finish` scales in double
+// and rounds once, so after n folds of an element, to first order,
+// |result - exact mean| <= (n + 2) * 2^-24 * sum_k w_k |x_k| / sum_k w_k
+// (recursive summation's bound; the order of arrival moves the result within
+// it). Taking a fold back is a fold with -w (the same product, negated).
 #pragma once
 
 #include <cstddef>
@@ -22,6 +30,11 @@ void fold_first(float* sum, float* carry, const float* x, double weight, size_t 
 void fold(float* sum, float* carry, const float* x, double weight, size_t n);
 // sum = (sum + carry) * scale rounded to float32 once, in place.
 void finish(float* sum, const float* carry, double scale, size_t n);
+
+// Plain float32: sum = w * x, sum += w * x, sum *= scale in place.
+void fold_first(float* sum, const float* x, double weight, size_t n);
+void fold(float* sum, const float* x, double weight, size_t n);
+void finish(float* sum, double scale, size_t n);
 
 // float64 tensors: sum = w * x, sum += w * x, out = sum * scale (out may be sum).
 void fold_first(double* sum, const double* x, double weight, size_t n);
@@ -42,6 +55,9 @@ namespace one_thread {
 void fold_first(float* sum, float* carry, const float* x, double weight, size_t n);
 void fold(float* sum, float* carry, const float* x, double weight, size_t n);
 void finish(float* sum, const float* carry, double scale, size_t n);
+void fold_first(float* sum, const float* x, double weight, size_t n);
+void fold(float* sum, const float* x, double weight, size_t n);
+void finish(float* sum, double scale, size_t n);
 void fold_first(double* sum, const double* x, double weight, size_t n);
 void fold(double* sum, const double* x, double weight, size_t n);
 void finish(double* out, const double* sum, double scale, size_t n);

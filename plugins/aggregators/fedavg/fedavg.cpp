@@ -1,14 +1,17 @@
 // FedAvg: the next global model is the average of the sites' models, weighted
 // by each site's amount of local work. Updates are folded into a running
-// weighted sum as they arrive, so memory does not grow with the number of sites.
+// weighted sum as they arrive, whole (accept) or chunk by chunk as they stream
+// in (ABI 1.3), so memory does not grow with the number of sites.
 //
-// Config: {"weight": "num_samples" (default) | "num_steps" | "uniform"}.
+// Config: {"weight": "num_samples" (default) | "num_steps" | "uniform",
+//          "sum": "float32" (default) | "compensated"}.
 // Every update must carry exactly the global model's tensors (any order) with
 // the same dtypes and shapes, finite values and a finite weight > 0. float32
-// tensors are averaged in a compensated float32 pair and float64 ones in double
-// (flat_math.hpp: the result does not depend on the arrival order beyond float
-// rounding); integer tensors (e.g. BatchNorm's num_batches_tracked) take
-// the value of the latest accepted update.
+// tensors are summed in one float32 array (1x the model; plain float32
+// arithmetic, error bound in flat_math.hpp) or, with "compensated", a float32 pair
+// (2x, within about half an ulp); float64 ones in double. The arrival order
+// moves the result only by float rounding. Integer tensors (e.g. BatchNorm's
+// num_batches_tracked) take the value of the latest completed update.
 #include <flare/plugin.hpp>
 
 #include <atomic>
@@ -21,12 +24,15 @@
 
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
+#include "tensor_sum.hpp"
 
 namespace {
 
 using flare::describe_dtype;
 using flare::describe_shape;
 using flare::Error;
+using fedavg::Summation;
+using fedavg::TensorSum;
 namespace one_thread = flare::agg::one_thread;
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
@@ -37,6 +43,11 @@ Weighting parse_weighting(const nlohmann::json& config) {
   if (mode == "num_steps") return Weighting::NumSteps;
   if (mode == "uniform") return Weighting::Uniform;
   return Weighting::NumSamples;
+}
+
+Summation parse_summation(const nlohmann::json& config) {
+  return config.value("sum", "float32") == "compensated" ? Summation::Compensated
+                                                          : Summation::Float32;
 }
 
 const char* weighting_name(Weighting w) {
@@ -60,39 +71,29 @@ const std::byte* data_of(const DLTensor& t) {
   return static_cast<const std::byte*>(t.data) + t.byte_offset;
 }
 
-// One tensor of the round's global model and its running sum.
-struct Slot {
-  std::string name;
-  DLDataType dtype{};
-  std::vector<int64_t> shape;
-  size_t count = 0;
-  bool averaged = false;
-  // float32: `value` holds the running sum and `carry` its compensation; the
-  // result is finished in place. float64: `value` holds the sum. Integer
-  // tensors: `value` is the latest update's. So the round holds at most 2x
-  // the model, for any number of sites.
-  std::vector<std::byte> value;
-  std::vector<float> carry;
-};
-
 class FedAvg final : public flare::Aggregator {
  public:
   static flare::ConfigSchema config_schema() {
-    return flare::ConfigSchema().choice("weight", {"num_samples", "num_steps", "uniform"});
+    return flare::ConfigSchema()
+        .choice("weight", {"num_samples", "num_steps", "uniform"})
+        .choice("sum", {"float32", "compensated"});
   }
 
   FedAvg(const nlohmann::json& config, flare::Host host)
-      : weighting_(parse_weighting(config)), host_(host) {
-    host_.debug(std::string("fedavg: weighting updates by ") + weighting_name(weighting_));
+      : weighting_(parse_weighting(config)), summation_(parse_summation(config)), host_(host) {
+    host_.debug(std::string("fedavg: weighting updates by ") + weighting_name(weighting_) +
+                (summation_ == Summation::Compensated ? ", compensated float32 sums"
+                                                      : ", float32 sums"));
   }
 
   void begin_round(int64_t round, std::span<const flare_named_tensor> model) override {
     started_ = false;  // a begin_round that throws leaves no usable round
     finished_ = false;
+    in_flight_.clear();  // updates of the last round are gone with it
     // Last round's buffers are reused for tensors of the same name: a big
     // model's every round then starts without allocating or faulting in pages.
-    std::unordered_map<std::string, Slot> reusable;
-    for (Slot& old : slots_) reusable.emplace(old.name, std::move(old));
+    std::unordered_map<std::string, TensorSum> reusable;
+    for (TensorSum& old : slots_) reusable.emplace(old.name, std::move(old));
     slots_.clear();
     index_.clear();
     slots_.reserve(model.size());
@@ -106,24 +107,21 @@ class FedAvg final : public flare::Aggregator {
                         "; fedavg averages float32/float64 and copies integer tensors");
       if (!index_.emplace(name, slots_.size()).second)
         throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
-      Slot slot;
-      if (const auto old = reusable.find(name); old != reusable.end()) {
-        slot.value = std::move(old->second.value);
-        slot.carry = std::move(old->second.carry);
-      }
+      TensorSum slot;
+      if (const auto old = reusable.find(name); old != reusable.end())
+        slot = std::move(old->second);
       slot.name = name;
       slot.dtype = t.tensor.dtype;
       slot.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
       slot.count = static_cast<size_t>(flare::num_elements(t.tensor));
+      slot.element_bytes = (t.tensor.dtype.bits + 7) / 8;
       slot.averaged = is_averaged(slot.dtype);
-      slot.value.resize(flare::num_bytes(t.tensor));
-      if (is_float(slot.dtype, 32)) slot.carry.resize(slot.count);
-      else slot.carry = {};
+      slot.reset(summation_);
       slots_.push_back(std::move(slot));
     }
     matched_.assign(slots_.size(), nullptr);
     averaged_sizes_.clear();
-    for (const Slot& slot : slots_) averaged_sizes_.push_back(slot.averaged ? slot.count : 0);
+    for (const TensorSum& slot : slots_) averaged_sizes_.push_back(slot.averaged ? slot.count : 0);
     round_ = round;
     total_weight_ = 0;
     accepted_ = 0;
@@ -131,12 +129,137 @@ class FedAvg final : public flare::Aggregator {
   }
 
   void accept(const flare_site_update& update) override {
+    const std::string where = site_of(update);
+    const double weight = checked_header(where, update);
+    match(where, update);
+
+    // Everything checked: only now fold it in, so a rejected update leaves no
+    // trace. One parallel pass over every tensor.
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].averaged)
+        std::memcpy(slots_[i].value.data(), data_of(matched_[i]->tensor), slots_[i].value.size());
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          TensorSum& slot = slots_[i];
+          slot.fold(data_of(matched_[i]->tensor) + a * slot.element_bytes, a, b, weight,
+                    summation_);
+        },
+        flare::agg::max_threads());
+    for (TensorSum& slot : slots_) slot.mark_written(slot.count);
+    count_in(where, weight);
+  }
+
+  // ---- streamed updates (ABI 1.3; the host has checked every chunk)
+
+  void begin_update(uint64_t id, const flare_site_update& header) override {
+    const std::string where = site_of(header);
+    const double weight = checked_header(where, header);
+    if (in_flight_.contains(id))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": update id " + std::to_string(id) + " is already in flight");
+    InFlight update{where, weight, std::vector<uint64_t>(slots_.size(), 0), {}};
+    update.integers.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].averaged) update.integers[i].resize(slots_[i].value.size());
+    in_flight_.emplace(id, std::move(update));
+  }
+
+  void accept_chunk(uint64_t id, const flare_update_chunk& chunk) override {
+    InFlight& update = in_flight(id, "accept_chunk");
+    if (!weights_part(chunk)) return;  // fedavg has no use for aux tensors
+    TensorSum& slot = checked_chunk(update, chunk);
+    const size_t first = chunk.element_offset, n = chunk.num_elements;
+    update.covered[chunk.tensor_index] = first + n;
+    if (!slot.averaged) {  // staged until the update completes
+      std::memcpy(update.integers[chunk.tensor_index].data() + first * slot.element_bytes,
+                  chunk.data, n * slot.element_bytes);
+      return;
+    }
+    fold_chunk(slot, chunk, update.weight);
+    slot.mark_written(first + n);
+  }
+
+  void retract_chunk(uint64_t id, const flare_update_chunk& chunk) override {
+    const InFlight& update = in_flight(id, "retract_chunk");
+    if (!weights_part(chunk)) return;
+    TensorSum& slot = slots_[checked_index(update, chunk)];
+    if (!slot.averaged) return;  // staged: dropped with the update
+    if (chunk.element_offset + chunk.num_elements > update.covered[chunk.tensor_index])
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  update.where + ": retract_chunk of tensor '" + slot.name +
+                      "' elements that were never accepted");
+    fold_chunk(slot, chunk, -update.weight);
+  }
+
+  void end_update(uint64_t id) override {
+    InFlight& update = in_flight(id, "end_update");
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (update.covered[i] != slots_[i].count)
+        throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                    update.where + ": update ended with " + std::to_string(update.covered[i]) +
+                        " of the " + std::to_string(slots_[i].count) + " elements of tensor '" +
+                        slots_[i].name + "'");
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].averaged) slots_[i].value = std::move(update.integers[i]);
+    const std::string where = update.where;
+    const double weight = update.weight;
+    in_flight_.erase(id);
+    count_in(where, weight);
+  }
+
+  void abort_update(uint64_t id) noexcept override {
+    in_flight_.erase(id);  // its chunks were retracted: nothing else to undo
+  }
+
+  std::vector<flare_named_tensor> finalize() override {
+    if (finished_)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "round " + std::to_string(round_) +
+                                                    " was already finalized (its sums are its result)");
+    if (!in_flight_.empty())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "round " + std::to_string(round_) + ": " + std::to_string(in_flight_.size()) +
+                      " update(s) still in flight (end or abort them first), e.g. from " +
+                      in_flight_.begin()->second.where);
+    if (!started_ || accepted_ == 0)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "round " + std::to_string(round_) + ": no update was accepted, nothing to average");
+    const double scale = 1.0 / total_weight_;
+    // Finished in place: the round is over, the sums become the result.
+    started_ = false;
+    finished_ = true;
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) { slots_[i].finish(a, b, scale, summation_); },
+        flare::agg::max_threads());
+    std::vector<flare_named_tensor> out;
+    out.reserve(slots_.size());
+    for (TensorSum& slot : slots_) {
+      out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
+                                       slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
+    }
+    return out;
+  }
+
+ private:
+  // A streamed update between begin_update and end_update / abort_update.
+  struct InFlight {
+    std::string where;               // "site 'x'", for messages
+    double weight = 0;
+    std::vector<uint64_t> covered;   // slot -> elements received, a prefix
+    std::vector<std::vector<std::byte>> integers;  // integer slots' staged values
+  };
+
+  static std::string site_of(const flare_site_update& update) {
+    return std::string("site '") + (update.site ? update.site : "<unnamed>") + "'";
+  }
+
+  // The update's weight, once its header fits this round.
+  double checked_header(const std::string& where, const flare_site_update& update) const {
     if (!FLARE_HAS_FIELD(&update, flare_site_update, num_steps))
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "site update struct_size " +
                                                     std::to_string(update.struct_size) +
                                                     " is too small for ABI 1");
-    const std::string site = update.site ? update.site : "<unnamed>";
-    const std::string where = "site '" + site + "'";
     if (finished_)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   where + ": update after round " + std::to_string(round_) + " was finalized");
@@ -151,73 +274,73 @@ class FedAvg final : public flare::Aggregator {
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   where + ": weight " + weighting_name(weighting_) + " = " +
                       std::to_string(weight) + " must be finite and > 0");
-    match(where, update);
+    return weight;
+  }
 
-    // Everything checked: only now fold it in, so a rejected update leaves no trace.
-    // One parallel pass over every tensor; the first update writes the sums
-    // (no zeroed buffers to read back).
-    const bool first = accepted_ == 0;
-    for (size_t i = 0; i < slots_.size(); ++i)
-      if (!slots_[i].averaged)
-        std::memcpy(slots_[i].value.data(), data_of(matched_[i]->tensor), slots_[i].value.size());
-    flare::agg::for_each_chunk_of(
-        averaged_sizes_,
-        [&](size_t i, size_t a, size_t b) {
-          Slot& slot = slots_[i];
-          const void* x = data_of(matched_[i]->tensor);
-          if (is_float(slot.dtype, 32)) {
-            float* sum = reinterpret_cast<float*>(slot.value.data()) + a;
-            const float* in = static_cast<const float*>(x) + a;
-            if (first) one_thread::fold_first(sum, slot.carry.data() + a, in, weight, b - a);
-            else one_thread::fold(sum, slot.carry.data() + a, in, weight, b - a);
-          } else {
-            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
-            const double* in = static_cast<const double*>(x) + a;
-            if (first) one_thread::fold_first(sum, in, weight, b - a);
-            else one_thread::fold(sum, in, weight, b - a);
-          }
-        },
-        flare::agg::max_threads());
+  void count_in(const std::string& where, double weight) {
     total_weight_ += weight;
     ++accepted_;
     host_.debug("fedavg: round " + std::to_string(round_) + ": folded in " + where +
                 " with weight " + std::to_string(weight));
   }
 
-  std::vector<flare_named_tensor> finalize() override {
-    if (finished_)
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, "round " + std::to_string(round_) +
-                                                    " was already finalized (its sums are its result)");
-    if (!started_ || accepted_ == 0)
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  "round " + std::to_string(round_) + ": no update was accepted, nothing to average");
-    const double scale = 1.0 / total_weight_;
-    std::vector<flare_named_tensor> out;
-    out.reserve(slots_.size());
-    // Finished in place: the round is over, the sums become the result.
-    started_ = false;
-    finished_ = true;
-    flare::agg::for_each_chunk_of(
-        averaged_sizes_,
-        [&](size_t i, size_t a, size_t b) {
-          Slot& slot = slots_[i];
-          if (is_float(slot.dtype, 32)) {
-            one_thread::finish(reinterpret_cast<float*>(slot.value.data()) + a,
-                               slot.carry.data() + a, scale, b - a);
-          } else {
-            double* sum = reinterpret_cast<double*>(slot.value.data()) + a;
-            one_thread::finish(sum, sum, scale, b - a);
-          }
-        },
-        flare::agg::max_threads());
-    for (Slot& slot : slots_) {
-      out.push_back(flare::tensor_view(slot.name.c_str(), slot.value.data(), slot.dtype,
-                                       slot.shape.data(), static_cast<int32_t>(slot.shape.size())));
-    }
-    return out;
+  InFlight& in_flight(uint64_t id, const char* call) {
+    const auto found = in_flight_.find(id);
+    if (found == in_flight_.end())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, std::string(call) + ": no update " +
+                                                    std::to_string(id) + " is in flight");
+    return found->second;
   }
 
- private:
+  static bool weights_part(const flare_update_chunk& chunk) {
+    if (!FLARE_HAS_FIELD(&chunk, flare_update_chunk, data))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  "update chunk struct_size " + std::to_string(chunk.struct_size) +
+                      " is too small for ABI 1.3");
+    return chunk.part == FLARE_UPDATE_WEIGHTS;
+  }
+
+  // The host checked the chunk; these cheap checks keep a host bug from
+  // writing out of bounds.
+  size_t checked_index(const InFlight& update, const flare_update_chunk& chunk) const {
+    if (chunk.tensor_index >= slots_.size())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  update.where + ": chunk of tensor index " + std::to_string(chunk.tensor_index) +
+                      ", the global model has " + std::to_string(slots_.size()) + " tensors");
+    const TensorSum& slot = slots_[chunk.tensor_index];
+    if (!chunk.tensor || !same_dtype(chunk.tensor->tensor.dtype, slot.dtype) ||
+        chunk.element_offset > slot.count || chunk.num_elements > slot.count - chunk.element_offset ||
+        (chunk.num_elements > 0 && !chunk.data))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  update.where + ": chunk of tensor '" + slot.name + "' (elements " +
+                      std::to_string(chunk.element_offset) + " + " +
+                      std::to_string(chunk.num_elements) + ") does not fit its " +
+                      std::to_string(slot.count) + " " + describe_dtype(slot.dtype) + " elements");
+    return chunk.tensor_index;
+  }
+
+  TensorSum& checked_chunk(const InFlight& update, const flare_update_chunk& chunk) {
+    TensorSum& slot = slots_[checked_index(update, chunk)];
+    if (chunk.element_offset != update.covered[chunk.tensor_index])
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  update.where + ": chunk of tensor '" + slot.name + "' starts at element " +
+                      std::to_string(chunk.element_offset) + ", expected " +
+                      std::to_string(update.covered[chunk.tensor_index]));
+    return slot;
+  }
+
+  // weight * the chunk into its slot, on all cores when it is big.
+  void fold_chunk(TensorSum& slot, const flare_update_chunk& chunk, double weight) {
+    const auto* x = static_cast<const std::byte*>(chunk.data);
+    const size_t first = chunk.element_offset;
+    flare::agg::for_each_chunk(
+        chunk.num_elements,
+        [&](size_t a, size_t b) {
+          slot.fold(x + a * slot.element_bytes, first + a, first + b, weight, summation_);
+        },
+        flare::agg::max_threads());
+  }
+
   double weight_of(const flare_site_update& u) const {
     switch (weighting_) {
       case Weighting::NumSamples: return u.num_samples;
@@ -259,7 +382,7 @@ class FedAvg final : public flare::Aggregator {
       if (found == index_.end())
         throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                     where + ": tensor '" + t.name + "' is not in the global model");
-      const Slot& slot = slots_[found->second];
+      const TensorSum& slot = slots_[found->second];
       if (matched_[found->second])
         throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                     where + ": tensor '" + slot.name + "' appears twice");
@@ -300,8 +423,9 @@ class FedAvg final : public flare::Aggregator {
   }
 
   Weighting weighting_;
+  Summation summation_;
   flare::Host host_;
-  std::vector<Slot> slots_;
+  std::vector<TensorSum> slots_;
   std::unordered_map<std::string, size_t> index_;
   std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
   std::vector<size_t> averaged_sizes_;  // slot index -> elements to average (0: copied)
@@ -310,6 +434,7 @@ class FedAvg final : public flare::Aggregator {
   size_t accepted_ = 0;
   bool started_ = false;
   bool finished_ = false;  // finalize turned the sums into the result
+  std::unordered_map<uint64_t, InFlight> in_flight_;
 };
 
 }  // namespace

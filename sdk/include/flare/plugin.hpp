@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -190,6 +191,10 @@ class Trainer {
 
 // Base class of a C++ aggregator plugin. Constructed as
 //   Derived(const nlohmann::json& config, Host host).
+// By default it takes whole updates (accept). A plugin that folds updates as
+// they stream in (ABI 1.3, the contract in plugin_abi.h) overrides the five
+// streamed-update functions too; the glue then fills their table entries,
+// which stay NULL otherwise (the host then calls accept).
 class Aggregator {
  public:
   virtual ~Aggregator() = default;
@@ -197,7 +202,29 @@ class Aggregator {
   virtual void accept(const flare_site_update& update) = 0;
   // Views valid until the next begin_round or destruction.
   virtual std::vector<flare_named_tensor> finalize() = 0;
+
+  // Streamed updates (ABI 1.3). `header` has no tensors.
+  virtual void begin_update(uint64_t update_id, const flare_site_update& header);
+  virtual void accept_chunk(uint64_t update_id, const flare_update_chunk& chunk);
+  virtual void retract_chunk(uint64_t update_id, const flare_update_chunk& chunk);
+  virtual void end_update(uint64_t update_id);
+  virtual void abort_update(uint64_t update_id) noexcept {}
 };
+
+// Never called: the glue leaves the table entries NULL for a plugin that does
+// not override them.
+inline void Aggregator::begin_update(uint64_t, const flare_site_update&) {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator takes whole updates only");
+}
+inline void Aggregator::accept_chunk(uint64_t, const flare_update_chunk&) {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator takes whole updates only");
+}
+inline void Aggregator::retract_chunk(uint64_t, const flare_update_chunk&) {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator takes whole updates only");
+}
+inline void Aggregator::end_update(uint64_t) {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator takes whole updates only");
+}
 
 // A DLTensor view over contiguous memory owned by someone else; `shape` must
 // outlive it.
@@ -435,10 +462,52 @@ struct AggregatorGlue {
         T::validate_config(config, Host(host));
     });
   }
+  static flare_error* begin_update(flare_aggregator* a, uint64_t id,
+                                   const flare_site_update* header) {
+    return guarded(a->host, [&] { a->impl->begin_update(id, *header); });
+  }
+  static flare_error* accept_chunk(flare_aggregator* a, uint64_t id,
+                                   const flare_update_chunk* chunk) {
+    return guarded(a->host, [&] { a->impl->accept_chunk(id, *chunk); });
+  }
+  static flare_error* retract_chunk(flare_aggregator* a, uint64_t id,
+                                    const flare_update_chunk* chunk) {
+    return guarded(a->host, [&] { a->impl->retract_chunk(id, *chunk); });
+  }
+  static flare_error* end_update(flare_aggregator* a, uint64_t id) {
+    return guarded(a->host, [&] { a->impl->end_update(id); });
+  }
+  static void abort_update(flare_aggregator* a, uint64_t id) { a->impl->abort_update(id); }
+
+  // T opts in to streamed updates by overriding begin_update: &T::begin_update
+  // then names T's (or an intermediate base's) function, not Aggregator's.
+  static constexpr bool folds_chunks =
+      !std::is_same_v<decltype(&T::begin_update),
+                      void (Aggregator::*)(uint64_t, const flare_site_update&)>;
+  static_assert(!folds_chunks ||
+                    (!std::is_same_v<decltype(&T::accept_chunk),
+                                     void (Aggregator::*)(uint64_t, const flare_update_chunk&)> &&
+                     !std::is_same_v<decltype(&T::retract_chunk),
+                                     void (Aggregator::*)(uint64_t, const flare_update_chunk&)> &&
+                     !std::is_same_v<decltype(&T::end_update), void (Aggregator::*)(uint64_t)> &&
+                     !std::is_same_v<decltype(&T::abort_update),
+                                     void (Aggregator::*)(uint64_t) noexcept>),
+                "an aggregator overriding begin_update must override accept_chunk, "
+                "retract_chunk, end_update and abort_update too");
+
   static const flare_aggregator_api_v1* api() {
-    static const flare_aggregator_api_v1 table{sizeof(flare_aggregator_api_v1), &create,
-                                               &destroy, &begin_round, &accept, &finalize,
-                                               &validate_config};
+    static const flare_aggregator_api_v1 table{sizeof(flare_aggregator_api_v1),
+                                               &create,
+                                               &destroy,
+                                               &begin_round,
+                                               &accept,
+                                               &finalize,
+                                               &validate_config,
+                                               folds_chunks ? &begin_update : nullptr,
+                                               folds_chunks ? &accept_chunk : nullptr,
+                                               folds_chunks ? &retract_chunk : nullptr,
+                                               folds_chunks ? &end_update : nullptr,
+                                               folds_chunks ? &abort_update : nullptr};
     return &table;
   }
 };
