@@ -1,6 +1,9 @@
 #include "server/controller.hpp"
 
 #include <algorithm>
+#include <cstring>
+
+#include <flare/plugin.hpp>
 
 #include "plugin_host/plugin_instances.hpp"
 
@@ -222,11 +225,22 @@ void Controller::complete_round_locked() {
     std::lock_guard gate(aggregator_.mutex);
     const auto result = aggregator_.plugin.finalize();  // checked by the plugin host
     // The round's model is done with (sites measured it: its figures are in)
-    // unless a restarted site still downloads it: let it go before the copy,
-    // so the server holds the aggregate and one global model, not two.
-    global_.reset();
-    next.reserve(result.size());
-    for (const auto& t : result) next.push_back(tensor::copy_of(t));
+    // unless a restarted site still downloads it: its buffers take the next
+    // one (the layout is the same, checked), so the server holds the
+    // aggregate and one global model, not two.
+    next = GlobalModel::recycle(std::move(global_));
+    if (next.size() != result.size()) next.clear();
+    for (size_t i = 0; i < result.size(); ++i) {
+      const auto& t = result[i];
+      const size_t bytes = num_bytes(t.tensor);
+      const auto* data = static_cast<const std::byte*>(t.tensor.data) + t.tensor.byte_offset;
+      if (i < next.size() && next[i].name == t.name && next[i].data.size() == bytes) {
+        if (bytes > 0) std::memcpy(next[i].data.data(), data, bytes);
+      } else {
+        if (i < next.size()) next.resize(i);
+        next.push_back(tensor::copy_of(t));
+      }
+    }
   } catch (const host::PluginCallError& e) {
     aggregator_failed_locked(e);
     return;

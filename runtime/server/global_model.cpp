@@ -16,6 +16,12 @@ GlobalModel::GlobalModel(int64_t model_round, std::vector<tensor::OwnedTensor> t
   }
 }
 
+std::vector<tensor::OwnedTensor> GlobalModel::recycle(std::shared_ptr<const GlobalModel> last) {
+  // Only the caller's reference is left: no one can see the model change.
+  if (!last || last.use_count() != 1) return {};
+  return std::move(const_cast<GlobalModel&>(*last).tensors_);
+}
+
 std::optional<size_t> GlobalModel::index_of(std::string_view name) const {
   const auto it = index_.find(name);
   if (it == index_.end()) return std::nullopt;

@@ -31,6 +31,11 @@ class GlobalModel {
   const std::vector<tensor::OwnedTensor>& tensors() const { return tensors_; }
   // Read-only views (the C view has no const), valid while the model lives.
   std::span<const flare_named_tensor> views() const { return views_; }
+  // The tensors of `last`, for the next model to be written into, when
+  // nothing else holds it (else empty): a big model's every round then
+  // neither allocates nor faults in a model's pages, and the allocator cannot
+  // strand a freed model in one thread's arena while the next grows another.
+  static std::vector<tensor::OwnedTensor> recycle(std::shared_ptr<const GlobalModel> last);
   // The position of the tensor named `name`, if the model has one.
   std::optional<size_t> index_of(std::string_view name) const;
   // Why `tensors` are not laid out as this model (the same names, in any

@@ -166,15 +166,21 @@ void UpdateIntake::commit() {
     if (t.received != t.desc.num_elements)  // the stream reader checks this too
       throw InvalidRequest(what() + ": tensor '" + t.desc.name + "' is incomplete");
   }
-  if (!streamed_) return commit_whole();
-  const auto lock = lock_round();
-  try {
-    aggregator_.plugin.end_update(id_);
-  } catch (const host::PluginCallError& e) {
-    if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
-    throw InvalidRequest(what() + " refused by the " + e.what());
+  if (streamed_) {
+    const auto lock = lock_round();
+    try {
+      aggregator_.plugin.end_update(id_);
+    } catch (const host::PluginCallError& e) {
+      if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
+      throw InvalidRequest(what() + " refused by the " + e.what());
+    }
+    committed_ = true;
+  } else {
+    commit_whole();
   }
-  committed_ = true;
+  // The last update completes the round, whose model the server then lets go
+  // before it copies out the next: not held here a moment longer.
+  global_.reset();
 }
 
 void UpdateIntake::commit_whole() {

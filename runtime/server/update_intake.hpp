@@ -78,7 +78,7 @@ class UpdateIntake final : public transport::TensorSink {
   void take_back() noexcept;
 
   SharedAggregator& aggregator_;
-  GlobalModelPtr global_;
+  GlobalModelPtr global_;  // until committed
   SiteUpdate update_;
   UpdateSpool spool_;
   std::function<void(const host::PluginCallError&)> aggregator_failed_;
