@@ -106,6 +106,9 @@ bool same_float(float a, float b) {
 TEST_CASE("names each wire_dtype and refuses any other") {
   for (auto encoding : kEncodings)
     CHECK(wire_encoding_for_dtype(wire_dtype_name(encoding)) == encoding);
+  CHECK(wire_encoding_for_dtype("float32") == WireEncoding::Raw);
+  CHECK(wire_encoding_for_dtype("bfloat16") == WireEncoding::BFloat16);
+  CHECK(wire_encoding_for_dtype("float16") == WireEncoding::Float16);
   CHECK(wire_encoding_for_dtype("int8") == WireEncoding::Int8Blockwise);
   CHECK_THROWS_WITH_AS(wire_encoding_for_dtype("fp16"),
                        "wire_dtype \"fp16\" is none of \"float32\", \"bfloat16\", \"float16\", "
