@@ -223,6 +223,9 @@ void Controller::complete_round_locked() {
   std::vector<tensor::OwnedTensor> next;  // the plugin's views last only until begin_round
   try {
     std::lock_guard gate(aggregator_.mutex);
+    // Uploads still open (a restarted site's old stream, a duplicate) hold
+    // half-folded updates, which must not count.
+    if (auto failed = aggregator_.take_back_open_locked()) throw *failed;
     const auto result = aggregator_.plugin.finalize();  // checked by the plugin host
     // The round's model is done with (sites measured it: its figures are in)
     // unless a restarted site still downloads it: its buffers take the next

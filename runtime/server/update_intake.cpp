@@ -74,10 +74,28 @@ UpdateIntake::UpdateIntake(SharedAggregator& aggregator, GlobalModelPtr global, 
     if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
     throw InvalidRequest(what() + " refused by the " + e.what());
   }
+  aggregator_.open.insert(this);
 }
 
 UpdateIntake::~UpdateIntake() {
-  if (streamed_ && !committed_) take_back();
+  if (!streamed_) return;
+  std::optional<host::PluginCallError> failed;
+  {
+    std::lock_guard lock(aggregator_.mutex);
+    aggregator_.open.erase(this);
+    // A new round began: the aggregator already forgot this round's updates.
+    if (!committed_ && aggregator_.rounds_begun == round_) failed = take_back_locked();
+  }
+  if (failed && aggregator_failed_) aggregator_failed_(*failed);
+}
+
+std::optional<host::PluginCallError> SharedAggregator::take_back_open_locked() {
+  std::optional<host::PluginCallError> failed;
+  for (UpdateIntake* intake : open) {
+    if (intake->committed_) continue;
+    if (auto e = intake->take_back_locked(); e && !failed) failed = std::move(e);
+  }
+  return failed;
 }
 
 std::string UpdateIntake::what() const {
@@ -86,14 +104,14 @@ std::string UpdateIntake::what() const {
 
 std::unique_lock<std::mutex> UpdateIntake::lock_round() const {
   std::unique_lock lock(aggregator_.mutex);
-  if (aggregator_.rounds_begun != round_)
+  if (aggregator_.rounds_begun != round_ || taken_back_)
     throw RejectedRequest(what() + " came after the round ended");
   return lock;
 }
 
 void UpdateIntake::begin_tensor(size_t index, const transport::TensorDesc& desc) {
   const std::string tensor = what() + ": tensor '" + desc.name + "'";
-  Tensor t{.desc = desc};
+  Tensor t{.desc = std::make_shared<const transport::TensorDesc>(desc)};
   if (desc.aux) {
     t.part = FLARE_UPDATE_AUX;
     t.tensor_index = aux_count_++;
@@ -118,12 +136,13 @@ void UpdateIntake::begin_tensor(size_t index, const transport::TensorDesc& desc)
   tensors_.push_back(std::move(t));
 }
 
-flare_update_chunk UpdateIntake::chunk_of(const Tensor& t, const flare_named_tensor& view,
-                                          uint64_t offset, uint64_t n, const void* data) const {
+flare_update_chunk UpdateIntake::chunk_of(int32_t part, size_t tensor_index,
+                                          const flare_named_tensor& view, uint64_t offset,
+                                          uint64_t n, const void* data) {
   flare_update_chunk c{};
   c.struct_size = sizeof(c);
-  c.part = t.part;
-  c.tensor_index = t.tensor_index;
+  c.part = part;
+  c.tensor_index = tensor_index;
   c.tensor = &view;
   c.element_offset = offset;
   c.num_elements = n;
@@ -134,26 +153,27 @@ flare_update_chunk UpdateIntake::chunk_of(const Tensor& t, const flare_named_ten
 void UpdateIntake::piece(size_t index, uint64_t element_offset, uint64_t n,
                          const std::byte* data) {
   Tensor& t = tensors_.at(index);
-  if (const uint64_t bad = first_non_finite(t.desc.dtype, data, n); bad < n) {
-    throw InvalidRequest(what() + ": tensor '" + t.desc.name +
+  if (const uint64_t bad = first_non_finite(t.desc->dtype, data, n); bad < n) {
+    throw InvalidRequest(what() + ": tensor '" + t.desc->name +
                          "' has a non-finite value (NaN or infinity) at element " +
                          std::to_string(element_offset + bad));
   }
   // Spooled before it is folded: a chunk folded but not written could not be
   // taken back.
-  const uint64_t at = spool_.append({data, n * t.desc.element_bytes}, element_offset == 0);
+  const uint64_t at = spool_.append({data, n * t.desc->element_bytes}, element_offset == 0);
   if (element_offset == 0) t.spool_offset = at;
   t.received = element_offset + n;
   if (!streamed_) return;
-  const flare_named_tensor view = t.desc.view();
+  const flare_named_tensor view = t.desc->view();
   const auto lock = lock_round();
   try {
-    aggregator_.plugin.accept_chunk(id_, chunk_of(t, view, element_offset, n, data));
+    aggregator_.plugin.accept_chunk(
+        id_, chunk_of(t.part, t.tensor_index, view, element_offset, n, data));
   } catch (const host::PluginCallError& e) {
     if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
     throw InvalidRequest(what() + " refused by the " + e.what());
   }
-  folded_.push_back({index, element_offset, n, at});
+  folded_.push_back({t.desc, t.part, t.tensor_index, element_offset, n, at});
 }
 
 void UpdateIntake::commit() {
@@ -163,8 +183,8 @@ void UpdateIntake::commit() {
                            "' of the global model is missing");
   }
   for (const auto& t : tensors_) {
-    if (t.received != t.desc.num_elements)  // the stream reader checks this too
-      throw InvalidRequest(what() + ": tensor '" + t.desc.name + "' is incomplete");
+    if (t.received != t.desc->num_elements)  // the stream reader checks this too
+      throw InvalidRequest(what() + ": tensor '" + t.desc->name + "' is incomplete");
   }
   if (streamed_) {
     const auto lock = lock_round();
@@ -189,8 +209,9 @@ void UpdateIntake::commit_whole() {
   const auto mapping = spool_.map();
   std::vector<flare_named_tensor> weights, aux;
   for (const auto& t : tensors_) {
-    flare_named_tensor v = t.desc.view();
-    if (t.desc.num_elements > 0) v.tensor.data = const_cast<std::byte*>(mapping.data() + t.spool_offset);
+    flare_named_tensor v = t.desc->view();
+    if (t.desc->num_elements > 0)
+      v.tensor.data = const_cast<std::byte*>(mapping.data() + t.spool_offset);
     (t.part == FLARE_UPDATE_AUX ? aux : weights).push_back(v);
   }
   const std::string metrics = update_.train_metrics.dump(), meta = update_.meta.dump();
@@ -218,30 +239,29 @@ void UpdateIntake::commit_whole() {
   committed_ = true;
 }
 
-void UpdateIntake::take_back() noexcept {
+std::optional<host::PluginCallError> UpdateIntake::take_back_locked() noexcept {
+  if (taken_back_) return std::nullopt;
+  taken_back_ = true;
   try {
-    std::lock_guard lock(aggregator_.mutex);
-    // A new round began: the aggregator already forgot this round's updates.
-    if (aggregator_.rounds_begun != round_) return;
     std::vector<std::byte> buffer;
     for (const Chunk& c : folded_) {
-      const Tensor& t = tensors_[c.tensor];
-      buffer.resize(c.num_elements * t.desc.element_bytes);
+      buffer.resize(c.num_elements * c.desc->element_bytes);
       spool_.read(c.spool_offset, buffer);
-      const flare_named_tensor view = t.desc.view();
+      const flare_named_tensor view = c.desc->view();
       aggregator_.plugin.retract_chunk(
-          id_, chunk_of(t, view, c.element_offset, c.num_elements, buffer.data()));
+          id_, chunk_of(c.part, c.tensor_index, view, c.element_offset, c.num_elements,
+                        buffer.data()));
     }
     aggregator_.plugin.abort_update(id_);
   } catch (const host::PluginCallError& e) {
-    if (aggregator_failed_) aggregator_failed_(e);
+    return e;
   } catch (const std::exception& e) {
     // The spool could not be read back: the aggregate is unknown, so the
     // round cannot go on. Reported as the aggregator's call that could not run.
-    if (aggregator_failed_)
-      aggregator_failed_(host::PluginCallError(aggregator_.plugin.plugin(), "retract_chunk",
-                                               FLARE_ERROR_IO, e.what()));
+    return host::PluginCallError(aggregator_.plugin.plugin(), "retract_chunk", FLARE_ERROR_IO,
+                                 e.what());
   }
+  return std::nullopt;
 }
 
 }  // namespace flare::server

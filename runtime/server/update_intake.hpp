@@ -11,7 +11,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,15 +26,25 @@
 
 namespace flare::server {
 
+class UpdateIntake;
+
 // The aggregator plugin as the server shares it between the controller and
-// every upload in flight: one call at a time, and a count of rounds begun, so
-// that a late upload of a round that ended can never reach the next one.
+// every upload in flight: one call at a time, a count of rounds begun, so
+// that a late upload of a round that ended can never reach the next one, and
+// the uploads open in it, so the round's end can take back those that will
+// not finish (an aggregator cannot finalize with half-folded updates).
 struct SharedAggregator {
   explicit SharedAggregator(host::AggregatorInstance& instance) : plugin(instance) {}
+  // Under `mutex`, before finalize: every open update not yet counted is
+  // taken back; its upload is then refused at its next piece. The
+  // aggregator's failure to take one back, if it failed.
+  std::optional<host::PluginCallError> take_back_open_locked();
+
   host::AggregatorInstance& plugin;
   std::mutex mutex;
   uint64_t rounds_begun = 0;    // guarded by mutex
   uint64_t next_update_id = 0;  // guarded by mutex
+  std::set<UpdateIntake*> open;  // guarded by mutex
 };
 
 class UpdateIntake final : public transport::TensorSink {
@@ -39,7 +52,8 @@ class UpdateIntake final : public transport::TensorSink {
   // `update`: its header, already checked against the round. Opens the
   // update in the aggregator (begin_update), which may refuse it
   // (InvalidRequest). `aggregator_failed` hears of a failure to take a
-  // refused update back, which leaves the aggregate unknown.
+  // refused update back, which leaves the aggregate unknown (called without
+  // the aggregator's lock held).
   UpdateIntake(SharedAggregator& aggregator, GlobalModelPtr global, SiteUpdate update,
                const std::filesystem::path& spool_dir,
                std::function<void(const host::PluginCallError&)> aggregator_failed);
@@ -58,24 +72,32 @@ class UpdateIntake final : public transport::TensorSink {
 
  private:
   struct Tensor {
-    transport::TensorDesc desc;
+    // Shared with the folded chunks, which the round's end may read from
+    // another thread while this upload's thread adds tensors.
+    std::shared_ptr<const transport::TensorDesc> desc;
     int32_t part = 0;         // flare_update_part
     size_t tensor_index = 0;  // in the global model (weights) or among the aux tensors
     uint64_t spool_offset = 0;  // where its first piece is (its pieces are contiguous)
     uint64_t received = 0;      // elements
   };
   struct Chunk {  // a piece folded into the aggregate, to retract on refusal
-    size_t tensor;  // index in tensors_
+    std::shared_ptr<const transport::TensorDesc> desc;
+    int32_t part;
+    size_t tensor_index;
     uint64_t element_offset, num_elements, spool_offset;
   };
 
   std::string what() const;  // "update from <site> for round <n>"
-  flare_update_chunk chunk_of(const Tensor& t, const flare_named_tensor& view, uint64_t offset,
-                              uint64_t n, const void* data) const;
+  static flare_update_chunk chunk_of(int32_t part, size_t tensor_index,
+                                     const flare_named_tensor& view, uint64_t offset, uint64_t n,
+                                     const void* data);
   // Under the aggregator's lock, refused when the round it belongs to ended.
   std::unique_lock<std::mutex> lock_round() const;
   void commit_whole();
-  void take_back() noexcept;
+  // Retracts the folded chunks and aborts the update, once (under the
+  // aggregator's lock); returns the aggregator's failure, if any.
+  std::optional<host::PluginCallError> take_back_locked() noexcept;
+  friend struct SharedAggregator;
 
   SharedAggregator& aggregator_;
   GlobalModelPtr global_;  // until committed
@@ -86,10 +108,11 @@ class UpdateIntake final : public transport::TensorSink {
   uint64_t id_ = 0;
   uint64_t round_ = 0;  // SharedAggregator::rounds_begun when opened
   bool committed_ = false;
+  bool taken_back_ = false;  // guarded by the aggregator's mutex
   std::vector<Tensor> tensors_;         // in stream order
   std::vector<bool> global_seen_;       // by global model index
   size_t aux_count_ = 0;
-  std::vector<Chunk> folded_;
+  std::vector<Chunk> folded_;  // guarded by the aggregator's mutex
 };
 
 }  // namespace flare::server

@@ -47,6 +47,42 @@ TEST_CASE("an update from the worker group that was restarted is refused, the ne
   CHECK(TwoSiteJob::weight_of(next) == doctest::Approx(2));
 }
 
+TEST_CASE("an upload cut short by a restart and still open when the round ends counts for nothing") {
+  TwoSiteJob job;
+  job.start();
+  REQUIRE(job.task("a").kind == TaskKind::Train);
+  REQUIRE(job.task("b").kind == TaskKind::Train);
+  // Generation 0 of a begins its upload: its first piece is folded in.
+  auto header = TwoSiteJob::update("a", 0, 0);
+  header.weights.clear();
+  header.num_weights = 1;
+  auto stale = job.controller.open_update(header);
+  const float hundred = 100;
+  stale->begin_tensor(0, {.name = "w", .dtype = {kDLFloat, 32, 1}, .shape = {1},
+                          .num_elements = 1, .element_bytes = sizeof(float)});
+  stale->piece(0, 0, 1, reinterpret_cast<const std::byte*>(&hundred));
+  // a is restarted; its new generation's update and b's complete the round
+  // while the old upload is still open.
+  job.report_restart("a", 0);
+  REQUIRE(job.join("a") == 1);
+  REQUIRE(job.task("a", 1).kind == TaskKind::Train);
+  job.send_update("a", 0, 1, 1);
+  job.send_update("b", 0, 3);
+  const auto next = job.task("a", 1);
+  CHECK(next.round == 1);
+  CHECK(TwoSiteJob::weight_of(next) == doctest::Approx(2));  // nothing of the 100
+  // The old upload's next piece and its commit are refused; closing it takes
+  // nothing back twice from the next round.
+  CHECK_THROWS_AS(stale->piece(0, 0, 1, reinterpret_cast<const std::byte*>(&hundred)),
+                  server::RejectedRequest);
+  CHECK_THROWS_AS(job.controller.commit_update(*stale), server::RejectedRequest);
+  stale.reset();
+  REQUIRE(job.task("b").kind == TaskKind::Train);
+  job.send_update("a", 1, 5, 1);
+  job.send_update("b", 1, 7);
+  CHECK(TwoSiteJob::weight_of(job.task("b")) == doctest::Approx(6));
+}
+
 TEST_CASE("a site whose update already counted waits for the next round after a restart") {
   TwoSiteJob job;
   job.start();
