@@ -298,7 +298,8 @@ typedef struct flare_aggregator_api_v1 {
   /* Folds one site's update in now (borrowed for the call: copy what is kept). */
   flare_error* (*accept)(flare_aggregator* aggregator, const flare_site_update* update);
   /* The next global model. *out / *count: plugin-owned views, valid until the
-   * next begin_round or destroy. Fails when no update was accepted. */
+   * next begin_round or destroy. Fails when no update was accepted. A 1.3
+   * host ends or aborts every streamed update before it (none is in flight). */
   flare_error* (*finalize)(flare_aggregator* aggregator, const flare_named_tensor** out,
                            size_t* count);
 
