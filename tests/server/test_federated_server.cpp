@@ -16,8 +16,9 @@ namespace v1 = flare::transport::v1;
 
 namespace {
 
-jobspec::JobSpec two_site_job() {
+jobspec::JobSpec two_site_job(const std::string& wire_dtype = "float32") {
   jobspec::JobSpec job;
+  job.wire_dtype = wire_dtype;
   job.name = "served";
   job.num_rounds = 1;
   job.sites = {{.name = "site-1"}, {.name = "site-2"}};
@@ -28,8 +29,9 @@ jobspec::JobSpec two_site_job() {
 
 // A two-site, one-round job's server, its files in a temporary folder.
 struct ServedJob {
+  explicit ServedJob(const std::string& wire_dtype = "float32") : job(two_site_job(wire_dtype)) {}
   testing::TempFolder dir;
-  jobspec::JobSpec job = two_site_job();
+  jobspec::JobSpec job;
   std::ostringstream screen;
   server::ProgressDisplay display{screen, false, job.num_rounds};
   server::FederatedServer server{job, server::load_aggregator(job),
@@ -57,6 +59,13 @@ void begin_first_round(transport::ServerConnection& s1, transport::ServerConnect
   REQUIRE(s1.next_task().task.kind() == v1::Task::SEND_INITIAL_MODEL);
   auto initial = model_of(1);
   s1.submit_initial_model(tensor::views_of(initial));
+}
+
+// The value of a model's one tensor "w".
+float value_of(const std::vector<tensor::OwnedTensor>& model) {
+  float w = 0;
+  std::memcpy(&w, model.at(0).data.data(), sizeof(float));
+  return w;
 }
 
 std::string eval_json(double accuracy) {
@@ -105,6 +114,31 @@ TEST_CASE("a job served to its sites writes every model, the best one and the me
   const auto figures = server.figures();
   REQUIRE(figures.size() == 2);
   CHECK(figures[1].best);
+}
+
+TEST_CASE("a job's wire dtype reaches its sites, and float32 values travel in it both ways") {
+  ServedJob served("bfloat16");
+  auto& server = served.server;
+  transport::ServerConnection s1(server.address(), "site-1"), s2(server.address(), "site-2");
+  begin_first_round(s1, s2);
+  CHECK(s1.wire_encoding() == v1::BFLOAT16);
+  // 1 + 2^-8 lies halfway between two bfloat16 values: it travels as 1 (ties
+  // to even), and 3 + 2^-6 as 3; their mean as it arrives is 2, not 2.00586.
+  const float values[] = {1.0f + 1.0f / 256, 3.0f + 1.0f / 64};
+  for (int i = 0; i < 2; ++i) {
+    auto* site = i == 0 ? &s1 : &s2;
+    const auto task = site->next_task();
+    REQUIRE(task.task.kind() == v1::Task::TRAIN);
+    CHECK(value_of(task.model) == 1.0f);
+    v1::UpdateHeader update;
+    update.set_round(0);
+    update.set_num_samples(10);
+    send(*site, update, values[i]);
+  }
+  const auto evaluate = s1.next_task();
+  REQUIRE(evaluate.task.kind() == v1::Task::EVALUATE);
+  CHECK(value_of(evaluate.model) == 2.0f);
+  server.abort("done");
 }
 
 TEST_CASE("a job whose aggregator cannot be loaded fails before the server exists") {
