@@ -31,8 +31,10 @@ struct ControllerJob {
   ControllerJob(std::vector<std::string> sites, int num_rounds,
                 server::JobEvents* events = nullptr,
                 std::chrono::milliseconds round_timeout = 3600s,
-                std::string key_metric = "val_acc", bool terminal = false)
-      : display(screen, terminal, num_rounds),
+                std::string key_metric = "val_acc", bool terminal = false,
+                std::string aggregator_plugin = FLARE_FEDAVG_PLUGIN)
+      : aggregator_path(std::move(aggregator_plugin)),
+        display(screen, terminal, num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
                                                   std::make_shared<spdlog::sinks::null_sink_mt>()),
@@ -46,8 +48,9 @@ struct ControllerJob {
 
   TempFolder dir;
   host::HostServices services;
+  std::string aggregator_path;
   host::AggregatorInstance aggregator{
-      host::load_plugin({"fedavg", FLARE_FEDAVG_PLUGIN, {}}, FLARE_PLUGIN_AGGREGATOR), "{}",
+      host::load_plugin({"aggregator", aggregator_path, {}}, FLARE_PLUGIN_AGGREGATOR), "{}",
       services};
   server::ModelStore models{dir.path() / "models"};
   storage::MetricsLog metrics{dir.path() / "metrics.jsonl"};

@@ -3,6 +3,8 @@
 // refusals and deadlines, and the events it reports in order.
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <thread>
 
@@ -345,4 +347,17 @@ TEST_CASE("a long poll returns the task as soon as it exists") {
   const auto t = job.controller.next_task("a", 0, 10s);
   second.join();
   CHECK(t.kind == TaskKind::SendInitialModel);
+}
+
+TEST_CASE("an aggregator of ABI 1.1 is handed whole updates, read back from the spool") {
+  ControllerJob job({"a", "b"}, 1, nullptr, 3600s, "val_acc", false, FLARE_ABI_1_1_AGGREGATOR);
+  REQUIRE_FALSE(job.aggregator.folds_chunks());
+  job.start_training({"a", "b"});
+  auto not_finite = ControllerJob::update("a", 0, std::numeric_limits<float>::infinity());
+  CHECK_THROWS_WITH_AS(job.controller.accept_update(not_finite),
+                       doctest::Contains("update from a for round 1: tensor 'w' has a non-finite value"),
+                       server::InvalidRequest);
+  job.send_update("a", 0, 1);
+  job.send_update("b", 0, 3);
+  CHECK(ControllerJob::weight_of(job.task("a")) == doctest::Approx(2));
 }
