@@ -1,5 +1,7 @@
 #include "plugin_host/result_checks.hpp"
 
+#include "tensor/owned_tensor.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,17 +22,6 @@ constexpr size_t kMaxNameBytes = 4096;
 constexpr int32_t kMaxDimensions = 64;
 // More tensors than this is a garbage count, not a model.
 constexpr size_t kMaxTensors = size_t{1} << 20;
-
-// A plugin's tensors live in this machine's memory, so a shape claiming more
-// bytes than it has is garbage, refused before anything is allocated.
-uint64_t machine_memory_bytes() {
-  static const uint64_t bytes = [] {
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
-                                 : UINT64_MAX;
-  }();
-  return bytes;
-}
 
 std::string bytes_text(uint64_t bytes) {
   const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
@@ -143,10 +134,11 @@ class TensorChecker {
     overflow = overflow || __builtin_mul_overflow(elements, element_bytes, &bytes);
     if (overflow)
       refuse(label + " has shape " + describe_shape(shape) + ", whose size overflows 64 bits");
-    if (bytes > machine_memory_bytes() || total_bytes_ + bytes > machine_memory_bytes())
+    const uint64_t memory = flare::tensor::machine_memory_bytes();
+    if (bytes > memory || total_bytes_ + bytes > memory)
       refuse(label + " has shape " + describe_shape(shape) + " (" + bytes_text(bytes) + " of " +
              describe_dtype(d.dtype) + "), more than this machine's memory (" +
-             bytes_text(machine_memory_bytes()) + ")");
+             bytes_text(memory) + ")");
     total_bytes_ += bytes;
     if (d.strides && !is_row_major(d))
       refuse(label + " is not dense and row-major (its strides are " +

@@ -14,7 +14,11 @@ std::vector<flare_named_tensor> views_of(std::span<const tensor::OwnedTensor> te
 }  // namespace
 
 SiteUpdateStruct::SiteUpdateStruct(SiteUpdateFields fields)
-    : fields_(std::move(fields)), weights_(views_of(fields_.weights)), aux_(views_of(fields_.aux)) {
+    : SiteUpdateStruct(fields, views_of(fields.weights), views_of(fields.aux)) {}
+
+SiteUpdateStruct::SiteUpdateStruct(SiteUpdateFields header, std::vector<flare_named_tensor> weights,
+                                   std::vector<flare_named_tensor> aux)
+    : fields_(std::move(header)), weights_(std::move(weights)), aux_(std::move(aux)) {
   raw_.struct_size = sizeof(raw_);
   raw_.site = fields_.site.c_str();
   raw_.round = fields_.round;

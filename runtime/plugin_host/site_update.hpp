@@ -32,6 +32,9 @@ struct SiteUpdateFields {
 class SiteUpdateStruct {
  public:
   explicit SiteUpdateStruct(SiteUpdateFields fields);
+  // Over views the caller keeps alive (fields.weights / aux are not read).
+  SiteUpdateStruct(SiteUpdateFields header, std::vector<flare_named_tensor> weights,
+                   std::vector<flare_named_tensor> aux);
   SiteUpdateStruct(const SiteUpdateStruct&) = delete;
   SiteUpdateStruct& operator=(const SiteUpdateStruct&) = delete;
 

@@ -214,22 +214,10 @@ void UpdateIntake::commit_whole() {
       v.tensor.data = const_cast<std::byte*>(mapping.data() + t.spool_offset);
     (t.part == FLARE_UPDATE_AUX ? aux : weights).push_back(v);
   }
-  const std::string metrics = update_.train_metrics.dump(), meta = update_.meta.dump();
-  flare_site_update raw{};
-  raw.struct_size = sizeof(raw);
-  raw.site = update_.site.c_str();
-  raw.round = update_.round;
-  raw.weights = weights.data();
-  raw.num_weights = weights.size();
-  raw.aux = aux.empty() ? nullptr : aux.data();
-  raw.num_aux = aux.size();
-  raw.num_samples = update_.num_samples;
-  raw.num_steps = update_.num_steps;
-  raw.metrics_json = metrics.c_str();
-  raw.meta_json = meta.c_str();
+  const host::SiteUpdateStruct whole(header_fields(update_), std::move(weights), std::move(aux));
   const auto lock = lock_round();
   try {
-    aggregator_.plugin.accept(raw);
+    aggregator_.plugin.accept(whole.raw());
   } catch (const host::PluginCallError& e) {
     // The aggregator checks last, and refuses a bad update (e.g. a weight
     // <= 0) before folding anything in: the site's to answer for.

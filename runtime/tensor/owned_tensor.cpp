@@ -1,10 +1,23 @@
 #include "tensor/owned_tensor.hpp"
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstring>
 
 #include <flare/plugin.hpp>
 
 namespace flare::tensor {
+
+std::uint64_t machine_memory_bytes() {
+  static const std::uint64_t bytes = [] {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0
+               ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
+               : UINT64_MAX;
+  }();
+  return bytes;
+}
 
 flare_named_tensor OwnedTensor::view() {
   return flare::tensor_view(name.c_str(), data.data(), dtype, shape.data(),

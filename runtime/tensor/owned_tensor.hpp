@@ -28,6 +28,10 @@ struct OwnedTensor {
 // An owned copy of a dense CPU view.
 OwnedTensor copy_of(const flare_named_tensor& tensor);
 
+// This machine's physical memory in bytes: a tensor claiming more (from the
+// wire or a plugin) is garbage, refused before anything is allocated.
+std::uint64_t machine_memory_bytes();
+
 // Views over owned tensors (valid while `tensors` lives and is not resized).
 std::vector<flare_named_tensor> views_of(std::vector<OwnedTensor>& tensors);
 

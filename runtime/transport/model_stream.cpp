@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <unistd.h>
-
 #include <flare/plugin.hpp>
 
 #include "transport/wire_codec.hpp"
@@ -17,16 +15,6 @@ constexpr size_t kMaxDimensions = 64;
 
 bool is_float32(DLDataType t) { return t.code == kDLFloat && t.bits == 32 && t.lanes == 1; }
 
-// A stream's tensors are held in this machine's memory (by a site, or by the
-// server for the initial model), so a header claiming more is garbage.
-uint64_t machine_memory_bytes() {
-  static const uint64_t bytes = [] {
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
-                                 : UINT64_MAX;
-  }();
-  return bytes;
-}
 
 WireEncoding codec_of(v1::WireEncoding encoding) {
   switch (encoding) {
@@ -129,7 +117,7 @@ void ModelStreamReader::tensor(const v1::TensorHeader& h) {
       malformed("has shape " + describe_shape(current_.shape) + ", negative or too large");
   }
   if (__builtin_mul_overflow(elements, current_.element_bytes, &bytes) ||
-      bytes > machine_memory_bytes()) {
+      bytes > tensor::machine_memory_bytes()) {
     malformed("has shape " + describe_shape(current_.shape) + " of " +
               describe_dtype(current_.dtype) + ", more than this machine's memory");
   }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -50,7 +51,9 @@ struct ControllerJob {
   host::HostServices services;
   std::string aggregator_path;
   host::AggregatorInstance aggregator{
-      host::load_plugin({"aggregator", aggregator_path, {}}, FLARE_PLUGIN_AGGREGATOR), "{}",
+      host::load_plugin({plugin_name(aggregator_path), aggregator_path, {}},
+                        FLARE_PLUGIN_AGGREGATOR),
+      "{}",
       services};
   server::ModelStore models{dir.path() / "models"};
   storage::MetricsLog metrics{dir.path() / "metrics.jsonl"};
@@ -59,6 +62,11 @@ struct ControllerJob {
   server::RunReporter reporter;
   server::Controller controller;
 
+  // "fedavg" for .../libflare_fedavg.so: the name errors quote.
+  static std::string plugin_name(const std::string& path) {
+    std::string stem = std::filesystem::path(path).stem().string();
+    return stem.starts_with("libflare_") ? stem.substr(9) : stem;
+  }
   // Registers the site's worker group; returns the generation the server handed it.
   int64_t join(const std::string& site) {
     return controller.register_site({.site = site, .world_size = 2}).generation;

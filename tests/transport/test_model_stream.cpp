@@ -309,9 +309,10 @@ TEST_CASE("a receiver that reads slowly holds the sender back: a few parts in fl
   writer->WritesDone();
   REQUIRE(writer->Finish().ok());
   CHECK(receiver.received == kParts);
-  // gRPC's flow control (HTTP/2 windows) lets a few MiB run ahead; a sender
-  // that buffered the model would be tens of parts ahead of this reader.
+  // gRPC's flow control (HTTP/2 windows, grown by its bandwidth estimate)
+  // lets a few parts run ahead: 1-4 seen here; a sender that buffered the
+  // model would be tens of parts ahead of this reader, which takes 0.4 s.
   MESSAGE("most parts ahead of the reader: " << receiver.most_ahead);
-  CHECK(receiver.most_ahead <= 3);
+  CHECK(receiver.most_ahead <= 12);
   server->Shutdown();
 }
