@@ -320,16 +320,13 @@ class FedAvg final : public flare::Aggregator {
     return slot;
   }
 
-  // weight * the chunk into its slot, on all cores when it is big.
+  // weight * the piece into its slot, on the calling thread: threads started
+  // and joined per 4 MiB piece halved the interleaved fold whenever the
+  // machine was busy (the join waits for a descheduled helper) and gained
+  // nothing when it was quiet (bench/RESULTS.md).
   void fold_chunk(TensorSum& slot, const flare_update_chunk& chunk, double weight) {
-    const auto* x = static_cast<const std::byte*>(chunk.data);
     const size_t first = chunk.element_offset;
-    flare::agg::for_each_chunk(
-        chunk.num_elements,
-        [&](size_t a, size_t b) {
-          slot.fold(x + a * slot.element_bytes, first + a, first + b, weight, summation_);
-        },
-        flare::agg::max_threads());
+    slot.fold(chunk.data, first, first + chunk.num_elements, weight, summation_);
   }
 
   double weight_of(const flare_site_update& u) const {
