@@ -73,6 +73,9 @@ void fold_first(float* __restrict sum, const float* __restrict x, double w, size
 FLARE_VECTOR_CLONES
 void fold(float* __restrict sum, const float* __restrict x, double w, size_t n) {
   const float weight = static_cast<float>(w);
+  // 4 vectors per turn of the loop (GCC's 1 by default): +3-5% for the
+  // interleaved streamed fold, where this loop is the limit (RESULTS.md).
+#pragma GCC unroll 4
   for (size_t i = 0; i < n; ++i) sum[i] += weight * x[i];
 }
 

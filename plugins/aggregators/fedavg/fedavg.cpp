@@ -132,20 +132,11 @@ class FedAvg final : public flare::Aggregator {
     const std::string where = site_of(update);
     const double weight = checked_header(where, update);
     match(where, update);
-
-    // Everything checked: only now fold it in, so a rejected update leaves no
-    // trace. One parallel pass over every tensor.
+    fold_if_finite(where, weight);
+    // Folded: the integer tensors too, which cannot fail.
     for (size_t i = 0; i < slots_.size(); ++i)
       if (!slots_[i].averaged)
         std::memcpy(slots_[i].value.data(), data_of(matched_[i]->tensor), slots_[i].value.size());
-    flare::agg::for_each_chunk_of(
-        averaged_sizes_,
-        [&](size_t i, size_t a, size_t b) {
-          TensorSum& slot = slots_[i];
-          slot.fold(data_of(matched_[i]->tensor) + a * slot.element_bytes, a, b, weight,
-                    summation_);
-        },
-        flare::agg::max_threads());
     for (TensorSum& slot : slots_) slot.mark_written(slot.count);
     count_in(where, weight);
   }
@@ -329,16 +320,13 @@ class FedAvg final : public flare::Aggregator {
     return slot;
   }
 
-  // weight * the chunk into its slot, on all cores when it is big.
+  // weight * the piece into its slot, on the calling thread: threads started
+  // and joined per 4 MiB piece halved the interleaved fold whenever the
+  // machine was busy (the join waits for a descheduled helper) and gained
+  // nothing when it was quiet (bench/RESULTS.md).
   void fold_chunk(TensorSum& slot, const flare_update_chunk& chunk, double weight) {
-    const auto* x = static_cast<const std::byte*>(chunk.data);
     const size_t first = chunk.element_offset;
-    flare::agg::for_each_chunk(
-        chunk.num_elements,
-        [&](size_t a, size_t b) {
-          slot.fold(x + a * slot.element_bytes, first + a, first + b, weight, summation_);
-        },
-        flare::agg::max_threads());
+    slot.fold(chunk.data, first, first + chunk.num_elements, weight, summation_);
   }
 
   double weight_of(const flare_site_update& u) const {
@@ -366,7 +354,7 @@ class FedAvg final : public flare::Aggregator {
   }
 
   // Pairs each global tensor with the update's tensor of the same name and
-  // checks dtype, shape and finiteness; throws naming the site and tensor.
+  // checks dtype and shape; throws naming the site and tensor.
   void match(const std::string& where, const flare_site_update& update) {
     if (update.num_weights != slots_.size())
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
@@ -399,7 +387,41 @@ class FedAvg final : public flare::Aggregator {
                         ", the global model's is " + describe_shape(slot.shape));
       matched_[found->second] = &t;
     }
-    check_finite(where);
+  }
+
+  // Folds the matched update in, in one parallel pass that checks each block
+  // just before folding it (a separate check pass read the update twice). On
+  // a block holding NaN or infinity it takes back what it folded (a fold with
+  // -weight: within the bound of flat_math.hpp, as a retracted streamed
+  // piece) and throws, so a rejected update leaves only that rounding.
+  void fold_if_finite(const std::string& where, double weight) {
+    constexpr size_t chunk = flare::agg::kChunkElements;
+    folded_.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i)
+      folded_[i].assign((averaged_sizes_[i] + chunk - 1) / chunk, 0);
+    std::atomic<bool> refused{false};
+    const auto x_of = [&](size_t i, size_t a) {
+      return data_of(matched_[i]->tensor) + a * slots_[i].element_bytes;
+    };
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t b) {
+          const size_t n = slots_[i].fold_finite(x_of(i, a), a, b, weight, summation_);
+          folded_[i][a / chunk] = n;  // each chunk is one thread's alone
+          if (n < b - a) refused.store(true, std::memory_order_relaxed);
+        },
+        flare::agg::max_threads());
+    if (!refused.load()) return;
+    flare::agg::for_each_chunk_of(
+        averaged_sizes_,
+        [&](size_t i, size_t a, size_t) {
+          if (const size_t n = folded_[i][a / chunk])
+            slots_[i].fold(x_of(i, a), a, a + n, -weight, summation_);
+        },
+        flare::agg::max_threads());
+    check_finite(where);  // names the first tensor at fault, in the model's order
+    throw Error(FLARE_ERROR_INTERNAL, where + ": a block of the update was not finite, "
+                                              "but a second look found every tensor finite");
   }
 
   // One parallel pass over every averaged tensor of the update; names the
@@ -429,6 +451,7 @@ class FedAvg final : public flare::Aggregator {
   std::unordered_map<std::string, size_t> index_;
   std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
   std::vector<size_t> averaged_sizes_;  // slot index -> elements to average (0: copied)
+  std::vector<std::vector<size_t>> folded_;  // slot, chunk -> elements accept folded
   int64_t round_ = 0;
   double total_weight_ = 0;
   size_t accepted_ = 0;

@@ -12,6 +12,10 @@ namespace {
 
 bool is_float32(DLDataType t) { return t.code == kDLFloat && t.bits == 32; }
 
+// Elements checked then folded at a time: 16 KiB of float32 (32 of float64)
+// stays in the 32-48 KiB L1 between the check and the fold.
+constexpr size_t kCheckBlock = 4096;
+
 }  // namespace
 
 void TensorSum::reset(Summation mode) {
@@ -42,6 +46,20 @@ void TensorSum::fold(const void* x, size_t a, size_t b, double weight, Summation
     if (add) one_thread::fold(sum, in, weight, add);
     if (set) one_thread::fold_first(sum + add, in + add, weight, set);
   }
+}
+
+size_t TensorSum::fold_finite(const void* x, size_t a, size_t b, double weight, Summation mode) {
+  const auto* bytes = static_cast<const std::byte*>(x);
+  for (size_t first = a; first < b; first += kCheckBlock) {
+    const size_t last = std::min(b, first + kCheckBlock);
+    const void* block = bytes + (first - a) * element_bytes;
+    const bool finite =
+        is_float32(dtype) ? one_thread::all_finite(static_cast<const float*>(block), last - first)
+                          : one_thread::all_finite(static_cast<const double*>(block), last - first);
+    if (!finite) return first - a;
+    fold(block, first, last, weight, mode);
+  }
+  return b - a;
 }
 
 void TensorSum::finish(size_t a, size_t b, double scale, Summation mode) {

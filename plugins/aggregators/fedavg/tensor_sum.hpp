@@ -35,6 +35,11 @@ struct TensorSum {
   // the calling thread. Reads `written`, never moves it: the caller does,
   // after every thread is done (mark_written).
   void fold(const void* x, size_t a, size_t b, double weight, Summation mode);
+  // The same, a block at a time, each checked finite while it is in the L1
+  // cache just before it is folded: one pass over x instead of a check pass
+  // and a fold pass. Stops before the first block holding NaN or infinity
+  // and returns how many elements from a were folded (b - a: all finite).
+  size_t fold_finite(const void* x, size_t a, size_t b, double weight, Summation mode);
   void mark_written(size_t end) {
     if (end > written) written = end;
   }
