@@ -3,7 +3,7 @@
 // 4 MiB chunks (ABI 1.3: begin_update / accept_chunk / end_update), update
 // after update and interleaved chunk by chunk across the clients as
 // concurrent uploads arrive (also with the host's finite check of each
-// chunk), against a copy of the same bytes on all cores and on one core,
+// chunk, on all cores and on the calling thread as the server does), against a copy of the same bytes on all cores and on one core,
 // interleaved in the same run.
 //   flare-bench-aggregation --plugin libflare_fedavg.so [--clients 8]
 //                           [--params 25000000] [--repeats 7] [--config JSON]
@@ -153,7 +153,9 @@ std::vector<Piece> pieces_of(const std::vector<size_t>& sizes) {
   return out;
 }
 
-enum class Mode { Whole, UpdateAfterUpdate, Interleaved, InterleavedChecked };
+// The host's finite check of each piece: on its own threads (flat_math), or
+// on the calling thread alone as the server's UpdateIntake checks a piece.
+enum class Mode { Whole, UpdateAfterUpdate, Interleaved, InterleavedChecked, InterleavedCheckedOnCaller };
 
 // One round of `mode` through the raw table: begin_round ... finalize.
 void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
@@ -167,8 +169,11 @@ void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
   auto chunk = [&](size_t k, const Piece& p) {
     const flare_named_tensor& t = clients[k].tensors[p.tensor];
     const float* data = static_cast<const float*>(t.tensor.data) + p.offset;
-    if (mode == Mode::InterleavedChecked && !flare::agg::all_finite(data, p.count))
-      throw std::runtime_error("a generated update is not finite");
+    const bool finite = mode == Mode::InterleavedChecked ? flare::agg::all_finite(data, p.count)
+                        : mode == Mode::InterleavedCheckedOnCaller
+                            ? flare::agg::one_thread::all_finite(data, p.count)
+                            : true;
+    if (!finite) throw std::runtime_error("a generated update is not finite");
     const flare_update_chunk c{sizeof(flare_update_chunk), FLARE_UPDATE_WEIGHTS, p.tensor, &t,
                                p.offset, p.count, data};
     check(table, api->accept_chunk(agg, k, &c), "accept_chunk");
@@ -186,7 +191,7 @@ void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
       check(table, api->end_update(agg, k), "end_update");
     }
   }
-  if (mode == Mode::Interleaved || mode == Mode::InterleavedChecked) {
+  if (mode != Mode::Whole && mode != Mode::UpdateAfterUpdate) {
     for (const Piece& p : pieces)
       for (size_t k = 0; k < clients.size(); ++k) chunk(k, p);
     for (size_t k = 0; k < clients.size(); ++k) check(table, api->end_update(agg, k), "end_update");
@@ -224,7 +229,8 @@ int main(int argc, char** argv) try {
   if (streams) {
     rows.push_back({"streamed, one by one", Mode::UpdateAfterUpdate, {}});
     rows.push_back({"streamed, interleaved", Mode::Interleaved, {}});
-    rows.push_back({"  + host finite check", Mode::InterleavedChecked, {}});
+    rows.push_back({"  + host check, threads", Mode::InterleavedChecked, {}});
+    rows.push_back({"  + host check, 1 thread", Mode::InterleavedCheckedOnCaller, {}});
   }
   const size_t all = cpus();
   std::vector<double> copy_all_gbs, copy_one_gbs;
