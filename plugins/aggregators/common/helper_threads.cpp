@@ -41,7 +41,13 @@ void HelperThreads::run(const Job& job) {
   for (size_t w; (w = working_.load()) != 0;) working_.wait(w);
   // A share takes microseconds; a longer wait means a helper lost its core
   // (another process busy on it): the caller alone is faster for a while.
-  if (std::chrono::steady_clock::now() - waiting_since > kLateHelper) alone_left_ = kJobsAlone;
+  // Each late helper in a row doubles the spell alone; a helper on time halves it.
+  if (std::chrono::steady_clock::now() - waiting_since > kLateHelper) {
+    alone_left_ = jobs_alone_;
+    jobs_alone_ = std::min(2 * jobs_alone_, kMostJobsAlone);
+  } else {
+    jobs_alone_ = std::max(jobs_alone_ / 2, kJobsAlone);
+  }
 }
 
 void HelperThreads::take_chunks() {

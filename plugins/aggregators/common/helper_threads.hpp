@@ -58,6 +58,8 @@ class HelperThreads {
   // process busy on a core, helpers only added stalls).
   static constexpr std::chrono::microseconds kLateHelper{100};
   static constexpr size_t kJobsAlone = 256;
+  static constexpr size_t kMostJobsAlone = size_t{1} << 16;
+  size_t jobs_alone_ = kJobsAlone;  // the next spell alone
   size_t alone_left_ = 0;
 };
 
