@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "flat_math.hpp"
-#include "helper_threads.hpp"
 #include "parallel_chunks.hpp"
 #include "tensor_sum.hpp"
 
@@ -321,15 +320,13 @@ class FedAvg final : public flare::Aggregator {
     return slot;
   }
 
-  // weight * the piece into its slot, on the kept helper threads and this
-  // one: threads started and joined per 4 MiB piece cost about as much as
-  // the fold (bench/RESULTS.md).
+  // weight * the piece into its slot, on the calling thread: threads started
+  // and joined per 4 MiB piece halved the interleaved fold whenever the
+  // machine was busy (the join waits for a descheduled helper) and gained
+  // nothing when it was quiet (bench/RESULTS.md).
   void fold_chunk(TensorSum& slot, const flare_update_chunk& chunk, double weight) {
-    const auto* x = static_cast<const std::byte*>(chunk.data);
     const size_t first = chunk.element_offset;
-    helpers_.for_each_chunk(chunk.num_elements, kPieceShare, [&](size_t a, size_t b) {
-      slot.fold(x + a * slot.element_bytes, first + a, first + b, weight, summation_);
-    });
+    slot.fold(chunk.data, first, first + chunk.num_elements, weight, summation_);
   }
 
   double weight_of(const flare_site_update& u) const {
@@ -461,16 +458,6 @@ class FedAvg final : public flare::Aggregator {
   bool started_ = false;
   bool finished_ = false;  // finalize turned the sums into the result
   std::unordered_map<uint64_t, InFlight> in_flight_;
-  // Elements of a streamed piece per thread's turn: 256 KiB of float32, 16
-  // shares of a 4 MiB piece, so a late helper leaves little to wait for.
-  static constexpr size_t kPieceShare = size_t{1} << 16;
-  flare::agg::HelperThreads helpers_{helper_count()};
-
-  static size_t helper_count() {
-    const size_t threads = flare::agg::max_threads() ? flare::agg::max_threads()
-                                                     : flare::agg::usable_cpus();
-    return threads > 1 ? threads - 1 : 0;
-  }
 };
 
 }  // namespace
