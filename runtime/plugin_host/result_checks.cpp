@@ -130,7 +130,7 @@ class TensorChecker {
       overflow = overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(extent), &elements);
     }
     uint64_t bytes = 0;
-    const uint64_t element_bytes = (uint64_t{d.dtype.bits} * d.dtype.lanes + 7) / 8;
+    const uint64_t element_bytes = flare::element_bytes(d.dtype);
     overflow = overflow || __builtin_mul_overflow(elements, element_bytes, &bytes);
     if (overflow)
       refuse(label + " has shape " + describe_shape(shape) + ", whose size overflows 64 bits");

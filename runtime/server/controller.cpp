@@ -209,7 +209,7 @@ void Controller::accept_update(const SiteUpdate& update) {
     for (const auto& t : *tensors) {
       transport::TensorDesc desc{.name = t.name, .dtype = t.dtype, .shape = t.shape,
                                  .aux = tensors == &update.aux};
-      desc.element_bytes = (t.dtype.bits * t.dtype.lanes + 7) / 8;
+      desc.element_bytes = element_bytes(t.dtype);
       desc.num_elements = desc.element_bytes ? t.data.size() / desc.element_bytes : 0;
       intake->begin_tensor(index, desc);
       if (desc.num_elements > 0) intake->piece(index, 0, desc.num_elements, t.data.data());

@@ -2,8 +2,7 @@
 
 #include <flare/plugin.hpp>
 
-#include <map>
-#include <set>
+#include <algorithm>
 
 namespace flare::server {
 
@@ -28,29 +27,17 @@ std::optional<size_t> GlobalModel::index_of(std::string_view name) const {
   return it->second;
 }
 
-std::string GlobalModel::layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const {
-  std::map<std::string_view, const tensor::OwnedTensor*> mine;
-  for (const auto& t : tensors_) mine[t.name] = &t;
-  std::set<std::string_view> seen;
-  for (const auto& t : tensors) {
-    const std::string tensor = "tensor '" + t.name + "'";
-    const auto it = mine.find(t.name);
-    if (it == mine.end()) return tensor + " is not in the global model";
-    if (!seen.insert(t.name).second) return tensor + " appears twice";
-    const tensor::OwnedTensor& expected = *it->second;
-    if (t.dtype.code != expected.dtype.code || t.dtype.bits != expected.dtype.bits ||
-        t.dtype.lanes != expected.dtype.lanes) {
-      return tensor + " is " + describe_dtype(t.dtype) + ", the global model's is " +
-             describe_dtype(expected.dtype);
-    }
-    if (t.shape != expected.shape) {
-      return tensor + " has shape " + describe_shape(t.shape) + ", the global model's is " +
-             describe_shape(expected.shape);
-    }
+std::string GlobalModel::mismatch(size_t at, DLDataType dtype,
+                                  std::span<const int64_t> shape) const {
+  const tensor::OwnedTensor& expected = tensors_.at(at);
+  if (dtype.code != expected.dtype.code || dtype.bits != expected.dtype.bits ||
+      dtype.lanes != expected.dtype.lanes) {
+    return " is " + describe_dtype(dtype) + ", the global model's is " +
+           describe_dtype(expected.dtype);
   }
-  for (const auto& entry : mine) {
-    if (!seen.contains(entry.first))
-      return "tensor '" + std::string(entry.first) + "' of the global model is missing";
+  if (!std::ranges::equal(shape, expected.shape)) {
+    return " has shape " + describe_shape(shape) + ", the global model's is " +
+           describe_shape(expected.shape);
   }
   return {};
 }

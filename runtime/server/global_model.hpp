@@ -38,9 +38,9 @@ class GlobalModel {
   static std::vector<tensor::OwnedTensor> recycle(std::shared_ptr<const GlobalModel> last);
   // The position of the tensor named `name`, if the model has one.
   std::optional<size_t> index_of(std::string_view name) const;
-  // Why `tensors` are not laid out as this model (the same names, in any
-  // order, each with its dtype and shape), or "" when they are.
-  std::string layout_mismatch(std::span<const tensor::OwnedTensor> tensors) const;
+  // Why a tensor of `dtype` and `shape` is not this model's tensor at `at`
+  // (" is float16, the global model's is float32"), or "" when it is.
+  std::string mismatch(size_t at, DLDataType dtype, std::span<const int64_t> shape) const;
 
  private:
   int64_t model_round_;

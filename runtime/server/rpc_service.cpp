@@ -85,11 +85,7 @@ grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* re
     transport::write_tensors(
         task.model->views(), false, wire_encoding_,
         [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
-          if (header) {
-            *part.mutable_tensor() = *header;
-          } else {
-            part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-          }
+          transport::set_part(part, header, bytes);
           return writer->Write(part);
         });
   } catch (const std::range_error& e) {
@@ -152,14 +148,11 @@ grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*,
       throw InvalidRequest("SubmitUpdate did not start with its header");
     const auto& header = first.update();
     site = header.site();
-    SiteUpdate update = from_wire(header);
-    const std::string what =
-        "update from " + update.site + " for round " + std::to_string(update.round + 1);
     const size_t tensors = static_cast<size_t>(header.num_weights()) + header.num_aux();
     // Refused here, before a byte of it is read, if it does not fit the round.
-    auto intake = controller_.open_update(std::move(update));
+    auto intake = controller_.open_update(from_wire(header));
     transport::ModelStreamReader reader(*intake, tensors);
-    read_tensors(stream, reader, what);
+    read_tensors(stream, reader, intake->what());
     controller_.commit_update(*intake);
   });
 }

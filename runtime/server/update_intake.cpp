@@ -38,10 +38,6 @@ uint64_t first_non_finite(DLDataType t, const std::byte* data, uint64_t n) {
   return n;
 }
 
-bool same_dtype(DLDataType a, DLDataType b) {
-  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
-}
-
 host::SiteUpdateFields header_fields(const SiteUpdate& u) {
   return {.site = u.site,
           .round = u.round,
@@ -121,14 +117,8 @@ void UpdateIntake::begin_tensor(size_t index, const transport::TensorDesc& desc)
     if (!at) throw InvalidRequest(tensor + " is not in the global model");
     if (global_seen_[*at]) throw InvalidRequest(tensor + " appears twice");
     global_seen_[*at] = true;
-    const DLTensor& expected = global_->views()[*at].tensor;
-    const std::vector<int64_t> shape(expected.shape, expected.shape + expected.ndim);
-    if (!same_dtype(desc.dtype, expected.dtype))
-      throw InvalidRequest(tensor + " is " + describe_dtype(desc.dtype) +
-                           ", the global model's is " + describe_dtype(expected.dtype));
-    if (desc.shape != shape)
-      throw InvalidRequest(tensor + " has shape " + describe_shape(desc.shape) +
-                           ", the global model's is " + describe_shape(shape));
+    if (const auto why = global_->mismatch(*at, desc.dtype, desc.shape); !why.empty())
+      throw InvalidRequest(tensor + why);
     t.part = FLARE_UPDATE_WEIGHTS;
     t.tensor_index = *at;
   }

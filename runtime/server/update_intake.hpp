@@ -69,6 +69,8 @@ class UpdateIntake final : public transport::TensorSink {
   // now counts in the round's aggregate.
   void commit();
   const SiteUpdate& update() const { return update_; }
+  // "update from <site> for round <n>": how every refusal of it begins.
+  std::string what() const;
 
  private:
   struct Tensor {
@@ -87,7 +89,6 @@ class UpdateIntake final : public transport::TensorSink {
     uint64_t element_offset, num_elements, spool_offset;
   };
 
-  std::string what() const;  // "update from <site> for round <n>"
   static flare_update_chunk chunk_of(int32_t part, size_t tensor_index,
                                      const flare_named_tensor& view, uint64_t offset, uint64_t n,
                                      const void* data);

@@ -107,7 +107,7 @@ void ModelStreamReader::tensor(const v1::TensorHeader& h) {
   current_.dtype = DLDataType{static_cast<uint8_t>(h.dtype_code()),
                               static_cast<uint8_t>(h.dtype_bits()),
                               static_cast<uint16_t>(h.dtype_lanes())};
-  current_.element_bytes = (current_.dtype.bits * current_.dtype.lanes + 7) / 8;
+  current_.element_bytes = element_bytes(current_.dtype);
   current_.shape.assign(h.shape().begin(), h.shape().end());
   if (current_.shape.size() > kMaxDimensions)
     malformed("has " + std::to_string(current_.shape.size()) + " dimensions");
@@ -182,18 +182,18 @@ bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
     header.set_encoding(enc);
     header.set_aux(aux);
     if (!emit(&header, {})) return false;
-    const size_t element_bytes = (dtype.bits * dtype.lanes + 7) / 8;
-    const uint64_t total = num_bytes(t.tensor) / element_bytes;
-    const uint64_t per_part = part_elements(enc, element_bytes);
+    const size_t bytes_each = element_bytes(dtype);
+    const auto total = static_cast<uint64_t>(num_elements(t.tensor));
+    const uint64_t per_part = part_elements(enc, bytes_each);
     const auto* values = static_cast<const std::byte*>(t.tensor.data) + t.tensor.byte_offset;
     for (uint64_t at = 0; at < total; at += per_part) {
       const uint64_t n = std::min(per_part, total - at);
-      const std::byte* piece = values + at * element_bytes;
+      const std::byte* piece = values + at * bytes_each;
       if (enc == v1::RAW) {
-        if (!emit(nullptr, {piece, n * element_bytes})) return false;
+        if (!emit(nullptr, {piece, n * bytes_each})) return false;
         continue;
       }
-      encoded.resize(wire_size(enc, element_bytes, n));
+      encoded.resize(wire_size(enc, bytes_each, n));
       try {
         encode(codec_of(enc), reinterpret_cast<const float*>(piece), n, encoded.data());
       } catch (const WireRangeError& e) {

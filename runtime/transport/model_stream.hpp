@@ -103,6 +103,17 @@ using PartEmitter =
 bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
                    v1::WireEncoding encoding, const PartEmitter& emit);
 
+// Puts what a PartEmitter was handed into a stream message of either kind
+// (TaskPart, UploadPart): the header, or the data bytes (the one copy).
+template <class Part>
+void set_part(Part& part, const v1::TensorHeader* header, std::span<const std::byte> bytes) {
+  if (header) {
+    *part.mutable_tensor() = *header;
+  } else {
+    part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+}
+
 // The job spec's server.wire_dtype ("float32", "bfloat16", "float16", "int8")
 // as the protocol's encoding; throws std::invalid_argument naming the valid ones.
 v1::WireEncoding wire_encoding_for(std::string_view wire_dtype);

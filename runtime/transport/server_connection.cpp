@@ -140,11 +140,7 @@ void ServerConnection::upload(UploadStart start, const char* call, const v1::Upl
   // A failed Write means the server ended the call (it refused the update,
   // or is gone): Finish says why.
   const PartEmitter emit = [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
-    if (header) {
-      *part.mutable_tensor() = *header;
-    } else {
-      part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    }
+    set_part(part, header, bytes);
     return writer->Write(part);
   };
   bool sent = false;

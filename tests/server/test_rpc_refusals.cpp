@@ -111,13 +111,7 @@ struct ForgedRequests : testing::ControllerJob {
     std::vector<v1::UploadPart> parts;
     transport::write_tensors(tensor::views_of(tensors), aux, v1::RAW,
                              [&](const v1::TensorHeader* h, std::span<const std::byte> bytes) {
-                               auto& p = parts.emplace_back();
-                               if (h) {
-                                 *p.mutable_tensor() = *h;
-                               } else {
-                                 p.mutable_data()->assign(
-                                     reinterpret_cast<const char*>(bytes.data()), bytes.size());
-                               }
+                               transport::set_part(parts.emplace_back(), h, bytes);
                                return true;
                              });
     return parts;

@@ -297,12 +297,8 @@ TEST_CASE("a receiver that reads slowly holds the sender back: a few parts in fl
   const bool all_sent = transport::write_tensors(
       tensor::views_of(model), false, v1::RAW,
       [&](const v1::TensorHeader* h, std::span<const std::byte> bytes) {
-        if (h) {
-          *part.mutable_tensor() = *h;
-          return writer->Write(part);
-        }
-        part.mutable_data()->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        ++sent;  // handed to gRPC: in flight until the receiver reads it
+        transport::set_part(part, h, bytes);
+        if (!h) ++sent;  // data handed to gRPC: in flight until the receiver reads it
         return writer->Write(part);
       });
   REQUIRE(all_sent);

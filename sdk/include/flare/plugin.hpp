@@ -270,8 +270,13 @@ inline bool is_row_major(const DLTensor& t) {
   return true;
 }
 
+// Bytes of one element (all its lanes), rounded up to whole bytes.
+inline size_t element_bytes(DLDataType dtype) {
+  return (size_t{dtype.bits} * dtype.lanes + 7) / 8;
+}
+
 inline size_t num_bytes(const DLTensor& t) {
-  return static_cast<size_t>(num_elements(t)) * ((t.dtype.bits * t.dtype.lanes + 7) / 8);
+  return static_cast<size_t>(num_elements(t)) * element_bytes(t.dtype);
 }
 
 // A dtype as messages name it: "float32", "int64", "bfloat16", "float32x4"
