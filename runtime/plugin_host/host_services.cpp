@@ -114,6 +114,16 @@ HostServices::HostServices(HostCallbacks callbacks, Collectives* collectives)
   table_.barrier = &HostServices::barrier;
   table_.all_reduce_start = &HostServices::all_reduce_start;
   table_.wait_work = &HostServices::wait_work;
+  table_.release_pages = &HostServices::release_pages;
+}
+
+void HostServices::release_pages(void* context, const void* data, size_t bytes) {
+  HostServices& host = self(context);
+  try {
+    if (host.callbacks_.release_pages) host.callbacks_.release_pages(data, bytes);
+  } catch (...) {
+    report_callback_failure("release_pages");
+  }
 }
 
 void HostServices::log(void* context, flare_log_level level, const char* message) {

@@ -50,6 +50,8 @@ struct HostCallbacks {
   std::function<void(std::string_view phase, int64_t epoch, int64_t step, int64_t total)>
       progress;
   std::function<bool()> cancelled;
+  // ABI 1.4: an aggregator has read this range of a kept update (a hint).
+  std::function<void(const void* data, size_t bytes)> release_pages;
 };
 
 // Owns the table handed to plugins; its context points at this object, so it
@@ -77,6 +79,7 @@ class HostServices {
   static flare_error* all_reduce_start(void* context, DLTensor* tensor, flare_reduce_op op,
                                        flare_work** out);
   static flare_error* wait_work(void* context, flare_work* work);
+  static void release_pages(void* context, const void* data, size_t bytes);
 
   HostCallbacks callbacks_;
   Collectives* collectives_;

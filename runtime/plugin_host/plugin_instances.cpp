@@ -198,6 +198,40 @@ void AggregatorInstance::end_update(uint64_t id) {
   call.check(api_->end_update(handle_.get(), id));
 }
 
+bool AggregatorInstance::keeps_updates() const {
+  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, set_state) &&
+         (api_->properties & FLARE_AGGREGATOR_KEEPS_UPDATES);
+}
+
+bool AggregatorInstance::has_state() const {
+  // The loader made sure get_state and set_state come together.
+  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, set_state) && api_->get_state;
+}
+
+AggregatorInstance::State AggregatorInstance::get_state() {
+  if (!has_state())
+    throw std::logic_error("get_state on aggregator '" + plugin_.name() +
+                           "', which has no state (check has_state())");
+  PluginCall call(plugin_, "get_state");
+  const flare_named_tensor* tensors = nullptr;
+  size_t count = 0;
+  const char* meta = nullptr;
+  call.check(api_->get_state(handle_.get(), &tensors, &count, &meta));
+  State state;
+  state.tensors = checked_tensors(call, "the state", tensors, count, TensorRole::Extra);
+  state.meta_json = checked_json(call, "the state's meta_json", meta, JsonRole::Object);
+  return state;
+}
+
+void AggregatorInstance::set_state(std::span<const flare_named_tensor> tensors,
+                                   const std::string& meta_json) {
+  if (!has_state())
+    throw std::logic_error("set_state on aggregator '" + plugin_.name() +
+                           "', which has no state (check has_state())");
+  PluginCall call(plugin_, "set_state");
+  call.check(api_->set_state(handle_.get(), tensors.data(), tensors.size(), meta_json.c_str()));
+}
+
 void AggregatorInstance::abort_update(uint64_t id) noexcept {
   if (!folds_chunks()) {
     try {

@@ -112,6 +112,22 @@ class AggregatorInstance {
   // a logic error (no streamed updates) is logged and ignored.
   void abort_update(uint64_t id) noexcept;
 
+  // ABI 1.4. True when the plugin keeps every update until finalize
+  // (FLARE_AGGREGATOR_KEEPS_UPDATES): accept's views must then stay valid
+  // until finalize returns or the next begin_round.
+  bool keeps_updates() const;
+  // True when the plugin has state across rounds (get_state / set_state).
+  bool has_state() const;
+  struct State {
+    std::span<const flare_named_tensor> tensors;  // checked; plugin-owned
+    std::string_view meta_json;                   // a JSON object, "" for none
+  };
+  // Valid until the next call on this instance. Throws std::logic_error
+  // without state (check has_state()).
+  State get_state();
+  // Borrowed for the call; before the first begin_round.
+  void set_state(std::span<const flare_named_tensor> tensors, const std::string& meta_json);
+
   const LoadedPlugin& plugin() const { return plugin_; }
 
  private:

@@ -157,6 +157,26 @@ class Checker {
       require(reinterpret_cast<const void*>(a.end_update), "end_update");
       require(reinterpret_cast<const void*>(a.abort_update), "abort_update");
     }
+    // ABI 1.4: state is both functions or neither; properties it knows.
+    if (FLARE_HAS_FIELD(&a, flare_aggregator_api_v1, set_state)) {
+      if (!a.get_state != !a.set_state)
+        fail(Kind::AbiMismatch, std::string("its function table has '") +
+                                    (a.get_state ? "get_state" : "set_state") + "' without '" +
+                                    (a.get_state ? "set_state" : "get_state") + "'");
+      if (a.properties & ~FLARE_AGGREGATOR_KEEPS_UPDATES)
+        fail(Kind::AbiMismatch, "its properties have bits this host does not know (0x" +
+                                    hex(a.properties & ~FLARE_AGGREGATOR_KEEPS_UPDATES) + ")");
+      if ((a.properties & FLARE_AGGREGATOR_KEEPS_UPDATES) && a.begin_update)
+        fail(Kind::AbiMismatch,
+             "it keeps updates (FLARE_AGGREGATOR_KEEPS_UPDATES) and folds streamed chunks "
+             "(begin_update): an aggregator takes updates one way");
+    }
+  }
+
+  static std::string hex(uint64_t v) {
+    std::ostringstream m;
+    m << std::hex << v;
+    return m.str();
   }
 
   std::string name_;

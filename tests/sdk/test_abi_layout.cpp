@@ -1,4 +1,4 @@
-// Pins the layout of ABI v1 up to 1.3 (x86-64 / LP64 values). A field moved, inserted or
+// Pins the layout of ABI v1 up to 1.4 (x86-64 / LP64 values). A field moved, inserted or
 // resized in plugin_abi.h fails this build: v1 tables may only grow at the end, and each
 // minor that grows one pins its new size (FLARE_*_SIZE_1_<minor>).
 #include <flare/plugin_abi.h>
@@ -35,7 +35,9 @@ static_assert(offsetof(flare_host_services, barrier) == 96);
 // ABI 1.1: appended; everything above keeps its 1.0 offset.
 static_assert(offsetof(flare_host_services, all_reduce_start) == 104);
 static_assert(offsetof(flare_host_services, wait_work) == 112);
-static_assert(sizeof(flare_host_services) == 120);
+// ABI 1.4: appended.
+static_assert(offsetof(flare_host_services, release_pages) == 120);
+static_assert(sizeof(flare_host_services) == 128);
 
 static_assert(offsetof(flare_worker_info, struct_size) == 0);
 static_assert(offsetof(flare_worker_info, site_name) == 8);
@@ -106,7 +108,12 @@ static_assert(offsetof(flare_aggregator_api_v1, accept_chunk) == 64);
 static_assert(offsetof(flare_aggregator_api_v1, retract_chunk) == 72);
 static_assert(offsetof(flare_aggregator_api_v1, end_update) == 80);
 static_assert(offsetof(flare_aggregator_api_v1, abort_update) == 88);
-static_assert(sizeof(flare_aggregator_api_v1) == 96);
+// ABI 1.4: appended.
+static_assert(offsetof(flare_aggregator_api_v1, properties) == 96);
+static_assert(offsetof(flare_aggregator_api_v1, get_state) == 104);
+static_assert(offsetof(flare_aggregator_api_v1, set_state) == 112);
+static_assert(sizeof(flare_aggregator_api_v1) == 120);
+static_assert(FLARE_AGGREGATOR_KEEPS_UPDATES == 1);
 
 // ABI 1.3: new.
 static_assert(offsetof(flare_update_chunk, struct_size) == 0);
@@ -134,6 +141,7 @@ static_assert(sizeof(flare_plugin_descriptor) == 56);
 static_assert(FLARE_NAMED_TENSOR_SIZE_1_0 == 64);
 static_assert(FLARE_HOST_SERVICES_SIZE_1_0 == 104);
 static_assert(FLARE_HOST_SERVICES_SIZE_1_1 == 120);
+static_assert(FLARE_HOST_SERVICES_SIZE_1_4 == 128);
 static_assert(FLARE_WORKER_INFO_SIZE_1_0 == 80);
 static_assert(FLARE_ROUND_INFO_SIZE_1_0 == 24);
 static_assert(FLARE_TRAIN_RESULT_SIZE_1_0 == 72);
@@ -143,25 +151,26 @@ static_assert(FLARE_SITE_UPDATE_SIZE_1_0 == 88);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 == 48);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 == 56);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_3 == 96);
+static_assert(FLARE_AGGREGATOR_API_SIZE_1_4 == 120);
 static_assert(FLARE_UPDATE_CHUNK_SIZE_1_3 == 56);
 static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
 
 // Each struct is exactly its newest pinned size: a field appended without its
 // FLARE_*_SIZE_1_<minor> constant (or with trailing padding) fails here.
 static_assert(sizeof(flare_named_tensor) == FLARE_NAMED_TENSOR_SIZE_1_0);
-static_assert(sizeof(flare_host_services) == FLARE_HOST_SERVICES_SIZE_1_1);
+static_assert(sizeof(flare_host_services) == FLARE_HOST_SERVICES_SIZE_1_4);
 static_assert(sizeof(flare_worker_info) == FLARE_WORKER_INFO_SIZE_1_0);
 static_assert(sizeof(flare_round_info) == FLARE_ROUND_INFO_SIZE_1_0);
 static_assert(sizeof(flare_train_result) == FLARE_TRAIN_RESULT_SIZE_1_0);
 static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_2);
 static_assert(sizeof(flare_site_update) == FLARE_SITE_UPDATE_SIZE_1_0);
-static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_3);
+static_assert(sizeof(flare_aggregator_api_v1) == FLARE_AGGREGATOR_API_SIZE_1_4);
 static_assert(sizeof(flare_update_chunk) == FLARE_UPDATE_CHUNK_SIZE_1_3);
 static_assert(sizeof(flare_plugin_descriptor) == FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0);
 #endif
 
 static_assert(FLARE_ABI_VERSION_MAJOR == 1, "a new major needs its own layout test");
-static_assert(FLARE_ABI_VERSION_MINOR >= 3, "the 1.3 fields are pinned above");
+static_assert(FLARE_ABI_VERSION_MINOR >= 4, "the 1.4 fields are pinned above");
 
 TEST_CASE("the C compiler and the C++ compiler agree on every struct's size") {
   CHECK(flare_c_sizeof(0) == sizeof(flare_named_tensor));

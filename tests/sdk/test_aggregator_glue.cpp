@@ -1,6 +1,7 @@
-// The C++ SDK's aggregator table: the ABI 1.3 streamed-update entries are
-// filled only for a class that overrides them, so the host gives every other
-// aggregator whole updates.
+// The C++ SDK's aggregator table: the ABI 1.3 streamed-update entries and the
+// ABI 1.4 state entries are filled only for a class that overrides them, so
+// the host gives every other aggregator whole updates and keeps no state for
+// it; the properties are the class's own.
 #include <flare/plugin.hpp>
 
 #include <doctest/doctest.h>
@@ -25,17 +26,35 @@ class Streamed final : public WholeUpdates {
   void abort_update(uint64_t) noexcept override {}
 };
 
+class KeepsUpdatesWithState final : public WholeUpdates {
+ public:
+  static constexpr uint64_t properties = FLARE_AGGREGATOR_KEEPS_UPDATES;
+  using WholeUpdates::WholeUpdates;
+  flare::AggregatorState state() override {
+    flare::AggregatorState s;
+    s.meta["rounds"] = rounds;
+    return s;
+  }
+  void set_state(std::span<const flare_named_tensor>, const nlohmann::json& meta) override {
+    rounds = meta.at("rounds").get<int>();
+  }
+  int rounds = 0;
+};
+
 }  // namespace
 
 TEST_CASE("an SDK aggregator that takes whole updates leaves the 1.3 entries NULL") {
   const flare_aggregator_api_v1* api = flare::detail::AggregatorGlue<WholeUpdates>::api();
-  CHECK(api->struct_size == FLARE_AGGREGATOR_API_SIZE_1_3);
+  CHECK(api->struct_size == FLARE_AGGREGATOR_API_SIZE_1_4);
   CHECK((api->accept != nullptr));
   CHECK((api->begin_update == nullptr));
   CHECK((api->accept_chunk == nullptr));
   CHECK((api->retract_chunk == nullptr));
   CHECK((api->end_update == nullptr));
   CHECK((api->abort_update == nullptr));
+  CHECK(api->properties == 0);
+  CHECK((api->get_state == nullptr));
+  CHECK((api->set_state == nullptr));
 }
 
 TEST_CASE("an SDK aggregator that overrides the streamed calls fills all five") {
@@ -46,4 +65,30 @@ TEST_CASE("an SDK aggregator that overrides the streamed calls fills all five") 
   CHECK((api->retract_chunk != nullptr));
   CHECK((api->end_update != nullptr));
   CHECK((api->abort_update != nullptr));
+}
+
+TEST_CASE("an SDK aggregator's properties and state reach its table, and the state round-trips") {
+  using Glue = flare::detail::AggregatorGlue<KeepsUpdatesWithState>;
+  const flare_aggregator_api_v1* api = Glue::api();
+  CHECK(api->properties == FLARE_AGGREGATOR_KEEPS_UPDATES);
+  CHECK((api->begin_update == nullptr));
+  REQUIRE((api->get_state != nullptr));
+  REQUIRE((api->set_state != nullptr));
+
+  flare_aggregator handle;
+  auto impl = std::make_unique<KeepsUpdatesWithState>(nlohmann::json::object(), flare::Host(nullptr));
+  KeepsUpdatesWithState* aggregator = impl.get();
+  handle.impl = std::move(impl);
+  aggregator->rounds = 7;
+  const flare_named_tensor* tensors = nullptr;
+  size_t count = 1;
+  const char* meta = nullptr;
+  REQUIRE(api->get_state(&handle, &tensors, &count, &meta) == nullptr);
+  CHECK(count == 0);
+  REQUIRE(meta != nullptr);
+  CHECK(nlohmann::json::parse(meta).at("rounds") == 7);
+
+  aggregator->rounds = 0;
+  REQUIRE(api->set_state(&handle, tensors, count, meta) == nullptr);
+  CHECK(aggregator->rounds == 7);
 }

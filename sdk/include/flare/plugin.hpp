@@ -119,6 +119,13 @@ class Host {
     return Reduction(s_, work);
   }
 
+  // ABI 1.4 (an aggregator that keeps updates): the range of a kept update
+  // is read and may leave memory (still valid). A no-op on an older host.
+  void release_pages(const void* data, size_t bytes) const {
+    if (FLARE_HAS_FIELD(s_, flare_host_services, release_pages) && s_->release_pages)
+      s_->release_pages(s_->context, data, bytes);
+  }
+
   const flare_host_services* services() const { return s_; }
 
  private:
@@ -189,14 +196,27 @@ class Trainer {
   virtual TrainOutput train(const flare_round_info& round) = 0;
 };
 
+// What an aggregator carries from round to round (ABI 1.4 get_state): views
+// into the aggregator, valid until the next call on it, and a JSON object.
+struct AggregatorState {
+  std::vector<flare_named_tensor> tensors;
+  nlohmann::json meta = nlohmann::json::object();
+};
+
 // Base class of a C++ aggregator plugin. Constructed as
 //   Derived(const nlohmann::json& config, Host host).
-// By default it takes whole updates (accept). A plugin that folds updates as
-// they stream in (ABI 1.3, the contract in plugin_abi.h) overrides the five
-// streamed-update functions too; the glue then fills their table entries,
-// which stay NULL otherwise (the host then calls accept).
+// By default it takes whole updates (accept), each borrowed for the call. A
+// plugin that folds updates as they stream in (ABI 1.3, the contract in
+// plugin_abi.h) overrides the five streamed-update functions too; the glue
+// then fills their table entries, which stay NULL otherwise (the host then
+// calls accept). One that needs every update at once (median, Krum) declares
+//   static constexpr uint64_t properties = FLARE_AGGREGATOR_KEEPS_UPDATES;
+// and may then keep accept's views until finalize. One with state across
+// rounds (ABI 1.4) overrides state() and set_state().
 class Aggregator {
  public:
+  static constexpr uint64_t properties = 0;
+
   virtual ~Aggregator() = default;
   virtual void begin_round(int64_t round, std::span<const flare_named_tensor> global_model) = 0;
   virtual void accept(const flare_site_update& update) = 0;
@@ -209,6 +229,11 @@ class Aggregator {
   virtual void retract_chunk(uint64_t update_id, const flare_update_chunk& chunk);
   virtual void end_update(uint64_t update_id);
   virtual void abort_update(uint64_t update_id) noexcept {}
+
+  // State across rounds (ABI 1.4): what get_state hands the server for its
+  // checkpoint, and set_state restores before the first begin_round.
+  virtual AggregatorState state();
+  virtual void set_state(std::span<const flare_named_tensor> tensors, const nlohmann::json& meta);
 };
 
 // Never called: the glue leaves the table entries NULL for a plugin that does
@@ -224,6 +249,12 @@ inline void Aggregator::retract_chunk(uint64_t, const flare_update_chunk&) {
 }
 inline void Aggregator::end_update(uint64_t) {
   throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator takes whole updates only");
+}
+inline AggregatorState Aggregator::state() {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator has no state across rounds");
+}
+inline void Aggregator::set_state(std::span<const flare_named_tensor>, const nlohmann::json&) {
+  throw Error(FLARE_ERROR_UNSUPPORTED, "this aggregator has no state across rounds");
 }
 
 // A DLTensor view over contiguous memory owned by someone else; `shape` must
@@ -361,6 +392,8 @@ struct flare_aggregator {
   std::unique_ptr<flare::Aggregator> impl;
   const flare_host_services* host = nullptr;
   std::vector<flare_named_tensor> result;
+  flare::AggregatorState state;  // keeps the last get_state views
+  std::string state_meta;
 };
 
 namespace flare::detail {
@@ -483,6 +516,22 @@ struct AggregatorGlue {
     return guarded(a->host, [&] { a->impl->end_update(id); });
   }
   static void abort_update(flare_aggregator* a, uint64_t id) { a->impl->abort_update(id); }
+  static flare_error* get_state(flare_aggregator* a, const flare_named_tensor** tensors,
+                                size_t* count, const char** meta_json) {
+    return guarded(a->host, [&] {
+      a->state = a->impl->state();
+      a->state_meta = a->state.meta.dump();
+      *tensors = a->state.tensors.data();
+      *count = a->state.tensors.size();
+      *meta_json = a->state_meta.c_str();
+    });
+  }
+  static flare_error* set_state(flare_aggregator* a, const flare_named_tensor* tensors,
+                                size_t count, const char* meta_json) {
+    return guarded(a->host, [&] {
+      a->impl->set_state({tensors, count}, parse_config(meta_json));
+    });
+  }
 
   // T opts in to streamed updates by overriding begin_update: &T::begin_update
   // then names T's (or an intermediate base's) function, not Aggregator's.
@@ -500,6 +549,17 @@ struct AggregatorGlue {
                 "an aggregator overriding begin_update must override accept_chunk, "
                 "retract_chunk, end_update and abort_update too");
 
+  // T has state across rounds by overriding state (and then set_state).
+  static constexpr bool has_state =
+      !std::is_same_v<decltype(&T::state), AggregatorState (Aggregator::*)()>;
+  static_assert(!has_state ||
+                    !std::is_same_v<decltype(&T::set_state),
+                                    void (Aggregator::*)(std::span<const flare_named_tensor>,
+                                                         const nlohmann::json&)>,
+                "an aggregator overriding state must override set_state too");
+  static_assert(!(T::properties & FLARE_AGGREGATOR_KEEPS_UPDATES) || !folds_chunks,
+                "an aggregator that keeps updates takes them whole (accept), not streamed");
+
   static const flare_aggregator_api_v1* api() {
     static const flare_aggregator_api_v1 table{sizeof(flare_aggregator_api_v1),
                                                &create,
@@ -512,7 +572,10 @@ struct AggregatorGlue {
                                                folds_chunks ? &accept_chunk : nullptr,
                                                folds_chunks ? &retract_chunk : nullptr,
                                                folds_chunks ? &end_update : nullptr,
-                                               folds_chunks ? &abort_update : nullptr};
+                                               folds_chunks ? &abort_update : nullptr,
+                                               T::properties,
+                                               has_state ? &get_state : nullptr,
+                                               has_state ? &set_state : nullptr};
     return &table;
   }
 };

@@ -1,4 +1,4 @@
-/* flare-cpp plugin C ABI, version 1.3.
+/* flare-cpp plugin C ABI, version 1.4.
  *
  * The only contract between the flare runtime (the "host") and a plugin (.so).
  * Plain C11: no C++, STL or LibTorch type crosses it.
@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define FLARE_ABI_VERSION_MAJOR 1
-#define FLARE_ABI_VERSION_MINOR 3
+#define FLARE_ABI_VERSION_MINOR 4
 
 /* The size of `type` up to and including `field`. */
 #define FLARE_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type*)0)->field))
@@ -159,6 +159,17 @@ typedef struct flare_host_services {
   /* Blocks until `work` has completed, then releases it, also when it failed
    * (the error says why; the tensor's contents are then unspecified). */
   flare_error* (*wait_work)(void* context, flare_work* work);
+
+  /* ---- ABI 1.4. A 1.0-1.3 host lacks it: check
+   * FLARE_HAS_FIELD(host, flare_host_services, release_pages). */
+
+  /* A hint from an aggregator that keeps updates
+   * (FLARE_AGGREGATOR_KEEPS_UPDATES): it has read [data, data + bytes) of a
+   * kept update's tensor and will not need it again soon, so the host may
+   * drop those pages from the process's resident memory. They stay valid: a
+   * later read brings them back from the spill file. Ranges the host did not
+   * hand out are ignored. Thread-safe. */
+  void (*release_pages)(void* context, const void* data, size_t bytes);
 } flare_host_services;
 
 /* Where a trainer instance runs. Borrowed by create(); copy what you keep. */
@@ -347,7 +358,49 @@ typedef struct flare_aggregator_api_v1 {
   flare_error* (*end_update)(flare_aggregator* aggregator, uint64_t update_id);
   /* Forgets the update, after its chunks were retracted. Cannot fail. */
   void (*abort_update)(flare_aggregator* aggregator, uint64_t update_id);
+
+  /* ---- ABI 1.4. A 1.0-1.3 table ends before this: check
+   * FLARE_HAS_FIELD(api, flare_aggregator_api_v1, set_state); absent means
+   * properties 0 and no state. */
+
+  /* FLARE_AGGREGATOR_* bits (below): how the aggregator takes updates. */
+  uint64_t properties;
+
+  /* State carried from round to round (server momentum, Adam moments, a
+   * privacy accountant, control variates), which the server keeps in its
+   * checkpoint so that a resumed run goes on as if never stopped. Both NULL
+   * (no state) or both set.
+   *
+   * get_state: the state as of now (after the last finalize, or as created
+   * or set). *tensors / *count / *meta_json (a JSON object, or NULL): plugin
+   * owned, valid until the next call on this handle. Tensors are dense, on
+   * the CPU, with names unique among them.
+   * set_state: called after create and before the first begin_round with
+   * what get_state gave (possibly in another process); borrowed for the
+   * call. Refuses a state that does not fit its config with
+   * FLARE_ERROR_INVALID_ARGUMENT, naming what differs. */
+  flare_error* (*get_state)(flare_aggregator* aggregator, const flare_named_tensor** tensors,
+                            size_t* count, const char** meta_json);
+  flare_error* (*set_state)(flare_aggregator* aggregator, const flare_named_tensor* tensors,
+                            size_t count, const char* meta_json);
 } flare_aggregator_api_v1;
+
+/* flare_aggregator_api_v1.properties (ABI 1.4). */
+/* The aggregator needs every update of a round at once (coordinate-wise
+ * median, Krum) and cannot fold them as they arrive. The host then gives it
+ * whole updates through accept() (never the streamed calls), and each
+ * accepted update's tensors stay valid and unchanged until finalize returns
+ * or the next begin_round, not only for the call: the aggregator keeps the
+ * views, not copies. The host keeps them outside its resident memory
+ * (memory-mapped spill files in the run's folder, gone when the round ends)
+ * and the aggregator hands back what it has read with release_pages, so a
+ * round of many sites needs memory for the model, not for the sites. A
+ * rejected update (refused by accept) is not kept. */
+#define FLARE_AGGREGATOR_KEEPS_UPDATES ((uint64_t)1)
+
+/* An aggregator's own figures for a round (e.g. "dp_epsilon", "selected")
+ * go through host->report_metric with step = the round (0-based); the server
+ * writes them to the run's metrics and prints them in the round's summary. */
 
 /* ------------------------------------------------------------------ entry */
 
@@ -390,6 +443,8 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 #define FLARE_NAMED_TENSOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_named_tensor, tensor) /* 64 */
 #define FLARE_HOST_SERVICES_SIZE_1_0 FLARE_SIZE_THROUGH(flare_host_services, barrier) /* 104 */
 #define FLARE_HOST_SERVICES_SIZE_1_1 FLARE_SIZE_THROUGH(flare_host_services, wait_work) /* 120 */
+#define FLARE_HOST_SERVICES_SIZE_1_4 \
+  FLARE_SIZE_THROUGH(flare_host_services, release_pages) /* 128 */
 #define FLARE_WORKER_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_worker_info, work_dir) /* 80 */
 #define FLARE_ROUND_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_round_info, num_rounds) /* 24 */
 #define FLARE_TRAIN_RESULT_SIZE_1_0 FLARE_SIZE_THROUGH(flare_train_result, meta_json) /* 72 */
@@ -401,6 +456,8 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
   FLARE_SIZE_THROUGH(flare_aggregator_api_v1, validate_config) /* 56 */
 #define FLARE_AGGREGATOR_API_SIZE_1_3 \
   FLARE_SIZE_THROUGH(flare_aggregator_api_v1, abort_update) /* 96 */
+#define FLARE_AGGREGATOR_API_SIZE_1_4 \
+  FLARE_SIZE_THROUGH(flare_aggregator_api_v1, set_state) /* 120 */
 #define FLARE_UPDATE_CHUNK_SIZE_1_3 FLARE_SIZE_THROUGH(flare_update_chunk, data) /* 56 */
 #define FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_plugin_descriptor, api) /* 56 */
 
