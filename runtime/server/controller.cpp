@@ -22,7 +22,7 @@ constexpr auto kConsequenceGrace = std::chrono::milliseconds(1000);
 Controller::Controller(ControllerSettings settings, ControllerOutputs outputs)
     : settings_(std::move(settings)),
       out_(std::move(outputs)),
-      aggregator_(out_.aggregator),
+      aggregator_(out_.aggregator, out_.kept_updates),
       board_(settings_.key_metric),
       generations_(settings_.sites),
       phase_started_(Clock::now()) {}
@@ -143,6 +143,7 @@ void Controller::start_round_locked(int64_t round) {
   try {
     std::lock_guard gate(aggregator_.mutex);
     ++aggregator_.rounds_begun;  // uploads still open for the last round are refused
+    aggregator_.kept.clear();    // a failed round's, if any
     aggregator_.plugin.begin_round(round, global_->views());
   } catch (const host::PluginCallError& e) {
     aggregator_failed_locked(e);
@@ -244,13 +245,18 @@ void Controller::complete_round_locked() {
         next.push_back(tensor::copy_of(t));
       }
     }
+    aggregator_.kept.clear();  // the round's updates, on disk until now
   } catch (const host::PluginCallError& e) {
+    aggregator_.kept.clear();
     aggregator_failed_locked(e);
     return;
   }
   const int64_t model_round = round_ + 1;
   global_ = std::make_shared<const GlobalModel>(model_round, std::move(next));
   const auto path = out_.models.save_global(model_round, global_->views());
+  // Its state goes with the model it made, so a run resumed from this model
+  // goes on exactly (FedOpt's moments, an accountant's rounds).
+  if (!path.empty() && !save_aggregator_state_locked(model_round)) return;
   awaiting_evaluation_[model_round] = global_;
 
   RoundFigures& f = figures_[model_round];
@@ -258,7 +264,8 @@ void Controller::complete_round_locked() {
   f.round_seconds =
       std::chrono::duration<double>(Clock::now() - phase_started_).count();
   f.images_per_s = round_train_seconds_ > 0 ? round_images_ / round_train_seconds_ : -1;
-  out_.events.round_aggregated(*global_, path);
+  f.aggregator = out_.aggregator_figures.take(round_);
+  out_.events.round_aggregated(*global_, path, f.aggregator);
 
   if (model_round < settings_.num_rounds) {
     start_round_locked(model_round);
@@ -362,6 +369,19 @@ void Controller::abort(const std::string& reason) {
 void Controller::server_failed(const std::string& reason) {
   std::lock_guard lock(mutex_);
   fail_locked(reason);
+}
+
+bool Controller::save_aggregator_state_locked(int64_t model_round) {
+  try {
+    std::lock_guard gate(aggregator_.mutex);
+    if (!aggregator_.plugin.has_state()) return true;
+    const auto state = aggregator_.plugin.get_state();
+    out_.models.save_aggregator_state(model_round, state.tensors, state.meta_json);
+  } catch (const host::PluginCallError& e) {
+    aggregator_failed_locked(e);
+    return false;
+  }
+  return true;
 }
 
 void Controller::aggregator_failed(const host::PluginCallError& error) {

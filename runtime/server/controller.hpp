@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "plugin_host/plugin_instances.hpp"
+#include "server/aggregator_figures.hpp"
 #include "server/domain.hpp"
 #include "server/evaluation_board.hpp"
 #include "server/global_model.hpp"
@@ -44,6 +45,10 @@ struct ControllerOutputs {
   host::AggregatorInstance& aggregator;
   ModelStore& models;
   JobEvents& events;
+  // The aggregator's side of the host services (release_pages, report_metric):
+  // what it keeps and what it reports in a round.
+  KeptUpdates& kept_updates;
+  AggregatorFigures& aggregator_figures;
 };
 
 struct JobOutcome {
@@ -108,6 +113,9 @@ class Controller {
   void apply_locked(const std::string& request, Apply&& apply);
   void start_round_locked(int64_t round);
   void complete_round_locked();
+  // Writes the aggregator's state beside the round's model (when it has
+  // state); false when the aggregator failed (the job then fails).
+  bool save_aggregator_state_locked(int64_t model_round);
   void record_evaluation_locked(int64_t model_round, const std::string& site,
                                 const nlohmann::json& evaluation);
   void fail_locked(const std::string& reason);

@@ -153,6 +153,9 @@ struct RoundFigures {
   // empty until every site measured the model.
   nlohmann::json metrics = nlohmann::json::object();
   double round_seconds = -1, images_per_s = -1;  // < 0: not measured (the initial model)
+  // What the aggregator reported making it ({"dp_epsilon": 1.2}); empty for
+  // the initial model or an aggregator that reports nothing.
+  nlohmann::json aggregator = nlohmann::json::object();
   bool best = false;
 
   // metrics[name], or -1 when not measured.

@@ -7,9 +7,17 @@ namespace flare::server {
 
 namespace {
 
-// The aggregator's log lines go to the server log.
-host::HostCallbacks aggregator_callbacks(std::shared_ptr<spdlog::logger> log) {
+// The aggregator's log lines go to the server log, its figures to the
+// round's, the pages it has read of kept updates back to the kernel.
+host::HostCallbacks aggregator_callbacks(std::shared_ptr<spdlog::logger> log, KeptUpdates& kept,
+                                         AggregatorFigures& figures) {
   host::HostCallbacks callbacks;
+  callbacks.metric = [&figures](std::string_view name, double value, int64_t round) {
+    figures.report(name, value, round);
+  };
+  callbacks.release_pages = [&kept](const void* data, size_t bytes) {
+    kept.release_pages(data, bytes);
+  };
   callbacks.log = [log](flare_log_level level, std::string_view message) {
     log->log(level == FLARE_LOG_ERROR ? spdlog::level::err
              : level == FLARE_LOG_WARN ? spdlog::level::warn
@@ -46,14 +54,15 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  ProgressDisplay& display)
     : log_(common::make_file_logger("server", files.log_file)),
       crash_reports_(files.log_file),
-      services_(aggregator_callbacks(log_), nullptr),
+      services_(aggregator_callbacks(log_, kept_updates_, aggregator_figures_), nullptr),
       aggregator_(aggregator, job.aggregator.config.dump(), services_),
       models_(files.models_dir, {.every = job.save_every,
                                  .keep_last = job.keep_last,
                                  .final_round = job.num_rounds}),
       metrics_(files.metrics_file),
       reporter_(metrics_, display, log_, job.num_rounds),
-      controller_(controller_settings(job, files), {aggregator_, models_, reporter_}),
+      controller_(controller_settings(job, files),
+                  {aggregator_, models_, reporter_, kept_updates_, aggregator_figures_}),
       service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype)),
       rpc_(service_, job.server_host, job.server_port) {
   log_->info("listening on {}", rpc_.address());

@@ -60,6 +60,8 @@ class FederatedServer {
  private:
   std::shared_ptr<spdlog::logger> log_;
   host::CrashReportFile crash_reports_;  // a crash in the aggregator is told in the log too
+  KeptUpdates kept_updates_;             // behind the aggregator's release_pages
+  AggregatorFigures aggregator_figures_;  // behind its report_metric
   host::HostServices services_;
   host::AggregatorInstance aggregator_;
   ModelStore models_;

@@ -33,7 +33,10 @@ class JobEvents {
   virtual void round_started(int64_t round, size_t num_sites) = 0;
   // Called once the update was folded into the round's aggregate.
   virtual void site_trained(const SiteUpdate& update) = 0;
-  virtual void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to) = 0;
+  // `aggregator_figures`: what the aggregator reported for the round (an
+  // object, maybe empty).
+  virtual void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to,
+                                const nlohmann::json& aggregator_figures) = 0;
   virtual void final_evaluation_started() = 0;
   // Every site measured global model figures.model_round (saved as `model_file`).
   virtual void model_measured(const RoundFigures& figures,

@@ -31,6 +31,19 @@ std::filesystem::path ModelStore::save_global(int64_t model_round,
   return path;
 }
 
+std::filesystem::path ModelStore::aggregator_state_path() const {
+  return dir_ / "aggregator_state.safetensors";
+}
+
+std::filesystem::path ModelStore::save_aggregator_state(
+    int64_t model_round, std::span<const flare_named_tensor> tensors, std::string_view meta_json) {
+  const auto path = aggregator_state_path();
+  storage::save_safetensors(path, tensors,
+                            {{"round", std::to_string(model_round)},
+                             {"meta", meta_json.empty() ? "{}" : std::string(meta_json)}});
+  return path;
+}
+
 std::filesystem::path ModelStore::kept_global(int64_t model_round) const {
   for (const int64_t kept : kept_)
     if (kept == model_round) return global_path(model_round);

@@ -7,6 +7,7 @@
 #include <deque>
 #include <filesystem>
 #include <span>
+#include <string_view>
 
 #include <flare/plugin_abi.h>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,13 @@ class ModelStore {
   // models/best.safetensors, with the round and figures in its metadata.
   std::filesystem::path save_best(int64_t model_round, std::span<const flare_named_tensor> model,
                                   const nlohmann::json& figures);
+  // models/aggregator_state.safetensors: the aggregator's state (ABI 1.4
+  // get_state) as of global model `model_round`, its JSON in the metadata
+  // ("meta"), replacing the last one.
+  std::filesystem::path save_aggregator_state(int64_t model_round,
+                                              std::span<const flare_named_tensor> tensors,
+                                              std::string_view meta_json);
+  std::filesystem::path aggregator_state_path() const;
   std::filesystem::path global_path(int64_t model_round) const;
   // The round's file if this store wrote it and still keeps it, else empty.
   std::filesystem::path kept_global(int64_t model_round) const;

@@ -119,6 +119,16 @@ void ProgressDisplay::summary(const std::vector<RoundFigures>& rounds) {
                   fixed(r.images_per_s, 1).c_str(), r.best ? "*" : "");
     out_ << row;
   }
+  // The aggregator's own figures (a DP accountant's epsilon), as of the last
+  // round that reported them.
+  for (auto r = rounds.rbegin(); r != rounds.rend(); ++r) {
+    if (r->aggregator.empty()) continue;
+    out_ << "Aggregator after round " << r->model_round << ":";
+    for (const auto& [name, value] : r->aggregator.items())
+      out_ << "  " << name << " " << fixed(value.get<double>(), 4);
+    out_ << "\n";
+    break;
+  }
   out_.flush();
 }
 

@@ -98,8 +98,20 @@ void RunReporter::site_trained(const SiteUpdate& update) {
 }
 
 void RunReporter::round_aggregated(const GlobalModel& model,
-                                   const std::filesystem::path& saved_to) {
+                                   const std::filesystem::path& saved_to,
+                                   const nlohmann::json& aggregator_figures) {
   rounds_completed_ = model.model_round();
+  if (!aggregator_figures.empty()) {
+    nlohmann::json line = {{"kind", "aggregator"}, {"round", model.model_round()}};
+    std::string text = "aggregator, " + round_label(model.model_round() - 1) + ":";
+    for (const auto& [name, value] : aggregator_figures.items()) {
+      line[name] = value;
+      text += "  " + name + " " + format_fixed(value.get<double>(), 4);
+    }
+    metrics_.append(line);
+    display_.message(text);
+    log_->info("{}", text);
+  }
   if (saved_to.empty())
     log_->info("round {} aggregated; global model not saved (server.save_every)",
                model.model_round());

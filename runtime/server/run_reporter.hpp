@@ -29,7 +29,8 @@ class RunReporter final : public JobEvents {
   void initial_model_received(const std::string& site, const GlobalModel& model) override;
   void round_started(int64_t round, size_t num_sites) override;
   void site_trained(const SiteUpdate& update) override;
-  void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to) override;
+  void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to,
+                        const nlohmann::json& aggregator_figures) override;
   void final_evaluation_started() override;
   void model_measured(const RoundFigures& figures,
                       const std::filesystem::path& model_file) override;

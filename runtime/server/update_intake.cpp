@@ -195,8 +195,9 @@ void UpdateIntake::commit() {
 
 void UpdateIntake::commit_whole() {
   // An aggregator without ABI 1.3 takes the update whole: from the spool,
-  // mapped, so the server's memory holds it only while the call runs.
-  const auto mapping = spool_.map();
+  // mapped, so the server's memory holds it only while the call runs (or,
+  // kept, only the pages the aggregator reads and has not handed back).
+  auto mapping = spool_.map();
   std::vector<flare_named_tensor> weights, aux;
   for (const auto& t : tensors_) {
     flare_named_tensor v = t.desc->view();
@@ -214,6 +215,9 @@ void UpdateIntake::commit_whole() {
     if (e.code() != FLARE_ERROR_INVALID_ARGUMENT) throw;
     throw InvalidRequest(what() + " refused by the " + e.what());
   }
+  // One that needs every update at finalize (median, Krum) keeps the views:
+  // the file stays mapped until the round ends.
+  if (aggregator_.plugin.keeps_updates()) aggregator_.kept.keep(std::move(mapping));
   committed_ = true;
 }
 

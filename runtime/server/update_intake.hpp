@@ -21,6 +21,7 @@
 #include "plugin_host/plugin_instances.hpp"
 #include "server/domain.hpp"
 #include "server/global_model.hpp"
+#include "server/kept_updates.hpp"
 #include "server/update_spool.hpp"
 #include "transport/model_stream.hpp"
 
@@ -34,13 +35,16 @@ class UpdateIntake;
 // the uploads open in it, so the round's end can take back those that will
 // not finish (an aggregator cannot finalize with half-folded updates).
 struct SharedAggregator {
-  explicit SharedAggregator(host::AggregatorInstance& instance) : plugin(instance) {}
+  SharedAggregator(host::AggregatorInstance& instance, KeptUpdates& kept_updates)
+      : plugin(instance), kept(kept_updates) {}
   // Under `mutex`, before finalize: every open update not yet counted is
   // taken back; its upload is then refused at its next piece. The
   // aggregator's failure to take one back, if it failed.
   std::optional<host::PluginCallError> take_back_open_locked();
 
   host::AggregatorInstance& plugin;
+  // The round's updates, for an aggregator that keeps them until finalize.
+  KeptUpdates& kept;
   std::mutex mutex;
   uint64_t rounds_begun = 0;    // guarded by mutex
   uint64_t next_update_id = 0;  // guarded by mutex

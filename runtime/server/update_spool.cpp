@@ -71,6 +71,21 @@ UpdateSpool::Mapping UpdateSpool::map() const {
   return Mapping(static_cast<const std::byte*>(p), size_);
 }
 
+bool UpdateSpool::Mapping::contains(const void* p, size_t bytes) const {
+  const auto* b = static_cast<const std::byte*>(p);
+  return data_ && b >= data_ && bytes <= size_ && b - data_ <= static_cast<ptrdiff_t>(size_ - bytes);
+}
+
+void UpdateSpool::Mapping::release_pages(const void* p, size_t bytes) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(p);
+  // Only pages wholly inside the range: a neighbour's bytes stay mapped.
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + bytes) / page * page;
+  // A hint: on failure the pages just stay resident.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 UpdateSpool::Mapping::~Mapping() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <utility>
 
 namespace flare::server {
 
@@ -29,14 +30,24 @@ class UpdateSpool {
   uint64_t append(std::span<const std::byte> bytes, bool aligned);
   void read(uint64_t offset, std::span<std::byte> out) const;
 
-  // The whole file mapped read-only, for as long as the Mapping lives.
+  // The whole file mapped read-only, for as long as the Mapping lives (also
+  // after the spool is closed: the mapping keeps the unlinked file).
   class Mapping {
    public:
     Mapping(const std::byte* data, size_t size) : data_(data), size_(size) {}
     ~Mapping();
+    Mapping(Mapping&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
+    Mapping& operator=(Mapping&&) = delete;
     const std::byte* data() const { return data_; }
+    size_t size() const { return size_; }
+    // True when [p, p + bytes) lies inside the mapping.
+    bool contains(const void* p, size_t bytes) const;
+    // Drops the whole pages inside [p, p + bytes) from the process's memory;
+    // they stay readable (read again from the file). p must be contained.
+    void release_pages(const void* p, size_t bytes) const;
 
    private:
     const std::byte* data_;

@@ -148,6 +148,15 @@ TEST_CASE("refuses an aggregator declaring streamed updates without all five cal
   CHECK(contains(e.what(), "its function table has no 'accept_chunk'"));
 }
 
+TEST_CASE("refuses an aggregator with half of the state pair or a property bit it does not know") {
+  auto e = load_error(in_fixtures("half_state"), FLARE_PLUGIN_AGGREGATOR);
+  CHECK(e.kind() == Kind::AbiMismatch);
+  CHECK(contains(e.what(), "its function table has 'get_state' without 'set_state'"));
+  e = load_error(in_fixtures("unknown_property"), FLARE_PLUGIN_AGGREGATOR);
+  CHECK(e.kind() == Kind::AbiMismatch);
+  CHECK(contains(e.what(), "its properties have bits this host does not know (0x10000000000)"));
+}
+
 TEST_CASE("rejects a plugin name that is a path") {
   const auto e = load_error({"../counter", {}, {fixtures}});
   CHECK(e.kind() == Kind::NotFound);

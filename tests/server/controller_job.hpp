@@ -44,11 +44,21 @@ struct ControllerJob {
                     .num_rounds = num_rounds,
                     .key_metric = std::move(key_metric),
                     .round_timeout = round_timeout,
-                    .start_timeout = round_timeout},
-                   {aggregator, models, events ? *events : reporter}) {}
+                    .start_timeout = round_timeout,
+                    .spool_dir = dir.path()},
+                   {aggregator, models, events ? *events : reporter, kept_updates,
+                    aggregator_figures}) {}
 
   TempFolder dir;
-  host::HostServices services;
+  server::KeptUpdates kept_updates;
+  server::AggregatorFigures aggregator_figures;
+  host::HostServices services{
+      {.metric =
+           [this](std::string_view name, double value, int64_t round) {
+             aggregator_figures.report(name, value, round);
+           },
+       .release_pages = [this](const void* data,
+                               size_t bytes) { kept_updates.release_pages(data, bytes); }}};
   std::string aggregator_path;
   host::AggregatorInstance aggregator{
       host::load_plugin({plugin_name(aggregator_path), aggregator_path, {}},

@@ -37,7 +37,8 @@ struct RecordedEvents final : server::JobEvents {
     if (disk_full) throw storage::StorageError("metrics.jsonl: cannot append to the metrics log");
     seen.push_back(u.site + " trained round " + std::to_string(u.round));
   }
-  void round_aggregated(const server::GlobalModel& m, const std::filesystem::path&) override {
+  void round_aggregated(const server::GlobalModel& m, const std::filesystem::path&,
+                        const nlohmann::json&) override {
     seen.push_back("model " + std::to_string(m.model_round()) + " aggregated");
   }
   void final_evaluation_started() override { seen.push_back("final evaluation"); }

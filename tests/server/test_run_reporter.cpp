@@ -186,7 +186,7 @@ TEST_CASE("the job's end is one job line: its status, why it failed and the roun
   const server::GlobalModel model(2, {});
   SUBCASE("succeeded") {
     Reporter r;
-    r.reporter.round_aggregated(model, "global_round_2.safetensors");
+    r.reporter.round_aggregated(model, "global_round_2.safetensors", nlohmann::json::object());
     r.reporter.job_finished();
     CHECK(r.lines() == std::vector<nlohmann::json>{{{"kind", "job"},
                                                     {"status", "succeeded"},
