@@ -164,9 +164,6 @@ void write_cifar_file(const std::filesystem::path& file, const CifarImages& imag
   if (ec) fail(file, "cannot rename " + temp.string() + " onto it: " + ec.message());
 }
 
-namespace {
-
-// Hex SHA-256 of a file, streamed.
 std::string sha256_of(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) fail(file, "cannot open to check its checksum");
@@ -187,6 +184,8 @@ std::string sha256_of(const std::filesystem::path& file) {
   }
   return hex;
 }
+
+namespace {
 
 // Empty when every batch file has the checksum the provenance file recorded
 // when it was extracted from the verified official archive; else what differs.
@@ -220,6 +219,15 @@ std::string describe_data_source(const std::filesystem::path& dir) {
     if (source == "synthetic") {
       return "synthetic CIFAR-10-format data (seed " +
              std::to_string(info.at("seed").get<std::uint64_t>()) + ", " +
+             std::to_string(info.at("train_images").get<std::uint64_t>()) + " train / " +
+             std::to_string(info.at("test_images").get<std::uint64_t>()) + " test images) in " +
+             dir.string();
+    }
+    if (source == "mnist") {
+      return "MNIST (" + info.at("images_file").get<std::string>() + " and " +
+             info.at("labels_file").get<std::string>() + ", SHA-256 " +
+             info.at("images_sha256").get<std::string>().substr(0, 12) +
+             "..., 28x28 grey centred in 32x32 RGB; " +
              std::to_string(info.at("train_images").get<std::uint64_t>()) + " train / " +
              std::to_string(info.at("test_images").get<std::uint64_t>()) + " test images) in " +
              dir.string();

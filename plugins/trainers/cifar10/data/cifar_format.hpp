@@ -57,6 +57,9 @@ CifarSetSize count_data_set(const std::filesystem::path& dir);
 // Throws CifarFormatError on inconsistent input or a failed write.
 void write_cifar_file(const std::filesystem::path& file, const CifarImages& images);
 
+// Hex SHA-256 of a file, streamed. Throws CifarFormatError when unreadable.
+std::string sha256_of(const std::filesystem::path& file);
+
 struct SyntheticSpec {
   std::size_t train_images = 50000;
   std::size_t test_images = 10000;
