@@ -20,7 +20,6 @@
 // across rounds (ABI 1.4): the accountant's RDP per order and the seed.
 #include <flare/plugin.hpp>
 
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -188,44 +187,38 @@ class DpFedAvg final : public flare::Aggregator {
   }
 
   // ||update - global|| over every float tensor, in double, on all cores;
-  // throws naming the first tensor holding NaN or infinity. The chunks'
-  // partial sums are added in order: the same bits for any thread count.
+  // throws naming the first tensor holding NaN or infinity. No separate
+  // finite check: a NaN or infinity makes its chunk's sum of squares NaN or
+  // infinite, which float32 values alone never do. The chunks' partial sums
+  // are added in order: the same bits for any thread count.
   double distance_from_global(const std::string& where) {
     auto& slots = mean_.slots();
     const auto sizes = mean_.averaged_sizes();
     constexpr size_t chunk = flare::agg::kChunkElements;
     partials_.resize(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) partials_[i].assign((sizes[i] + chunk - 1) / chunk, 0);
-    std::atomic<bool> finite{true};
     flare::agg::for_each_chunk_of(
         sizes,
         [&](size_t i, size_t a, size_t b) {
           const std::byte* x = x_of(i) + a * slots[i].element_bytes;
           const std::byte* g = mean_.global(i) + a * slots[i].element_bytes;
-          double squares = 0;
-          bool ok;
-          if (slots[i].is_float32()) {
-            const auto* xf = reinterpret_cast<const float*>(x);
-            ok = one_thread::all_finite(xf, b - a);
-            if (ok) squares = one_thread::squared_distance(xf, reinterpret_cast<const float*>(g), b - a);
-          } else {
-            const auto* xd = reinterpret_cast<const double*>(x);
-            ok = one_thread::all_finite(xd, b - a);
-            if (ok) squares = one_thread::squared_distance(xd, reinterpret_cast<const double*>(g), b - a);
-          }
-          if (!ok) finite.store(false, std::memory_order_relaxed);
-          partials_[i][a / chunk] = squares;
+          partials_[i][a / chunk] =
+              slots[i].is_float32()
+                  ? one_thread::squared_distance(reinterpret_cast<const float*>(x),
+                                                 reinterpret_cast<const float*>(g), b - a)
+                  : one_thread::squared_distance(reinterpret_cast<const double*>(x),
+                                                 reinterpret_cast<const double*>(g), b - a);
         },
         flare::agg::max_threads());
-    if (!finite.load()) mean_.check_finite(where);  // throws, naming the tensor
     double total = 0;
     for (const auto& tensor : partials_)
       for (double p : tensor) total += p;
-    const double norm = std::sqrt(total);
-    if (!std::isfinite(norm))
+    if (!std::isfinite(total)) {
+      mean_.check_finite(where);  // throws, naming the tensor
       throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                   where + ": the update's distance from the global model overflows float64");
-    return norm;
+    }
+    return std::sqrt(total);
   }
 
   // Elements [a, b) of a slot become global + mean delta + noise, in double,
