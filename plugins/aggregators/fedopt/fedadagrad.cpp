@@ -7,28 +7,20 @@
 
 namespace {
 
-using flare::agg::WeightedMean;
 using flare::fedopt::Rule;
 
 class FedAdagrad final : public flare::fedopt::ServerOptimizer {
  public:
-  static flare::ConfigSchema config_schema() {
-    return WeightedMean::add_options({})
-        .number("eta", {0, false})
-        .number("beta1", {0}, {1, false})
-        .number("tau", {0, false});
-  }
+  static flare::ConfigSchema config_schema() { return schema_for(Rule::Adagrad); }
 
   FedAdagrad(const nlohmann::json& config, flare::Host host)
-      : ServerOptimizer("fedadagrad",
+      : ServerOptimizer("fedadagrad", config,
                         {.rule = Rule::Adagrad,
-                         .eta = config.value("eta", 0.1),
-                         .beta1 = config.value("beta1", 0.0),
-                         .tau = config.value("tau", 1e-9)},
-                        false, WeightedMean::settings_from(config), host) {}
+                         .eta = 0.1, .beta1 = 0.0, .tau = 1e-9}, host) {}
 };
 
 }  // namespace
 
 FLARE_AGGREGATOR_PLUGIN(FedAdagrad, "fedadagrad", "1.0.0",
-                        "FedAdagrad: Adagrad on the server (Reddi et al. 2021), folded in as updates arrive")
+                        "FedAdagrad: Adagrad on the server (Reddi et al. 2021), folded in "
+                        "as updates arrive")

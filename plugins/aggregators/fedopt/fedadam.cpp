@@ -8,32 +8,20 @@
 
 namespace {
 
-using flare::agg::WeightedMean;
 using flare::fedopt::Rule;
 
 class FedAdam final : public flare::fedopt::ServerOptimizer {
  public:
-  static flare::ConfigSchema config_schema() {
-    return WeightedMean::add_options({})
-        .number("eta", {0, false})
-        .number("beta1", {0}, {1, false})
-        .number("beta2", {0}, {1, false})
-        .number("tau", {0, false})
-        .boolean("bias_correction");
-  }
+  static flare::ConfigSchema config_schema() { return schema_for(Rule::Adam); }
 
   FedAdam(const nlohmann::json& config, flare::Host host)
-      : ServerOptimizer("fedadam",
+      : ServerOptimizer("fedadam", config,
                         {.rule = Rule::Adam,
-                         .eta = config.value("eta", 0.1),
-                         .beta1 = config.value("beta1", 0.9),
-                         .beta2 = config.value("beta2", 0.99),
-                         .tau = config.value("tau", 1e-9)},
-                        config.value("bias_correction", false), WeightedMean::settings_from(config),
-                        host) {}
+                         .eta = 0.1, .beta1 = 0.9, .beta2 = 0.99, .tau = 1e-9}, host) {}
 };
 
 }  // namespace
 
 FLARE_AGGREGATOR_PLUGIN(FedAdam, "fedadam", "1.0.0",
-                        "FedAdam: Adam on the server (Reddi et al. 2021), folded in as updates arrive")
+                        "FedAdam: Adam on the server (Reddi et al. 2021), folded in "
+                        "as updates arrive")

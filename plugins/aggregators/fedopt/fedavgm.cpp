@@ -9,24 +9,20 @@
 
 namespace {
 
-using flare::agg::WeightedMean;
 using flare::fedopt::Rule;
 
 class FedAvgM final : public flare::fedopt::ServerOptimizer {
  public:
-  static flare::ConfigSchema config_schema() {
-    return WeightedMean::add_options({}).number("eta", {0, false}).number("momentum", {0}, {1, false});
-  }
+  static flare::ConfigSchema config_schema() { return schema_for(Rule::Momentum); }
 
   FedAvgM(const nlohmann::json& config, flare::Host host)
-      : ServerOptimizer("fedavgm",
+      : ServerOptimizer("fedavgm", config,
                         {.rule = Rule::Momentum,
-                         .eta = config.value("eta", 1.0),
-                         .beta1 = config.value("momentum", 0.9)},
-                        false, WeightedMean::settings_from(config), host) {}
+                         .eta = 1.0, .beta1 = 0.9}, host) {}
 };
 
 }  // namespace
 
 FLARE_AGGREGATOR_PLUGIN(FedAvgM, "fedavgm", "1.0.0",
-                        "FedAvg with server momentum (Hsu et al. 2019), folded in as updates arrive")
+                        "FedAvg with server momentum (Hsu et al. 2019), folded in "
+                        "as updates arrive")

@@ -7,30 +7,20 @@
 
 namespace {
 
-using flare::agg::WeightedMean;
 using flare::fedopt::Rule;
 
 class FedYogi final : public flare::fedopt::ServerOptimizer {
  public:
-  static flare::ConfigSchema config_schema() {
-    return WeightedMean::add_options({})
-        .number("eta", {0, false})
-        .number("beta1", {0}, {1, false})
-        .number("beta2", {0}, {1, false})
-        .number("tau", {0, false});
-  }
+  static flare::ConfigSchema config_schema() { return schema_for(Rule::Yogi); }
 
   FedYogi(const nlohmann::json& config, flare::Host host)
-      : ServerOptimizer("fedyogi",
+      : ServerOptimizer("fedyogi", config,
                         {.rule = Rule::Yogi,
-                         .eta = config.value("eta", 0.01),
-                         .beta1 = config.value("beta1", 0.9),
-                         .beta2 = config.value("beta2", 0.99),
-                         .tau = config.value("tau", 1e-3)},
-                        false, WeightedMean::settings_from(config), host) {}
+                         .eta = 0.01, .beta1 = 0.9, .beta2 = 0.99, .tau = 1e-3}, host) {}
 };
 
 }  // namespace
 
 FLARE_AGGREGATOR_PLUGIN(FedYogi, "fedyogi", "1.0.0",
-                        "FedYogi: Yogi on the server (Reddi et al. 2021), folded in as updates arrive")
+                        "FedYogi: Yogi on the server (Reddi et al. 2021), folded in "
+                        "as updates arrive")

@@ -21,19 +21,39 @@ std::string describe(DLDataType dtype, std::span<const int64_t> shape) {
   return describe_dtype(dtype) + " " + describe_shape(shape);
 }
 
-agg::WeightedMean::Settings keeping_global(agg::WeightedMean::Settings settings) {
+agg::WeightedMean::Settings mean_settings(const nlohmann::json& config) {
+  agg::WeightedMean::Settings settings = agg::WeightedMean::settings_from(config);
   settings.keep_global = true;  // the step starts from it
   return settings;
 }
 
+Step step_from(const nlohmann::json& config, const Step& defaults) {
+  Step step = defaults;
+  step.eta = config.value("eta", defaults.eta);
+  step.beta1 = config.value(defaults.rule == Rule::Momentum ? "momentum" : "beta1", defaults.beta1);
+  step.beta2 = config.value("beta2", defaults.beta2);
+  step.tau = config.value("tau", defaults.tau);
+  return step;
+}
+
 }  // namespace
 
-ServerOptimizer::ServerOptimizer(std::string name, Step step, bool bias_correction,
-                                 agg::WeightedMean::Settings settings, Host host)
-    : MeanAggregator(name, keeping_global(settings), host),
+ConfigSchema ServerOptimizer::schema_for(Rule rule) {
+  ConfigSchema schema = agg::WeightedMean::add_options({});
+  const Bound positive{0, false}, zero{0}, below_one{1, false};
+  schema.number("eta", positive).number(rule == Rule::Momentum ? "momentum" : "beta1", zero, below_one);
+  if (rule == Rule::Adam || rule == Rule::Yogi) schema.number("beta2", zero, below_one);
+  if (rule != Rule::Momentum) schema.number("tau", positive);
+  if (rule == Rule::Adam) schema.boolean("bias_correction");
+  return schema;
+}
+
+ServerOptimizer::ServerOptimizer(std::string name, const nlohmann::json& config,
+                                 const Step& defaults, Host host)
+    : MeanAggregator(name, mean_settings(config), host),
       name_(std::move(name)),
-      step_(step),
-      bias_correction_(bias_correction),
+      step_(step_from(config, defaults)),
+      bias_correction_(config.value("bias_correction", false)),
       host_(host) {}
 
 void ServerOptimizer::begin_round(int64_t round, std::span<const flare_named_tensor> model) {

@@ -26,11 +26,17 @@ namespace flare::fedopt {
 
 class ServerOptimizer : public agg::MeanAggregator {
  public:
+  // The options of `rule` (docs/aggregators.md): "eta"; "momentum" (FedAvgM)
+  // or "beta1"; "beta2" (Adam, Yogi); "tau" (all but FedAvgM);
+  // "bias_correction" (Adam); and the WeightedMean's "weight" and "sum".
+  static ConfigSchema schema_for(Rule rule);
+
   // `name` is the plugin's ("fedadam"): in messages and the state's meta.
-  // With `bias_correction`, round t's eta is eta sqrt(1 - beta2^t) / (1 -
-  // beta1^t) (Adam's, Kingma & Ba 2015), t counting steps from 1.
-  ServerOptimizer(std::string name, Step step, bool bias_correction,
-                  agg::WeightedMean::Settings settings, Host host);
+  // `defaults` holds the rule and the value of each option not in `config`
+  // (which has passed schema_for(defaults.rule)). With "bias_correction",
+  // round t's eta is eta sqrt(1 - beta2^t) / (1 - beta1^t) (Adam's, Kingma
+  // & Ba 2015), t counting steps from 1.
+  ServerOptimizer(std::string name, const nlohmann::json& config, const Step& defaults, Host host);
 
   void begin_round(int64_t round, std::span<const flare_named_tensor> model) override;
   std::vector<flare_named_tensor> finalize() override;
