@@ -134,7 +134,8 @@ TEST_CASE("clipped deltas are averaged with equal weights whatever the sample co
   // a: w [6, 0, 0], b [0, 8]: norm 10, clipped to 2: w [1.2, 0, 0], b [0, 1.6].
   // b: w [0, 0.5, 0], b [-1, 0]: norm 1.118 <= 2, unchanged.
   // c: w [0, 0, 0], b [0, 0]: the global model itself.
-  // Mean (1/3 each, although the samples are 10, 1000 and 1):
+  // Mean (1/3 each, although the samples are 10, 1000 and 0: a count of 0,
+  // which fedavg refuses, is no reason to refuse here):
   //   w [0.4, 1/6, 0], b [-1/3, 1.6/3].
   SmallModel a = moved(g, {6, 0, 0}, {0, 8}, 1), b = moved(g, {0, 0.5f, 0}, {-1, 0}, 2),
              c = moved(g, {0, 0, 0}, {0, 0}, 3);
@@ -142,7 +143,7 @@ TEST_CASE("clipped deltas are averaged with equal weights whatever the sample co
   const auto ta = a.tensors(), tb = b.tensors(), tc = c.tensors();
   agg.accept(update_of("a", 3, ta, 10));
   agg.accept(update_of("b", 3, tb, 1000));
-  agg.accept(update_of("c", 3, tc, 1));
+  agg.accept(update_of("c", 3, tc, 0));
   const SmallModel out = SmallModel::from(agg.finalize());
   CHECK(out.w[0] == doctest::Approx(0.5 + 0.4).epsilon(1e-6));
   CHECK(out.w[1] == doctest::Approx(-1.0 + 0.5 / 3).epsilon(1e-6));

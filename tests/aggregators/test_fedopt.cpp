@@ -308,7 +308,10 @@ TEST_CASE("fedavgm with momentum 0 and eta 1 is fedavg, to float rounding") {
 
 TEST_CASE("a state restored into a fresh aggregator continues bit for bit") {
   for (const char* name : kRules)
-    for (const char* config : {"{}", R"({"sum": "compensated", "weight": "uniform"})"}) {
+    for (const char* config : {"{}", R"({"sum": "compensated", "weight": "uniform"})",
+                               R"({"bias_correction": true})"}) {
+      if (std::string(config).find("bias") != std::string::npos && std::string(name) != "fedadam")
+        continue;  // fedadam's alone: its eta depends on the steps taken
       CAPTURE(name);
       CAPTURE(config);
       const HostServices host;
