@@ -20,6 +20,7 @@
 // across rounds (ABI 1.4): the accountant's RDP per order and the seed.
 #include <flare/plugin.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -222,21 +223,28 @@ class DpFedAvg final : public flare::Aggregator {
   }
 
   // Elements [a, b) of a slot become global + mean delta + noise, in double,
-  // rounded once. Pairs of draws never straddle a chunk (chunks start at even
-  // elements), so every element's draw depends on its index alone.
+  // rounded once; the noise drawn a block of pairs at a time (the generator's
+  // loop vectorises). Pairs of draws never straddle a chunk (chunks start at
+  // even elements), so every element's draw depends on its index alone.
   template <class T>
   static void release(TensorSum& slot, const std::byte* global_bytes, size_t a, size_t b,
                       double inverse_n, double noise_std, uint64_t key) {
+    constexpr size_t kPairs = 512;
+    double first[kPairs], second[kPairs];
     T* out = reinterpret_cast<T*>(slot.value.data());
     const T* global = reinterpret_cast<const T*>(global_bytes);
-    for (size_t k = a; k < b; k += 2) {
-      const auto noise = noise_std > 0 ? flare::dp::normal_pair(key, k / 2) : flare::dp::NormalPair{0, 0};
-      out[k] = static_cast<T>(static_cast<double>(global[k]) + static_cast<double>(out[k]) * inverse_n +
-                              noise_std * noise.first);
-      if (k + 1 < b)
-        out[k + 1] = static_cast<T>(static_cast<double>(global[k + 1]) +
-                                    static_cast<double>(out[k + 1]) * inverse_n +
-                                    noise_std * noise.second);
+    for (size_t block = a; block < b; block += 2 * kPairs) {
+      const size_t end = std::min(b, block + 2 * kPairs), pairs = (end - block + 1) / 2;
+      if (noise_std > 0) flare::dp::normal_pairs(key, block / 2, pairs, first, second);
+      else std::fill_n(first, pairs, 0.0), std::fill_n(second, pairs, 0.0);
+      const auto noised = [&](size_t k, double draw) {
+        out[k] = static_cast<T>(static_cast<double>(global[k]) +
+                                static_cast<double>(out[k]) * inverse_n + noise_std * draw);
+      };
+      for (size_t j = 0; j < pairs; ++j) {
+        noised(block + 2 * j, first[j]);
+        if (block + 2 * j + 1 < end) noised(block + 2 * j + 1, second[j]);
+      }
     }
   }
 
