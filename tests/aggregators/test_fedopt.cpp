@@ -436,6 +436,11 @@ TEST_CASE("begin_round refuses restored moments that do not fit the model, namin
   CHECK(e.plugin_message() ==
         "fedadam: tensor 'w' is float32 [4] in the global model of round 1, its moments in the "
         "optimizer state are float32 [3]");
+  // The refused round takes no updates (it has no moments to step with).
+  SmallModel site;
+  const auto site_tensors = site.tensors();
+  CHECK(call_error([&] { resumed.accept(update_of("site-a", 1, site_tensors, 1)); })
+            .plugin_message() == "site 'site-a': update before begin_round");
 
   SmallModel renamed;
   auto tensors = renamed.tensors();
