@@ -45,7 +45,7 @@ namespace one_thread = flare::agg::one_thread;
 constexpr const char* kName = "dp_fedavg";
 constexpr int64_t kMaxSeed = (int64_t{1} << 53) - 1;  // exact in any JSON reader
 
-WeightedMean::Settings uniform_float32() {
+WeightedMean::Settings equal_weights_from_global() {
   WeightedMean::Settings s;
   s.weighting = flare::agg::Weighting::Uniform;  // the sensitivity (above)
   s.keep_global = true;  // deltas are taken from it
@@ -87,7 +87,7 @@ class DpFedAvg final : public flare::Aggregator {
         seed_(seed_from(config)),
         seed_configured_(config.contains("seed") && !config["seed"].is_null()),
         host_(host),
-        mean_(kName, uniform_float32(), host) {
+        mean_(kName, equal_weights_from_global(), host) {
     if (noise_multiplier_ == 0)
       host_.warn(std::string(kName) +
                  ": noise_multiplier is 0: updates are clipped but no noise is added, so there "
