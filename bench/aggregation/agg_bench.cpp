@@ -1,12 +1,18 @@
-// FedAvg through the C ABI (begin_round, accept per client, finalize on the
-// raw function table of the loaded .so), then the same updates streamed in
-// 4 MiB chunks (ABI 1.3: begin_update / accept_chunk / end_update), update
-// after update and interleaved chunk by chunk across the clients as
-// concurrent uploads arrive (also with the host's finite check of each
-// chunk, on all cores and on the calling thread as the server does), against a copy of the same bytes on all cores and on one core,
-// interleaved in the same run.
-//   flare-bench-aggregation --plugin libflare_fedavg.so [--clients 8]
-//                           [--params 25000000] [--repeats 7] [--config JSON]
+// Aggregator plugins through the C ABI (begin_round, accept per client,
+// finalize on the raw function table of the loaded .so), then the same
+// updates streamed in 4 MiB chunks (ABI 1.3: begin_update / accept_chunk /
+// end_update), update after update and interleaved chunk by chunk across the
+// clients as concurrent uploads arrive (for a single plugin also with the
+// host's finite check of each chunk, on all cores and on the calling thread
+// as the server does), against a copy of the same bytes on all cores and on
+// one core, interleaved in the same run.
+//   flare-bench-aggregation --plugin libflare_fedavg.so [--config JSON]
+//                           [--plugin libflare_fedadam.so [--config JSON]] ...
+//                           [--clients 8] [--params 25000000] [--repeats 7]
+// Each --config applies to the --plugin before it. Every plugin's rounds and
+// the copies take turns within each repeat, so all figures share the
+// machine's moments. A plugin with state (the FedOpt family) keeps it from
+// round to round, as in a run.
 // GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
 // the output written once); a copy's bytes = read + written, of the same total.
 #include "plugin_host/host_services.hpp"
@@ -30,29 +36,34 @@ using namespace flare::host;
 
 namespace {
 
+struct PluginChoice {
+  std::string path;
+  std::string config = "{}";
+};
+
 struct Options {
-  std::string plugin;
+  std::vector<PluginChoice> plugins;
   size_t clients = 8;
   size_t params = 25'000'000;
   size_t repeats = 7;
-  std::string config = "{}";
 };
 
 Options parse(int argc, char** argv) {
   Options o;
+  bool usage = argc % 2 == 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--plugin") o.plugin = value;
+    if (key == "--plugin") o.plugins.push_back({value});
+    else if (key == "--config" && !o.plugins.empty()) o.plugins.back().config = value;
     else if (key == "--clients") o.clients = std::stoul(value);
     else if (key == "--params") o.params = std::stoul(value);
     else if (key == "--repeats") o.repeats = std::stoul(value);
-    else if (key == "--config") o.config = value;
-    else throw std::invalid_argument("unknown option " + key);
+    else usage = true;
   }
-  if (o.plugin.empty() || o.clients == 0 || o.params < 1000 || o.repeats == 0)
+  if (usage || o.plugins.empty() || o.clients == 0 || o.params < 1000 || o.repeats == 0)
     throw std::invalid_argument(
-        "usage: flare-bench-aggregation --plugin PATH [--clients N] [--params P>=1000] "
-        "[--repeats R] [--config JSON]");
+        "usage: flare-bench-aggregation --plugin PATH [--config JSON] [--plugin PATH [--config "
+        "JSON]] ... [--clients N] [--params P>=1000] [--repeats R]");
   return o;
 }
 
@@ -203,15 +214,44 @@ void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
 
 }  // namespace
 
+// One plugin under test: its handle and its rows.
+struct Subject {
+  LoadedPlugin plugin;
+  const flare_aggregator_api_v1* api = nullptr;
+  flare_aggregator* agg = nullptr;
+  std::string name, config;
+  struct Row {
+    std::string label;
+    Mode mode;
+    std::vector<double> gbs;
+  };
+  std::vector<Row> rows;
+};
+
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
   const HostServices host;
   const flare_host_services* table = host.table();
-  const LoadedPlugin plugin = load_plugin({"", o.plugin, {}}, FLARE_PLUGIN_AGGREGATOR);
-  const auto* api = static_cast<const flare_aggregator_api_v1*>(plugin.descriptor().api);
-  flare_aggregator* agg = nullptr;
-  check(table, api->create(o.config.c_str(), table, &agg), "create");
-  const bool streams = FLARE_HAS_FIELD(api, flare_aggregator_api_v1, abort_update) && api->begin_update;
+  std::vector<Subject> subjects;
+  for (const PluginChoice& choice : o.plugins) {
+    Subject s{load_plugin({"", choice.path, {}}, FLARE_PLUGIN_AGGREGATOR)};
+    s.api = static_cast<const flare_aggregator_api_v1*>(s.plugin.descriptor().api);
+    s.name = s.plugin.descriptor().name;
+    s.config = choice.config;
+    check(table, s.api->create(choice.config.c_str(), table, &s.agg), "create");
+    const bool streams =
+        FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, abort_update) && s.api->begin_update;
+    s.rows.push_back({s.name + ", whole updates", Mode::Whole, {}});
+    if (streams) {
+      s.rows.push_back({"  streamed, one by one", Mode::UpdateAfterUpdate, {}});
+      s.rows.push_back({"  streamed, interleaved", Mode::Interleaved, {}});
+      if (o.plugins.size() == 1) {
+        s.rows.push_back({"  + host check, threads", Mode::InterleavedChecked, {}});
+        s.rows.push_back({"  + host check, 1 thread", Mode::InterleavedCheckedOnCaller, {}});
+      }
+    }
+    subjects.push_back(std::move(s));
+  }
 
   const auto sizes = layer_sizes(o.params);
   const auto pieces = pieces_of(sizes);
@@ -220,49 +260,42 @@ int main(int argc, char** argv) try {
   const double bytes = double(o.clients + 1) * 4.0 * double(o.params);
   std::vector<char> src(static_cast<size_t>(bytes / 2), 1), dst(src.size(), 0);
 
-  struct Row {
-    const char* label;
-    Mode mode;
-    std::vector<double> gbs;
-  };
-  std::vector<Row> rows = {{"fedavg, whole updates", Mode::Whole, {}}};
-  if (streams) {
-    rows.push_back({"streamed, one by one", Mode::UpdateAfterUpdate, {}});
-    rows.push_back({"streamed, interleaved", Mode::Interleaved, {}});
-    rows.push_back({"  + host check, threads", Mode::InterleavedChecked, {}});
-    rows.push_back({"  + host check, 1 thread", Mode::InterleavedCheckedOnCaller, {}});
-  }
   const size_t all = cpus();
   std::vector<double> copy_all_gbs, copy_one_gbs;
   for (size_t r = 0; r <= o.repeats; ++r) {  // run 0 warms up (page faults)
-    for (Row& row : rows) {
-      const auto start = std::chrono::steady_clock::now();
-      run_round(api, agg, table, clients, sizes, pieces, row.mode);
-      if (r > 0) row.gbs.push_back(bytes / seconds_since(start) / 1e9);
-    }
+    for (Subject& s : subjects)
+      for (Subject::Row& row : s.rows) {
+        const auto start = std::chrono::steady_clock::now();
+        run_round(s.api, s.agg, table, clients, sizes, pieces, row.mode);
+        if (r > 0) row.gbs.push_back(bytes / seconds_since(start) / 1e9);
+      }
     const double all_s = timed_copy(dst, src, all);
     const double one_s = timed_copy(dst, src, 1);
     if (r == 0) continue;
     copy_all_gbs.push_back(bytes / all_s / 1e9);
     copy_one_gbs.push_back(bytes / one_s / 1e9);
   }
-  api->destroy(agg);
+  for (Subject& s : subjects) s.api->destroy(s.agg);
 
   const Spread c = spread(copy_all_gbs), c1 = spread(copy_one_gbs);
-  std::printf("fedavg %s, %zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), "
-              "%zu cpus, %zu runs:\n",
-              o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
-  std::printf("  %-24s %8s %8s %8s  (GB/s, bytes = %.0f MB)  / all-core copy\n", "", "median",
+  std::printf("%zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), %zu cpus, "
+              "%zu runs:\n",
+              o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
+  std::printf("  %-32s %8s %8s %8s  (GB/s, bytes = %.0f MB)  / all-core copy\n", "", "median",
               "min", "max", bytes / 1e6);
   std::string json = "{";
-  for (const Row& row : rows) {
-    const Spread a = spread(row.gbs);
-    std::printf("  %-24s %8.2f %8.2f %8.2f  %3.0f%%\n", row.label, a.median, a.min, a.max,
-                100.0 * a.median / c.median);
-    json += "\"" + std::string(row.label) + "\": " + std::to_string(a.median) + ", ";
+  for (const Subject& s : subjects) {
+    if (s.config != "{}") std::printf("  %s config %s\n", s.name.c_str(), s.config.c_str());
+    for (const Subject::Row& row : s.rows) {
+      const Spread a = spread(row.gbs);
+      std::printf("  %-32s %8.2f %8.2f %8.2f  %3.0f%%\n", row.label.c_str(), a.median, a.min,
+                  a.max, 100.0 * a.median / c.median);
+      json += "\"" + s.name + ": " + row.label.substr(row.label.find_first_not_of(' ')) +
+              "\": " + std::to_string(a.median) + ", ";
+    }
   }
-  std::printf("  %-24s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
-  std::printf("  %-24s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
+  std::printf("  %-32s %8.2f %8.2f %8.2f\n", "memcpy, all cores", c.median, c.min, c.max);
+  std::printf("  %-32s %8.2f %8.2f %8.2f\n", "memcpy, one core", c1.median, c1.min, c1.max);
   std::printf("%s\"copy_all_gbs\": %.3f, \"copy_one_gbs\": %.3f, \"cpus\": %zu, \"runs\": %zu}\n",
               json.c_str(), c.median, c1.median, all, o.repeats);
   return 0;

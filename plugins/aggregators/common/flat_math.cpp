@@ -9,18 +9,7 @@
 #include <vector>
 
 #include "parallel_chunks.hpp"
-
-// Each element loop is compiled twice on x86-64, for AVX2 and for the
-// baseline, and the loader picks one for the CPU it runs on (ifunc): the
-// plugin runs on any x86-64 and uses 256-bit vectors where they exist.
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define FLARE_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef FLARE_VECTOR_CLONES
-#define FLARE_VECTOR_CLONES
-#endif
+#include "vector_clones.hpp"
 
 namespace flare::agg {
 namespace one_thread {
@@ -123,6 +112,60 @@ bool all_finite(const float* x, size_t n) {
 FLARE_VECTOR_CLONES
 bool all_finite(const double* x, size_t n) {
   return all_finite_chunk<uint64_t, double, 52, 0x7ffu>(x, n);
+}
+
+FLARE_VECTOR_CLONES
+void fold_difference_first(float* __restrict sum, const float* __restrict x,
+                           const float* __restrict base, double w, size_t n) {
+  const float weight = static_cast<float>(w);
+  for (size_t i = 0; i < n; ++i) sum[i] = weight * (x[i] - base[i]);
+}
+
+FLARE_VECTOR_CLONES
+void fold_difference(float* __restrict sum, const float* __restrict x,
+                     const float* __restrict base, double w, size_t n) {
+  const float weight = static_cast<float>(w);
+  for (size_t i = 0; i < n; ++i) sum[i] += weight * (x[i] - base[i]);
+}
+
+FLARE_VECTOR_CLONES
+void fold_difference_first(double* __restrict sum, const double* __restrict x,
+                           const double* __restrict base, double w, size_t n) {
+  for (size_t i = 0; i < n; ++i) sum[i] = w * (x[i] - base[i]);
+}
+
+FLARE_VECTOR_CLONES
+void fold_difference(double* __restrict sum, const double* __restrict x,
+                     const double* __restrict base, double w, size_t n) {
+  for (size_t i = 0; i < n; ++i) sum[i] += w * (x[i] - base[i]);
+}
+
+// Four partial sums: without -ffast-math GCC keeps one strictly ordered
+// accumulator, a dependency chain of additions that no vector shortens.
+template <class T>
+double squared_distance_of(const T* x, const T* base, size_t n) {
+  double part[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (size_t k = 0; k < 4; ++k) {
+      const double d = static_cast<double>(x[i + k]) - static_cast<double>(base[i + k]);
+      part[k] += d * d;
+    }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - static_cast<double>(base[i]);
+    part[0] += d * d;
+  }
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+FLARE_VECTOR_CLONES
+double squared_distance(const float* x, const float* base, size_t n) {
+  return squared_distance_of(x, base, n);
+}
+
+FLARE_VECTOR_CLONES
+double squared_distance(const double* x, const double* base, size_t n) {
+  return squared_distance_of(x, base, n);
 }
 
 }  // namespace one_thread

@@ -63,6 +63,16 @@ void fold(double* sum, const double* x, double weight, size_t n);
 void finish(double* out, const double* sum, double scale, size_t n);
 bool all_finite(const float* x, size_t n);
 bool all_finite(const double* x, size_t n);
+// sum = w * (x - base), sum += w * (x - base): a difference from the global
+// model folded in (float32: each operation rounded to float32 once).
+void fold_difference_first(float* sum, const float* x, const float* base, double weight, size_t n);
+void fold_difference(float* sum, const float* x, const float* base, double weight, size_t n);
+void fold_difference_first(double* sum, const double* x, const double* base, double weight,
+                           size_t n);
+void fold_difference(double* sum, const double* x, const double* base, double weight, size_t n);
+// sum (x - base)^2, accumulated in double.
+double squared_distance(const float* x, const float* base, size_t n);
+double squared_distance(const double* x, const double* base, size_t n);
 }  // namespace one_thread
 
 // How many threads the functions above may use (0: every usable CPU). For

@@ -1,7 +1,7 @@
-// One tensor of fedavg's round: its running weighted sum (float32 / float64)
-// or, for an integer tensor, the latest completed update's value. The sum is
-// finished in place into the round's result, so a round holds 1x the model
-// (plain float32 sums) or 2x (compensated: the carry array besides).
+// One tensor of a weighted mean's round: its running weighted sum (float32 /
+// float64) or, for an integer tensor, the latest completed update's value. The
+// sum is finished in place into the round's result, so a round holds 1x the
+// model (plain float32 sums) or 2x (compensated: the carry array besides).
 #pragma once
 
 #include <flare/plugin_abi.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace fedavg {
+namespace flare::agg {
 
 enum class Summation { Float32, Compensated };
 
@@ -29,6 +29,8 @@ struct TensorSum {
   // tensor from element 0 up, so what was written is always a prefix.
   size_t written = 0;
 
+  bool is_float32() const { return dtype.code == kDLFloat && dtype.bits == 32; }
+
   // Sizes the buffers for the round, reusing the last round's memory.
   void reset(Summation mode);
   // Adds weight * x to elements [a, b), x pointing at element a's value, on
@@ -40,6 +42,9 @@ struct TensorSum {
   // and a fold pass. Stops before the first block holding NaN or infinity
   // and returns how many elements from a were folded (b - a: all finite).
   size_t fold_finite(const void* x, size_t a, size_t b, double weight, Summation mode);
+  // Adds weight * (x - base) to elements [a, b) (plain sums only): a clipped
+  // difference from the global model, x and base pointing at element a.
+  void fold_difference(const void* x, const void* base, size_t a, size_t b, double weight);
   void mark_written(size_t end) {
     if (end > written) written = end;
   }
@@ -47,4 +52,4 @@ struct TensorSum {
   void finish(size_t a, size_t b, double scale, Summation mode);
 };
 
-}  // namespace fedavg
+}  // namespace flare::agg
