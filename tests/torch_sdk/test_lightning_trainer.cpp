@@ -338,3 +338,27 @@ TEST_CASE("a scaffold trainer refuses a model without control variates") {
   CHECK_THROWS_WITH_AS(set_weights(*ranks.trainers[0], model),
                        doctest::Contains("no \"scaffold.c/\" control variates"), flare::Error);
 }
+
+TEST_CASE("scaffold's correction bypasses momentum: c_i+ does not grow with c - c_i") {
+  // Through a momentum-0.9 optimizer the correction would move the weights
+  // by up to 10x lr (c - c_i) a step, and c_i+ would carry that excess into
+  // the next round's correction (LitNet diverged). Applied beside the
+  // optimizer, it cancels out of c_i+ but for its effect on the gradients.
+  const json config = with(kFullBatchSgd, {{"local_epochs", 4}, {"momentum", 0.9},
+                                           {"algorithm", "scaffold"}});
+  Ranks plain(1, 8, 2, {config}), shifted(1, 8, 2, {config});
+  Named start = copies(plain.trainers[0]->weights());
+  const double delta = 0.5;  // c for the shifted site; c_i = 0 on both
+  start["scaffold.c/weight"] = torch::full({3, 4}, delta);
+  start["scaffold.c/bias"] = torch::full({3}, delta);
+  set_weights(*shifted.trainers[0], start);
+  const Named from_plain = copies(plain.train()[0].weights);
+  const Named from_shifted = copies(shifted.train()[0].weights);
+  for (const char* name : {"scaffold.c/weight", "scaffold.c/bias"}) {
+    // Proposals c + c_i+: 0 + c_i+ and delta + c_i+.
+    const double excess =
+        (from_shifted.at(name) - delta - from_plain.at(name)).abs().max().item<double>();
+    INFO(std::string(name) << ": c_i+ moved by " << excess << " for c - c_i = " << delta);
+    CHECK(excess < 0.1 * delta);
+  }
+}

@@ -208,8 +208,10 @@ class LightningTrainer : public flare::Trainer {
                                                    std::to_string(round.round) + ", epoch " +
                                                    std::to_string(epoch) + ", step " +
                                                    std::to_string(b + 1));
-          correction_.correct(ddp_->flat_parameters(), ddp_->flat_gradients());
+          correction_.before_step(ddp_->flat_parameters(), ddp_->flat_gradients());
           optimizer.step();
+          if (correction_.algorithm() == LocalAlgorithm::Scaffold)
+            correction_.after_step(ddp_->flat_parameters(), learning_rate(optimizer));
           ++steps_done;
         }
         const auto size = static_cast<double>(batch.size());
@@ -220,8 +222,7 @@ class LightningTrainer : public flare::Trainer {
           host_.progress("train", epoch, b + 1, batches);
       }
     }
-    if (correction_.algorithm() == LocalAlgorithm::Scaffold)
-      correction_.end_round(ddp_->flat_parameters(), steps_done, learning_rate(optimizer));
+    correction_.end_round(ddp_->flat_parameters());
     synchronize_buffers();
     torch::Tensor totals =
         torch::stack({loss_sum, correct_sum, torch::full({}, static_cast<double>(fed), f64)});

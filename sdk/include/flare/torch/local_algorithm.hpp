@@ -5,13 +5,19 @@
 //    w_g the weights the round started from; its gradient mu (w - w_g) is added
 //    to every optimizer step's gradient.
 //  - SCAFFOLD (Karimireddy et al. 2020, option II): the site keeps its control
-//    variate c_i; every step's gradient gets + (c - c_i); after K steps of
-//    learning rate lr, c_i+ = c_i - c + (x - y) / (K lr).
+//    variate c_i; every step of learning rate lr_k also moves the weights by
+//    -lr_k (c - c_i); after K steps, c_i+ = c_i - c + (x - y) / sum_k lr_k
+//    (K lr for a constant rate).
 //
-// Both act on the group's mean gradient (after DDP's all-reduce, before the
-// optimizer step): x, w_g, c, c_i and the mean gradient are the same on every
-// rank, so every rank computes the same correction and the same c_i with no
-// collective of its own.
+// FedProx's term joins the group's mean gradient (after DDP's all-reduce,
+// before the optimizer step), as the proximal term of the loss would.
+// SCAFFOLD's correction is applied to the weights after the step, outside the
+// optimizer, as NVFlare's PTScaffoldHelper does: through a momentum optimizer
+// it would be amplified by 1 / (1 - momentum), and so would c_i's estimate of
+// it, round after round (LitNet with momentum 0.9 reached NaN in round 3).
+// x, w_g, c, c_i and the mean gradient are the same on every rank, so every
+// rank computes the same correction and the same c_i with no collective of
+// its own.
 //
 // c travels inside the model: with SCAFFOLD, the weights the trainer hands out
 // hold one tensor "scaffold.c/<parameter>" per trainable parameter (zeros at
@@ -118,24 +124,31 @@ class LocalCorrection {
     torch::NoGradGuard no_grad;
     start_ = flat.clone();
     if (algorithm_ == LocalAlgorithm::Scaffold) drift_ = control_ - local_control_;
+    rates_ = 0;
   }
 
-  // Before every optimizer step, on the group's mean gradient.
-  void correct(const torch::Tensor& flat, const torch::Tensor& gradient) const {
-    if (!start_.defined()) return;
+  // FedProx: before every optimizer step, on the group's mean gradient.
+  void before_step(const torch::Tensor& flat, const torch::Tensor& gradient) const {
+    if (algorithm_ != LocalAlgorithm::FedProx || !start_.defined()) return;
     torch::NoGradGuard no_grad;
-    if (algorithm_ == LocalAlgorithm::FedProx) gradient.add_(flat - start_, mu_);
-    else if (algorithm_ == LocalAlgorithm::Scaffold) gradient.add_(drift_);
+    gradient.add_(flat - start_, mu_);
   }
 
-  // At the end of train(), after `steps` optimizer steps of learning rate `lr`:
-  // SCAFFOLD's c_i+ and the proposed c + (c_i+ - c_i). No step: c_i stays.
-  void end_round(const torch::Tensor& flat, int64_t steps, double lr) {
+  // SCAFFOLD: after every optimizer step of learning rate `lr`.
+  void after_step(const torch::Tensor& flat, double lr) {
+    if (algorithm_ != LocalAlgorithm::Scaffold || !start_.defined()) return;
+    torch::NoGradGuard no_grad;
+    flat.add_(drift_, -lr);
+    rates_ += lr;
+  }
+
+  // At the end of train(): SCAFFOLD's c_i+ and the proposed c + (c_i+ - c_i).
+  // No step taken: c_i stays.
+  void end_round(const torch::Tensor& flat) {
     if (algorithm_ != LocalAlgorithm::Scaffold || !start_.defined()) return;
     torch::NoGradGuard no_grad;
     torch::Tensor updated = local_control_;
-    if (steps > 0 && lr > 0)
-      updated = local_control_ - control_ + (start_ - flat) / (static_cast<double>(steps) * lr);
+    if (rates_ > 0) updated = local_control_ - control_ + (start_ - flat) / rates_;
     proposal_.copy_(control_ + (updated - local_control_));
     local_control_.copy_(updated);
     start_ = torch::Tensor();
@@ -150,6 +163,7 @@ class LocalCorrection {
   torch::Tensor local_control_;  // c_i
   torch::Tensor drift_;          // c - c_i for the round
   torch::Tensor proposal_;       // c + (c_i+ - c_i), sent with the update
+  double rates_ = 0;             // sum of the round's learning rates
   ModuleState control_views_;
   ModuleState proposal_views_;
 };
