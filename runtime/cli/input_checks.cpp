@@ -121,6 +121,7 @@ void validate_plugin_configs(const jobspec::JobSpec& job, const JobPlugins& plug
   const host::HostServices services;  // errors and logging; a group of one rank
   const jobspec::SiteSpec& site = job.sites.front();
   const std::string data_dir = job.data_dir.string();
+  const std::string data_json = jobspec::data_table(job).dump();
   flare_worker_info worker{};
   worker.site_name = site.name.c_str();
   worker.site_index = 0;
@@ -132,6 +133,7 @@ void validate_plugin_configs(const jobspec::JobSpec& job, const JobPlugins& plug
   worker.seed = job.seed;
   worker.data_dir = data_dir.c_str();
   worker.work_dir = nullptr;  // no run folder exists yet
+  worker.data_json = data_json.c_str();
   try {
     host::validate_trainer_config(plugins.trainer, job.trainer.config.dump(), worker, services);
   } catch (const host::PluginCallError& e) {

@@ -62,6 +62,10 @@ struct JobSpec {
   SiteSpec site_defaults{.name = {}, .devices = 2};
   std::vector<SiteSpec> sites;     // one per client, in order
   std::filesystem::path data_dir;  // data.dir: every job names its data
+  // How the training data is split across sites (trainers read it through
+  // flare/data_split.hpp): "iid" or "dirichlet", label-skewed by data.alpha.
+  std::string data_split = "iid";
+  double data_alpha = 0.5;
   PluginRef trainer;               // [trainer]: every job names its trainer
   PluginRef aggregator{.name = "fedavg"};
   std::string key_metric = "val_acc";   // ranks global models for "best"
@@ -85,6 +89,12 @@ struct JobSpec {
   // Compares `source` too: a job exported and loaded back differs only there.
   bool operator==(const JobSpec&) const = default;
 };
+
+// The job's [data] table as trainers receive it (flare_worker_info.data_json):
+// {"dir": ..., "split": ..., "alpha": ...}.
+inline nlohmann::json data_table(const JobSpec& spec) {
+  return {{"dir", spec.data_dir.string()}, {"split", spec.data_split}, {"alpha", spec.data_alpha}};
+}
 
 // Everything wrong with a job file or an override. The message names where
 // and what: "<file>:<line>: <key.path>: expected <what>, found <what>", with

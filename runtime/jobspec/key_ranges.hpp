@@ -16,6 +16,11 @@ struct IntegerRange {
   int64_t max;
 };
 
+struct NumberRange {
+  double min;
+  double max;
+};
+
 // Seconds.
 struct DurationRange {
   double min_s;
@@ -32,6 +37,10 @@ inline constexpr IntegerRange kPortRange{0, 65535};                   // master_
 inline constexpr IntegerRange kMaxRestartsRange{0, 1000};             // max_restarts
 inline constexpr IntegerRange kSaveEveryRange{1, 1'000'000};          // server.save_every
 inline constexpr IntegerRange kKeepLastRange{0, 1'000'000};           // server.keep_last (0: all)
+// data.alpha: Dirichlet concentration. Below 0.001 nearly every class lands
+// on one site (the split then rarely gives each site its least samples);
+// above 1e6 it is IID in all but name.
+inline constexpr NumberRange kDirichletAlphaRange{0.001, 1e6};
 // Every timeout (server.round_timeout_s, server.worker_start_timeout_s,
 // progress_timeout_s, rendezvous_timeout_s). At least a millisecond: the
 // collectives count in whole milliseconds, where less is 0, no time at all.

@@ -85,10 +85,12 @@ void read_data(const TableReader& top, JobSpec& spec) {
   constexpr std::string_view expected = "the folder of the job's data";
   const auto data = top.table("data");
   if (!data) top.fail_missing("data.dir", expected);
-  data->allow_only({"dir"});
+  data->allow_only({"dir", "split", "alpha"});
   auto dir = data->path("dir");
   if (!dir) data->fail("dir", expected, "none");
   spec.data_dir = std::move(*dir);
+  spec.data_split = data->choice("split", {"iid", "dirichlet"}).value_or(spec.data_split);
+  spec.data_alpha = data->number("alpha", kDirichletAlphaRange).value_or(spec.data_alpha);
 }
 
 void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin) {

@@ -52,6 +52,18 @@ std::optional<int64_t> TableReader::integer(std::string_view key, IntegerRange r
   return value;
 }
 
+std::optional<double> TableReader::number(std::string_view key, const NumberRange& range) const {
+  const toml::node* node = find(key);
+  if (!node) return std::nullopt;
+  std::optional<double> value = node->value_exact<double>();
+  if (const auto integer = node->value_exact<int64_t>()) value = static_cast<double>(*integer);
+  if (!value || !(*value >= range.min && *value <= range.max))  // NaN fails too
+    doc_->fail(*node, key_path(key),
+               "a number from " + toml_float(range.min) + " to " + toml_float(range.max),
+               describe(*node));
+  return value;
+}
+
 std::optional<double> TableReader::seconds(std::string_view key,
                                            const DurationRange& range) const {
   const toml::node* node = find(key);

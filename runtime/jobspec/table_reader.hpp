@@ -41,6 +41,8 @@ class TableReader {
   // the maximum when another key does ("clients.count").
   std::optional<int64_t> integer(std::string_view key, IntegerRange range,
                                  std::string_view max_name = {}) const;
+  // A number within `range` (an integer is fine).
+  std::optional<double> number(std::string_view key, const NumberRange& range) const;
   // A number of seconds within `range` (an integer is fine).
   std::optional<double> seconds(std::string_view key, const DurationRange& range) const;
   std::optional<bool> boolean(std::string_view key) const;

@@ -58,6 +58,8 @@ std::string to_toml(const JobSpec& spec) {
     out += "\n[sites." + toml_key(site.name) + "]\n" + worker_group_toml(site);
 
   out += "\n[data]\n" + line("dir", path_value(spec.data_dir));
+  out += line("split", toml_string(spec.data_split));
+  out += line("alpha", toml_float(spec.data_alpha));
   out += plugin_section("trainer", spec.trainer);
   out += plugin_section("aggregator", spec.aggregator);
 

@@ -161,6 +161,7 @@ int run_rank(int argc, char** argv) {
     const auto plugin = flare::host::load_plugin(
         {job.trainer.name, job.trainer.path, job.plugin_path}, FLARE_PLUGIN_TRAINER);
     const std::string data_dir = job.data_dir.string();
+    const std::string data_json = flare::jobspec::data_table(job).dump();
     flare_worker_info info{};
     info.struct_size = sizeof(info);
     info.site_name = args.site.c_str();
@@ -175,6 +176,7 @@ int run_rank(int argc, char** argv) {
     info.seed = job.seed;
     info.data_dir = data_dir.c_str();
     info.work_dir = args.work_dir.c_str();
+    info.data_json = data_json.c_str();
     flare::host::TrainerInstance trainer(plugin, job.trainer.config.dump(), info, services);
     log->info("trainer created");
 

@@ -38,8 +38,8 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "plugin_path = [\"p 1\", \"/q\"]\n"
                    "[clients]\ncount = 3\ndevices = 1\noversubscribe = true\n"
                    "[sites.site-3]\ndevices = 5\n"
-                   "[data]\ndir = \"d\"\n[trainer]\npath = \"lib/libx.so\"\n"
-                   "[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
+                   "[data]\ndir = \"d\"\nsplit = \"dirichlet\"\nalpha = 0.3\n"
+                   "[trainer]\npath = \"lib/libx.so\"\n[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
                    "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\nsave_every = 5\n"
@@ -53,6 +53,8 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
   REQUIRE(spec.save_every == 5);
   REQUIRE(spec.keep_last == 2);
   REQUIRE(spec.wire_dtype == "int8");
+  REQUIRE(spec.data_split == "dirichlet");
+  REQUIRE(spec.data_alpha == 0.3);
   const JobSpec loaded = reload(spec, folder.root() / "out/nested");
   CHECK(loaded == spec);
   CHECK(loaded.trainer.config["tiny"].get<double>() == 1e-300);

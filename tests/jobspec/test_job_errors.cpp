@@ -137,6 +137,18 @@ TEST_CASE("rejects a save_every below 1 and a negative keep_last, naming the ran
         "integer -1");
 }
 
+TEST_CASE("rejects a data split that is neither iid nor dirichlet, and an alpha out of range") {
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\ndir = \"d\"\nsplit = \"label\"\n") ==
+        "job.toml:5: data.split: expected one of \"iid\", \"dirichlet\", found the string "
+        "\"label\"");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\ndir = \"d\"\nalpha = 0\n") ==
+        "job.toml:5: data.alpha: expected a number from 0.001 to 1.0e+06, found the integer 0");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\ndir = \"d\"\nalpha = nan\n")
+            .starts_with("job.toml:5: data.alpha: expected a number from 0.001 to 1.0e+06"));
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\ndir = \"d\"\nsplit = \"dirichlet\"\n"
+                  "alpha = 0.1\n") == "no error");
+}
+
 TEST_CASE("rejects a wire_dtype that is none of the four, naming them") {
   CHECK(error_for("[server]\nwire_dtype = \"fp16\"\n") ==
         "job.toml:2: server.wire_dtype: expected one of \"float32\", \"bfloat16\", \"float16\", "

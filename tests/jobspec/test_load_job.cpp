@@ -24,12 +24,15 @@ TEST_CASE("loads the shipped cifar10 job with its values") {
   CHECK(spec.site_defaults == SiteSpec{.name = {}, .devices = 2});
   CHECK(spec.sites == std::vector<SiteSpec>{{"site-1", 2}, {"site-2", 2}});
   CHECK(spec.data_dir == (fs::path(FLARE_SOURCE_DIR) / "data/cifar10").lexically_normal());
+  CHECK(spec.data_split == "iid");
+  CHECK(spec.data_alpha == 0.5);
   CHECK(spec.trainer.name == "cifar10");
   CHECK(spec.trainer.path.empty());
   CHECK(spec.trainer.config == nlohmann::json{{"batch_size", 4},
                                               {"lr", 0.001},
                                               {"momentum", 0.9},
                                               {"local_epochs", 1},
+                                              {"algorithm", "fedavg"},
                                               {"val_fraction", 0.2},
                                               {"shard_test_set", true}});
   CHECK(spec.trainer.config["batch_size"].is_number_integer());

@@ -52,7 +52,8 @@ static_assert(offsetof(flare_worker_info, num_threads) == 48);
 static_assert(offsetof(flare_worker_info, seed) == 56);
 static_assert(offsetof(flare_worker_info, data_dir) == 64);
 static_assert(offsetof(flare_worker_info, work_dir) == 72);
-static_assert(sizeof(flare_worker_info) == 80);
+static_assert(offsetof(flare_worker_info, data_json) == 80);
+static_assert(sizeof(flare_worker_info) == 88);
 
 static_assert(offsetof(flare_round_info, struct_size) == 0);
 static_assert(offsetof(flare_round_info, round) == 8);
@@ -143,6 +144,7 @@ static_assert(FLARE_HOST_SERVICES_SIZE_1_0 == 104);
 static_assert(FLARE_HOST_SERVICES_SIZE_1_1 == 120);
 static_assert(FLARE_HOST_SERVICES_SIZE_1_4 == 128);
 static_assert(FLARE_WORKER_INFO_SIZE_1_0 == 80);
+static_assert(FLARE_WORKER_INFO_SIZE_1_4 == 88);
 static_assert(FLARE_ROUND_INFO_SIZE_1_0 == 24);
 static_assert(FLARE_TRAIN_RESULT_SIZE_1_0 == 72);
 static_assert(FLARE_TRAINER_API_SIZE_1_0 == 56);
@@ -159,7 +161,7 @@ static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
 // FLARE_*_SIZE_1_<minor> constant (or with trailing padding) fails here.
 static_assert(sizeof(flare_named_tensor) == FLARE_NAMED_TENSOR_SIZE_1_0);
 static_assert(sizeof(flare_host_services) == FLARE_HOST_SERVICES_SIZE_1_4);
-static_assert(sizeof(flare_worker_info) == FLARE_WORKER_INFO_SIZE_1_0);
+static_assert(sizeof(flare_worker_info) == FLARE_WORKER_INFO_SIZE_1_4);
 static_assert(sizeof(flare_round_info) == FLARE_ROUND_INFO_SIZE_1_0);
 static_assert(sizeof(flare_train_result) == FLARE_TRAIN_RESULT_SIZE_1_0);
 static_assert(sizeof(flare_trainer_api_v1) == FLARE_TRAINER_API_SIZE_1_2);

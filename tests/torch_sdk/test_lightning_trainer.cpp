@@ -10,6 +10,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <utility>
 #include <memory>
 #include <set>
 #include <vector>
@@ -30,6 +33,9 @@ sdk::TensorDataset numbered_samples(int64_t n) {
 
 class TinyTrainer final : public sdk::LightningTrainer {
  public:
+  static flare::ConfigSchema config_schema() {
+    return LightningTrainer::config_schema().number("momentum", {0});
+  }
   TinyTrainer(const json& config, const flare::WorkerInfo& worker, flare::Host host,
               int64_t train_samples, int64_t validation_samples)
       : LightningTrainer(config, worker, host, {.batch_size = 2}),
@@ -38,7 +44,8 @@ class TinyTrainer final : public sdk::LightningTrainer {
   torch::nn::Module& model() override { return *net_; }
   std::unique_ptr<torch::optim::Optimizer> configure_optimizer() override {
     return std::make_unique<torch::optim::SGD>(net_->parameters(),
-                                               torch::optim::SGDOptions(0.1).momentum(0.9));
+                                               torch::optim::SGDOptions(kLearningRate)
+                                                   .momentum(option("momentum", 0.9)));
   }
   sdk::DataSplits setup() override { return data_; }
   sdk::StepOutput training_step(const sdk::Batch& batch) override {
@@ -56,6 +63,7 @@ class TinyTrainer final : public sdk::LightningTrainer {
     return out;
   }
 
+  static constexpr double kLearningRate = 0.1;
   std::vector<int64_t> fed;  // sample indices, in the order trained on
 
  private:
@@ -91,9 +99,9 @@ struct Ranks {
     }
   }
 
-  std::vector<flare::TrainOutput> train() {
+  std::vector<flare::TrainOutput> train(int64_t round = 0) {
     return flare::testing::on_every_rank(static_cast<int>(trainers.size()), [&](int r) {
-      return trainers[r]->train(flare_round_info{sizeof(flare_round_info), 0, 1});
+      return trainers[r]->train(flare_round_info{sizeof(flare_round_info), round, round + 1});
     });
   }
 };
@@ -160,4 +168,197 @@ TEST_CASE("accumulate_grad_batches and bucket_cap_mb must be positive") {
   CHECK_THROWS_AS(schema.check(json{{"accumulate_grad_batches", 0}}), flare::Error);
   CHECK_THROWS_AS(schema.check(json{{"bucket_cap_mb", 0}}), flare::Error);
   CHECK_NOTHROW(schema.check(json{{"accumulate_grad_batches", 2}, {"bucket_cap_mb", 0.5}}));
+}
+
+namespace {
+
+using Named = std::map<std::string, torch::Tensor>;
+
+// Copies of named tensors (the views die with the next call on the trainer).
+Named copies(const std::vector<flare_named_tensor>& views) {
+  Named out;
+  for (const auto& v : views) out[v.name] = sdk::from_dl_view(v.tensor).clone();
+  return out;
+}
+
+void set_weights(TinyTrainer& trainer, const Named& weights) {
+  sdk::ModuleState state({weights.begin(), weights.end()});
+  trainer.set_weights(state.views());
+}
+
+// The full-batch cross-entropy gradient of the linear model {weight, bias}
+// on `data`, by autograd.
+Named full_batch_gradient(const Named& w, const sdk::TensorDataset& data) {
+  const torch::Tensor weight = w.at("weight").clone().requires_grad_();
+  const torch::Tensor bias = w.at("bias").clone().requires_grad_();
+  torch::nn::functional::cross_entropy(torch::nn::functional::linear(data.inputs, weight, bias),
+                                       data.targets)
+      .backward();
+  return {{"weight", weight.grad()}, {"bias", bias.grad()}};
+}
+
+// `steps` full-batch gradient steps of plain SGD from `w`, each gradient
+// plus correction(w).
+template <class Correction>
+Named descend(Named w, const sdk::TensorDataset& data, int steps, Correction correction) {
+  for (int k = 0; k < steps; ++k) {
+    const Named g = full_batch_gradient(w, data);
+    const Named extra = correction(w);
+    for (auto& [name, value] : w)
+      value = value - TinyTrainer::kLearningRate * (g.at(name) + extra.at(name));
+  }
+  return w;
+}
+
+double max_difference(const Named& a, const Named& b, const std::string& prefix = "") {
+  double worst = 0;
+  for (const auto& [name, value] : b)
+    worst = std::max(worst, (a.at(prefix + name) - value).abs().max().item<double>());
+  return worst;
+}
+
+Named model_part(const Named& weights) {
+  return {{"weight", weights.at("weight")}, {"bias", weights.at("bias")}};
+}
+
+const json kFullBatchSgd = {{"batch_size", 16}, {"local_epochs", 3}, {"momentum", 0}};
+
+json with(json config, const json& more) {
+  config.update(more);
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("fedprox with mu = 0 trains exactly as fedavg; with mu, each step adds mu (w - w_start)") {
+  Ranks plain(1, 8, 2, {kFullBatchSgd});
+  Ranks mu_zero(1, 8, 2, {with(kFullBatchSgd, {{"algorithm", "fedprox"}, {"fedprox_mu", 0}})});
+  plain.train();
+  mu_zero.train();
+  CHECK(plain.trainers[0]->flat_weights() == mu_zero.trainers[0]->flat_weights());
+
+  constexpr double mu = 0.7;
+  Ranks prox(1, 8, 2, {with(kFullBatchSgd, {{"algorithm", "fedprox"}, {"fedprox_mu", mu}})});
+  const Named start = copies(prox.trainers[0]->weights());
+  CHECK(start.size() == 2);  // FedProx adds no tensors
+  prox.train();
+  const Named expected = descend(start, numbered_samples(8), 3, [&](const Named& w) {
+    return Named{{"weight", mu * (w.at("weight") - start.at("weight"))},
+                 {"bias", mu * (w.at("bias") - start.at("bias"))}};
+  });
+  const double diff = max_difference(copies(prox.trainers[0]->weights()), expected);
+  INFO("fedprox differs from the hand-computed descent by " << diff);
+  CHECK(diff < 1e-5);
+  CHECK(max_difference(copies(plain.trainers[0]->weights()), expected) > 1e-3);
+}
+
+TEST_CASE("scaffold on two sites: steps corrected by c - c_i, c_i+ = c_i - c + (x - y) / (K lr)") {
+  // Site A: 6 samples on two ranks (3 each: their mean gradient is the full
+  // batch's); site B: 4 samples on one. Two full-batch steps a round.
+  const json config = with(kFullBatchSgd, {{"local_epochs", 2}, {"algorithm", "scaffold"}});
+  Ranks site_a(2, 6, 2, {config, config});
+  Ranks site_b(1, 4, 2, {config});
+  const sdk::TensorDataset data_a = numbered_samples(6), data_b = numbered_samples(4);
+  const Named initial = copies(site_a.trainers[0]->weights());
+  REQUIRE(initial.size() == 4);
+  CHECK(initial.at("scaffold.c/weight").abs().max().item<double>() == 0);
+  CHECK(initial.at("scaffold.c/bias").abs().max().item<double>() == 0);
+  const double lr = TinyTrainer::kLearningRate;
+  constexpr int K = 2;
+
+  // The site's round by hand: y after K corrected steps, and its new c_i.
+  const auto by_hand = [&](const Named& x, const Named& c, const Named& c_i,
+                           const sdk::TensorDataset& data) {
+    const Named y = descend(x, data, K, [&](const Named&) {
+      return Named{{"weight", c.at("weight") - c_i.at("weight")},
+                   {"bias", c.at("bias") - c_i.at("bias")}};
+    });
+    Named c_next;
+    for (const auto& [name, value] : y)
+      c_next[name] = c_i.at(name) - c.at(name) + (x.at(name) - value) / (K * lr);
+    return std::pair{y, c_next};
+  };
+  const auto train_round = [&](int64_t round, const Named& global) {
+    for (auto& t : site_a.trainers) set_weights(*t, global);
+    set_weights(*site_b.trainers[0], global);
+    auto a = site_a.train(round);
+    auto b = site_b.train(round);
+    const Named a0 = copies(a[0].weights), a1 = copies(a[1].weights);
+    for (const auto& [name, value] : a0) CHECK(torch::equal(value, a1.at(name)));  // ranks agree
+    return std::pair{a0, copies(b[0].weights)};
+  };
+
+  Named zeros = {{"weight", torch::zeros({3, 4})}, {"bias", torch::zeros({3})}};
+  const Named x0 = model_part(initial);
+  const auto [update_a, update_b] = train_round(0, initial);
+  const auto [y_a, c_a] = by_hand(x0, zeros, zeros, data_a);
+  const auto [y_b, c_b] = by_hand(x0, zeros, zeros, data_b);
+  CHECK(max_difference(update_a, y_a) < 1e-5);
+  CHECK(max_difference(update_b, y_b) < 1e-5);
+  // The update's c tensors: c + (c_i+ - c_i), here c_i+.
+  CHECK(max_difference(update_a, c_a, "scaffold.c/") < 1e-4);
+  CHECK(max_difference(update_b, c_b, "scaffold.c/") < 1e-4);
+
+  // The server (eta_g = 1, both sites of two): x + mean(y - x), c + mean(dc).
+  Named global;
+  for (const char* name : {"weight", "bias"}) {
+    global[name] = (y_a.at(name) + y_b.at(name)) / 2;
+    global[std::string("scaffold.c/") + name] = (c_a.at(name) + c_b.at(name)) / 2;
+  }
+  const Named c1 = {{"weight", global.at("scaffold.c/weight")},
+                    {"bias", global.at("scaffold.c/bias")}};
+  const auto [second_a, second_b] = train_round(1, global);
+  const auto [y2_a, c2_a] = by_hand(model_part(global), c1, c_a, data_a);
+  const auto [y2_b, c2_b] = by_hand(model_part(global), c1, c_b, data_b);
+  CHECK(max_difference(second_a, y2_a) < 1e-5);
+  CHECK(max_difference(second_b, y2_b) < 1e-5);
+  for (const char* name : {"weight", "bias"}) {
+    const std::string key = std::string("scaffold.c/") + name;
+    CHECK((second_a.at(key) - (c1.at(name) + c2_a.at(name) - c_a.at(name))).abs().max().item<double>() < 1e-4);
+    CHECK((second_b.at(key) - (c1.at(name) + c2_b.at(name) - c_b.at(name))).abs().max().item<double>() < 1e-4);
+  }
+  // Without the correction the second round would differ.
+  CHECK(max_difference(second_a, descend(model_part(global), data_a, K, [&](const Named&) {
+          return zeros;
+        })) > 1e-4);
+}
+
+TEST_CASE("algorithm and fedprox_mu are checked by the base's schema, naming the option") {
+  const flare::ConfigSchema schema = TinyTrainer::config_schema();
+  CHECK_THROWS_WITH_AS(schema.check(json{{"algorithm", "fedsgd"}}),
+                       doctest::Contains("option 'algorithm'"), flare::Error);
+  CHECK_THROWS_WITH_AS(schema.check(json{{"fedprox_mu", -1}}),
+                       doctest::Contains("option 'fedprox_mu'"), flare::Error);
+  CHECK_NOTHROW(schema.check(json{{"algorithm", "scaffold"}}));
+}
+
+TEST_CASE("a scaffold trainer refuses a model without control variates") {
+  Ranks ranks(1, 4, 2, {json{{"algorithm", "scaffold"}}});
+  const Named model = model_part(copies(ranks.trainers[0]->weights()));
+  CHECK_THROWS_WITH_AS(set_weights(*ranks.trainers[0], model),
+                       doctest::Contains("no \"scaffold.c/\" control variates"), flare::Error);
+}
+
+TEST_CASE("scaffold's correction bypasses momentum: c_i+ does not grow with c - c_i") {
+  // Through a momentum-0.9 optimizer the correction would move the weights
+  // by up to 10x lr (c - c_i) a step, and c_i+ would carry that excess into
+  // the next round's correction (LitNet diverged). Applied beside the
+  // optimizer, it cancels out of c_i+ but for its effect on the gradients.
+  const json config = with(kFullBatchSgd, {{"local_epochs", 4}, {"momentum", 0.9},
+                                           {"algorithm", "scaffold"}});
+  Ranks plain(1, 8, 2, {config}), shifted(1, 8, 2, {config});
+  Named start = copies(plain.trainers[0]->weights());
+  const double delta = 0.5;  // c for the shifted site; c_i = 0 on both
+  start["scaffold.c/weight"] = torch::full({3, 4}, delta);
+  start["scaffold.c/bias"] = torch::full({3}, delta);
+  set_weights(*shifted.trainers[0], start);
+  const Named from_plain = copies(plain.train()[0].weights);
+  const Named from_shifted = copies(shifted.train()[0].weights);
+  for (const char* name : {"scaffold.c/weight", "scaffold.c/bias"}) {
+    // Proposals c + c_i+: 0 + c_i+ and delta + c_i+.
+    const double excess =
+        (from_shifted.at(name) - delta - from_plain.at(name)).abs().max().item<double>();
+    INFO(std::string(name) << ": c_i+ moved by " << excess << " for c - c_i = " << delta);
+    CHECK(excess < 0.1 * delta);
+  }
 }

@@ -101,8 +101,9 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
                                           torch::optim::SGDOptions(lr_).momentum(momentum_));
   }
 
-  // The site's share of the training records (site_split: shuffled with the job
-  // seed, one of num_sites shards, 80/20 train/validation) and the test batch:
+  // The site's share of the training records (site_split: the job's [data]
+  // split, IID shards shuffled with the job seed or a Dirichlet label skew,
+  // 80/20 train/validation) and the test batch:
   // all of it, or with shard_test_set every num_sites-th record from the
   // site's index. The batch is the same file on every site, so the shares
   // cover it once, and the server's sample-weighted mean over the sites is the
@@ -113,8 +114,12 @@ class Cifar10Trainer final : public sdk::LightningTrainer {
     const auto test = as_io_error([&] { return flare::cifar::read_test_set(dir); });
     auto pool = static_cast<int64_t>(train.size());
     if (max_train_ > 0) pool = std::min(pool, max_train_);
-    const sdk::SiteSplit split =
-        sdk::site_split(pool, worker().site_index, worker().num_sites, seed(), val_fraction_);
+    // The job's [data] split: IID shards or label-skewed (Dirichlet).
+    const torch::Tensor labels =
+        torch::from_blob(const_cast<std::uint8_t*>(train.labels.data()), {pool}, torch::kUInt8)
+            .to(torch::kLong);
+    const sdk::SiteSplit split = sdk::site_split(labels, worker(), seed(), val_fraction_);
+    sdk::report_label_histogram(host(), worker(), labels, split, 10);
     // Only rank 0's result reaches the server, and naming an official set
     // hashes all of it: the other ranks leave the description empty.
     const auto num_test = static_cast<int64_t>(test.size());

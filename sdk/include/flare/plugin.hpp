@@ -152,6 +152,9 @@ struct WorkerInfo {
   uint64_t seed = 0;
   std::string data_dir;
   std::string work_dir;
+  // The job's [data] table (ABI 1.4; an empty object from an older host):
+  // e.g. how the training data is split across sites (flare/data_split.hpp).
+  nlohmann::json data = nlohmann::json::object();
 
   static WorkerInfo from(const flare_worker_info* w) {
     WorkerInfo info;
@@ -169,6 +172,8 @@ struct WorkerInfo {
     info.seed = w->seed;
     info.data_dir = str(w->data_dir);
     info.work_dir = str(w->work_dir);
+    if (FLARE_HAS_FIELD(w, flare_worker_info, data_json) && w->data_json && *w->data_json)
+      info.data = nlohmann::json::parse(w->data_json);
     return info;
   }
 };

@@ -187,6 +187,14 @@ typedef struct flare_worker_info {
   uint64_t seed;            /* job seed: same on every rank and site          */
   const char* data_dir;     /* the job's data location                        */
   const char* work_dir;     /* a folder this rank may write (its own)         */
+
+  /* ---- ABI 1.4. A 1.0-1.3 host lacks it: check
+   * FLARE_HAS_FIELD(worker, flare_worker_info, data_json). */
+
+  /* The job's [data] table as a JSON object, e.g. {"dir": "/data",
+   * "split": "dirichlet", "alpha": 0.5}: how the job splits the training
+   * data across its sites (flare/data_split.hpp). NULL or "{}" when absent. */
+  const char* data_json;
 } flare_worker_info;
 
 /* ------------------------------------------------------------------ trainer */
@@ -446,6 +454,7 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 #define FLARE_HOST_SERVICES_SIZE_1_4 \
   FLARE_SIZE_THROUGH(flare_host_services, release_pages) /* 128 */
 #define FLARE_WORKER_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_worker_info, work_dir) /* 80 */
+#define FLARE_WORKER_INFO_SIZE_1_4 FLARE_SIZE_THROUGH(flare_worker_info, data_json) /* 88 */
 #define FLARE_ROUND_INFO_SIZE_1_0 FLARE_SIZE_THROUGH(flare_round_info, num_rounds) /* 24 */
 #define FLARE_TRAIN_RESULT_SIZE_1_0 FLARE_SIZE_THROUGH(flare_train_result, meta_json) /* 72 */
 #define FLARE_TRAINER_API_SIZE_1_0 FLARE_SIZE_THROUGH(flare_trainer_api_v1, train) /* 56 */

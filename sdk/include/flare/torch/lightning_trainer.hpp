@@ -25,6 +25,8 @@
 // overlapped with backward, gradient accumulation), progress, cancellation and
 // metrics reduced across ranks weighted by samples. A trainer whose
 // configure_optimizer returns a FlatSGD gets a fused whole-model update.
+// FedProx and SCAFFOLD come from the config (algorithm = "fedprox" |
+// "scaffold", local_algorithm.hpp), for every trainer on the base.
 // Header-only; part of the C++ SDK.
 #pragma once
 
@@ -33,6 +35,7 @@
 #include <flare/torch/data_parallel.hpp>
 #include <flare/torch/distributed.hpp>
 #include <flare/torch/flat_sgd.hpp>
+#include <flare/torch/local_algorithm.hpp>
 #include <flare/torch/tensor_views.hpp>
 
 #include <torch/torch.h>
@@ -87,26 +90,29 @@ class LightningTrainer : public flare::Trainer {
   // The base's options. A derived trainer that reads options of its own
   // declares its own config_schema() from this one; the glue checks every
   // config against it before the trainer is built, in validate_config and create.
+  // algorithm / fedprox_mu: local_algorithm.hpp.
   static flare::ConfigSchema config_schema() {
-    return flare::ConfigSchema()
-        .integer("batch_size", 1)
-        .integer("local_epochs", 0)
-        .integer("eval_batch_size", 1)
-        .integer("seed", 0)
-        .number("bucket_cap_mb", {0, false})
-        .integer("accumulate_grad_batches", 1);
+    flare::ConfigSchema schema = flare::ConfigSchema()
+                                     .integer("batch_size", 1)
+                                     .integer("local_epochs", 0)
+                                     .integer("eval_batch_size", 1)
+                                     .integer("seed", 0)
+                                     .number("bucket_cap_mb", {0, false})
+                                     .integer("accumulate_grad_batches", 1);
+    return add_local_algorithm_options(schema);
   }
 
+  // The model's tensors, and with SCAFFOLD the control variates c.
   std::vector<flare_named_tensor> weights() override {
     prepare();
-    return state_.views();
+    return with_extra(state_.views(), correction_.control_views());
   }
 
   // Copies the weights in place (the optimizer keeps its state and its
   // references to the parameters).
   void set_weights(std::span<const flare_named_tensor> weights) override {
     prepare();
-    state_.copy_from(weights);
+    state_.copy_from(correction_.take_weights(weights));
   }
 
   // Collective. Rank r evaluates samples r, r + world_size, ... (exact: every
@@ -165,6 +171,7 @@ class LightningTrainer : public flare::Trainer {
     start_group();
     torch::optim::Optimizer& optimizer = this->optimizer();
     model().train();
+    correction_.begin_round(ddp_->flat_parameters());
     const int64_t n = data.size();
     // Sums over the samples fed (padding included), kept on the device: no
     // synchronisation per step.
@@ -201,7 +208,10 @@ class LightningTrainer : public flare::Trainer {
                                                    std::to_string(round.round) + ", epoch " +
                                                    std::to_string(epoch) + ", step " +
                                                    std::to_string(b + 1));
+          correction_.before_step(ddp_->flat_parameters(), ddp_->flat_gradients());
           optimizer.step();
+          if (correction_.algorithm() == LocalAlgorithm::Scaffold)
+            correction_.after_step(ddp_->flat_parameters(), learning_rate(optimizer));
           ++steps_done;
         }
         const auto size = static_cast<double>(batch.size());
@@ -212,6 +222,7 @@ class LightningTrainer : public flare::Trainer {
           host_.progress("train", epoch, b + 1, batches);
       }
     }
+    correction_.end_round(ddp_->flat_parameters());
     synchronize_buffers();
     torch::Tensor totals =
         torch::stack({loss_sum, correct_sum, torch::full({}, static_cast<double>(fed), f64)});
@@ -219,7 +230,7 @@ class LightningTrainer : public flare::Trainer {
     totals = totals.cpu();
 
     TrainOutput result;
-    result.weights = state_.views();
+    result.weights = with_extra(state_.views(), correction_.proposal_views());
     // Real samples only: every epoch feeds each sample of the site's training
     // split once across the group; the few repeated to pad the last rank's
     // shard are not counted.
@@ -242,7 +253,8 @@ class LightningTrainer : public flare::Trainer {
                    const OptionDefaults& defaults)
       : config_(config.is_null() ? nlohmann::json::object() : config),
         worker_(worker),
-        host_(host) {
+        host_(host),
+        correction_(config_) {
     seed_ = option<uint64_t>("seed", worker.seed);
     batch_size_ = option<int64_t>("batch_size", defaults.batch_size);
     local_epochs_ = option<int64_t>("local_epochs", defaults.local_epochs);
@@ -309,7 +321,23 @@ class LightningTrainer : public flare::Trainer {
     ddp_ = std::make_unique<DataParallel>(std::move(trainable), host_, worker_.world_size,
                                           bucket_cap_mb_);
     state_ = ModuleState(model());
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& item : model().named_parameters(/*recurse=*/true))
+      if (item.value().requires_grad()) named.emplace_back(item.key(), item.value());
+    correction_.attach(ddp_->flat_parameters(), named);
     prepared_ = true;
+  }
+
+  static std::vector<flare_named_tensor> with_extra(std::vector<flare_named_tensor> model,
+                                                    std::vector<flare_named_tensor> extra) {
+    model.insert(model.end(), extra.begin(), extra.end());
+    return model;
+  }
+
+  // The first parameter group's learning rate (SCAFFOLD's eta_l).
+  static double learning_rate(torch::optim::Optimizer& optimizer) {
+    if (optimizer.param_groups().empty()) return 0;
+    return optimizer.param_groups()[0].options().get_lr();
   }
 
   // Collective, once, at the first evaluate() or train() (the first calls
@@ -359,6 +387,7 @@ class LightningTrainer : public flare::Trainer {
   nlohmann::json config_;
   WorkerInfo worker_;
   Host host_;
+  LocalCorrection correction_;  // FedProx / SCAFFOLD (plain FedAvg: does nothing)
   uint64_t seed_ = 0;
   int64_t batch_size_ = 1;
   int64_t local_epochs_ = 1;

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace flare::torch_sdk {
@@ -72,6 +73,11 @@ class ModuleState {
   explicit ModuleState(const torch::nn::Module& module) {
     for (const auto& item : module.named_parameters(/*recurse=*/true)) add(item.key(), item.value());
     for (const auto& item : module.named_buffers(/*recurse=*/true)) add(item.key(), item.value());
+  }
+
+  // Named tensors that are no module's (e.g. SCAFFOLD's control variates).
+  explicit ModuleState(std::vector<std::pair<std::string, torch::Tensor>> named) {
+    for (auto& [name, tensor] : named) add(name, tensor);
   }
 
   std::size_t size() const { return entries_.size(); }
