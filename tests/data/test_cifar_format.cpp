@@ -7,11 +7,13 @@
 #include <functional>
 #include <memory>
 
+#include "format_error.hpp"
 #include "temp_folder.hpp"
 
 using namespace flare::cifar;
 using flare::testing::read_bytes;
 using flare::testing::TempFolder;
+static const auto& error_of = flare::testing::format_error_of;
 using flare::testing::write_bytes;
 
 namespace {
@@ -26,15 +28,6 @@ CifarImages numbered_images(std::size_t n) {
     }
   }
   return images;
-}
-
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const CifarFormatError& e) {
-    return e.what();
-  }
-  return "(no CifarFormatError)";
 }
 
 void write_set(const std::filesystem::path& dir, std::size_t per_file) {

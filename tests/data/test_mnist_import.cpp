@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "format_error.hpp"
 #include "temp_folder.hpp"
 
 using namespace flare::cifar;
 using flare::testing::TempFolder;
+static const auto& error_of = flare::testing::format_error_of;
 using flare::testing::write_bytes;
 
 namespace {
@@ -37,15 +39,6 @@ void write_mnist(const std::filesystem::path& images, const std::filesystem::pat
     lab.push_back(static_cast<std::uint8_t>(i % 10));
   write_bytes(images, std::string(img.begin(), img.end()));
   write_bytes(labels, std::string(lab.begin(), lab.end()));
-}
-
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const CifarFormatError& e) {
-    return e.what();
-  }
-  return "(no CifarFormatError)";
 }
 
 }  // namespace
