@@ -149,14 +149,15 @@ fs::path flare_run_with_node_down(const fs::path& dir, int node) {
 }
 
 std::string c_trainer_job(const fs::path& workspace, int rounds, const std::string& trainer_config,
-                          const std::string& worker_group, int sites) {
+                          const std::string& worker_group, int sites,
+                          const std::string& aggregator) {
   return "[job]\nname = \"c-counter\"\nnum_rounds = " + std::to_string(rounds) +
          "\nworkspace = \"" + workspace.string() + "\"\n[clients]\ncount = " +
          std::to_string(sites) + "\n" + worker_group +
          "\n[data]\ndir = \".\"\n"
          "[trainer]\npath = \"" FLARE_C_TRAINER "\"\n[trainer.config]\n" +
          trainer_config +
-         "\n[aggregator]\nplugin = \"fedavg\"\n[server]\nkey_metric = \"val_acc\"\n";
+         "\n[aggregator]\n" + aggregator + "\n[server]\nkey_metric = \"val_acc\"\n";
 }
 
 float first_weight(const fs::path& model) {

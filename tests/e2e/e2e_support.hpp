@@ -74,11 +74,12 @@ bool wait_for_text(const std::filesystem::path& file, const std::string& text, i
 std::filesystem::path flare_run_with_node_down(const std::filesystem::path& dir, int node);
 
 // A job of `sites` sites running the plain-C trainer (tests/e2e/fixtures)
-// with fedavg. `trainer_config` goes into [trainer.config], `worker_group`
+// with fedavg (`aggregator`: the [aggregator] table's body, another plugin). `trainer_config` goes into [trainer.config], `worker_group`
 // into [clients] (devices, nodes, max_restarts, ...; default devices = 2).
 std::string c_trainer_job(const std::filesystem::path& workspace, int rounds,
                           const std::string& trainer_config,
-                          const std::string& worker_group = "devices = 2", int sites = 2);
+                          const std::string& worker_group = "devices = 2", int sites = 2,
+                          const std::string& aggregator = "plugin = \"fedavg\"");
 
 // The first float of the single tensor in a safetensors model file.
 float first_weight(const std::filesystem::path& model);
