@@ -7,6 +7,9 @@
 // interleaved in the same run.
 //   flare-bench-aggregation --plugin libflare_fedavg.so [--clients 8]
 //                           [--params 25000000] [--repeats 7] [--config JSON]
+// A plugin that keeps updates until finalize (ABI 1.4: median, Krum, ...) is
+// given whole updates, which stay alive until finalize; its finalize is also
+// timed alone (the accepts before it check each update finite).
 // GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
 // the output written once); a copy's bytes = read + written, of the same total.
 #include "plugin_host/host_services.hpp"
@@ -158,7 +161,8 @@ std::vector<Piece> pieces_of(const std::vector<size_t>& sizes) {
 enum class Mode { Whole, UpdateAfterUpdate, Interleaved, InterleavedChecked, InterleavedCheckedOnCaller };
 
 // One round of `mode` through the raw table: begin_round ... finalize.
-void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
+// Returns the seconds finalize took.
+double run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
                const flare_host_services* table, std::vector<Client>& clients,
                const std::vector<size_t>& sizes, const std::vector<Piece>& pieces, Mode mode) {
   check(table, api->begin_round(agg, 0, clients[0].tensors.data(), sizes.size()), "begin_round");
@@ -198,7 +202,9 @@ void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
   }
   const flare_named_tensor* out = nullptr;
   size_t count = 0;
+  const auto start = std::chrono::steady_clock::now();
   check(table, api->finalize(agg, &out, &count), "finalize");
+  return seconds_since(start);
 }
 
 }  // namespace
@@ -212,6 +218,9 @@ int main(int argc, char** argv) try {
   flare_aggregator* agg = nullptr;
   check(table, api->create(o.config.c_str(), table, &agg), "create");
   const bool streams = FLARE_HAS_FIELD(api, flare_aggregator_api_v1, abort_update) && api->begin_update;
+  const bool keeps = FLARE_HAS_FIELD(api, flare_aggregator_api_v1, set_state) &&
+                     (api->properties & FLARE_AGGREGATOR_KEEPS_UPDATES);
+  const std::string name = plugin.descriptor().name;
 
   const auto sizes = layer_sizes(o.params);
   const auto pieces = pieces_of(sizes);
@@ -225,7 +234,8 @@ int main(int argc, char** argv) try {
     Mode mode;
     std::vector<double> gbs;
   };
-  std::vector<Row> rows = {{"fedavg, whole updates", Mode::Whole, {}}};
+  const std::string whole_label = name + ", whole updates";
+  std::vector<Row> rows = {{whole_label.c_str(), Mode::Whole, {}}};
   if (streams) {
     rows.push_back({"streamed, one by one", Mode::UpdateAfterUpdate, {}});
     rows.push_back({"streamed, interleaved", Mode::Interleaved, {}});
@@ -233,12 +243,14 @@ int main(int argc, char** argv) try {
     rows.push_back({"  + host check, 1 thread", Mode::InterleavedCheckedOnCaller, {}});
   }
   const size_t all = cpus();
-  std::vector<double> copy_all_gbs, copy_one_gbs;
+  std::vector<double> copy_all_gbs, copy_one_gbs, finalize_gbs;
   for (size_t r = 0; r <= o.repeats; ++r) {  // run 0 warms up (page faults)
     for (Row& row : rows) {
       const auto start = std::chrono::steady_clock::now();
-      run_round(api, agg, table, clients, sizes, pieces, row.mode);
-      if (r > 0) row.gbs.push_back(bytes / seconds_since(start) / 1e9);
+      const double finalize_s = run_round(api, agg, table, clients, sizes, pieces, row.mode);
+      if (r == 0) continue;
+      row.gbs.push_back(bytes / seconds_since(start) / 1e9);
+      if (keeps && row.mode == Mode::Whole) finalize_gbs.push_back(bytes / finalize_s / 1e9);
     }
     const double all_s = timed_copy(dst, src, all);
     const double one_s = timed_copy(dst, src, 1);
@@ -249,9 +261,10 @@ int main(int argc, char** argv) try {
   api->destroy(agg);
 
   const Spread c = spread(copy_all_gbs), c1 = spread(copy_one_gbs);
-  std::printf("fedavg %s, %zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), "
+  if (keeps) rows.push_back({"  finalize alone", Mode::Whole, finalize_gbs});
+  std::printf("%s %s, %zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), "
               "%zu cpus, %zu runs:\n",
-              o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
+              name.c_str(), o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
   std::printf("  %-24s %8s %8s %8s  (GB/s, bytes = %.0f MB)  / all-core copy\n", "", "median",
               "min", "max", bytes / 1e6);
   std::string json = "{";
