@@ -211,7 +211,11 @@ double run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
-  const HostServices host;
+  HostCallbacks quiet;  // a plugin's per-round lines would interleave with the table
+  quiet.log = [](flare_log_level level, std::string_view message) {
+    if (level >= FLARE_LOG_WARN) std::fprintf(stderr, "%.*s\n", int(message.size()), message.data());
+  };
+  const HostServices host(quiet);
   const flare_host_services* table = host.table();
   const LoadedPlugin plugin = load_plugin({"", o.plugin, {}}, FLARE_PLUGIN_AGGREGATOR);
   const auto* api = static_cast<const flare_aggregator_api_v1*>(plugin.descriptor().api);

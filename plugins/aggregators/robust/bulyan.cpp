@@ -28,7 +28,7 @@ class Bulyan final : public robust::RobustAggregator {
     const std::vector<double> distances = robust::pairwise_squared_distances(round_, host_);
     const std::vector<size_t> chosen = robust::bulyan_selection({distances, n}, f);
     const size_t theta = chosen.size(), beta = theta - 2 * f;
-    host_.info("bulyan: round " + std::to_string(round_.round()) + " chose " +
+    host_.debug("bulyan: round " + std::to_string(round_.round()) + " chose " +
                std::to_string(theta) + " of " + std::to_string(n) + " (" +
                robust::sites_of(round_, chosen) + "), averaging the " + std::to_string(beta) +
                " values nearest the median per coordinate");

@@ -1,6 +1,7 @@
 #include "coordinate_rules.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,6 +10,10 @@
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
 #include "vector_clones.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace robust {
 namespace {
@@ -21,8 +26,155 @@ constexpr size_t kTile = kTileBytes / sizeof(T);
 
 using Network = std::vector<std::pair<uint32_t, uint32_t>>;
 
+// Batcher's odd-even merge sort for any n: calls emit(i, j) for each
+// compare-exchange in order.
+template <class Emit>
+constexpr void batcher(size_t n, Emit&& emit) {
+  for (size_t p = 1; p < n; p <<= 1)
+    for (size_t k = p; k >= 1; k >>= 1)
+      for (size_t j = k % p; j + k < n; j += 2 * k)
+        for (size_t i = 0; i < std::min(k, n - j - k); ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) emit(i + j, i + j + k);
+}
+
+// ---- n known at compile time (2..16), AVX2: the n values of a vector of
+// coordinates stay in registers through the whole network, one vminps and
+// one vmaxps per compare-exchange (GCC turns the same on its own vector
+// types into compare-and-blend, 3 instructions, and keeps rows in memory
+// when n is a run-time value). A CPU without AVX2 takes the tiles below.
+constexpr size_t kMaxFixed = 16;
+
+template <size_t N>
+constexpr size_t fixed_network_size() {
+  size_t count = 0;
+  batcher(N, [&](size_t, size_t) { ++count; });
+  return count;
+}
+
+template <size_t N>
+constexpr auto fixed_network() {
+  std::array<std::pair<uint8_t, uint8_t>, fixed_network_size<N>()> out{};
+  size_t c = 0;
+  batcher(N, [&](size_t i, size_t j) {
+    out[c++] = {static_cast<uint8_t>(i), static_cast<uint8_t>(j)};
+  });
+  return out;
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2")
+
+struct Avx2Float {
+  using T = float;
+  using V = __m256;
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static V splat(T x) { return _mm256_set1_ps(x); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }  // a < b ? a : b
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // a > b ? a : b
+};
+struct Avx2Double {
+  using T = double;
+  using V = __m256d;
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static V splat(T x) { return _mm256_set1_pd(x); }
+  static V min(V a, V b) { return _mm256_min_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
+};
+
+// Median or trimmed mean of one vector of coordinates starting at `first`:
+// the same operations, in the same order, as the tiles below.
+template <class Ops, size_t N>
+[[gnu::always_inline]] inline void fixed_vector(const CoordinateRule& rule,
+                                                const typename Ops::T* const* inputs,
+                                                size_t first, typename Ops::T* out) {
+  using V = typename Ops::V;
+  static constexpr auto network = fixed_network<N>();
+  V v[N];
+  for (size_t k = 0; k < N; ++k) v[k] = Ops::load(inputs[k] + first);
+  [&]<size_t... C>(std::index_sequence<C...>) {
+    ((void)[&](V& lo, V& hi) {
+       const V a = lo, b = hi;
+       lo = Ops::min(b, a);
+       hi = Ops::max(a, b);
+     }(v[network[C].first], v[network[C].second]),
+     ...);
+  }(std::make_index_sequence<network.size()>{});
+  V result;
+  if (rule.rule == Rule::Median) {
+    if constexpr (N % 2)
+      result = v[N / 2];
+    else
+      result = Ops::splat(0.5) * v[N / 2 - 1] + Ops::splat(0.5) * v[N / 2];
+  } else {  // rows cut .. N - cut - 1, added from the lowest
+    const size_t cut = rule.cut;
+    result = v[0];
+    [&]<size_t... R>(std::index_sequence<R...>) {
+      ((R == cut ? void(result = v[R]) : R > cut && R + cut < N ? void(result += v[R]) : void()),
+       ...);
+    }(std::make_index_sequence<N>{});
+    result /= Ops::splat(static_cast<typename Ops::T>(N - 2 * cut));
+  }
+  Ops::store(out + first, result);
+}
+
+template <class Ops, size_t N>
+size_t fixed_all(const CoordinateRule& rule, const typename Ops::T* const* inputs,
+                 typename Ops::T* out, size_t count) {
+  constexpr size_t lanes = sizeof(typename Ops::V) / sizeof(typename Ops::T);
+  size_t first = 0;
+  for (; first + lanes <= count; first += lanes) fixed_vector<Ops, N>(rule, inputs, first, out);
+  return first;
+}
+
+// Coordinates done with n in registers: a prefix of whole vectors, 0 when
+// the rule or n has no fixed version.
+template <class Ops>
+size_t fixed_prefix_avx2(const CoordinateRule& rule, const typename Ops::T* const* inputs,
+                         typename Ops::T* out, size_t count) {
+  if (rule.rule == Rule::ClosestToMedian) return 0;
+  switch (rule.n) {
+#define FLARE_FIXED_CASE(N) \
+  case N: return fixed_all<Ops, N>(rule, inputs, out, count);
+    FLARE_FIXED_CASE(2) FLARE_FIXED_CASE(3) FLARE_FIXED_CASE(4) FLARE_FIXED_CASE(5)
+    FLARE_FIXED_CASE(6) FLARE_FIXED_CASE(7) FLARE_FIXED_CASE(8) FLARE_FIXED_CASE(9)
+    FLARE_FIXED_CASE(10) FLARE_FIXED_CASE(11) FLARE_FIXED_CASE(12) FLARE_FIXED_CASE(13)
+    FLARE_FIXED_CASE(14) FLARE_FIXED_CASE(15) FLARE_FIXED_CASE(16)
+#undef FLARE_FIXED_CASE
+    default: return 0;
+  }
+}
+static_assert(kMaxFixed == 16, "fixed_prefix_avx2 has a case per n up to kMaxFixed");
+
+size_t fixed_prefix(const CoordinateRule& rule, const float* const* inputs, float* out,
+                    size_t count) {
+  return fixed_prefix_avx2<Avx2Float>(rule, inputs, out, count);
+}
+size_t fixed_prefix(const CoordinateRule& rule, const double* const* inputs, double* out,
+                    size_t count) {
+  return fixed_prefix_avx2<Avx2Double>(rule, inputs, out, count);
+}
+#pragma GCC pop_options
+
+bool has_avx2() {
+  static const bool avx2 = [] {
+    __builtin_cpu_init();  // may run before libgcc's constructor has
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return avx2;
+}
+#else
 template <class T>
-[[gnu::always_inline]] inline void compare_exchange(T* __restrict lo, T* __restrict hi) {
+size_t fixed_prefix(const CoordinateRule&, const T* const*, T*, size_t) { return 0; }
+bool has_avx2() { return false; }
+#endif
+
+// ---- any n, any rule: tiles of coordinates in an L1 scratch, one row per value.
+
+template <class T>
+[[gnu::always_inline]] inline void compare_exchange_rows(T* __restrict lo, T* __restrict hi) {
   // Written as minps/maxps compute them, so they vectorise without -ffast-math.
   for (size_t t = 0; t < kTile<T>; ++t) {
     const T a = lo[t], b = hi[t];
@@ -97,7 +249,7 @@ template <class T>
 [[gnu::always_inline]] inline void apply_tile(const CoordinateRule& rule, const Network& network,
                                               T* __restrict scratch, T* __restrict out) {
   for (const auto& [i, j] : network)
-    compare_exchange(scratch + i * kTile<T>, scratch + j * kTile<T>);
+    compare_exchange_rows(scratch + i * kTile<T>, scratch + j * kTile<T>);
   switch (rule.rule) {
     case Rule::Median: median_of_sorted(scratch, rule.n, out); break;
     case Rule::TrimmedMean: mean_of_rows(scratch, rule.cut, rule.n - 2 * rule.cut, out); break;
@@ -106,8 +258,8 @@ template <class T>
 }
 
 template <class T>
-[[gnu::always_inline]] inline void apply_all(const CoordinateRule& rule, const Network& network,
-                                             const T* const* inputs, T* out, size_t count) {
+[[gnu::always_inline]] inline void apply_tiles(const CoordinateRule& rule, const Network& network,
+                                               const T* const* inputs, T* out, size_t count) {
   std::vector<T> scratch(rule.n * kTile<T>, T(0));
   alignas(64) T tail[kTile<T>];
   for (size_t first = 0; first < count; first += kTile<T>) {
@@ -121,6 +273,16 @@ template <class T>
       std::memcpy(out + first, tail, m * sizeof(T));
     }
   }
+}
+
+template <class T>
+[[gnu::always_inline]] inline void apply_all(const CoordinateRule& rule, const Network& network,
+                                             const T* const* inputs, T* out, size_t count) {
+  const size_t done = has_avx2() ? fixed_prefix(rule, inputs, out, count) : 0;
+  if (done == count) return;
+  std::vector<const T*> rest(inputs, inputs + rule.n);
+  for (const T*& p : rest) p += done;
+  apply_tiles(rule, network, rest.data(), out + done, count - done);
 }
 
 FLARE_VECTOR_CLONES
@@ -139,12 +301,9 @@ void apply_double(const CoordinateRule& rule, const Network& network, const doub
 
 Network sorting_network(size_t n) {
   Network out;
-  for (size_t p = 1; p < n; p <<= 1)
-    for (size_t k = p; k >= 1; k >>= 1)
-      for (size_t j = k % p; j + k < n; j += 2 * k)
-        for (size_t i = 0; i < std::min(k, n - j - k); ++i)
-          if ((i + j) / (2 * p) == (i + j + k) / (2 * p))
-            out.emplace_back(static_cast<uint32_t>(i + j), static_cast<uint32_t>(i + j + k));
+  batcher(n, [&](size_t i, size_t j) {
+    out.emplace_back(static_cast<uint32_t>(i), static_cast<uint32_t>(j));
+  });
   return out;
 }
 

@@ -62,7 +62,7 @@ class MultiKrum final : public robust::RobustAggregator {
     std::vector<size_t> all(n);
     for (size_t k = 0; k < n; ++k) all[k] = k;
     const std::vector<size_t> best = robust::krum_best({distances, n}, all, f, m);
-    host_.info("multi_krum: round " + std::to_string(round_.round()) + " averages " +
+    host_.debug("multi_krum: round " + std::to_string(round_.round()) + " averages " +
                std::to_string(m) + " of " + std::to_string(n) + ": " +
                robust::sites_of(round_, best));
     average(best, result);
