@@ -7,13 +7,11 @@
 #include <limits>
 #include <numeric>
 
+#include "avx2_ops.hpp"
+#include "cpu_features.hpp"
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
 #include "vector_clones.hpp"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace robust {
 namespace {
@@ -41,7 +39,8 @@ constexpr void batcher(size_t n, Emit&& emit) {
 // coordinates stay in registers through the whole network, one vminps and
 // one vmaxps per compare-exchange (GCC turns the same on its own vector
 // types into compare-and-blend, 3 instructions, and keeps rows in memory
-// when n is a run-time value). A CPU without AVX2 takes the tiles below.
+// when n is a run-time value). A CPU without AVX2 and FMA takes the tiles
+// below.
 constexpr size_t kMaxFixed = 16;
 
 template <size_t N>
@@ -63,26 +62,7 @@ constexpr auto fixed_network() {
 
 #if defined(__x86_64__)
 #pragma GCC push_options
-#pragma GCC target("avx2")
-
-struct Avx2Float {
-  using T = float;
-  using V = __m256;
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
-  static V splat(T x) { return _mm256_set1_ps(x); }
-  static V min(V a, V b) { return _mm256_min_ps(a, b); }  // a < b ? a : b
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // a > b ? a : b
-};
-struct Avx2Double {
-  using T = double;
-  using V = __m256d;
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
-  static V splat(T x) { return _mm256_set1_pd(x); }
-  static V min(V a, V b) { return _mm256_min_pd(a, b); }
-  static V max(V a, V b) { return _mm256_max_pd(a, b); }
-};
+#pragma GCC target("avx2,fma")
 
 // Median or trimmed mean of one vector of coordinates starting at `first`:
 // the same operations, in the same order, as the tiles below.
@@ -157,18 +137,9 @@ size_t fixed_prefix(const CoordinateRule& rule, const double* const* inputs, dou
   return fixed_prefix_avx2<Avx2Double>(rule, inputs, out, count);
 }
 #pragma GCC pop_options
-
-bool has_avx2() {
-  static const bool avx2 = [] {
-    __builtin_cpu_init();  // may run before libgcc's constructor has
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return avx2;
-}
 #else
 template <class T>
 size_t fixed_prefix(const CoordinateRule&, const T* const*, T*, size_t) { return 0; }
-bool has_avx2() { return false; }
 #endif
 
 // ---- any n, any rule: tiles of coordinates in an L1 scratch, one row per value.
@@ -278,7 +249,7 @@ template <class T>
 template <class T>
 [[gnu::always_inline]] inline void apply_all(const CoordinateRule& rule, const Network& network,
                                              const T* const* inputs, T* out, size_t count) {
-  const size_t done = has_avx2() ? fixed_prefix(rule, inputs, out, count) : 0;
+  const size_t done = has_avx2_fma() ? fixed_prefix(rule, inputs, out, count) : 0;
   if (done == count) return;
   std::vector<const T*> rest(inputs, inputs + rule.n);
   for (const T*& p : rest) p += done;
