@@ -27,6 +27,13 @@ struct Avx2Float {
   static V max(V a, V b) { return _mm256_max_ps(a, b); }  // a > b ? a : b
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  // Masks: all ones where true.
+  static V less_equal(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
+  static V both(V a, V b) { return _mm256_and_ps(a, b); }
+  static V either(V a, V b) { return _mm256_or_ps(a, b); }
+  static V but_not(V a, V b) { return _mm256_andnot_ps(b, a); }  // a & ~b
+  static V select(V mask, V yes, V no) { return _mm256_blendv_ps(no, yes, mask); }
   static double sum(V v) {
     alignas(32) T lanes[kLanes];
     _mm256_store_ps(lanes, v);
@@ -48,6 +55,12 @@ struct Avx2Double {
   static V max(V a, V b) { return _mm256_max_pd(a, b); }
   static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V abs(V a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
+  static V less_equal(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_LE_OQ); }
+  static V both(V a, V b) { return _mm256_and_pd(a, b); }
+  static V either(V a, V b) { return _mm256_or_pd(a, b); }
+  static V but_not(V a, V b) { return _mm256_andnot_pd(b, a); }
+  static V select(V mask, V yes, V no) { return _mm256_blendv_pd(no, yes, mask); }
   static double sum(V v) {
     alignas(32) T lanes[kLanes];
     _mm256_store_pd(lanes, v);

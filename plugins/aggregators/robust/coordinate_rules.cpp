@@ -64,8 +64,60 @@ constexpr auto fixed_network() {
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
-// Median or trimmed mean of one vector of coordinates starting at `first`:
-// the same operations, in the same order, as the tiles below.
+// The rules on sorted vectors v[0..N), each the same operations in the same
+// order as its tiled twin below (the tests compare them bit for bit).
+template <class Ops, size_t N>
+[[gnu::always_inline]] inline typename Ops::V fixed_median(const typename Ops::V* v) {
+  if constexpr (N % 2)
+    return v[N / 2];
+  else
+    return Ops::splat(0.5) * v[N / 2 - 1] + Ops::splat(0.5) * v[N / 2];
+}
+
+template <class Ops, size_t N>
+[[gnu::always_inline]] inline typename Ops::V fixed_trimmed_mean(const typename Ops::V* v,
+                                                                 size_t cut) {
+  typename Ops::V sum = v[0];  // rows cut .. N - cut - 1, added from the lowest
+  [&]<size_t... R>(std::index_sequence<R...>) {
+    ((R == cut ? void(sum = v[R]) : R > cut && R + cut < N ? void(sum += v[R]) : void()), ...);
+  }(std::make_index_sequence<N>{});
+  return sum / Ops::splat(static_cast<typename Ops::T>(N - 2 * cut));
+}
+
+// closest_to_median's window [A, A + k), the rows unrolled (N and A
+// constant, k not): all in registers, masks instead of branches per lane.
+template <class Ops, size_t N, size_t A, size_t... R>
+[[gnu::always_inline]] inline void fixed_window(const typename Ops::V* v, size_t k,
+                                                typename Ops::V m, typename Ops::V& found,
+                                                typename Ops::V& result,
+                                                std::index_sequence<R...>) {
+  using V = typename Ops::V;
+  if (A + k > N) return;
+  const V infinity = Ops::splat(std::numeric_limits<typename Ops::T>::infinity());
+  V sum = v[A], hi = v[A], above = infinity;
+  ((R > A && R < A + k ? void((sum += v[R], hi = v[R]))
+                       : R > A && R == A + k ? void(above = v[R] - m) : void()),
+   ...);
+  V below = infinity;
+  if constexpr (A > 0) below = m - v[A - 1];
+  const V inside = Ops::max(Ops::abs(v[A] - m), Ops::abs(hi - m));
+  const V nearest = Ops::both(Ops::less_equal(inside, below), Ops::less_equal(inside, above));
+  result = Ops::select(Ops::but_not(nearest, found), sum, result);
+  found = Ops::either(found, nearest);
+}
+
+template <class Ops, size_t N, size_t... A>
+[[gnu::always_inline]] inline typename Ops::V fixed_closest_to_median(const typename Ops::V* v,
+                                                                      size_t k,
+                                                                      std::index_sequence<A...>) {
+  const typename Ops::V m = fixed_median<Ops, N>(v);
+  typename Ops::V found = Ops::zero(), result = Ops::zero();
+  (fixed_window<Ops, N, A>(v, k, m, found, result, std::make_index_sequence<N>{}), ...);
+  return result / Ops::splat(static_cast<typename Ops::T>(k));
+}
+
+// Median, trimmed mean or closest to the median of one vector of
+// coordinates starting at `first`.
 template <class Ops, size_t N>
 [[gnu::always_inline]] inline void fixed_vector(const CoordinateRule& rule,
                                                 const typename Ops::T* const* inputs,
@@ -83,19 +135,12 @@ template <class Ops, size_t N>
      ...);
   }(std::make_index_sequence<network.size()>{});
   V result;
-  if (rule.rule == Rule::Median) {
-    if constexpr (N % 2)
-      result = v[N / 2];
-    else
-      result = Ops::splat(0.5) * v[N / 2 - 1] + Ops::splat(0.5) * v[N / 2];
-  } else {  // rows cut .. N - cut - 1, added from the lowest
-    const size_t cut = rule.cut;
-    result = v[0];
-    [&]<size_t... R>(std::index_sequence<R...>) {
-      ((R == cut ? void(result = v[R]) : R > cut && R + cut < N ? void(result += v[R]) : void()),
-       ...);
-    }(std::make_index_sequence<N>{});
-    result /= Ops::splat(static_cast<typename Ops::T>(N - 2 * cut));
+  switch (rule.rule) {
+    case Rule::Median: result = fixed_median<Ops, N>(v); break;
+    case Rule::TrimmedMean: result = fixed_trimmed_mean<Ops, N>(v, rule.cut); break;
+    case Rule::ClosestToMedian:
+      result = fixed_closest_to_median<Ops, N>(v, rule.closest, std::make_index_sequence<N>{});
+      break;
   }
   Ops::store(out + first, result);
 }
@@ -110,11 +155,10 @@ size_t fixed_all(const CoordinateRule& rule, const typename Ops::T* const* input
 }
 
 // Coordinates done with n in registers: a prefix of whole vectors, 0 when
-// the rule or n has no fixed version.
+// n has no fixed version.
 template <class Ops>
 size_t fixed_prefix_avx2(const CoordinateRule& rule, const typename Ops::T* const* inputs,
                          typename Ops::T* out, size_t count) {
-  if (rule.rule == Rule::ClosestToMedian) return 0;
   switch (rule.n) {
 #define FLARE_FIXED_CASE(N) \
   case N: return fixed_all<Ops, N>(rule, inputs, out, count);
