@@ -8,6 +8,11 @@ rule timed as the peers compute it:
   trimmed mean      np.partition, mean of the middle            (Flower's _trim_mean, scipy)
   krum              Flower's _compute_distances (norm of every pairwise difference), scores
   krum, gram        |a|^2 + |b|^2 - 2 a.b from one BLAS product (a faster NumPy, less exact)
+  multi-krum        Flower's Krum with num_clients_to_keep = n - f: the distances, the
+                    weighted mean of the best (Flower's aggregate)
+  bulyan            Flower's aggregate_bulyan: Krum over the models left, theta times
+                    (distances recomputed each time, as Flower does), then per coordinate
+                    the mean of the beta nearest the median (argpartition)
   memcpy            np.copyto of the stack
 Prints one line per rule (median seconds of REPEATS, and GB/s over
 (clients + 1) x 4 x params bytes, as flare-bench-aggregation counts), then a
@@ -53,6 +58,37 @@ def krum_flower(stack, f):
     return stack[int(np.argmin(krum_scores(distances, f)))].copy()
 
 
+def krum_best(stack, f, keep):
+    n = stack.shape[0]
+    distances = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            distances[i, j] = np.linalg.norm(stack[i] - stack[j]) ** 2
+    return list(np.argsort(krum_scores(distances, f))[:keep])
+
+
+def multi_krum_flower(stack, f, weights):
+    best = krum_best(stack, f, stack.shape[0] - f)
+    w = weights[best] / weights[best].sum()
+    return np.tensordot(w.astype(np.float32), stack[best], axes=1)
+
+
+def bulyan_flower(stack, f):
+    left = list(range(stack.shape[0]))
+    chosen = []
+    theta = stack.shape[0] - 2 * f
+    while len(chosen) < theta:
+        pick = left[krum_best(stack[left], f, 1)[0]]
+        chosen.append(pick)
+        left.remove(pick)
+    selected = stack[chosen]
+    median_vector = np.median(selected, axis=0)
+    beta = theta - 2 * f
+    distance = np.abs(selected - median_vector)
+    nearest = np.argpartition(distance, kth=beta - 1, axis=0)[:beta]
+    return np.mean(np.take_along_axis(selected, nearest, axis=0), axis=0)
+
+
 def krum_gram(stack, f):
     gram = stack @ stack.T  # float32 BLAS
     norms = np.diag(gram).astype(np.float64)
@@ -80,6 +116,7 @@ def main():
     rng = np.random.default_rng(0)
     stack = rng.standard_normal((a.clients, a.params), dtype=np.float32)
     target = np.empty_like(stack)
+    weights = 100.0 + np.arange(a.clients)  # as flare-bench-aggregation's num_samples
     nbytes = (a.clients + 1) * 4 * a.params
     rules = {
         "median": lambda: median(stack),
@@ -87,6 +124,8 @@ def main():
         "trimmed mean, partition": lambda: trimmed_mean_partition(stack, a.beta),
         "krum, Flower's distances": lambda: krum_flower(stack, a.f),
         "krum, gram matrix": lambda: krum_gram(stack, a.f),
+        "multi-krum, Flower's": lambda: multi_krum_flower(stack, a.f, weights),
+        "bulyan, Flower's": lambda: bulyan_flower(stack, a.f),
         "memcpy (np.copyto)": lambda: np.copyto(target, stack),
     }
     results = {}
