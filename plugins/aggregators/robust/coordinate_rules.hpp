@@ -1,7 +1,8 @@
 // Coordinate-wise rules over n updates: for each coordinate, the n values
-// are sorted by a sorting network applied to whole tiles of coordinates at
-// once (each compare-exchange a min and a max of vectors, n small), instead
-// of a per-coordinate selection: branch-free and vectorised. Then
+// are sorted by a sorting network applied to a vector of coordinates at
+// once (each compare-exchange a min and a max of vectors; n from 2 to 16 in
+// AVX2 registers, other n in rows of an L1 tile), instead of a
+// per-coordinate selection: branch-free and vectorised. Then
 //   median:            the middle value, or the mean of the middle two (n even);
 //   trimmed mean:      the mean of the values left after `cut` from each end;
 //   closest to median: the mean of the `closest` values nearest the median
