@@ -430,3 +430,34 @@ TEST_CASE("median and trimmed_mean of a model over many chunks match a per-coord
     CHECK_MESSAGE(wrong == 0, name << ": " << wrong << " coordinates differ from the sort");
   }
 }
+
+TEST_CASE("a robust aggregator's round starts empty, and refuses a late, early or repeated call") {
+  const HostServices host;
+  AggregatorInstance agg(robust_plugin("median"), "{}", host);
+  SmallModel global;
+  Sites first, second;
+  first.add("a", 100, 100, 100.0, 1);
+  second.add("a", 1, 2, 3.0, 4);
+  second.add("b", 3, 4, 5.0, 6);
+
+  const auto early = call_error([&] { first.send(agg, 0); });
+  CHECK(contains(early.plugin_message(), "update outside a round"));
+  agg.begin_round(0, global.tensors());
+  CHECK(call_error([&] { agg.finalize(); }).plugin_message() ==
+        "median: round 0: no update was accepted, nothing to aggregate");
+  first.send(agg, 0);
+  CHECK(read_small(agg.finalize()).w0 == 100.0f);
+  CHECK(contains(call_error([&] { agg.finalize(); }).plugin_message(), "finalize outside a round"));
+  CHECK(contains(call_error([&] { first.send(agg, 0); }).plugin_message(),
+                 "update outside a round"));
+
+  agg.begin_round(1, global.tensors());
+  const auto stale = call_error([&] { second.send(agg, 0, /*round=*/0); });
+  CHECK(stale.plugin_message() == "site 'a': update is for round 0, aggregating round 1");
+  second.send_all(agg, 1);
+  const SmallResult r = read_small(agg.finalize());  // round 0's update is gone
+  CHECK(r.w0 == 2.0f);
+  CHECK(r.w1 == 3.0f);
+  CHECK(r.b == 4.0);
+  CHECK(r.count == 6);
+}
