@@ -3,7 +3,8 @@
 // as fedavg weights (Flower weights by num_examples). Integer tensors take
 // the value of the best-scored update.
 // Config: {"f": 0, "m": n - f when absent (El Mhamdi et al. 2018's choice;
-// Flower has no default), "weight": "num_samples" | "num_steps" | "uniform"}.
+// Flower's MultiKrum defaults to 1, i.e. Krum), "weight": "num_samples" |
+// "num_steps" | "uniform"}.
 // Needs n > 2f + 2 updates and m <= n: otherwise refused at finalize.
 #include "krum_selection.hpp"
 #include "pairwise_distances.hpp"
