@@ -213,7 +213,8 @@ int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
   HostCallbacks quiet;  // a plugin's per-round lines would interleave with the table
   quiet.log = [](flare_log_level level, std::string_view message) {
-    if (level >= FLARE_LOG_WARN) std::fprintf(stderr, "%.*s\n", int(message.size()), message.data());
+    if (level >= FLARE_LOG_WARN)
+      std::fprintf(stderr, "%.*s\n", int(message.size()), message.data());
   };
   const HostServices host(quiet);
   const flare_host_services* table = host.table();
@@ -268,7 +269,8 @@ int main(int argc, char** argv) try {
   if (keeps) rows.push_back({"  finalize alone", Mode::Whole, finalize_gbs});
   std::printf("%s %s, %zu clients x %zu float32 params (%zu tensors, %zu pieces of 4 MiB), "
               "%zu cpus, %zu runs:\n",
-              name.c_str(), o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all, o.repeats);
+              name.c_str(), o.config.c_str(), o.clients, o.params, sizes.size(), pieces.size(), all,
+              o.repeats);
   std::printf("  %-24s %8s %8s %8s  (GB/s, bytes = %.0f MB)  / all-core copy\n", "", "median",
               "min", "max", bytes / 1e6);
   std::string json = "{";

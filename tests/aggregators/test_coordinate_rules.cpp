@@ -2,6 +2,7 @@
 // sorting network, the tiled coordinate-wise rules against a per-coordinate
 // sort, and Krum's scores and Bulyan's selection on a hand-made matrix.
 #include "coordinate_rules.hpp"
+#include "cpu_features.hpp"
 #include "krum_selection.hpp"
 
 #include <algorithm>
@@ -85,19 +86,25 @@ size_t mismatches(const CoordinateRule& rule, size_t count, std::mt19937& random
 
 TEST_CASE("the coordinate rules match a per-coordinate sort, ties and a partial vector included") {
   std::mt19937 random(3);
-  for (size_t n = 1; n <= 18; ++n) {  // registers up to 16, tiles past it
-    std::vector<CoordinateRule> rules = {{Rule::Median, n}};
-    for (size_t cut = 1; 2 * cut < n; ++cut) rules.push_back({Rule::TrimmedMean, n, cut});
-    for (size_t k = 1; k <= n; ++k) rules.push_back({Rule::ClosestToMedian, n, 0, k});
-    for (const CoordinateRule& rule : rules) {
-      CHECK_MESSAGE(mismatches<float>(rule, 1003, random) == 0,
-                    "float n = " << n << " rule " << int(rule.rule) << " cut " << rule.cut
-                                 << " closest " << rule.closest);
-      CHECK_MESSAGE(mismatches<double>(rule, 333, random) == 0,
-                    "double n = " << n << " rule " << int(rule.rule) << " cut " << rule.cut
-                                  << " closest " << rule.closest);
+  // Registers (n up to 16, then tiles), then the portable tiles for every n
+  // as on a CPU without AVX2.
+  for (const bool registers : {true, false}) {
+    use_avx2_fma(registers);
+    for (size_t n = 1; n <= 18; ++n) {
+      std::vector<CoordinateRule> rules = {{Rule::Median, n}};
+      for (size_t cut = 1; 2 * cut < n; ++cut) rules.push_back({Rule::TrimmedMean, n, cut});
+      for (size_t k = 1; k <= n; ++k) rules.push_back({Rule::ClosestToMedian, n, 0, k});
+      for (const CoordinateRule& rule : rules) {
+        CHECK_MESSAGE(mismatches<float>(rule, 1003, random) == 0,
+                      "float n = " << n << " rule " << int(rule.rule) << " cut " << rule.cut
+                                   << " closest " << rule.closest << " registers " << registers);
+        CHECK_MESSAGE(mismatches<double>(rule, 333, random) == 0,
+                      "double n = " << n << " rule " << int(rule.rule) << " cut " << rule.cut
+                                    << " closest " << rule.closest << " registers " << registers);
+      }
     }
   }
+  use_avx2_fma(true);
 }
 
 TEST_CASE("the median of two huge values does not overflow") {

@@ -250,7 +250,7 @@ TEST_CASE("the robust aggregators refuse a config out of range, naming the optio
   CHECK(contains(unknown.plugin_message(), "beta"));
 }
 
-TEST_CASE("a robust aggregator refuses a non-finite update, naming site and tensor, and keeps the rest") {
+TEST_CASE("a robust aggregator refuses a non-finite update, naming site and tensor, keeps the rest") {
   const HostServices host;
   AggregatorInstance agg(robust_plugin("median"), "{}", host);
   SmallModel global;
@@ -266,7 +266,7 @@ TEST_CASE("a robust aggregator refuses a non-finite update, naming site and tens
   CHECK(read_small(agg.finalize()).w0 == 2.0f);  // (1 + 3) / 2: the refused one is not kept
 }
 
-TEST_CASE("a keeps-updates aggregator reads the kept views at finalize, not copies made at accept") {
+TEST_CASE("a keeps-updates aggregator reads the kept views at finalize, not copies from accept") {
   // The host promises accept's views stay valid and unchanged until
   // finalize; writing through them after accept shows which bytes finalize
   // read: an aggregator that copied at accept would still see the old ones.
@@ -319,7 +319,7 @@ struct Range {
 
 }  // namespace
 
-TEST_CASE("a robust aggregator hands back only pages inside the kept views, all of them once read") {
+TEST_CASE("a robust aggregator hands back only pages inside the kept views, all once read") {
   constexpr size_t kW = 700'001, kB = 300'007;  // > 2 chunks of 2^18 each
   std::mt19937 random(11);
   std::vector<std::unique_ptr<BigSite>> sites;

@@ -1,8 +1,11 @@
 #include "cpu_features.hpp"
 
-namespace robust {
+#include <atomic>
 
-bool has_avx2_fma() {
+namespace robust {
+namespace {
+
+bool cpu_has_avx2_fma() {
 #if defined(__x86_64__)
   static const bool supported = [] {
     __builtin_cpu_init();  // may run before libgcc's constructor has
@@ -13,5 +16,15 @@ bool has_avx2_fma() {
   return false;
 #endif
 }
+
+std::atomic<bool> switched_on{true};
+
+}  // namespace
+
+bool has_avx2_fma() {
+  return switched_on.load(std::memory_order_relaxed) && cpu_has_avx2_fma();
+}
+
+void use_avx2_fma(bool on) { switched_on.store(on, std::memory_order_relaxed); }
 
 }  // namespace robust

@@ -15,7 +15,9 @@ using flare::describe_dtype;
 using flare::describe_shape;
 using flare::Error;
 
-bool is_float(DLDataType t, int bits) { return t.code == kDLFloat && t.bits == bits && t.lanes == 1; }
+bool is_float(DLDataType t, int bits) {
+  return t.code == kDLFloat && t.bits == bits && t.lanes == 1;
+}
 bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
 bool same_dtype(DLDataType a, DLDataType b) {
   return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;

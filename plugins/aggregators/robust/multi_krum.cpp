@@ -51,8 +51,12 @@ class MultiKrum final : public robust::RobustAggregator {
     if (weight_ == "uniform") return 1.0;
     return num_samples;
   }
-  double weight_of(const flare_site_update& u) const { return weight_of(u.num_samples, u.num_steps); }
-  double weight_of(const robust::KeptUpdate& u) const { return weight_of(u.num_samples, u.num_steps); }
+  double weight_of(const flare_site_update& u) const {
+    return weight_of(u.num_samples, u.num_steps);
+  }
+  double weight_of(const robust::KeptUpdate& u) const {
+    return weight_of(u.num_samples, u.num_steps);
+  }
 
   void aggregate(robust::ResultModel& result) override {
     const auto updates = round_.updates();
