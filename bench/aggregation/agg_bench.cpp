@@ -13,6 +13,9 @@
 // the copies take turns within each repeat, so all figures share the
 // machine's moments. A plugin with state (the FedOpt family) keeps it from
 // round to round, as in a run.
+// A plugin that keeps updates until finalize (ABI 1.4: median, Krum, ...) is
+// given whole updates, which stay alive until finalize; its finalize is also
+// timed alone (the accepts before it check each update finite).
 // GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
 // the output written once); a copy's bytes = read + written, of the same total.
 #include "plugin_host/host_services.hpp"
@@ -166,10 +169,18 @@ std::vector<Piece> pieces_of(const std::vector<size_t>& sizes) {
 
 // The host's finite check of each piece: on its own threads (flat_math), or
 // on the calling thread alone as the server's UpdateIntake checks a piece.
-enum class Mode { Whole, UpdateAfterUpdate, Interleaved, InterleavedChecked, InterleavedCheckedOnCaller };
+enum class Mode {
+  Whole,
+  UpdateAfterUpdate,
+  Interleaved,
+  InterleavedChecked,
+  InterleavedCheckedOnCaller,
+  FinalizeAlone,  // a row, not a round: the Whole round's finalize
+};
 
 // One round of `mode` through the raw table: begin_round ... finalize.
-void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
+// Returns the seconds finalize took.
+double run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
                const flare_host_services* table, std::vector<Client>& clients,
                const std::vector<size_t>& sizes, const std::vector<Piece>& pieces, Mode mode) {
   check(table, api->begin_round(agg, 0, clients[0].tensors.data(), sizes.size()), "begin_round");
@@ -209,7 +220,9 @@ void run_round(const flare_aggregator_api_v1* api, flare_aggregator* agg,
   }
   const flare_named_tensor* out = nullptr;
   size_t count = 0;
+  const auto start = std::chrono::steady_clock::now();
   check(table, api->finalize(agg, &out, &count), "finalize");
+  return seconds_since(start);
 }
 
 }  // namespace
@@ -226,11 +239,17 @@ struct Subject {
     std::vector<double> gbs;
   };
   std::vector<Row> rows;
+  bool keeps = false;  // ABI 1.4 FLARE_AGGREGATOR_KEEPS_UPDATES: finalize timed alone too
 };
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
-  const HostServices host;
+  HostCallbacks quiet;  // a plugin's per-round lines would interleave with the table
+  quiet.log = [](flare_log_level level, std::string_view message) {
+    if (level >= FLARE_LOG_WARN)
+      std::fprintf(stderr, "%.*s\n", int(message.size()), message.data());
+  };
+  const HostServices host(quiet);
   const flare_host_services* table = host.table();
   std::vector<Subject> subjects;
   for (const PluginChoice& choice : o.plugins) {
@@ -241,6 +260,8 @@ int main(int argc, char** argv) try {
     check(table, s.api->create(choice.config.c_str(), table, &s.agg), "create");
     const bool streams =
         FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, abort_update) && s.api->begin_update;
+    s.keeps = FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, set_state) &&
+              (s.api->properties & FLARE_AGGREGATOR_KEEPS_UPDATES);
     s.rows.push_back({s.name + ", whole updates", Mode::Whole, {}});
     if (streams) {
       s.rows.push_back({"  streamed, one by one", Mode::UpdateAfterUpdate, {}});
@@ -250,6 +271,7 @@ int main(int argc, char** argv) try {
         s.rows.push_back({"  + host check, 1 thread", Mode::InterleavedCheckedOnCaller, {}});
       }
     }
+    if (s.keeps) s.rows.push_back({"  finalize alone", Mode::FinalizeAlone, {}});
     subjects.push_back(std::move(s));
   }
 
@@ -265,9 +287,12 @@ int main(int argc, char** argv) try {
   for (size_t r = 0; r <= o.repeats; ++r) {  // run 0 warms up (page faults)
     for (Subject& s : subjects)
       for (Subject::Row& row : s.rows) {
+        if (row.mode == Mode::FinalizeAlone) continue;  // filled by the Whole row
         const auto start = std::chrono::steady_clock::now();
-        run_round(s.api, s.agg, table, clients, sizes, pieces, row.mode);
-        if (r > 0) row.gbs.push_back(bytes / seconds_since(start) / 1e9);
+        const double finalize_s = run_round(s.api, s.agg, table, clients, sizes, pieces, row.mode);
+        if (r == 0) continue;
+        row.gbs.push_back(bytes / seconds_since(start) / 1e9);
+        if (s.keeps && row.mode == Mode::Whole) s.rows.back().gbs.push_back(bytes / finalize_s / 1e9);
       }
     const double all_s = timed_copy(dst, src, all);
     const double one_s = timed_copy(dst, src, 1);

@@ -1,0 +1,237 @@
+#include "kept_round.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+
+#include "flat_math.hpp"
+#include "parallel_chunks.hpp"
+
+namespace robust {
+namespace {
+
+using flare::describe_dtype;
+using flare::describe_shape;
+using flare::Error;
+
+bool is_float(DLDataType t, int bits) {
+  return t.code == kDLFloat && t.bits == bits && t.lanes == 1;
+}
+bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
+bool same_dtype(DLDataType a, DLDataType b) {
+  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
+}
+
+std::string site_of(const flare_site_update& update) {
+  return std::string("site '") + (update.site ? update.site : "<unnamed>") + "'";
+}
+
+void check_tensor(const std::string& where, const flare_named_tensor& t) {
+  if (!t.name) throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": a tensor has no name");
+  const std::string name = t.name;
+  if (t.tensor.device.device_type != kDLCPU)
+    throw Error(FLARE_ERROR_UNSUPPORTED, where + ": tensor '" + name + "' is not in CPU memory");
+  if (t.tensor.ndim < 0 || (t.tensor.ndim > 0 && !t.tensor.shape))
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no shape");
+  if (!flare::is_row_major(t.tensor))
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                where + ": tensor '" + name + "' is not dense row-major");
+  if (!t.tensor.data && flare::num_elements(t.tensor) > 0)
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no data");
+}
+
+const std::byte* data_of(const DLTensor& t) {
+  return static_cast<const std::byte*>(t.data) + t.byte_offset;
+}
+
+}  // namespace
+
+void KeptRound::begin(int64_t round, std::span<const flare_named_tensor> model) {
+  open_ = false;  // a begin that throws leaves no usable round
+  tensors_.clear();
+  index_.clear();
+  updates_.clear();
+  aggregated_sizes_.clear();
+  const std::string where = "global model of round " + std::to_string(round);
+  for (const auto& t : model) {
+    check_tensor(where, t);
+    const std::string name = t.name;
+    const DLDataType dtype = t.tensor.dtype;
+    const bool aggregated = is_float(dtype, 32) || is_float(dtype, 64);
+    if (!aggregated && !is_integer(dtype))
+      throw Error(FLARE_ERROR_UNSUPPORTED,
+                  where + ": tensor '" + name + "' has dtype " + describe_dtype(dtype) + "; " +
+                      aggregator_ + " aggregates float32/float64 and copies integer tensors");
+    if (!index_.emplace(name, tensors_.size()).second)
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' appears twice");
+    TensorLayout layout;
+    layout.name = name;
+    layout.dtype = dtype;
+    layout.shape.assign(t.tensor.shape, t.tensor.shape + t.tensor.ndim);
+    layout.count = static_cast<size_t>(flare::num_elements(t.tensor));
+    layout.element_bytes = flare::element_bytes(dtype);
+    layout.aggregated = aggregated;
+    aggregated_sizes_.push_back(aggregated ? layout.count : 0);
+    tensors_.push_back(std::move(layout));
+  }
+  round_ = round;
+  open_ = true;
+}
+
+void KeptRound::keep(const flare_site_update& update, const flare::Host& host) {
+  if (!FLARE_HAS_FIELD(&update, flare_site_update, num_steps))
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT, "site update struct_size " +
+                                                  std::to_string(update.struct_size) +
+                                                  " is too small for ABI 1");
+  const std::string where = site_of(update);
+  if (!open_)
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                where + ": update outside a round (before begin_round or after finalize)");
+  if (update.round != round_)
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                where + ": update is for round " + std::to_string(update.round) +
+                    ", aggregating round " + std::to_string(round_));
+  KeptUpdate kept{where, update.num_samples, update.num_steps, matched(where, update)};
+  check_finite(where, kept.data);
+  // Read once for the check: its pages may leave memory until finalize.
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    if (tensors_[i].count)
+      host.release_pages(kept.data[i], tensors_[i].count * tensors_[i].element_bytes);
+  updates_.push_back(std::move(kept));
+}
+
+std::vector<const std::byte*> KeptRound::matched(const std::string& where,
+                                                 const flare_site_update& update) const {
+  if (update.num_weights != tensors_.size())
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                where + ": sent " + std::to_string(update.num_weights) +
+                    " tensors, the global model has " + std::to_string(tensors_.size()));
+  if (update.num_weights > 0 && !update.weights)
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": weights are NULL");
+  std::vector<const std::byte*> data(tensors_.size(), nullptr);
+  for (size_t k = 0; k < update.num_weights; ++k) {
+    const flare_named_tensor& t = update.weights[k];
+    check_tensor(where, t);
+    const auto found = index_.find(t.name);
+    if (found == index_.end())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + t.name + "' is not in the global model");
+    const TensorLayout& layout = tensors_[found->second];
+    if (data[found->second])
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + layout.name + "' appears twice");
+    if (!same_dtype(t.tensor.dtype, layout.dtype))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + layout.name + "' has dtype " +
+                      describe_dtype(t.tensor.dtype) + ", the global model's is " +
+                      describe_dtype(layout.dtype));
+    if (t.tensor.ndim != static_cast<int32_t>(layout.shape.size()) ||
+        !std::equal(layout.shape.begin(), layout.shape.end(), t.tensor.shape))
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + layout.name + "' has shape " +
+                      describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
+                      ", the global model's is " + describe_shape(layout.shape));
+    data[found->second] = data_of(t.tensor);
+  }
+  return data;
+}
+
+void KeptRound::check_finite(const std::string& where,
+                             const std::vector<const std::byte*>& data) const {
+  namespace one_thread = flare::agg::one_thread;
+  auto bad = std::make_unique<std::atomic<bool>[]>(tensors_.size());
+  flare::agg::for_each_chunk_of(
+      aggregated_sizes_,
+      [&](size_t i, size_t a, size_t b) {
+        const bool ok =
+            is_float(tensors_[i].dtype, 32)
+                ? one_thread::all_finite(reinterpret_cast<const float*>(data[i]) + a, b - a)
+                : one_thread::all_finite(reinterpret_cast<const double*>(data[i]) + a, b - a);
+        if (!ok) bad[i].store(true, std::memory_order_relaxed);
+      },
+      flare::agg::max_threads());
+  for (size_t i = 0; i < tensors_.size(); ++i)
+    if (bad[i].load())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + tensors_[i].name + "' holds NaN or infinite values");
+}
+
+void KeptRound::check_finalizable() const {
+  if (!open_)
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                aggregator_ + ": finalize outside a round (before begin_round, or twice)");
+  if (updates_.empty())
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                aggregator_ + ": round " + std::to_string(round_) +
+                    ": no update was accepted, nothing to aggregate");
+}
+
+void KeptRound::close() {
+  open_ = false;
+  updates_.clear();
+}
+
+void ResultModel::resize(std::span<const TensorLayout> layout) {
+  values_.resize(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i)
+    values_[i].resize(layout[i].count * layout[i].element_bytes);
+}
+
+std::vector<flare_named_tensor> ResultModel::views(std::span<const TensorLayout> layout) {
+  std::vector<flare_named_tensor> out;
+  out.reserve(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const TensorLayout& t = layout[i];
+    out.push_back(flare::tensor_view(t.name.c_str(), values_[i].data(), t.dtype,
+                                     const_cast<int64_t*>(t.shape.data()),
+                                     static_cast<int32_t>(t.shape.size())));
+  }
+  return out;
+}
+
+void copy_integer_tensors(const KeptRound& round, const KeptUpdate& update, ResultModel& result,
+                          const flare::Host& host) {
+  const auto tensors = round.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].aggregated || tensors[i].count == 0) continue;
+    const size_t bytes = tensors[i].count * tensors[i].element_bytes;
+    std::memcpy(result.data(i), update.data[i], bytes);
+    host.release_pages(update.data[i], bytes);
+  }
+}
+
+void copy_update(const KeptRound& round, const KeptUpdate& update, ResultModel& result,
+                 const flare::Host& host) {
+  const auto tensors = round.tensors();
+  flare::agg::for_each_chunk_of(
+      round.aggregated_sizes(),
+      [&](size_t i, size_t a, size_t b) {
+        const size_t bytes = tensors[i].element_bytes;
+        std::memcpy(result.data(i) + a * bytes, update.data[i] + a * bytes, (b - a) * bytes);
+        host.release_pages(update.data[i] + a * bytes, (b - a) * bytes);
+      },
+      flare::agg::max_threads());
+  copy_integer_tensors(round, update, result, host);
+}
+
+std::string sites_of(const KeptRound& round, std::span<const size_t> which) {
+  std::string out;
+  for (size_t k : which) out += (out.empty() ? "" : ", ") + round.updates()[k].where;
+  return out;
+}
+
+void release_elements(const KeptRound& round, size_t tensor, size_t a, size_t b,
+                      const flare::Host& host, std::span<const size_t> which) {
+  const TensorLayout& layout = round.tensors()[tensor];
+  const auto updates = round.updates();
+  auto release = [&](const KeptUpdate& u) {
+    host.release_pages(u.data[tensor] + a * layout.element_bytes, (b - a) * layout.element_bytes);
+  };
+  if (which.empty())
+    for (const KeptUpdate& u : updates) release(u);
+  else
+    for (size_t k : which) release(updates[k]);
+}
+
+}  // namespace robust
