@@ -1,5 +1,6 @@
-// What the fedavg tests share: the shipped plugin, loaded from its .so, and
-// ways to read its results and errors.
+// What the aggregator tests share: the shipped fedavg plugin, loaded from its
+// .so, site updates over tensors the caller owns, and ways to read results
+// and errors.
 #pragma once
 
 #include "plugin_host/plugin_instances.hpp"
@@ -7,6 +8,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -25,6 +27,21 @@ inline flare_named_tensor view(const char* name, void* data, DLDataType dtype, i
   t.name = name;
   t.tensor = {data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
   return t;
+}
+
+// A whole site update over `tensors` (which must outlive it).
+inline flare_site_update update_of(const char* site, int64_t round,
+                                   const std::vector<flare_named_tensor>& tensors, double samples,
+                                   int64_t steps = 1) {
+  flare_site_update u{};
+  u.struct_size = sizeof(u);
+  u.site = site;
+  u.round = round;
+  u.weights = tensors.data();
+  u.num_weights = tensors.size();
+  u.num_samples = samples;
+  u.num_steps = steps;
+  return u;
 }
 
 inline const flare_named_tensor& find(std::span<const flare_named_tensor> model,

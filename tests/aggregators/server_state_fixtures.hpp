@@ -1,6 +1,6 @@
 // What the FedOpt and dp_fedavg tests share: a small model that owns its
-// memory, updates of it, and an owned copy of an aggregator's state (ABI
-// 1.4's views live only until the next call), to restore into a fresh one.
+// memory and an owned copy of an aggregator's state (ABI 1.4's views live
+// only until the next call), to restore into a fresh one.
 #pragma once
 
 #include "plugin_host/plugin_instances.hpp"
@@ -43,19 +43,6 @@ struct SmallModel {
            std::memcmp(b.data(), o.b.data(), 2 * sizeof(double)) == 0 && count == o.count;
   }
 };
-
-inline flare_site_update update_of(const char* site, int64_t round,
-                                   const std::vector<flare_named_tensor>& tensors, double samples) {
-  flare_site_update u{};
-  u.struct_size = sizeof(u);
-  u.site = site;
-  u.round = round;
-  u.weights = tensors.data();
-  u.num_weights = tensors.size();
-  u.num_samples = samples;
-  u.num_steps = 1;
-  return u;
-}
 
 // An aggregator's state, copied out of its views.
 struct OwnedState {

@@ -44,20 +44,6 @@ Model site_model(std::vector<float> weight, std::vector<double> bias, int64_t ba
   return m;
 }
 
-flare_site_update update_of(const char* site, int64_t round,
-                            const std::vector<flare_named_tensor>& tensors, double samples,
-                            int64_t steps) {
-  flare_site_update u{};
-  u.struct_size = sizeof(u);
-  u.site = site;
-  u.round = round;
-  u.weights = tensors.data();
-  u.num_weights = tensors.size();
-  u.num_samples = samples;
-  u.num_steps = steps;
-  return u;
-}
-
 std::vector<float> floats(std::span<const flare_named_tensor> model, const std::string& name) {
   const auto& t = find(model, name);
   REQUIRE(t.tensor.dtype.code == kDLFloat);

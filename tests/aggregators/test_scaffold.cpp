@@ -1,6 +1,6 @@
 // The shipped scaffold plugin, loaded from its .so and driven through the C
-// ABI: the server step against hand-computed values, its state across a
-// restart, and what it refuses.
+// ABI: the server step against hand-computed values, whole and streamed
+// updates, its state across a restart, and what it refuses.
 #include "plugin_host/config_validation.hpp"
 #include "plugin_host/plugin_instances.hpp"
 
@@ -35,17 +35,9 @@ struct Model {
   }
 };
 
+// num_samples is ignored: SCAFFOLD takes the plain mean.
 void send(AggregatorInstance& agg, const char* site, int64_t round, Model model) {
-  const auto tensors = model.tensors();
-  flare_site_update u{};
-  u.struct_size = sizeof(u);
-  u.site = site;
-  u.round = round;
-  u.weights = tensors.data();
-  u.num_weights = tensors.size();
-  u.num_samples = 1;  // ignored: SCAFFOLD takes the plain mean
-  u.num_steps = 1;
-  agg.accept(u);
+  agg.accept(update_of(site, round, model.tensors(), 1));
 }
 
 std::vector<float> floats(std::span<const flare_named_tensor> model, const std::string& name) {
@@ -100,6 +92,70 @@ TEST_CASE("without num_sites every site counts as taking part: c moves to the pr
   const Model global = first_round(agg);
   check_near(global.w, {2, 4});  // server_lr 1: FedAvg's plain mean
   check_near(global.c, {0.3f, 0.2f});
+}
+
+namespace {
+
+// Streams a site's model as the host would: chunks of one element.
+struct StreamedSite {
+  Model model;
+  std::vector<flare_named_tensor> views = model.tensors();
+
+  flare_update_chunk chunk(size_t tensor, size_t element) const {
+    const DLTensor& t = views[tensor].tensor;
+    flare_update_chunk c{};
+    c.part = FLARE_UPDATE_WEIGHTS;
+    c.tensor_index = tensor;
+    c.tensor = &views[tensor];
+    c.element_offset = element;
+    c.num_elements = 1;
+    c.data = static_cast<const std::byte*>(t.data) + element * ((t.dtype.bits + 7) / 8);
+    return c;
+  }
+  static size_t elements(size_t tensor) { return tensor == 2 ? 1 : 2; }  // "count" is a scalar
+};
+
+SiteUpdateFields header_of(const char* site) {
+  SiteUpdateFields h;
+  h.site = site;
+  h.num_samples = 1;
+  h.num_steps = 1;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("scaffold folds streamed updates as they arrive, as it folds whole ones") {
+  const HostServices host;
+  AggregatorInstance whole(scaffold_plugin(), kConfig, host);
+  const Model expected = first_round(whole);
+
+  AggregatorInstance agg(scaffold_plugin(), kConfig, host);
+  REQUIRE(agg.folds_chunks());
+  Model global{{1, 2}, {0, 0}, 0};
+  agg.begin_round(0, global.tensors());
+  const StreamedSite a{{{3, 2}, {0.4f, -0.2f}, 5}}, b{{{1, 6}, {0.2f, 0.6f}, 7}};
+  const StreamedSite dropped{{{100, -100}, {9, 9}, 1}};
+  agg.begin_update(1, header_of("a"));
+  agg.begin_update(2, header_of("b"));
+  agg.begin_update(3, header_of("dropped"));
+  // The tensors in reverse order, the sites' pieces interleaved, a's before
+  // b's (the whole updates' order of additions); "dropped" sends w, then is
+  // cut off: its pieces are retracted.
+  for (size_t tensor = 3; tensor-- > 0;)
+    for (size_t e = 0; e < StreamedSite::elements(tensor); ++e) {
+      agg.accept_chunk(1, a.chunk(tensor, e));
+      agg.accept_chunk(2, b.chunk(tensor, e));
+      if (tensor == 0) agg.accept_chunk(3, dropped.chunk(tensor, e));
+    }
+  for (size_t e = 0; e < 2; ++e) agg.retract_chunk(3, dropped.chunk(0, e));
+  agg.abort_update(3);
+  agg.end_update(2);
+  agg.end_update(1);
+  const Model streamed = result_of(agg.finalize());
+  check_near(streamed.w, expected.w);
+  CHECK(streamed.c == expected.c);  // c's sums never saw the dropped site: bit for bit
+  CHECK(streamed.count == 5);       // the latest completed update's (a ended last)
 }
 
 TEST_CASE("scaffold's state (c) carries across a restart: a fresh one given it steps identically") {

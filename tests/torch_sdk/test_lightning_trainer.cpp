@@ -1,7 +1,8 @@
 // The SDK's LightningTrainer as a worker group runs it, ranks as threads over
 // the real c10d collectives, with a tiny linear model: the distributed sampler
 // on an uneven dataset, rank 0's initial state, gradient accumulation and
-// metrics reduced by samples.
+// metrics reduced by samples; FedProx and SCAFFOLD, and SCAFFOLD's c_i kept
+// in the work folder across a restart of the group.
 #include <flare/torch/lightning_trainer.hpp>
 
 #include "in_process_host.hpp"
@@ -10,6 +11,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
@@ -71,8 +74,14 @@ class TinyTrainer final : public sdk::LightningTrainer {
   sdk::DataSplits data_;
 };
 
-flare::WorkerInfo rank_of(int rank, int world_size) {
+// `work_root`: each rank gets <work_root>/rank<r> as its work folder, as the
+// runtime lays them out (empty: no work folder).
+flare::WorkerInfo rank_of(int rank, int world_size, const std::filesystem::path& work_root = {}) {
   flare::WorkerInfo info;
+  if (!work_root.empty()) {
+    info.work_dir = (work_root / ("rank" + std::to_string(rank))).string();
+    std::filesystem::create_directories(info.work_dir);
+  }
   info.rank = rank;
   info.world_size = world_size;
   info.local_rank = rank;
@@ -89,12 +98,12 @@ struct Ranks {
   std::vector<std::unique_ptr<TinyTrainer>> trainers;
 
   Ranks(int world_size, int64_t train_samples, int64_t validation_samples,
-        const std::vector<json>& configs) {
+        const std::vector<json>& configs, const std::filesystem::path& work_root = {}) {
     if (world_size > 1) group = flare::testing::form_group(world_size);
     for (int r = 0; r < world_size; ++r) {
       hosts.push_back(std::make_unique<InProcessHost>(world_size > 1 ? group[r].get() : nullptr));
       trainers.push_back(std::make_unique<TinyTrainer>(
-          configs[static_cast<std::size_t>(r)], rank_of(r, world_size),
+          configs[static_cast<std::size_t>(r)], rank_of(r, world_size, work_root),
           flare::Host(hosts.back()->services()), train_samples, validation_samples));
     }
   }
@@ -361,4 +370,75 @@ TEST_CASE("scaffold's correction bypasses momentum: c_i+ does not grow with c - 
     INFO(std::string(name) << ": c_i+ moved by " << excess << " for c - c_i = " << delta);
     CHECK(excess < 0.1 * delta);
   }
+}
+
+namespace {
+
+// A fresh folder under the system's temporary one, removed with the object.
+struct TemporaryFolder {
+  std::filesystem::path path;
+  TemporaryFolder() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "flare-scaffold-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TemporaryFolder() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("scaffold's c_i survives a restart: a group created again in its work folder continues "
+          "with it, one in a fresh folder starts from zero") {
+  const json config = with(kFullBatchSgd, {{"local_epochs", 2}, {"algorithm", "scaffold"}});
+  const TemporaryFolder work, fresh_work;
+  Ranks before(2, 6, 2, {config, config}, work.path);
+  Named global = copies(before.trainers[0]->weights());
+  for (auto& t : before.trainers) set_weights(*t, global);
+  const Named round0 = copies(before.train(0)[0].weights);
+  REQUIRE(std::filesystem::exists(work.path / "rank0" / sdk::kLocalControlFile));
+  CHECK(!std::filesystem::exists(work.path / "rank1" / sdk::kLocalControlFile));  // rank 0 writes
+
+  // Round 1 from the next global model: the group that kept running, one
+  // restarted over the same folders, one in fresh folders.
+  for (const char* name : {"weight", "bias"}) {
+    const std::string key = std::string("scaffold.c/") + name;
+    global[name] = round0.at(name);
+    global[key] = round0.at(key) / 2;  // c moved half way to this site's c_i
+  }
+  Ranks restarted(2, 6, 2, {config, config}, work.path);
+  Ranks fresh(2, 6, 2, {config, config}, fresh_work.path);
+  Ranks zero_c_i(2, 6, 2, {config, config});  // no work folder
+  const auto round1 = [&](Ranks& group) {
+    for (auto& t : group.trainers) set_weights(*t, global);
+    auto out = group.train(1);
+    const Named r0 = copies(out[0].weights), r1 = copies(out[1].weights);
+    for (const auto& [name, value] : r0) CHECK(torch::equal(value, r1.at(name)));  // ranks agree
+    return r0;
+  };
+  // The restarted group first: the group that kept running saves its next c_i.
+  const Named again = round1(restarted), kept = round1(before);
+  const Named from_fresh = round1(fresh), from_zero = round1(zero_c_i);
+  const double to_kept = max_difference(again, kept), fresh_to_zero = max_difference(from_fresh, from_zero);
+  const double fresh_to_kept = max_difference(from_fresh, kept);
+  INFO("restarted vs kept " << to_kept << ", fresh vs zero c_i " << fresh_to_zero
+                            << ", fresh vs kept " << fresh_to_kept);
+  CHECK(to_kept < 1e-5);
+  CHECK(fresh_to_zero < 1e-5);
+  CHECK(fresh_to_kept > 1e-3);
+}
+
+TEST_CASE("a scaffold c_i file that is not one, or of another model, is refused naming the file") {
+  const json config = {{"algorithm", "scaffold"}};
+  const TemporaryFolder work;
+  const std::filesystem::path file = work.path / "rank0" / sdk::kLocalControlFile;
+  std::filesystem::create_directories(file.parent_path());
+  std::ofstream(file) << "not a tensor";
+  Ranks garbled(1, 4, 2, {config}, work.path);
+  const std::string refusal = file.string() + ": not a saved SCAFFOLD c_i";
+  CHECK_THROWS_WITH_AS(garbled.trainers[0]->weights(), doctest::Contains(refusal.c_str()),
+                       flare::Error);
+  torch::save(torch::zeros({5}), file.string());  // the model has 15 trainable values
+  Ranks other_model(1, 4, 2, {config}, work.path);
+  CHECK_THROWS_WITH_AS(other_model.trainers[0]->weights(),
+                       doctest::Contains("c_i of 5 Float values, the model has 15"), flare::Error);
 }

@@ -265,6 +265,7 @@ class LightningTrainer : public flare::Trainer {
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "rank " + std::to_string(worker_.rank) +
                                                     " is not in a group of " +
                                                     std::to_string(worker_.world_size));
+    if (worker_.rank == 0) correction_.keep_local_control_in(worker_.work_dir);
     device_ = to_torch_device(worker_.device);
     if (worker_.num_threads > 0) torch::set_num_threads(worker_.num_threads);
     // Before the derived class builds its model: every rank of every site
@@ -328,6 +329,11 @@ class LightningTrainer : public flare::Trainer {
     prepared_ = true;
   }
 
+  std::vector<torch::Tensor> with_rank0_state(std::vector<torch::Tensor> buffers) const {
+    for (const torch::Tensor& t : correction_.rank0_state()) buffers.push_back(t);
+    return buffers;
+  }
+
   static std::vector<flare_named_tensor> with_extra(std::vector<flare_named_tensor> model,
                                                     std::vector<flare_named_tensor> extra) {
     model.insert(model.end(), extra.begin(), extra.end());
@@ -342,10 +348,11 @@ class LightningTrainer : public flare::Trainer {
 
   // Collective, once, at the first evaluate() or train() (the first calls
   // every rank makes together): every rank takes rank 0's parameters and
-  // buffers, as DDP does when it wraps a model.
+  // buffers, as DDP does when it wraps a model, and SCAFFOLD's c_i (which
+  // only rank 0 reads back from its work folder).
   void start_group() {
     if (started_) return;
-    ddp_->broadcast_from_rank0(model().buffers());
+    ddp_->broadcast_from_rank0(with_rank0_state(model().buffers()));
     started_ = true;
   }
 

@@ -25,6 +25,15 @@
 // there c + (c_i+ - c_i): like every other tensor of an update, the site's
 // proposal for that global tensor (docs/architecture.md says why). The
 // `scaffold` aggregator steps c by |S|/N of the proposals' mean change.
+//
+// c_i is the site's alone and lives only in the trainer, so it is also kept
+// in a file of rank 0's work folder (kLocalControlFile), written after every
+// round (a temporary file renamed over it: a crash leaves the old or the new
+// one) and read back when the trainer lays its parameters out: a worker group
+// the runtime restarts ([clients] max_restarts) continues from the c_i of the
+// last round it finished instead of zeros. Rank 0's c_i reaches the other
+// ranks with its initial weights (LightningTrainer::start_group), so no rank
+// needs another's folder.
 // Header-only; part of the C++ SDK.
 #pragma once
 
@@ -34,6 +43,7 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <span>
 #include <string>
 #include <utility>
@@ -43,6 +53,8 @@ namespace flare::torch_sdk {
 
 // The prefix of the control-variate tensors in a SCAFFOLD model.
 inline constexpr std::string_view kScaffoldPrefix = "scaffold.c/";
+// c_i's file in rank 0's work folder (torch::save of the flat float tensor).
+inline constexpr std::string_view kLocalControlFile = "scaffold_c_i.pt";
 
 enum class LocalAlgorithm { FedAvg, FedProx, Scaffold };
 
@@ -69,6 +81,14 @@ class LocalCorrection {
 
   LocalAlgorithm algorithm() const { return algorithm_; }
 
+  // SCAFFOLD: where c_i is saved after every round and read back from at
+  // attach (rank 0's work folder; empty: nowhere, e.g. validate_config's
+  // trainer). Before attach.
+  void keep_local_control_in(const std::string& work_dir) {
+    if (algorithm_ == LocalAlgorithm::Scaffold && !work_dir.empty())
+      local_control_file_ = std::filesystem::path(work_dir) / kLocalControlFile;
+  }
+
   // Once, when the trainer lays its parameters out: `flat` is the buffer the
   // named trainable `parameters` are views into.
   void attach(const torch::Tensor& flat,
@@ -89,6 +109,14 @@ class LocalCorrection {
     }
     control_views_ = ModuleState(std::move(c));
     proposal_views_ = ModuleState(std::move(proposed));
+    load_local_control();
+  }
+
+  // What every rank must take from rank 0 before the first round: c_i.
+  std::vector<torch::Tensor> rank0_state() const {
+    return algorithm_ == LocalAlgorithm::Scaffold && local_control_.defined()
+               ? std::vector<torch::Tensor>{local_control_}
+               : std::vector<torch::Tensor>{};
   }
 
   // The tensors it adds to the weights the trainer hands out: c (get_weights)
@@ -153,9 +181,51 @@ class LocalCorrection {
     local_control_.copy_(updated);
     start_ = torch::Tensor();
     drift_ = torch::Tensor();
+    save_local_control();
   }
 
  private:
+  // c_i from its file when there is one; it must fit the parameters.
+  void load_local_control() {
+    if (local_control_file_.empty() || !std::filesystem::exists(local_control_file_)) return;
+    const std::string file = local_control_file_.string();
+    torch::Tensor saved;
+    try {
+      torch::load(saved, file);
+    } catch (const std::exception& e) {
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  file + ": not a saved SCAFFOLD c_i (" + std::string(e.what()).substr(0, 200) +
+                      "); delete it to start c_i from zero");
+    }
+    if (saved.scalar_type() != local_control_.scalar_type() || saved.dim() != 1 ||
+        saved.numel() != local_control_.numel())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  file + ": c_i of " + std::to_string(saved.numel()) + " " +
+                      std::string(c10::toString(saved.scalar_type())) + " values, the model has " +
+                      std::to_string(local_control_.numel()) + " " +
+                      std::string(c10::toString(local_control_.scalar_type())) +
+                      " trainable ones (another model?); delete it to start c_i from zero");
+    torch::NoGradGuard no_grad;
+    local_control_.copy_(saved);
+  }
+
+  void save_local_control() const {
+    if (local_control_file_.empty()) return;
+    std::filesystem::path temporary = local_control_file_;
+    temporary += ".tmp";
+    try {
+      torch::save(local_control_.cpu(), temporary.string());
+    } catch (const std::exception& e) {
+      throw Error(FLARE_ERROR_IO, "cannot write SCAFFOLD's c_i to " + temporary.string() + ": " +
+                                      std::string(e.what()).substr(0, 200));
+    }
+    std::error_code error;
+    std::filesystem::rename(temporary, local_control_file_, error);
+    if (error)
+      throw Error(FLARE_ERROR_IO, "cannot rename " + temporary.string() + " to " +
+                                      local_control_file_.string() + ": " + error.message());
+  }
+
   LocalAlgorithm algorithm_ = LocalAlgorithm::FedAvg;
   double mu_ = 0.01;
   torch::Tensor start_;          // x: the weights the round started from
@@ -164,6 +234,7 @@ class LocalCorrection {
   torch::Tensor drift_;          // c - c_i for the round
   torch::Tensor proposal_;       // c + (c_i+ - c_i), sent with the update
   double rates_ = 0;             // sum of the round's learning rates
+  std::filesystem::path local_control_file_;  // empty: c_i is not kept
   ModuleState control_views_;
   ModuleState proposal_views_;
 };
