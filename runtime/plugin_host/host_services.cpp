@@ -97,9 +97,9 @@ std::string error_code_name(flare_error_code code) {
   return "FLARE_ERROR_" + std::to_string(static_cast<int>(code));
 }
 
-HostServices::HostServices(HostCallbacks callbacks, Collectives* collectives)
+HostServices::HostServices(HostCallbacks callbacks, Collectives* collectives, size_t table_size)
     : callbacks_(std::move(callbacks)), collectives_(collectives) {
-  table_.struct_size = sizeof(flare_host_services);
+  table_.struct_size = table_size;
   table_.context = this;
   table_.error_new = &c_error_new;
   table_.error_code = &c_error_code;

@@ -60,7 +60,11 @@ struct HostCallbacks {
 // outlive this object; its exceptions become FLARE_ERROR_COMMUNICATION errors.
 class HostServices {
  public:
-  explicit HostServices(HostCallbacks callbacks = {}, Collectives* collectives = nullptr);
+  // `table_size`: the struct_size the table declares; a smaller one (an
+  // older minor's FLARE_HOST_SERVICES_SIZE_1_x) plays an older host, for
+  // tests of what a plugin does without the later services and promises.
+  explicit HostServices(HostCallbacks callbacks = {}, Collectives* collectives = nullptr,
+                        size_t table_size = sizeof(flare_host_services));
   HostServices(const HostServices&) = delete;
   HostServices& operator=(const HostServices&) = delete;
 

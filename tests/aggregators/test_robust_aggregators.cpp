@@ -250,8 +250,10 @@ TEST_CASE("the robust aggregators refuse a config out of range, naming the optio
   CHECK(contains(unknown.plugin_message(), "beta"));
 }
 
-TEST_CASE("a robust aggregator refuses a non-finite update, naming site and tensor, keeps the rest") {
-  const HostServices host;
+TEST_CASE("under a host older than 1.4 a robust aggregator refuses a non-finite update itself") {
+  // A 1.4 host checks every value before accept (plugin_abi.h); an older one
+  // does not, and the plugin names the site and tensor, keeping the rest.
+  const HostServices host({}, nullptr, FLARE_HOST_SERVICES_SIZE_1_1);
   AggregatorInstance agg(robust_plugin("median"), "{}", host);
   SmallModel global;
   agg.begin_round(0, global.tensors());
@@ -352,7 +354,7 @@ TEST_CASE("a robust aggregator hands back only pages inside the kept views, all 
       u.num_steps = 1;
       agg.accept(u);
     }
-    released.clear();  // what accept's finite check handed back
+    CHECK(released.empty());  // a 1.4 host checked every value: accept reads none
     const auto result = agg.finalize();
     REQUIRE(result.size() == 2);
 

@@ -38,9 +38,10 @@ class KeptRound {
   explicit KeptRound(std::string aggregator) : aggregator_(std::move(aggregator)) {}
 
   void begin(int64_t round, std::span<const flare_named_tensor> model);
-  // Checks the update (round, tensors, dtypes, shapes, every value finite, on
-  // all cores) and keeps its views; hands back the pages it read. Throws
-  // naming the site and tensor at fault; a refused update is not kept.
+  // Checks the update (round, tensors, dtypes, shapes; every value finite, on
+  // all cores, unless a 1.4 host checked them) and keeps its views; hands
+  // back the pages it read. Throws naming the site and tensor at fault; a
+  // refused update is not kept.
   void keep(const flare_site_update& update, const flare::Host& host);
   // Throws unless a round is open with at least one update.
   void check_finalizable() const;

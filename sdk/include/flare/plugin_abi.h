@@ -314,7 +314,11 @@ typedef struct flare_aggregator_api_v1 {
   /* Starts a round from the current global model (borrowed for the call). */
   flare_error* (*begin_round)(flare_aggregator* aggregator, int64_t round,
                               const flare_named_tensor* global_model, size_t count);
-  /* Folds one site's update in now (borrowed for the call: copy what is kept). */
+  /* Folds one site's update in now (borrowed for the call: copy what is kept).
+   * A 1.4 host (FLARE_HAS_FIELD(host, flare_host_services, release_pages))
+   * has checked the update as it checks streamed chunks (below): each weights
+   * tensor has the global model's name, dtype and shape, each once, and every
+   * value of every tensor is finite; an older host promises nothing. */
   flare_error* (*accept)(flare_aggregator* aggregator, const flare_site_update* update);
   /* The next global model. *out / *count: plugin-owned views, valid until the
    * next begin_round or destroy. Fails when no update was accepted. A 1.3
