@@ -494,3 +494,28 @@ TEST_CASE("the FedOpt plugins are found beside the executable by name") {
     CHECK(std::string(p.descriptor().name) == name);
   }
 }
+
+TEST_CASE("under a host older than 1.4 the step starts from a copy of begin_round's model") {
+  // A 1.4 host keeps begin_round's model until finalize, and the family
+  // steps from those views; an older host lends it for the call only, so
+  // overwriting it after begin_round must not move the result.
+  const HostServices current;
+  const HostServices older({}, nullptr, FLARE_HOST_SERVICES_SIZE_1_1);
+  AggregatorInstance kept(plugin("fedavgm"), "{}", current);
+  AggregatorInstance copied(plugin("fedavgm"), "{}", older);
+  SmallModel x0;
+  const SmallModel expected = run_round(kept, x0, 0);
+
+  SmallModel lent = x0;
+  copied.begin_round(0, lent.tensors());
+  SmallModel sites[2] = {site_model(x0, 0, 0), site_model(x0, 1, 0)};
+  lent.w.assign(lent.w.size(), 1000.0f);  // the host reused its buffer
+  lent.b.assign(lent.b.size(), 1000.0);
+  for (int k = 0; k < 2; ++k) {
+    const auto tensors = sites[k].tensors();
+    copied.accept(update_of(k ? "site-b" : "site-a", 0, tensors, kSamples[k]));
+  }
+  const SmallModel out = SmallModel::from(copied.finalize());
+  CHECK(out.w == expected.w);
+  CHECK(out.b == expected.b);
+}

@@ -125,6 +125,14 @@ void WeightedMean::begin_round(int64_t round, std::span<const flare_named_tensor
 
 // On all cores: a big model's copy is a memory-bound pass like the fold.
 void WeightedMean::copy_global(std::span<const flare_named_tensor> model) {
+  global_views_.assign(slots_.size(), nullptr);
+  // A 1.4 host keeps the model valid and unchanged until finalize: no copy
+  // (a model's worth of memory and a pass over it saved every round).
+  if (FLARE_HAS_FIELD(host_.services(), flare_host_services, release_pages)) {
+    globals_.clear();
+    for (size_t i = 0; i < slots_.size(); ++i) global_views_[i] = data_of(model[i].tensor);
+    return;
+  }
   globals_.resize(slots_.size());
   std::vector<size_t> sizes(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -139,6 +147,7 @@ void WeightedMean::copy_global(std::span<const flare_named_tensor> model) {
                     (b - a) * bytes);
       },
       max_threads());
+  for (size_t i = 0; i < slots_.size(); ++i) global_views_[i] = globals_[i].data();
 }
 
 void WeightedMean::accept(const flare_site_update& update) {

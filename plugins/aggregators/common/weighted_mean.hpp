@@ -34,8 +34,10 @@ class WeightedMean {
   struct Settings {
     Weighting weighting = Weighting::NumSamples;
     Summation summation = Summation::Float32;
-    // Keep a copy of begin_round's global model until the next begin_round
-    // (the host lends it for the call only): for aggregators that step from it.
+    // Keep begin_round's global model until the next begin_round, for
+    // aggregators that step from it: its views where a 1.4 host keeps it
+    // (plugin_abi.h, begin_round), else a copy (older hosts lend it for the
+    // call only).
     bool keep_global = false;
   };
 
@@ -91,7 +93,7 @@ class WeightedMean {
   // a parallel pass over every float tensor runs on (for_each_chunk_of).
   std::span<const size_t> averaged_sizes() const { return averaged_sizes_; }
   // begin_round's value of a slot (Settings::keep_global only).
-  const std::byte* global(size_t slot) const { return globals_[slot].data(); }
+  const std::byte* global(size_t slot) const { return global_views_[slot]; }
   int64_t round() const { return round_; }
   size_t accepted() const { return accepted_; }
   Summation summation() const { return settings_.summation; }
@@ -121,7 +123,8 @@ class WeightedMean {
   std::vector<const flare_named_tensor*> matched_;  // slot index -> update tensor
   std::vector<size_t> averaged_sizes_;  // slot index -> elements to average (0: copied)
   std::vector<std::vector<size_t>> folded_;  // slot, chunk -> elements accept folded
-  std::vector<std::vector<std::byte>> globals_;  // slot index -> begin_round's value
+  std::vector<std::vector<std::byte>> globals_;  // slot -> a copy, under an older host
+  std::vector<const std::byte*> global_views_;   // slot -> begin_round's value
   int64_t round_ = 0;
   double total_weight_ = 0;
   size_t accepted_ = 0;

@@ -311,7 +311,10 @@ typedef struct flare_aggregator_api_v1 {
   flare_error* (*create)(const char* config_json, const flare_host_services* host,
                          flare_aggregator** out);
   void (*destroy)(flare_aggregator* aggregator);
-  /* Starts a round from the current global model (borrowed for the call). */
+  /* Starts a round from the current global model (borrowed for the call; a
+   * 1.4 host, FLARE_HAS_FIELD(host, flare_host_services, release_pages),
+   * keeps it valid and unchanged until finalize returns or the next
+   * begin_round, so an aggregator that steps from it may keep the views). */
   flare_error* (*begin_round)(flare_aggregator* aggregator, int64_t round,
                               const flare_named_tensor* global_model, size_t count);
   /* Folds one site's update in now (borrowed for the call: copy what is kept).
