@@ -49,6 +49,9 @@ struct Options {
   size_t clients = 8;
   size_t params = 25'000'000;
   size_t repeats = 7;
+  // --variates scaffold: half the parameters are SCAFFOLD's control variates
+  // ("scaffold.c/<tensor>", one per tensor), as a scaffold job's model is.
+  bool scaffold_variates = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -61,12 +64,13 @@ Options parse(int argc, char** argv) {
     else if (key == "--clients") o.clients = std::stoul(value);
     else if (key == "--params") o.params = std::stoul(value);
     else if (key == "--repeats") o.repeats = std::stoul(value);
+    else if (key == "--variates" && value == "scaffold") o.scaffold_variates = true;
     else usage = true;
   }
   if (usage || o.plugins.empty() || o.clients == 0 || o.params < 1000 || o.repeats == 0)
     throw std::invalid_argument(
         "usage: flare-bench-aggregation --plugin PATH [--config JSON] [--plugin PATH [--config "
-        "JSON]] ... [--clients N] [--params P>=1000] [--repeats R]");
+        "JSON]] ... [--clients N] [--params P>=1000] [--repeats R] [--variates scaffold]");
   return o;
 }
 
@@ -92,7 +96,10 @@ struct Client {
   std::vector<flare_named_tensor> tensors;
 };
 
-Client make_client(const std::vector<size_t>& sizes, size_t params, unsigned seed) {
+// Tensors "layer<i>"; with `variates`, the second half of `sizes` mirrors the
+// first as "scaffold.c/layer<i>".
+Client make_client(const std::vector<size_t>& sizes, size_t params, unsigned seed,
+                   bool variates) {
   Client c;
   c.data.resize(params);
   uint32_t state = seed * 2654435761u + 1;
@@ -101,7 +108,9 @@ Client make_client(const std::vector<size_t>& sizes, size_t params, unsigned see
     v = static_cast<float>(static_cast<int32_t>(state)) * 1e-9f;
   }
   c.shapes.assign(sizes.begin(), sizes.end());
-  for (size_t i = 0; i < sizes.size(); ++i) c.names.push_back("layer" + std::to_string(i));
+  const size_t layers = variates ? sizes.size() / 2 : sizes.size();
+  for (size_t i = 0; i < sizes.size(); ++i)
+    c.names.push_back((i < layers ? "layer" : "scaffold.c/layer") + std::to_string(i % layers));
   size_t offset = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
     flare_named_tensor t{};
@@ -243,7 +252,7 @@ struct Subject {
 };
 
 int main(int argc, char** argv) try {
-  const Options o = parse(argc, argv);
+  Options o = parse(argc, argv);
   HostCallbacks quiet;  // a plugin's per-round lines would interleave with the table
   quiet.log = [](flare_log_level level, std::string_view message) {
     if (level >= FLARE_LOG_WARN)
@@ -275,10 +284,16 @@ int main(int argc, char** argv) try {
     subjects.push_back(std::move(s));
   }
 
-  const auto sizes = layer_sizes(o.params);
+  auto sizes = layer_sizes(o.scaffold_variates ? o.params / 2 : o.params);
+  if (o.scaffold_variates) {
+    const auto half = sizes;
+    sizes.insert(sizes.end(), half.begin(), half.end());
+    o.params = o.params / 2 * 2;
+  }
   const auto pieces = pieces_of(sizes);
   std::vector<Client> clients;
-  for (size_t k = 0; k < o.clients; ++k) clients.push_back(make_client(sizes, o.params, unsigned(k)));
+  for (size_t k = 0; k < o.clients; ++k)
+    clients.push_back(make_client(sizes, o.params, unsigned(k), o.scaffold_variates));
   const double bytes = double(o.clients + 1) * 4.0 * double(o.params);
   std::vector<char> src(static_cast<size_t>(bytes / 2), 1), dst(src.size(), 0);
 

@@ -6,6 +6,7 @@ kept across repetitions, as across rounds). Timed: the mean and the step.
 And central DP as Flower's DifferentialPrivacyServerSideFixedClipping does it
 (flwr.common.differential_privacy): each client's update clipped in NumPy,
 aggregate(), np.random.normal noise added (clipping_norm 1, multiplier 1).
+And SCAFFOLD's server step as NVFlare's Scaffold workflow computes it.
 
     /usr/bin/python3 fedopt_numpy.py [--clients 8] [--params 25000000] [--reps 5]
 
@@ -109,12 +110,25 @@ class DpFixedClipping:
         return aggregated
 
 
+class NvflareScaffold:
+    """NVFlare's Scaffold workflow's server step: the sites' model diffs and
+    control-variate diffs averaged (uniform), x += lr * mean(dy), c += |S|/N *
+    mean(dc) (lr 1, every site taking part). The tensors are weights and
+    control variates alike here: the same arithmetic on each."""
+
+    def round(self, current, results):
+        diffs = [[y - x for y, x in zip(params, current)] for params, _ in results]
+        mean = [reduce(np.add, d) / len(results) for d in zip(*diffs)]
+        return [x + 1.0 * m for x, m in zip(current, mean)]
+
+
 OPTIMIZERS = {
     "flower_fedavgm": lambda: FedAvgM(),
     "flower_fedadagrad": lambda: FedOpt("adagrad", 0.1, 0.0, 0.0, 1e-9),
     "flower_fedadam": lambda: FedOpt("adam", 0.1, 0.9, 0.99, 1e-9),
     "flower_fedyogi": lambda: FedOpt("yogi", 0.01, 0.9, 0.99, 1e-3),
     "flower_dp_fixed_clipping": lambda: DpFixedClipping(),
+    "nvflare_scaffold": lambda: NvflareScaffold(),
 }
 
 
@@ -133,7 +147,7 @@ def main():
     out = {}
     for name, make in OPTIMIZERS.items():
         opt = make()
-        if isinstance(opt, DpFixedClipping):
+        if isinstance(opt, (DpFixedClipping, NvflareScaffold)):
             job = lambda: opt.round(current, results)  # noqa: E731
         else:
             job = lambda: opt.step(current, aggregate(results))  # noqa: E731
