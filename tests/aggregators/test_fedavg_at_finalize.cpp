@@ -84,8 +84,8 @@ double weight_of(const SiteModel& s, const std::string& weighting) {
   return s.samples;
 }
 
-// Checks `got` against the float64 weighted mean within plain float32
-// summation's bound (flat_math.hpp): (n + 2) * 2^-24 * sum w|x| / sum w.
+// Checks `got` against the float64 weighted mean within the one-pass
+// mean's bound (kept_mean.hpp): (n + 3) * 2^-24 * sum w|x| / sum w.
 void check_against_reference(const Result& got, const std::vector<const SiteModel*>& sites,
                              const std::string& weighting) {
   double total = 0;
@@ -99,7 +99,7 @@ void check_against_reference(const Result& got, const std::vector<const SiteMode
       exact += weight_of(*s, weighting) * s->weight[i];
       magnitude += weight_of(*s, weighting) * std::fabs(s->weight[i]);
     }
-    const double bound = (n + 2) * std::ldexp(1.0, -24) * magnitude / total;
+    const double bound = (n + 3) * std::ldexp(1.0, -24) * magnitude / total;
     const double excess = std::fabs(got.weight[i] - exact / total) - bound;
     if (excess > worst_excess) worst_excess = excess, worst = i;
   }
@@ -159,9 +159,14 @@ TEST_CASE("at_finalize equals as_arrived and a float64 reference, in any arrival
       const Result kept = run_round("{" + weight + R"(, "fold": "at_finalize"})", order, host);
       const Result folded = run_round("{" + weight + "}", order, host);
       check_against_reference(kept, order, weighting);
-      // The same operations in the same order: the same bits.
-      CHECK(kept.weight == folded.weight);
-      CHECK(kept.bias == folded.bias);
+      // The same sums; float32 scaled in float32 at finalize, not in double.
+      size_t far = 0;
+      for (size_t i = 0; i < kFloats; ++i)
+        if (std::fabs(kept.weight[i] - folded.weight[i]) >
+            std::ldexp(std::fabs(folded.weight[i]), -22))
+          ++far;
+      CHECK(far == 0);
+      CHECK(kept.bias == folded.bias);  // float64: the same operations, the same bits
       CHECK(kept.batches == order.back()->batches);  // the latest accepted update's
     }
   }

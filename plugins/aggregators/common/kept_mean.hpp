@@ -4,14 +4,15 @@
 // and finalize reads every update once, block by block, on all cores:
 // memory speed at the round's end instead of a fold per arrival.
 //
-// Same contract and arithmetic as WeightedMean (weighted_mean.hpp): in each
-// L1-sized block of coordinates the result is w_1 x_1, then + w_k x_k for the
-// updates in the order they were accepted, then * 1 / sum_k w_k, in float32
-// with "sum": "float32" (plain recursive summation, the bound in
-// flat_math.hpp: (n + 2) * 2^-24 * sum_k w_k |x_k| / sum_k w_k), a float32
-// pair with "compensated", double for float64 tensors. So for the same order
-// of arrival the result has the same bits as folding as they arrive. Integer
-// tensors take the latest accepted update's value.
+// Same contract as WeightedMean (weighted_mean.hpp). float32: the updates
+// are summed in their order of acceptance, in float32, as fold_first / fold
+// do (flat_math.hpp), then scaled by float(1 / sum_k w_k) in float32, so
+//   |result - exact mean| <= (n + 3) * 2^-24 * sum_k w_k |x_k| / sum_k w_k
+// (fold's bound, one rounding more for the scale) and within 2^-22 relative
+// of the mean folded as the updates arrive in the same order. "compensated"
+// sums a float32 pair (about half an ulp); float64 tensors sum and scale in
+// double, the same bits as WeightedMean. Integer tensors take the latest
+// accepted update's value.
 #pragma once
 
 #include <flare/plugin.hpp>
