@@ -318,7 +318,6 @@ int main(int argc, char** argv) try {
               "min", "max", bytes / 1e6);
   std::string json = "{";
   for (const Subject& s : subjects) {
-    if (s.config != "{}") std::printf("  %s config %s\n", s.name.c_str(), s.config.c_str());
     for (const Subject::Row& row : s.rows) {
       const Spread a = spread(row.gbs);
       std::printf("  %-32s %8.2f %8.2f %8.2f  %3.0f%%\n", row.label.c_str(), a.median, a.min,
