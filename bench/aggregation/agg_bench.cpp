@@ -264,13 +264,21 @@ int main(int argc, char** argv) try {
   for (const PluginChoice& choice : o.plugins) {
     Subject s{load_plugin({"", choice.path, {}}, FLARE_PLUGIN_AGGREGATOR)};
     s.api = static_cast<const flare_aggregator_api_v1*>(s.plugin.descriptor().api);
-    s.name = s.plugin.descriptor().name;
+    // One plugin may run under two configs (fedavg's "fold"): the rows say which.
+    s.name = s.plugin.descriptor().name + (choice.config == "{}" ? "" : " " + choice.config);
     s.config = choice.config;
     check(table, s.api->create(choice.config.c_str(), table, &s.agg), "create");
-    const bool streams =
-        FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, abort_update) && s.api->begin_update;
-    s.keeps = FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, set_state) &&
-              (s.api->properties & FLARE_AGGREGATOR_KEEPS_UPDATES);
+    // As the host reads them: this instance's properties (its config's
+    // choice) where it reports them; an instance keeping updates takes them whole.
+    const uint64_t properties =
+        !FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, set_state) ? 0
+        : FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, instance_properties) &&
+                s.api->instance_properties
+            ? s.api->instance_properties(s.agg)
+            : s.api->properties;
+    s.keeps = (properties & FLARE_AGGREGATOR_KEEPS_UPDATES) != 0;
+    const bool streams = FLARE_HAS_FIELD(s.api, flare_aggregator_api_v1, abort_update) &&
+                         s.api->begin_update && !s.keeps;
     s.rows.push_back({s.name + ", whole updates", Mode::Whole, {}});
     if (streams) {
       s.rows.push_back({"  streamed, one by one", Mode::UpdateAfterUpdate, {}});
@@ -325,7 +333,6 @@ int main(int argc, char** argv) try {
               "min", "max", bytes / 1e6);
   std::string json = "{";
   for (const Subject& s : subjects) {
-    if (s.config != "{}") std::printf("  %s config %s\n", s.name.c_str(), s.config.c_str());
     for (const Subject::Row& row : s.rows) {
       const Spread a = spread(row.gbs);
       std::printf("  %-32s %8.2f %8.2f %8.2f  %3.0f%%\n", row.label.c_str(), a.median, a.min,

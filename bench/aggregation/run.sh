@@ -4,8 +4,9 @@
 # clients), against memcpy on all cores and on one core
 # (flare-bench-aggregation, interleaved, median and spread of REPEATS runs),
 # then the NumPy variants of agg_numpy.py with the same sizes, in the same
-# run. CONFIG is fedavg's JSON config (e.g. '{"sum": "compensated"}'). Needs a
-# built tree and Debian's python3-numpy.
+# run. CONFIG is fedavg's JSON config (e.g. '{"sum": "compensated"}'); fedavg
+# with {"fold": "at_finalize"} (updates kept, one pass at finalize, also
+# timed alone) runs beside it. Needs a built tree and Debian's python3-numpy.
 #   bench/aggregation/run.sh [BUILD_DIR=build] [CLIENTS=8] [PARAMS=25000000] [REPEATS=7] [CONFIG={}]
 # FLARE_AGG_NUMPY names agg_numpy.py (default ../shared/bench/agg_numpy.py
 # beside the repository: it is not part of it).
@@ -24,7 +25,8 @@ done
 
 echo "== flare (bench/aggregation/agg_bench.cpp)"
 "$build/bin/flare-bench-aggregation" --plugin "$build/plugins/libflare_fedavg.so" \
-  --clients "$clients" --params "$params" --repeats "$repeats" --config "$config"
+  --config "$config" --plugin "$build/plugins/libflare_fedavg.so" --config '{"fold": "at_finalize"}' \
+  --clients "$clients" --params "$params" --repeats "$repeats"
 echo "== numpy ($numpy_bench)"
 /usr/bin/python3 "$numpy_bench" --clients "$clients" --params "$params" | tee "${TMPDIR:-/tmp}/agg_numpy.$$.json" |
   /usr/bin/python3 "$root/bench/aggregation/numpy_summary.py"

@@ -1,5 +1,6 @@
 #include "plugin_host/plugin_instances.hpp"
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -113,6 +114,23 @@ AggregatorInstance::AggregatorInstance(const LoadedPlugin& plugin,
   call.check(api_->create(config_json.c_str(), host.table(), &handle));
   if (!handle) call.refuse("no aggregator handle");
   handle_.reset(handle);
+  read_properties();
+}
+
+void AggregatorInstance::read_properties() {
+  if (!FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, set_state)) return;  // 1.0-1.3: none
+  properties_ = api_->properties;
+  if (!FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, instance_properties) ||
+      !api_->instance_properties)
+    return;  // the loader checked the table's
+  PluginCall call(plugin_, "instance_properties");
+  properties_ = api_->instance_properties(handle_.get());
+  if (properties_ & ~FLARE_AGGREGATOR_KEEPS_UPDATES) {
+    std::ostringstream bits;
+    bits << std::hex << (properties_ & ~FLARE_AGGREGATOR_KEEPS_UPDATES);
+    call.refuse("its instance's properties have bits this host does not know (0x" + bits.str() +
+                ")");
+  }
 }
 
 void AggregatorInstance::begin_round(int64_t round,
@@ -144,8 +162,10 @@ std::span<const flare_named_tensor> AggregatorInstance::finalize() {
 }
 
 bool AggregatorInstance::folds_chunks() const {
-  // The loader made sure a table with begin_update has all five.
-  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, abort_update) && api_->begin_update;
+  // The loader made sure a table with begin_update has all five. An instance
+  // keeping updates takes them whole, whatever its table offers.
+  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, abort_update) && api_->begin_update &&
+         !keeps_updates();
 }
 
 void AggregatorInstance::require_chunks(const char* function) const {
@@ -199,8 +219,7 @@ void AggregatorInstance::end_update(uint64_t id) {
 }
 
 bool AggregatorInstance::keeps_updates() const {
-  return FLARE_HAS_FIELD(api_, flare_aggregator_api_v1, set_state) &&
-         (api_->properties & FLARE_AGGREGATOR_KEEPS_UPDATES);
+  return (properties_ & FLARE_AGGREGATOR_KEEPS_UPDATES) != 0;
 }
 
 bool AggregatorInstance::has_state() const {

@@ -98,7 +98,7 @@ class AggregatorInstance {
   std::span<const flare_named_tensor> finalize();
 
   // Streamed updates (ABI 1.3; the contract is plugin_abi.h's). True when the
-  // plugin folds updates as they stream in; otherwise the calls below must
+  // plugin folds updates as they stream in and this instance keeps none; otherwise the calls below must
   // not be made (they throw std::logic_error) and updates go through accept.
   bool folds_chunks() const;
   // Opens update `id` from its header (weights and aux are ignored: the
@@ -112,9 +112,10 @@ class AggregatorInstance {
   // a logic error (no streamed updates) is logged and ignored.
   void abort_update(uint64_t id) noexcept;
 
-  // ABI 1.4. True when the plugin keeps every update until finalize
-  // (FLARE_AGGREGATOR_KEEPS_UPDATES): accept's views must then stay valid
-  // until finalize returns or the next begin_round.
+  // ABI 1.4. True when this instance keeps every update until finalize
+  // (FLARE_AGGREGATOR_KEEPS_UPDATES, from its instance_properties or the
+  // table's properties): accept's views must then stay valid until finalize
+  // returns or the next begin_round, and folds_chunks() is false.
   bool keeps_updates() const;
   // True when the plugin has state across rounds (get_state / set_state).
   bool has_state() const;
@@ -133,12 +134,15 @@ class AggregatorInstance {
  private:
   // Throws std::logic_error when the plugin does not fold chunks.
   void require_chunks(const char* function) const;
+  // Reads properties_ once after create; refuses bits this host does not know.
+  void read_properties();
 
   LoadedPlugin plugin_;
   const flare_host_services* host_;  // for abort_update's log
   const flare_aggregator_api_v1* api_;
   std::unique_ptr<flare_aggregator, PluginDestroy<flare_aggregator>> handle_;
   std::optional<ModelLayout> model_layout_;  // of the last begin_round
+  uint64_t properties_ = 0;  // this instance's (instance_properties), read after create
 };
 
 }  // namespace flare::host

@@ -113,7 +113,8 @@ static_assert(offsetof(flare_aggregator_api_v1, abort_update) == 88);
 static_assert(offsetof(flare_aggregator_api_v1, properties) == 96);
 static_assert(offsetof(flare_aggregator_api_v1, get_state) == 104);
 static_assert(offsetof(flare_aggregator_api_v1, set_state) == 112);
-static_assert(sizeof(flare_aggregator_api_v1) == 120);
+static_assert(offsetof(flare_aggregator_api_v1, instance_properties) == 120);
+static_assert(sizeof(flare_aggregator_api_v1) == 128);
 static_assert(FLARE_AGGREGATOR_KEEPS_UPDATES == 1);
 
 // ABI 1.3: new.
@@ -153,7 +154,7 @@ static_assert(FLARE_SITE_UPDATE_SIZE_1_0 == 88);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_0 == 48);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_2 == 56);
 static_assert(FLARE_AGGREGATOR_API_SIZE_1_3 == 96);
-static_assert(FLARE_AGGREGATOR_API_SIZE_1_4 == 120);
+static_assert(FLARE_AGGREGATOR_API_SIZE_1_4 == 128);
 static_assert(FLARE_UPDATE_CHUNK_SIZE_1_3 == 56);
 static_assert(FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 == 56);
 

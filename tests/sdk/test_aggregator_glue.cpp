@@ -41,6 +41,20 @@ class KeepsUpdatesWithState final : public WholeUpdates {
   int rounds = 0;
 };
 
+// Streams by default; its config may keep updates instead.
+class KeepsByConfig final : public WholeUpdates {
+ public:
+  KeepsByConfig(const nlohmann::json& config, flare::Host host)
+      : WholeUpdates(config, host), keeps(config.value("keep", false)) {}
+  void begin_update(uint64_t, const flare_site_update&) override {}
+  void accept_chunk(uint64_t, const flare_update_chunk&) override {}
+  void retract_chunk(uint64_t, const flare_update_chunk&) override {}
+  void end_update(uint64_t) override {}
+  void abort_update(uint64_t) noexcept override {}
+  uint64_t instance_properties() const { return keeps ? FLARE_AGGREGATOR_KEEPS_UPDATES : 0; }
+  bool keeps;
+};
+
 }  // namespace
 
 TEST_CASE("an SDK aggregator that takes whole updates leaves the 1.3 entries NULL") {
@@ -55,6 +69,7 @@ TEST_CASE("an SDK aggregator that takes whole updates leaves the 1.3 entries NUL
   CHECK(api->properties == 0);
   CHECK((api->get_state == nullptr));
   CHECK((api->set_state == nullptr));
+  CHECK((api->instance_properties == nullptr));
 }
 
 TEST_CASE("an SDK aggregator that overrides the streamed calls fills all five") {
@@ -72,6 +87,7 @@ TEST_CASE("an SDK aggregator's properties and state reach its table, and the sta
   const flare_aggregator_api_v1* api = Glue::api();
   CHECK(api->properties == FLARE_AGGREGATOR_KEEPS_UPDATES);
   CHECK((api->begin_update == nullptr));
+  CHECK((api->instance_properties == nullptr));  // not declared: the table's hold
   REQUIRE((api->get_state != nullptr));
   REQUIRE((api->set_state != nullptr));
 
@@ -91,4 +107,18 @@ TEST_CASE("an SDK aggregator's properties and state reach its table, and the sta
   aggregator->rounds = 0;
   REQUIRE(api->set_state(&handle, tensors, count, meta) == nullptr);
   CHECK(aggregator->rounds == 7);
+}
+
+TEST_CASE("an SDK aggregator declaring instance_properties reports each instance's own") {
+  const flare_aggregator_api_v1* api = flare::detail::AggregatorGlue<KeepsByConfig>::api();
+  REQUIRE((api->instance_properties != nullptr));
+  CHECK(api->properties == 0);
+  CHECK((api->begin_update != nullptr));
+  for (const bool keep : {false, true}) {
+    CAPTURE(keep);
+    flare_aggregator handle;
+    handle.impl = std::make_unique<KeepsByConfig>(nlohmann::json{{"keep", keep}},
+                                                  flare::Host(nullptr));
+    CHECK(api->instance_properties(&handle) == (keep ? FLARE_AGGREGATOR_KEEPS_UPDATES : 0));
+  }
 }

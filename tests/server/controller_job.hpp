@@ -33,8 +33,10 @@ struct ControllerJob {
                 server::JobEvents* events = nullptr,
                 std::chrono::milliseconds round_timeout = 3600s,
                 std::string key_metric = "val_acc", bool terminal = false,
-                std::string aggregator_plugin = FLARE_FEDAVG_PLUGIN)
+                std::string aggregator_plugin = FLARE_FEDAVG_PLUGIN,
+                std::string aggregator_config_json = "{}")
       : aggregator_path(std::move(aggregator_plugin)),
+        aggregator_config(std::move(aggregator_config_json)),
         display(screen, terminal, num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
@@ -60,11 +62,11 @@ struct ControllerJob {
        .release_pages = [this](const void* data,
                                size_t bytes) { kept_updates.release_pages(data, bytes); }}};
   std::string aggregator_path;
+  std::string aggregator_config;
   host::AggregatorInstance aggregator{
       host::load_plugin({plugin_name(aggregator_path), aggregator_path, {}},
                         FLARE_PLUGIN_AGGREGATOR),
-      "{}",
-      services};
+      aggregator_config, services};
   server::ModelStore models{dir.path() / "models"};
   storage::MetricsLog metrics{dir.path() / "metrics.jsonl"};
   std::ostringstream screen;

@@ -88,6 +88,38 @@ TEST_CASE("an aggregator that keeps updates reads them all at finalize, and none
   CHECK(spool_descriptors_under(job.dir.path()) == 0);
 }
 
+TEST_CASE("an aggregator whose config keeps updates gets them whole, though it could stream") {
+  // fedavg folds streamed chunks by default; "at_finalize" keeps updates
+  // (its instance_properties), so the server hands it whole, mapped updates.
+  ControllerJob job({"site-1", "site-2", "site-3"}, 2, nullptr, std::chrono::hours(1), "val_acc",
+                    false, FLARE_FEDAVG_PLUGIN, R"({"fold": "at_finalize"})");
+  REQUIRE(job.aggregator.keeps_updates());
+  CHECK_FALSE(job.aggregator.folds_chunks());
+  job.start_training({"site-1", "site-2", "site-3"});
+  job.send_update("site-1", 0, 1.0f);
+  job.send_update("site-2", 0, 5.0f);
+  CHECK(job.kept_updates.size() == 2);
+  CHECK(mappings_under(job.dir.path()) == 2);
+  job.send_update("site-3", 0, 3.0f);
+  CHECK(ControllerJob::weight_of(job.task("site-1")) == doctest::Approx(3.0));  // the mean
+  CHECK(job.kept_updates.size() == 0);
+  CHECK(mappings_under(job.dir.path()) == 0);
+}
+
+TEST_CASE("an aggregator instance reporting properties this host does not know is refused") {
+  const host::HostServices services;
+  const auto plugin = host::load_plugin({"keeping", FLARE_KEEPING_AGGREGATOR, {}},
+                                        FLARE_PLUGIN_AGGREGATOR);
+  try {
+    host::AggregatorInstance agg(plugin, R"({"instance_properties": 6})", services);
+    FAIL("an unknown instance property was accepted");
+  } catch (const host::PluginCallError& e) {
+    CHECK(e.plugin_name() == "keeping");
+    CHECK(e.function() == "instance_properties");
+    CHECK(std::string(e.what()).find("0x6") != std::string::npos);
+  }
+}
+
 TEST_CASE("an aggregator's figures reach metrics.jsonl, the terminal and the run's summary") {
   ControllerJob job({"site-1", "site-2"}, 1, nullptr, std::chrono::hours(1), "val_acc", false,
                     FLARE_KEEPING_AGGREGATOR);

@@ -9,22 +9,13 @@
 
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
+#include "tensor_checks.hpp"
 
 namespace flare::agg {
 
 namespace {
 
-bool same_dtype(DLDataType a, DLDataType b) {
-  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
-}
-
-bool is_float(DLDataType t, int bits) { return t.code == kDLFloat && t.bits == bits && t.lanes == 1; }
 bool is_averaged(DLDataType t) { return is_float(t, 32) || is_float(t, 64); }
-bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
-
-const std::byte* data_of(const DLTensor& t) {
-  return static_cast<const std::byte*>(t.data) + t.byte_offset;
-}
 
 const char* weighting_name(Weighting w) {
   switch (w) {
@@ -33,20 +24,6 @@ const char* weighting_name(Weighting w) {
     case Weighting::Uniform: return "uniform";
   }
   return "?";
-}
-
-void check_tensor(const std::string& where, const flare_named_tensor& t) {
-  if (!t.name) throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": a tensor has no name");
-  const std::string name = t.name;
-  if (t.tensor.device.device_type != kDLCPU)
-    throw Error(FLARE_ERROR_UNSUPPORTED, where + ": tensor '" + name + "' is not in CPU memory");
-  if (t.tensor.ndim < 0 || (t.tensor.ndim > 0 && !t.tensor.shape))
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no shape");
-  if (!flare::is_row_major(t.tensor))
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                where + ": tensor '" + name + "' is not dense row-major");
-  if (!t.tensor.data && flare::num_elements(t.tensor) > 0)
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no data");
 }
 
 bool weights_part(const flare_update_chunk& chunk) {
@@ -262,7 +239,7 @@ std::vector<flare_named_tensor> WeightedMean::result_views() {
 }
 
 std::string WeightedMean::site_of(const flare_site_update& update) {
-  return std::string("site '") + (update.site ? update.site : "<unnamed>") + "'";
+  return flare::agg::site_of(update);
 }
 
 double WeightedMean::checked_header(const std::string& where,
@@ -279,10 +256,20 @@ double WeightedMean::checked_header(const std::string& where,
     throw Error(FLARE_ERROR_INVALID_ARGUMENT,
                 where + ": update is for round " + std::to_string(update.round) +
                     ", aggregating round " + std::to_string(round_));
-  const double weight = weight_of(update);
+  return checked_weight(where, settings_.weighting, update);
+}
+
+double checked_weight(const std::string& where, Weighting weighting,
+                      const flare_site_update& update) {
+  double weight = 0;
+  switch (weighting) {
+    case Weighting::NumSamples: weight = update.num_samples; break;
+    case Weighting::NumSteps: weight = static_cast<double>(update.num_steps); break;
+    case Weighting::Uniform: weight = 1.0; break;
+  }
   if (!std::isfinite(weight) || weight <= 0)
     throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                where + ": weight " + weighting_name(settings_.weighting) + " = " +
+                where + ": weight " + weighting_name(weighting) + " = " +
                     std::to_string(weight) + " must be finite and > 0");
   return weight;
 }
@@ -331,46 +318,8 @@ TensorSum& WeightedMean::checked_chunk(const InFlight& update, const flare_updat
   return slot;
 }
 
-double WeightedMean::weight_of(const flare_site_update& u) const {
-  switch (settings_.weighting) {
-    case Weighting::NumSamples: return u.num_samples;
-    case Weighting::NumSteps: return static_cast<double>(u.num_steps);
-    case Weighting::Uniform: return 1.0;
-  }
-  return 0;
-}
-
 void WeightedMean::match(const std::string& where, const flare_site_update& update) {
-  if (update.num_weights != slots_.size())
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                where + ": sent " + std::to_string(update.num_weights) +
-                    " tensors, the global model has " + std::to_string(slots_.size()));
-  if (update.num_weights > 0 && !update.weights)
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": weights are NULL");
-  std::fill(matched_.begin(), matched_.end(), nullptr);
-  for (size_t k = 0; k < update.num_weights; ++k) {
-    const flare_named_tensor& t = update.weights[k];
-    check_tensor(where, t);
-    const auto found = index_.find(t.name);
-    if (found == index_.end())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + t.name + "' is not in the global model");
-    const TensorSum& slot = slots_[found->second];
-    if (matched_[found->second])
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + slot.name + "' appears twice");
-    if (!same_dtype(t.tensor.dtype, slot.dtype))
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + slot.name + "' has dtype " +
-                      describe_dtype(t.tensor.dtype) + ", the global model's is " +
-                      describe_dtype(slot.dtype));
-    if (t.tensor.ndim != static_cast<int32_t>(slot.shape.size()) ||
-        !std::equal(slot.shape.begin(), slot.shape.end(), t.tensor.shape))
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + slot.name + "' has shape " +
-                      describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
-                      ", the global model's is " + describe_shape(slot.shape));
-    matched_[found->second] = &t;
-  }
+  match_update(where, update, std::span<const TensorSum>(slots_), index_, matched_);
 }
 
 // Folds the matched update in, in one parallel pass that checks each block

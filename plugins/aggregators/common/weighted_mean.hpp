@@ -29,6 +29,11 @@ namespace flare::agg {
 
 enum class Weighting { NumSamples, NumSteps, Uniform };
 
+// The update's weight under `weighting` (its header's num_samples, num_steps,
+// or 1); throws naming `where` unless finite and > 0.
+double checked_weight(const std::string& where, Weighting weighting,
+                      const flare_site_update& update);
+
 class WeightedMean {
  public:
   struct Settings {
@@ -112,7 +117,6 @@ class WeightedMean {
   InFlight& in_flight(uint64_t id, const char* call);
   size_t checked_index(const InFlight& update, const flare_update_chunk& chunk) const;
   TensorSum& checked_chunk(const InFlight& update, const flare_update_chunk& chunk);
-  double weight_of(const flare_site_update& u) const;
   void fold_if_finite(const std::string& where, double weight);
 
   std::string aggregator_;

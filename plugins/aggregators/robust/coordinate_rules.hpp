@@ -20,6 +20,9 @@
 
 namespace robust {
 
+// The kept round (KeptRound, ResultModel, ...) is common/kept_round.hpp's.
+using namespace flare::agg;
+
 // Batcher's odd-even merge sort for any n: O(n log^2 n) compare-exchanges
 // (i, j), i < j, after which position i holds the i-th smallest.
 std::vector<std::pair<uint32_t, uint32_t>> sorting_network(size_t n);

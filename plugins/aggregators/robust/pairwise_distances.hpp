@@ -12,6 +12,9 @@
 
 namespace robust {
 
+// The kept round (KeptRound, ResultModel, ...) is common/kept_round.hpp's.
+using namespace flare::agg;
+
 // distances[i * n + j] (symmetric, zero diagonal), n = round.updates().size().
 // Summed in double per fixed chunk of coordinates and the chunks added in
 // order: the same bits for any number of threads. Hands back each block's

@@ -14,6 +14,9 @@
 
 namespace robust {
 
+// The kept round (KeptRound, ResultModel, ...) is common/kept_round.hpp's.
+using namespace flare::agg;
+
 class RobustAggregator : public flare::Aggregator {
  public:
   static constexpr uint64_t properties = FLARE_AGGREGATOR_KEEPS_UPDATES;

@@ -20,6 +20,7 @@
 #include <flare/error.hpp>
 #include <flare/plugin_abi.h>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -216,8 +217,10 @@ struct AggregatorState {
 // then fills their table entries, which stay NULL otherwise (the host then
 // calls accept). One that needs every update at once (median, Krum) declares
 //   static constexpr uint64_t properties = FLARE_AGGREGATOR_KEEPS_UPDATES;
-// and may then keep accept's views until finalize. One with state across
-// rounds (ABI 1.4) overrides state() and set_state().
+// and may then keep accept's views until finalize; one whose config decides
+// declares `uint64_t instance_properties() const` (a KEEPS instance is then
+// given whole updates even if it overrides the streamed calls). One with
+// state across rounds (ABI 1.4) overrides state() and set_state().
 class Aggregator {
  public:
   static constexpr uint64_t properties = 0;
@@ -537,6 +540,12 @@ struct AggregatorGlue {
       a->impl->set_state({tensors, count}, parse_config(meta_json));
     });
   }
+  static uint64_t instance_properties(flare_aggregator* a) {
+    if constexpr (has_instance_properties)
+      return static_cast<const T&>(*a->impl).instance_properties();
+    else
+      return T::properties;  // never in the table (NULL there)
+  }
 
   // T opts in to streamed updates by overriding begin_update: &T::begin_update
   // then names T's (or an intermediate base's) function, not Aggregator's.
@@ -562,6 +571,11 @@ struct AggregatorGlue {
                                     void (Aggregator::*)(std::span<const flare_named_tensor>,
                                                          const nlohmann::json&)>,
                 "an aggregator overriding state must override set_state too");
+  // T's config picks its properties by declaring
+  //   uint64_t instance_properties() const;
+  static constexpr bool has_instance_properties = requires(const T& t) {
+    { t.instance_properties() } -> std::same_as<uint64_t>;
+  };
   static_assert(!(T::properties & FLARE_AGGREGATOR_KEEPS_UPDATES) || !folds_chunks,
                 "an aggregator that keeps updates takes them whole (accept), not streamed");
 
@@ -580,7 +594,9 @@ struct AggregatorGlue {
                                                folds_chunks ? &abort_update : nullptr,
                                                T::properties,
                                                has_state ? &get_state : nullptr,
-                                               has_state ? &set_state : nullptr};
+                                               has_state ? &set_state : nullptr,
+                                               has_instance_properties ? &instance_properties
+                                                                       : nullptr};
     return &table;
   }
 };

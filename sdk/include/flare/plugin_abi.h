@@ -398,6 +398,13 @@ typedef struct flare_aggregator_api_v1 {
                             size_t* count, const char** meta_json);
   flare_error* (*set_state)(flare_aggregator* aggregator, const flare_named_tensor* tensors,
                             size_t count, const char* meta_json);
+
+  /* The properties of this instance as its config chose them (fedavg's
+   * "fold": "at_finalize" keeps updates, its default folds them streamed);
+   * read once after create. NULL: `properties`. An instance keeping updates
+   * is given whole updates through accept even when the table has
+   * begin_update. */
+  uint64_t (*instance_properties)(flare_aggregator* aggregator);
 } flare_aggregator_api_v1;
 
 /* flare_aggregator_api_v1.properties (ABI 1.4). */
@@ -473,7 +480,7 @@ typedef const flare_plugin_descriptor* (*flare_plugin_entry_fn)(uint32_t host_ab
 #define FLARE_AGGREGATOR_API_SIZE_1_3 \
   FLARE_SIZE_THROUGH(flare_aggregator_api_v1, abort_update) /* 96 */
 #define FLARE_AGGREGATOR_API_SIZE_1_4 \
-  FLARE_SIZE_THROUGH(flare_aggregator_api_v1, set_state) /* 120 */
+  FLARE_SIZE_THROUGH(flare_aggregator_api_v1, instance_properties) /* 128 */
 #define FLARE_UPDATE_CHUNK_SIZE_1_3 FLARE_SIZE_THROUGH(flare_update_chunk, data) /* 56 */
 #define FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0 FLARE_SIZE_THROUGH(flare_plugin_descriptor, api) /* 56 */
 

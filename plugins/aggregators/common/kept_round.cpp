@@ -7,43 +7,14 @@
 
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
+#include "tensor_checks.hpp"
 
-namespace robust {
+namespace flare::agg {
 namespace {
 
 using flare::describe_dtype;
 using flare::describe_shape;
 using flare::Error;
-
-bool is_float(DLDataType t, int bits) {
-  return t.code == kDLFloat && t.bits == bits && t.lanes == 1;
-}
-bool is_integer(DLDataType t) { return (t.code == kDLInt || t.code == kDLUInt) && t.lanes == 1; }
-bool same_dtype(DLDataType a, DLDataType b) {
-  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
-}
-
-std::string site_of(const flare_site_update& update) {
-  return std::string("site '") + (update.site ? update.site : "<unnamed>") + "'";
-}
-
-void check_tensor(const std::string& where, const flare_named_tensor& t) {
-  if (!t.name) throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": a tensor has no name");
-  const std::string name = t.name;
-  if (t.tensor.device.device_type != kDLCPU)
-    throw Error(FLARE_ERROR_UNSUPPORTED, where + ": tensor '" + name + "' is not in CPU memory");
-  if (t.tensor.ndim < 0 || (t.tensor.ndim > 0 && !t.tensor.shape))
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no shape");
-  if (!flare::is_row_major(t.tensor))
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                where + ": tensor '" + name + "' is not dense row-major");
-  if (!t.tensor.data && flare::num_elements(t.tensor) > 0)
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": tensor '" + name + "' has no data");
-}
-
-const std::byte* data_of(const DLTensor& t) {
-  return static_cast<const std::byte*>(t.data) + t.byte_offset;
-}
 
 }  // namespace
 
@@ -107,37 +78,10 @@ void KeptRound::keep(const flare_site_update& update, const flare::Host& host) {
 
 std::vector<const std::byte*> KeptRound::matched(const std::string& where,
                                                  const flare_site_update& update) const {
-  if (update.num_weights != tensors_.size())
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                where + ": sent " + std::to_string(update.num_weights) +
-                    " tensors, the global model has " + std::to_string(tensors_.size()));
-  if (update.num_weights > 0 && !update.weights)
-    throw Error(FLARE_ERROR_INVALID_ARGUMENT, where + ": weights are NULL");
-  std::vector<const std::byte*> data(tensors_.size(), nullptr);
-  for (size_t k = 0; k < update.num_weights; ++k) {
-    const flare_named_tensor& t = update.weights[k];
-    check_tensor(where, t);
-    const auto found = index_.find(t.name);
-    if (found == index_.end())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + t.name + "' is not in the global model");
-    const TensorLayout& layout = tensors_[found->second];
-    if (data[found->second])
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + layout.name + "' appears twice");
-    if (!same_dtype(t.tensor.dtype, layout.dtype))
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + layout.name + "' has dtype " +
-                      describe_dtype(t.tensor.dtype) + ", the global model's is " +
-                      describe_dtype(layout.dtype));
-    if (t.tensor.ndim != static_cast<int32_t>(layout.shape.size()) ||
-        !std::equal(layout.shape.begin(), layout.shape.end(), t.tensor.shape))
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + layout.name + "' has shape " +
-                      describe_shape({t.tensor.shape, static_cast<size_t>(t.tensor.ndim)}) +
-                      ", the global model's is " + describe_shape(layout.shape));
-    data[found->second] = data_of(t.tensor);
-  }
+  std::vector<const flare_named_tensor*> tensors;
+  match_update(where, update, std::span<const TensorLayout>(tensors_), index_, tensors);
+  std::vector<const std::byte*> data(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) data[i] = data_of(tensors[i]->tensor);
   return data;
 }
 
@@ -238,4 +182,4 @@ void release_elements(const KeptRound& round, size_t tensor, size_t a, size_t b,
     for (size_t k : which) release(updates[k]);
 }
 
-}  // namespace robust
+}  // namespace flare::agg

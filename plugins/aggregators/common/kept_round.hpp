@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace robust {
+namespace flare::agg {
 
 struct TensorLayout {
   std::string name;
@@ -100,4 +100,4 @@ std::string sites_of(const KeptRound& round, std::span<const size_t> which);
 void release_elements(const KeptRound& round, size_t tensor, size_t a, size_t b,
                       const flare::Host& host, std::span<const size_t> which = {});
 
-}  // namespace robust
+}  // namespace flare::agg
