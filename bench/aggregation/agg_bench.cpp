@@ -15,7 +15,8 @@
 // round to round, as in a run.
 // A plugin that keeps updates until finalize (ABI 1.4: median, Krum, ...) is
 // given whole updates, which stay alive until finalize; its finalize is also
-// timed alone (the accepts before it check each update finite).
+// timed alone (a 1.4 host has checked every value, so the accepts before it
+// only keep the views).
 // GB/s: aggregation bytes = (clients + 1) x 4 x params (each input read once,
 // the output written once); a copy's bytes = read + written, of the same total.
 #include "plugin_host/host_services.hpp"
