@@ -67,7 +67,8 @@ void KeptRound::keep(const flare_site_update& update, const flare::Host& host) {
   // A 1.4 host checked every value as the update streamed in (plugin_abi.h,
   // accept): a second pass over every update would halve the round's speed.
   if (!FLARE_HAS_FIELD(host.services(), flare_host_services, release_pages)) {
-    check_finite(where, kept.data);
+    check_all_finite(where, std::span<const TensorLayout>(tensors_),
+                     std::span<const std::byte* const>(kept.data), aggregated_sizes_);
     // Read once for the check: its pages may leave memory until finalize.
     for (size_t i = 0; i < tensors_.size(); ++i)
       if (tensors_[i].count)
@@ -83,26 +84,6 @@ std::vector<const std::byte*> KeptRound::matched(const std::string& where,
   std::vector<const std::byte*> data(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) data[i] = data_of(tensors[i]->tensor);
   return data;
-}
-
-void KeptRound::check_finite(const std::string& where,
-                             const std::vector<const std::byte*>& data) const {
-  namespace one_thread = flare::agg::one_thread;
-  auto bad = std::make_unique<std::atomic<bool>[]>(tensors_.size());
-  flare::agg::for_each_chunk_of(
-      aggregated_sizes_,
-      [&](size_t i, size_t a, size_t b) {
-        const bool ok =
-            is_float(tensors_[i].dtype, 32)
-                ? one_thread::all_finite(reinterpret_cast<const float*>(data[i]) + a, b - a)
-                : one_thread::all_finite(reinterpret_cast<const double*>(data[i]) + a, b - a);
-        if (!ok) bad[i].store(true, std::memory_order_relaxed);
-      },
-      flare::agg::max_threads());
-  for (size_t i = 0; i < tensors_.size(); ++i)
-    if (bad[i].load())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + tensors_[i].name + "' holds NaN or infinite values");
 }
 
 void KeptRound::check_finalizable() const {

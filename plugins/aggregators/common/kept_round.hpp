@@ -59,7 +59,6 @@ class KeptRound {
  private:
   std::vector<const std::byte*> matched(const std::string& where,
                                         const flare_site_update& update) const;
-  void check_finite(const std::string& where, const std::vector<const std::byte*>& data) const;
 
   std::string aggregator_;
   std::vector<TensorLayout> tensors_;

@@ -6,11 +6,16 @@
 #include <flare/plugin.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cstddef>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "flat_math.hpp"
+#include "parallel_chunks.hpp"
 
 namespace flare::agg {
 
@@ -89,6 +94,30 @@ void match_update(const std::string& where, const flare_site_update& update,
                       ", the global model's is " + describe_shape(want.shape));
     matched[found->second] = &t;
   }
+}
+
+// Throws naming `where` and the first tensor of `layout` (anything with name
+// and dtype; float32 or float64 where counted) that holds NaN or infinity:
+// data[i] is tensor i's first element, counts[i] its elements to check (0:
+// none, e.g. an integer tensor). One pass on all cores.
+template <class Layout>
+void check_all_finite(const std::string& where, std::span<const Layout> layout,
+                      std::span<const std::byte* const> data, std::span<const size_t> counts) {
+  auto bad = std::make_unique<std::atomic<bool>[]>(layout.size());
+  for_each_chunk_of(
+      counts,
+      [&](size_t i, size_t a, size_t b) {
+        const bool ok =
+            is_float(layout[i].dtype, 32)
+                ? one_thread::all_finite(reinterpret_cast<const float*>(data[i]) + a, b - a)
+                : one_thread::all_finite(reinterpret_cast<const double*>(data[i]) + a, b - a);
+        if (!ok) bad[i].store(true, std::memory_order_relaxed);
+      },
+      max_threads());
+  for (size_t i = 0; i < layout.size(); ++i)
+    if (bad[i].load())
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                  where + ": tensor '" + layout[i].name + "' holds NaN or infinite values");
 }
 
 }  // namespace flare::agg

@@ -359,21 +359,10 @@ void WeightedMean::fold_if_finite(const std::string& where, double weight) {
 
 // One parallel pass over every averaged tensor of the update.
 void WeightedMean::check_finite(const std::string& where) {
-  auto bad = std::make_unique<std::atomic<bool>[]>(slots_.size());
-  for_each_chunk_of(
-      averaged_sizes_,
-      [&](size_t i, size_t a, size_t b) {
-        const void* x = data_of(matched_[i]->tensor);
-        const bool ok = slots_[i].is_float32()
-                            ? one_thread::all_finite(static_cast<const float*>(x) + a, b - a)
-                            : one_thread::all_finite(static_cast<const double*>(x) + a, b - a);
-        if (!ok) bad[i].store(true, std::memory_order_relaxed);
-      },
-      max_threads());
-  for (size_t i = 0; i < slots_.size(); ++i)
-    if (bad[i].load())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                  where + ": tensor '" + slots_[i].name + "' holds NaN or infinite values");
+  std::vector<const std::byte*> data(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) data[i] = data_of(matched_[i]->tensor);
+  check_all_finite(where, std::span<const TensorSum>(slots_),
+                   std::span<const std::byte* const>(data), averaged_sizes_);
 }
 
 }  // namespace flare::agg
