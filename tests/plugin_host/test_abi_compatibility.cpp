@@ -1,5 +1,6 @@
-// The append-only promise, end to end: plugins built against the frozen ABI 1.1
-// header (fixtures/abi_1_1/) and a plugin claiming a later minor run under this
+// The append-only promise, end to end: plugins built against the frozen ABI 1.0
+// header as first shipped (fixtures/abi_1_0/) and the frozen 1.1 one
+// (fixtures/abi_1_1/), and a plugin claiming a later minor, run under this
 // host. (A later major is refused: test_plugin_loader.cpp, "abi_two".)
 #include "plugin_host/plugin_instances.hpp"
 
@@ -54,8 +55,9 @@ std::vector<float> values_of(std::span<const flare_named_tensor> tensors) {
 // The tiny trainer ignores where it runs.
 const flare_worker_info anywhere{};
 
-// set_weights, train (round 1: +2 each, then doubled by the group), evaluate.
-void train_one_round(TrainerInstance& trainer, const TwinRanks& group) {
+// set_weights, train (round 1: +2 each, then doubled by the group), evaluate;
+// `async_starts`: the asynchronous all-reduces the plugin is expected to start.
+void train_one_round(TrainerInstance& trainer, const TwinRanks& group, int async_starts) {
   std::vector<float> start{1, 2, 3};
   int64_t length = 0;
   const flare_named_tensor w = weights_view(start, length);
@@ -66,28 +68,32 @@ void train_one_round(TrainerInstance& trainer, const TwinRanks& group) {
   CHECK(result.num_samples() == 10.0);
   CHECK(result.num_steps() == 1);
   CHECK(result.metrics_json() == R"({"round": 1})");
-  // The plugin found the 1.1 asynchronous all-reduce in this host's table.
-  CHECK(group.starts == 1);
+  // A 1.1 plugin finds the asynchronous all-reduce in this host's table; a 1.0
+  // one never heard of it and uses the blocking one.
+  CHECK(group.starts == async_starts);
   CHECK(trainer.evaluate("test") == R"({"split": "test", "sum": 24.0})");
 }
 
-}  // namespace
-
-TEST_CASE("a trainer built against the frozen ABI 1.1 header trains under this host") {
-  const auto plugin = fixture("abi_1_1_trainer", FLARE_PLUGIN_TRAINER);
+// Loads fixture `name` built against the frozen 1.`minor` header, checks what
+// it declares and runs one round under this host.
+void check_frozen_trainer(const std::string& name, uint32_t minor, int async_starts) {
+  const auto plugin = fixture(name, FLARE_PLUGIN_TRAINER);
   CHECK(plugin.descriptor().abi_major == 1);
-  CHECK(plugin.descriptor().abi_minor == 1);
+  CHECK(plugin.descriptor().abi_minor == minor);
+  CHECK(plugin.descriptor().struct_size == FLARE_PLUGIN_DESCRIPTOR_SIZE_1_0);
   CHECK(plugin.trainer_api().struct_size == FLARE_TRAINER_API_SIZE_1_0);
 
   TwinRanks group;
   const HostServices host({}, &group);
   TrainerInstance trainer(plugin, "{}", anywhere, host);
-  train_one_round(trainer, group);
+  train_one_round(trainer, group, async_starts);
 }
 
-TEST_CASE("an aggregator built against the frozen ABI 1.1 header aggregates under this host") {
-  const auto plugin = fixture("abi_1_1_aggregator", FLARE_PLUGIN_AGGREGATOR);
-  CHECK(plugin.descriptor().abi_minor == 1);
+// Two sites' updates weighted by samples, through a plugin built against the
+// frozen 1.`minor` header; its table ends before ABI 1.3, so whole updates only.
+void check_frozen_aggregator(const std::string& name, uint32_t minor) {
+  const auto plugin = fixture(name, FLARE_PLUGIN_AGGREGATOR);
+  CHECK(plugin.descriptor().abi_minor == minor);
   CHECK(plugin.aggregator_api().struct_size == FLARE_AGGREGATOR_API_SIZE_1_0);
 
   const HostServices host;
@@ -115,10 +121,27 @@ TEST_CASE("an aggregator built against the frozen ABI 1.1 header aggregates unde
   // Weighted by samples: (1 * 1 + 3 * 5) / 4 and (1 * 1 + 3 * 9) / 4.
   CHECK(values_of(aggregator.finalize()) == std::vector<float>{4, 7});
 
-  // Its table ends before ABI 1.3: the host gives it whole updates only.
   CHECK_FALSE(aggregator.folds_chunks());
   CHECK_THROWS_AS(aggregator.begin_update(1, {.site = "site-a"}), std::logic_error);
   CHECK_NOTHROW(aggregator.abort_update(1));
+}
+
+}  // namespace
+
+TEST_CASE("a trainer built against the ABI 1.0 header as first shipped trains under this host") {
+  check_frozen_trainer("abi_1_0_trainer", 0, 0);
+}
+
+TEST_CASE("an aggregator built against the ABI 1.0 header as first shipped aggregates under this host") {
+  check_frozen_aggregator("abi_1_0_aggregator", 0);
+}
+
+TEST_CASE("a trainer built against the frozen ABI 1.1 header trains under this host") {
+  check_frozen_trainer("abi_1_1_trainer", 1, 1);
+}
+
+TEST_CASE("an aggregator built against the frozen ABI 1.1 header aggregates under this host") {
+  check_frozen_aggregator("abi_1_1_aggregator", 1);
 }
 
 TEST_CASE("accepts a plugin of a later minor with a larger descriptor and table, and runs it") {
@@ -131,5 +154,5 @@ TEST_CASE("accepts a plugin of a later minor with a larger descriptor and table,
   TwinRanks group;
   const HostServices host({}, &group);
   TrainerInstance trainer(plugin, "{}", anywhere, host);
-  train_one_round(trainer, group);
+  train_one_round(trainer, group, 1);
 }
