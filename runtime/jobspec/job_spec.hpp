@@ -117,6 +117,12 @@ JobSpec load_job(const std::filesystem::path& file, const std::vector<std::strin
 JobSpec load_job_text(std::string_view text, const std::filesystem::path& file,
                       const std::vector<std::string>& overrides = {});
 
+// Every key a job file may hold, as dotted paths in the order of the file's
+// tables: "job.name", ..., "sites.<name>.devices" (any site's override),
+// "trainer.config" (a table of the plugin's own keys, which the plugin checks).
+// docs/job-spec.md documents exactly these (a test compares the two).
+std::vector<std::string> accepted_keys();
+
 // The resolved job as a TOML document that load_job reads back to the same job.
 std::string to_toml(const JobSpec& spec);
 

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "job_keys.hpp"
 #include "table_reader.hpp"
 #include "toml_json.hpp"
 #include "toml_text.hpp"
@@ -25,7 +26,7 @@ int to_int(int64_t value) { return static_cast<int>(value); }  // ranges checked
 void read_clients(const TableReader& top, JobSpec& spec) {
   const auto clients = top.table("clients");
   if (!clients) return;
-  std::vector<std::string_view> known{"count", "oversubscribe"};
+  std::vector<std::string_view> known(kClientsOwnKeys.begin(), kClientsOwnKeys.end());
   known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
   clients->allow_only(known);
   spec.n_clients = to_int(clients->integer("count", kClientCountRange).value_or(spec.n_clients));
@@ -59,8 +60,7 @@ void read_sites(const TableReader& top, JobSpec& spec) {
 void read_job_table(const TableReader& top, JobSpec& spec) {
   spec.min_clients = spec.n_clients;
   if (const auto job = top.table("job")) {
-    job->allow_only(
-        {"name", "num_rounds", "min_clients", "seed", "workspace", "use_tracking", "plugin_path"});
+    job->allow_only(kJobKeys);
     if (auto name = job->string("name")) {
       if (!is_name(*name))
         job->fail("name", "a name of letters, digits, '.', '_' or '-'", toml_string(*name));
@@ -85,7 +85,7 @@ void read_data(const TableReader& top, JobSpec& spec) {
   constexpr std::string_view expected = "the folder of the job's data";
   const auto data = top.table("data");
   if (!data) top.fail_missing("data.dir", expected);
-  data->allow_only({"dir", "split", "alpha"});
+  data->allow_only(kDataKeys);
   auto dir = data->path("dir");
   if (!dir) data->fail("dir", expected, "none");
   spec.data_dir = std::move(*dir);
@@ -96,7 +96,7 @@ void read_data(const TableReader& top, JobSpec& spec) {
 void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin) {
   const auto table = top.table(key);
   if (!table) return;  // keeps the default plugin (fedavg); read_job requires a trainer
-  table->allow_only({"plugin", "path", "config"});
+  table->allow_only(kPluginKeys);
   const auto name = table->string("plugin");
   const auto path = table->path("path");
   // A [trainer] table without either is a mistake, not a request for the
@@ -119,8 +119,7 @@ void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin
 void read_server(const TableReader& top, JobSpec& spec) {
   const auto server = top.table("server");
   if (!server) return;
-  server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s",
-                      "save_every", "keep_last", "wire_dtype", "host", "port"});
+  server->allow_only(kServerKeys);
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
   spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
@@ -138,9 +137,25 @@ void read_server(const TableReader& top, JobSpec& spec) {
 
 }  // namespace
 
+std::vector<std::string> accepted_keys() {
+  std::vector<std::string> keys;
+  const auto add = [&keys](std::string_view table, const auto& names) {
+    for (const std::string_view name : names) keys.push_back(std::string(table) + "." + std::string(name));
+  };
+  add("job", kJobKeys);
+  add("clients", kClientsOwnKeys);
+  add("clients", kWorkerGroupKeys);
+  add("sites.<name>", kWorkerGroupKeys);
+  add("data", kDataKeys);
+  add("trainer", kPluginKeys);
+  add("aggregator", kPluginKeys);
+  add("server", kServerKeys);
+  return keys;
+}
+
 JobSpec read_job(const toml::table& root, const Document& doc) {
   const TableReader top(root, "", doc);
-  top.allow_only({"job", "clients", "sites", "data", "trainer", "aggregator", "server"});
+  top.allow_only(kTopTables);
   JobSpec spec;
   spec.source = resolve_path(std::filesystem::current_path(), doc.file());
   read_clients(top, spec);  // first: min_clients and sites are checked against it

@@ -1,0 +1,24 @@
+// The keys each table of a job file may hold: read_job allows only these, and
+// accepted_keys() lists them for the documentation's test, so the parser and
+// docs/job-spec.md cannot drift apart. Internal to flare_jobspec.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace flare::jobspec {
+
+inline constexpr std::array<std::string_view, 7> kTopTables = {
+    "job", "clients", "sites", "data", "trainer", "aggregator", "server"};
+inline constexpr std::array<std::string_view, 7> kJobKeys = {
+    "name", "num_rounds", "min_clients", "seed", "workspace", "use_tracking", "plugin_path"};
+// [clients] holds these and every worker-group key (worker_group_keys.hpp).
+inline constexpr std::array<std::string_view, 2> kClientsOwnKeys = {"count", "oversubscribe"};
+inline constexpr std::array<std::string_view, 3> kDataKeys = {"dir", "split", "alpha"};
+// [trainer] and [aggregator]; `config` is a table of the plugin's own keys.
+inline constexpr std::array<std::string_view, 3> kPluginKeys = {"plugin", "path", "config"};
+inline constexpr std::array<std::string_view, 9> kServerKeys = {
+    "key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s", "save_every",
+    "keep_last", "wire_dtype", "host", "port"};
+
+}  // namespace flare::jobspec
