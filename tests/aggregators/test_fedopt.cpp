@@ -117,6 +117,16 @@ std::vector<double> mean_delta(const std::vector<T>& global, const std::vector<T
 std::vector<double> as_doubles(const std::vector<float>& x) { return {x.begin(), x.end()}; }
 
 const char* const kRules[] = {"fedavgm", "fedadagrad", "fedadam", "fedyogi"};
+// The two ways to take the mean: folded as updates arrive, or at finalize
+// over the kept updates with the step fused in block by block.
+const char* const kFolds[] = {"as_arrived", "at_finalize"};
+
+// `config` (a JSON object) with "fold" set.
+std::string with_fold(const std::string& config, const char* fold) {
+  nlohmann::json j = nlohmann::json::parse(config);
+  j["fold"] = fold;
+  return j.dump();
+}
 
 }  // namespace
 
@@ -203,7 +213,9 @@ TEST_CASE("fedyogi, fedadagrad and fedavgm: first steps by hand") {
 }
 
 TEST_CASE("every rule equals the float64 reference over three rounds, with non-default settings") {
+  for (const char* fold : kFolds)
   for (const char* name : kRules) {
+    CAPTURE(fold);
     CAPTURE(name);
     Reference ref = defaults(name);
     // Settings that differ from the defaults, so a plugin ignoring its
@@ -223,7 +235,8 @@ TEST_CASE("every rule equals the float64 reference over three rounds, with non-d
     }
     Reference ref_b = ref;
     const HostServices host;
-    AggregatorInstance agg(plugin(name), config, host);
+    AggregatorInstance agg(plugin(name), with_fold(config, fold), host);
+    CHECK(agg.keeps_updates() == (std::string(fold) == "at_finalize"));
     SmallModel x;
     std::vector<double> want_w(3, 0.0), want_b(2, 0.0);
     for (int r = 0; r < 3; ++r) {
@@ -249,14 +262,17 @@ TEST_CASE("every rule equals the float64 reference over three rounds, with non-d
 }
 
 TEST_CASE("each rule steps every element of a model of several chunks as the reference") {
-  // Split over threads in chunks of 2^18 elements: a wrong offset anywhere
-  // shows. Random deltas of mixed sign; two rounds.
+  // Split over threads in chunks of 2^18 elements (and at_finalize's blocks
+  // of 4096 within them): a wrong offset anywhere shows. Random deltas of
+  // mixed sign; two rounds.
   const size_t n = 3 * (size_t{1} << 18) + 13;
   std::mt19937 rng(5);
   std::normal_distribution<float> value(0.0f, 1.0f);
   std::vector<float> global(n), site[2];
   for (auto& g : global) g = value(rng);
+  for (const char* fold : kFolds)
   for (const char* name : kRules) {
+    CAPTURE(fold);
     CAPTURE(name);
     Reference ref = defaults(name);
     // tau 0.1: m / (sqrt(v) + tau) of a delta near 0 then does not turn
@@ -264,7 +280,7 @@ TEST_CASE("each rule steps every element of a model of several chunks as the ref
     const bool adaptive = ref.plugin != "fedavgm";
     if (adaptive) ref.tau = 0.1;
     const HostServices host;
-    AggregatorInstance agg(plugin(name), adaptive ? R"({"tau": 0.1})" : "{}", host);
+    AggregatorInstance agg(plugin(name), with_fold(adaptive ? R"({"tau": 0.1})" : "{}", fold), host);
     int64_t shape[1] = {static_cast<int64_t>(n)};
     std::vector<float> x = global;
     for (int r = 0; r < 2; ++r) {
@@ -307,11 +323,13 @@ TEST_CASE("fedavgm with momentum 0 and eta 1 is fedavg, to float rounding") {
 }
 
 TEST_CASE("a state restored into a fresh aggregator continues bit for bit") {
+  for (const char* fold : kFolds)
   for (const char* name : kRules)
-    for (const char* config : {"{}", R"({"sum": "compensated", "weight": "uniform"})",
-                               R"({"bias_correction": true})"}) {
-      if (std::string(config).find("bias") != std::string::npos && std::string(name) != "fedadam")
+    for (const char* base : {"{}", R"({"sum": "compensated", "weight": "uniform"})",
+                             R"({"bias_correction": true})"}) {
+      if (std::string(base).find("bias") != std::string::npos && std::string(name) != "fedadam")
         continue;  // fedadam's alone: its eta depends on the steps taken
+      const std::string config = with_fold(base, fold);
       CAPTURE(name);
       CAPTURE(config);
       const HostServices host;
@@ -518,4 +536,49 @@ TEST_CASE("under a host older than 1.4 the step starts from a copy of begin_roun
   const SmallModel out = SmallModel::from(copied.finalize());
   CHECK(out.w == expected.w);
   CHECK(out.b == expected.b);
+}
+
+TEST_CASE("at_finalize and as_arrived take the same steps, to float32 rounding of the mean") {
+  // The kept mean rounds its sum once more (kept_mean.hpp): within 2^-22 of
+  // the folded one; the moments follow it.
+  for (const char* name : kRules) {
+    CAPTURE(name);
+    const HostServices host;
+    AggregatorInstance folded(plugin(name), R"({"fold": "as_arrived"})", host);
+    AggregatorInstance kept(plugin(name), R"({"fold": "at_finalize"})", host);
+    SmallModel x, y;
+    for (int r = 0; r < 3; ++r) {
+      x = run_round(folded, x, r);
+      y = run_round(kept, y, r);
+      for (size_t i = 0; i < 3; ++i) CHECK(y.w[i] == doctest::Approx(x.w[i]).epsilon(1e-5));
+      for (size_t i = 0; i < 2; ++i) CHECK(y.b[i] == doctest::Approx(x.b[i]).epsilon(1e-13));
+      CHECK(y.count == x.count);  // the integer tensor: the latest update's
+    }
+  }
+}
+
+TEST_CASE("at_finalize needs a 1.4 host, which keeps the updates; an older one is refused") {
+  const HostServices older({}, nullptr, FLARE_HOST_SERVICES_SIZE_1_1);
+  for (const char* name : {"fedadam", "fedavg"}) {
+    CAPTURE(name);
+    const auto loaded = std::string(name) == "fedavg" ? fedavg_plugin() : plugin(name);
+    const auto error = call_error([&] {
+      const AggregatorInstance agg(loaded, R"({"fold": "at_finalize"})", older);
+    });
+    CHECK(contains(error.plugin_message(), "at_finalize"));
+    CHECK(contains(error.plugin_message(), "ABI 1.4"));
+  }
+}
+
+TEST_CASE("at_finalize: a round whose moments do not fit is refused, and so are its updates") {
+  const HostServices host;
+  AggregatorInstance agg(plugin("fedadam"), R"({"fold": "at_finalize"})", host);
+  SmallModel x = run_round(agg, SmallModel{}, 0);
+  // Round 1's model lacks tensor "b", whose moments the state holds.
+  const auto all = x.tensors();
+  const std::vector<flare_named_tensor> only_w = {find(all, "w")};
+  CHECK_THROWS(agg.begin_round(1, only_w));
+  SmallModel site = site_model(x, 0, 1);
+  const auto tensors = site.tensors();
+  CHECK_THROWS(agg.accept(update_of("site-a", 1, tensors, 100)));
 }

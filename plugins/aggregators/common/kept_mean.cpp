@@ -19,6 +19,9 @@ namespace {
 // stops), and the result is written once.
 template <class T>
 using Vector [[gnu::vector_size(32)]] = T;
+// GCC notes that a 32-byte vector returned without AVX changes the ABI; load
+// is always inlined into FLARE_VECTOR_CLONES functions, so no call passes one.
+#pragma GCC diagnostic ignored "-Wpsabi"
 constexpr size_t kVectors = 4;  // per step: 4 sums of 32 bytes in registers
 
 template <class T>
@@ -86,6 +89,16 @@ void compensated_mean(float* out, std::span<const float* const> x, std::span<con
 
 }  // namespace
 
+KeptMean::KeptMean(std::string aggregator, WeightedMean::Settings settings, Host host)
+    : settings_(settings), host_(host), round_(std::move(aggregator)) {
+  // An older host never reads the aggregator's properties: accept's views
+  // would die with the call while this keeps them.
+  if (!FLARE_HAS_FIELD(host.services(), flare_host_services, release_pages))
+    throw Error(FLARE_ERROR_INVALID_ARGUMENT,
+                round_.aggregator() + ": fold = \"at_finalize\" keeps the updates until "
+                "finalize, which needs a host of ABI 1.4 or later");
+}
+
 void KeptMean::begin_round(int64_t round, std::span<const flare_named_tensor> model) {
   weights_.clear();
   round_.begin(round, model);
@@ -104,37 +117,48 @@ void KeptMean::accept(const flare_site_update& update) {
               where + " with weight " + std::to_string(weight));
 }
 
-std::vector<flare_named_tensor> KeptMean::finalize() {
+std::vector<flare_named_tensor> KeptMean::finalize(const BlockStep& then) {
   round_.check_finalizable();
   result_.resize(round_.tensors());
-  mean_of_floats();
+  mean_of_floats(then);
   copy_integer_tensors(round_, round_.updates().back(), result_, host_);
   round_.close();
   return result_.views(round_.tensors());
 }
 
-void KeptMean::mean_of_floats() {
+void KeptMean::mean_of_floats(const BlockStep& then) {
   const double scale = 1.0 / std::accumulate(weights_.begin(), weights_.end(), 0.0);
   const std::vector<float> float_weights(weights_.begin(), weights_.end());  // as fold rounds them
   const auto tensors = round_.tensors();
   const auto updates = round_.updates();
+  // Elements [a, b) of tensor i, whose updates' slices start at `slices`.
+  const auto mean_block = [&](size_t i, size_t a, size_t b, const std::byte* const* slices) {
+    const size_t bytes = tensors[i].element_bytes;
+    std::byte* out = result_.data(i) + a * bytes;
+    if (bytes == sizeof(double))
+      mean_of(reinterpret_cast<double*>(out), reinterpret_cast<const double* const*>(slices),
+              weights_.data(), updates.size(), scale, b - a);
+    else if (settings_.summation == Summation::Compensated)
+      compensated_mean(reinterpret_cast<float*>(out),
+                       {reinterpret_cast<const float* const*>(slices), updates.size()}, weights_,
+                       scale, b - a);
+    else
+      mean_of(reinterpret_cast<float*>(out), reinterpret_cast<const float* const*>(slices),
+              float_weights.data(), updates.size(), scale, b - a);
+  };
   for_each_chunk_of(
       round_.aggregated_sizes(),
       [&](size_t i, size_t a, size_t b) {
         const size_t bytes = tensors[i].element_bytes;
         std::vector<const std::byte*> slices(updates.size());
-        for (size_t k = 0; k < updates.size(); ++k) slices[k] = updates[k].data[i] + a * bytes;
-        std::byte* out = result_.data(i) + a * bytes;
-        if (bytes == sizeof(double))
-          mean_of(reinterpret_cast<double*>(out), reinterpret_cast<const double* const*>(slices.data()),
-                  weights_.data(), slices.size(), scale, b - a);
-        else if (settings_.summation == Summation::Compensated)
-          compensated_mean(reinterpret_cast<float*>(out),
-                           {reinterpret_cast<const float* const*>(slices.data()), slices.size()},
-                           weights_, scale, b - a);
-        else
-          mean_of(reinterpret_cast<float*>(out), reinterpret_cast<const float* const*>(slices.data()),
-                  float_weights.data(), slices.size(), scale, b - a);
+        // Without a step the chunk is one block: nothing reads the mean back.
+        const size_t block = then ? kBlockElements : b - a;
+        for (size_t first = a; first < b; first += block) {
+          const size_t last = std::min(b, first + block);
+          for (size_t k = 0; k < updates.size(); ++k) slices[k] = updates[k].data[i] + first * bytes;
+          mean_block(i, first, last, slices.data());
+          if (then) then(i, first, result_.data(i) + first * bytes, last - first);
+        }
         release_elements(round_, i, a, b, host_);
       },
       max_threads());

@@ -17,6 +17,8 @@
 
 #include <flare/plugin.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,19 +30,39 @@ namespace flare::agg {
 
 class KeptMean {
  public:
-  // `aggregator` names the plugin in messages ("fedavg").
-  KeptMean(std::string aggregator, WeightedMean::Settings settings, Host host)
-      : settings_(settings), host_(host), round_(std::move(aggregator)) {}
+  // `aggregator` names the plugin in messages ("fedavg"). Throws under a host
+  // older than ABI 1.4, which would not keep the updates.
+  KeptMean(std::string aggregator, WeightedMean::Settings settings, Host host);
 
   void begin_round(int64_t round, std::span<const flare_named_tensor> model);
+  // Ends a begun round without a result (a caller's own check of the model
+  // failed after begin_round): updates are refused until the next one.
+  void cancel_round() {
+    round_.close();
+    weights_.clear();
+  }
   // Keeps the update's views and weight; a refused update is not kept.
   void accept(const flare_site_update& update);
-  // The mean over every kept update (at least one); views valid until the
-  // next begin_round. Hands back the pages read.
-  std::vector<flare_named_tensor> finalize();
+  // What finalize does with each block of the mean while it is in the cache:
+  // (tensor, first element, the block's bytes, elements), rewriting the block
+  // in place into the result (the FedOpt family's server step), so the mean
+  // is written once and never read back from memory. Float tensors only.
+  using BlockStep = std::function<void(size_t, size_t, std::byte*, size_t)>;
+  // Elements of a block: 16 KiB of float32, which the step's other arrays
+  // (global model, moments) join in the L1/L2 cache.
+  static constexpr size_t kBlockElements = 4096;
+
+  // The mean over every kept update (at least one), each block then passed
+  // through `then` when given; views valid until the next begin_round. Hands
+  // back the pages read.
+  std::vector<flare_named_tensor> finalize(const BlockStep& then = {});
+
+  int64_t round() const { return round_.round(); }
+  // The round's layout (valid from begin_round until the next one).
+  std::span<const TensorLayout> tensors() const { return round_.tensors(); }
 
  private:
-  void mean_of_floats();
+  void mean_of_floats(const BlockStep& then);
 
   WeightedMean::Settings settings_;
   Host host_;

@@ -8,6 +8,7 @@
 
 #include "flat_math.hpp"
 #include "parallel_chunks.hpp"
+#include "tensor_checks.hpp"
 
 namespace flare::fedopt {
 
@@ -39,7 +40,8 @@ Step step_from(const nlohmann::json& config, const Step& defaults) {
 }  // namespace
 
 ConfigSchema ServerOptimizer::schema_for(Rule rule) {
-  ConfigSchema schema = agg::WeightedMean::add_options({});
+  ConfigSchema schema =
+      agg::WeightedMean::add_options({}).choice("fold", {"as_arrived", "at_finalize"});
   const Bound positive{0, false}, zero{0}, below_one{1, false};
   schema.number("eta", positive).number(rule == Rule::Momentum ? "momentum" : "beta1", zero, below_one);
   if (rule == Rule::Adam || rule == Rule::Yogi) schema.number("beta2", zero, below_one);
@@ -54,23 +56,53 @@ ServerOptimizer::ServerOptimizer(std::string name, const nlohmann::json& config,
       name_(std::move(name)),
       step_(step_from(config, defaults)),
       bias_correction_(config.value("bias_correction", false)),
-      host_(host) {}
+      host_(host) {
+  if (config.value("fold", "as_arrived") == "at_finalize")
+    kept_.emplace(name_, agg::WeightedMean::settings_from(config), host);
+}
 
 void ServerOptimizer::begin_round(int64_t round, std::span<const flare_named_tensor> model) {
   slot_moments_.clear();
-  MeanAggregator::begin_round(round, model);
+  kept_globals_.clear();
+  if (kept_) {
+    kept_->begin_round(round, model);
+    // A 1.4 host (KeptMean checked) keeps the model valid until finalize.
+    for (const flare_named_tensor& t : model) kept_globals_.push_back(agg::data_of(t.tensor));
+  } else {
+    MeanAggregator::begin_round(round, model);
+  }
   try {
     attach_moments();
   } catch (...) {
     slot_moments_.clear();
-    mean_.cancel_round();  // no update may be folded into a round without moments
+    // No update may be accepted into a round without moments.
+    if (kept_) kept_->cancel_round();
+    else mean_.cancel_round();
     throw;
   }
 }
 
+void ServerOptimizer::accept(const flare_site_update& update) {
+  if (kept_) kept_->accept(update);
+  else MeanAggregator::accept(update);
+}
+
+// The round's tensors, in the order finalize visits them.
+std::vector<ServerOptimizer::Slot> ServerOptimizer::round_slots() {
+  std::vector<Slot> slots;
+  if (kept_) {
+    for (const agg::TensorLayout& t : kept_->tensors())
+      slots.push_back({&t.name, t.dtype, &t.shape, t.count * t.element_bytes, t.aggregated});
+  } else {
+    for (const agg::TensorSum& t : mean_.slots())
+      slots.push_back({&t.name, t.dtype, &t.shape, t.count * t.element_bytes, t.averaged});
+  }
+  return slots;
+}
+
 // Pairs each float slot with its moments; every moment must find its slot.
 void ServerOptimizer::attach_moments() {
-  std::vector<agg::TensorSum>& slots = mean_.slots();
+  const std::vector<Slot> slots = round_slots();
   slot_moments_.assign(slots.size(), nullptr);
   size_t used = 0;
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -97,29 +129,31 @@ void ServerOptimizer::attach_moments() {
 
 // The slot's moments: zeros before the first step; afterwards (or restored)
 // they must be of the slot's dtype and shape.
-ServerOptimizer::Moments& ServerOptimizer::moments_for(const agg::TensorSum& slot) {
-  const std::string where = "global model of round " + std::to_string(mean_.round());
-  auto found = moments_.find(slot.name);
+ServerOptimizer::Moments& ServerOptimizer::moments_for(const Slot& slot) {
+  const std::string& name = *slot.name;
+  const int64_t round = kept_ ? kept_->round() : mean_.round();
+  const std::string where = "global model of round " + std::to_string(round);
+  auto found = moments_.find(name);
   const bool fits = found != moments_.end() && same_dtype(found->second.dtype, slot.dtype) &&
-                    found->second.shape == slot.shape;
+                    found->second.shape == *slot.shape;
   if (fits) return found->second;
   if (steps_ > 0) {
     if (found == moments_.end())
-      throw Error(FLARE_ERROR_INVALID_ARGUMENT, name_ + ": tensor '" + slot.name + "' of the " +
+      throw Error(FLARE_ERROR_INVALID_ARGUMENT, name_ + ": tensor '" + name + "' of the " +
                                                     where + " has no moments in the optimizer state");
     throw Error(FLARE_ERROR_INVALID_ARGUMENT,
-                name_ + ": tensor '" + slot.name + "' is " + describe(slot.dtype, slot.shape) +
+                name_ + ": tensor '" + name + "' is " + describe(slot.dtype, *slot.shape) +
                     " in the " + where + ", its moments in the optimizer state are " +
                     describe(found->second.dtype, found->second.shape));
   }
   Moments fresh;
   fresh.dtype = slot.dtype;
-  fresh.shape = slot.shape;
-  fresh.m.assign(slot.value.size(), std::byte{0});  // 0.0 in both float types
-  if (has_second_moment()) fresh.v.assign(slot.value.size(), std::byte{0});
-  fresh.m_name = (has_second_moment() ? "m/" : "momentum/") + slot.name;
-  fresh.v_name = "v/" + slot.name;
-  return moments_.insert_or_assign(slot.name, std::move(fresh)).first->second;
+  fresh.shape = *slot.shape;
+  fresh.m.assign(slot.bytes, std::byte{0});  // 0.0 in both float types
+  if (has_second_moment()) fresh.v.assign(slot.bytes, std::byte{0});
+  fresh.m_name = (has_second_moment() ? "m/" : "momentum/") + name;
+  fresh.v_name = "v/" + name;
+  return moments_.insert_or_assign(name, std::move(fresh)).first->second;
 }
 
 Step ServerOptimizer::step_of_round() const {
@@ -132,32 +166,48 @@ Step ServerOptimizer::step_of_round() const {
   return step;
 }
 
+void ServerOptimizer::step_block(const Step& step, size_t i, size_t a, std::byte* result,
+                                 const std::byte* global, double scale, size_t n) {
+  Moments& mo = *slot_moments_[i];
+  auto run = [&]<class T>(T*) {
+    T* v = mo.v.empty() ? nullptr : reinterpret_cast<T*>(mo.v.data()) + a;
+    apply(step, reinterpret_cast<T*>(result), reinterpret_cast<const T*>(global) + a,
+          reinterpret_cast<T*>(mo.m.data()) + a, v, scale, n);
+  };
+  if (mo.dtype.bits == 32) run(static_cast<float*>(nullptr));
+  else run(static_cast<double*>(nullptr));
+}
+
 std::vector<flare_named_tensor> ServerOptimizer::finalize() {
-  double scale = mean_.close_round();
-  if (mean_.summation() == agg::Summation::Compensated) {
-    mean_.finish_mean(scale);  // the step then reads the mean itself
-    scale = 1.0;
-  }
   const Step step = step_of_round();
-  std::vector<agg::TensorSum>& slots = mean_.slots();
-  agg::for_each_chunk_of(
-      mean_.averaged_sizes(),
-      [&](size_t i, size_t a, size_t b) {
-        Moments& mo = *slot_moments_[i];
-        auto run = [&]<class T>(T*) {
-          T* v = mo.v.empty() ? nullptr : reinterpret_cast<T*>(mo.v.data()) + a;
-          apply(step, reinterpret_cast<T*>(slots[i].value.data()) + a,
-                reinterpret_cast<const T*>(mean_.global(i)) + a,
-                reinterpret_cast<T*>(mo.m.data()) + a, v, scale, b - a);
-        };
-        if (slots[i].is_float32()) run(static_cast<float*>(nullptr));
-        else run(static_cast<double*>(nullptr));
-      },
-      agg::max_threads());
+  std::vector<flare_named_tensor> result;
+  int64_t round = 0;
+  if (kept_) {
+    round = kept_->round();
+    result = kept_->finalize([&](size_t i, size_t a, std::byte* block, size_t n) {
+      step_block(step, i, a, block, kept_globals_[i], 1.0, n);
+    });
+  } else {
+    round = mean_.round();
+    double scale = mean_.close_round();
+    if (mean_.summation() == agg::Summation::Compensated) {
+      mean_.finish_mean(scale);  // the step then reads the mean itself
+      scale = 1.0;
+    }
+    std::vector<agg::TensorSum>& slots = mean_.slots();
+    agg::for_each_chunk_of(
+        mean_.averaged_sizes(),
+        [&](size_t i, size_t a, size_t b) {
+          const size_t bytes = slots[i].element_bytes;
+          step_block(step, i, a, slots[i].value.data() + a * bytes, mean_.global(i), scale, b - a);
+        },
+        agg::max_threads());
+    result = mean_.result_views();
+  }
   ++steps_;
-  host_.debug(name_ + ": round " + std::to_string(mean_.round()) + ": server step " +
+  host_.debug(name_ + ": round " + std::to_string(round) + ": server step " +
               std::to_string(steps_) + " with eta " + std::to_string(step.eta));
-  return mean_.result_views();
+  return result;
 }
 
 AggregatorState ServerOptimizer::state() {
