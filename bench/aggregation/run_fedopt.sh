@@ -8,7 +8,9 @@
 # and NVFlare's SCAFFOLD step (fedopt_numpy.py) with the same sizes, right
 # after. Half of every model's parameters are named as SCAFFOLD's control
 # variates (--variates scaffold: the others see plain tensors). Default configs
-# (fedavgm: momentum 0.9). Needs a built tree and Debian's python3-numpy.
+# (fedavgm: momentum 0.9); then fedavg and the FedOpt family again with
+# {"fold": "at_finalize"} (updates kept, the mean and the server step in one
+# pass at finalize). Needs a built tree and Debian's python3-numpy.
 #   bench/aggregation/run_fedopt.sh [BUILD_DIR=build] [CLIENTS=8] [PARAMS=25000000] [REPEATS=7]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -24,6 +26,9 @@ for name in fedavg fedavgm fedadagrad fedadam fedyogi scaffold; do
 done
 args+=(--plugin "$build/plugins/libflare_dp_fedavg.so"
        --config '{"clipping_norm": 1, "noise_multiplier": 1, "seed": 1}')
+for name in fedavg fedavgm fedadagrad fedadam fedyogi; do
+  args+=(--plugin "$build/plugins/libflare_$name.so" --config '{"fold": "at_finalize"}')
+done
 [[ -e "$build/bin/flare-bench-aggregation" ]] ||
   { echo "run_fedopt.sh: $build/bin/flare-bench-aggregation is missing: build the tree first" >&2; exit 2; }
 
