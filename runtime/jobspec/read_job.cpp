@@ -119,9 +119,11 @@ void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin
 void read_server(const TableReader& top, JobSpec& spec) {
   const auto server = top.table("server");
   if (!server) return;
-  server->allow_only({"key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s",
-                      "save_every", "keep_last", "wire_dtype", "host", "port"});
+  server->allow_only({"key_metric", "key_metric_mode", "round_timeout_s", "worker_start_timeout_s",
+                      "answer_timeout_s", "save_every", "keep_last", "wire_dtype", "host", "port"});
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
+  spec.key_metric_mode =
+      server->choice("key_metric_mode", {"auto", "max", "min"}).value_or(spec.key_metric_mode);
   spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
       server->seconds("worker_start_timeout_s", kTimeoutRange).value_or(spec.worker_start_timeout_s);
