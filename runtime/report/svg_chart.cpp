@@ -81,16 +81,43 @@ std::string axes(const LineChart& chart, const Scale& s) {
   return svg + "</g>";
 }
 
+// The vertices of a series' line: all of them, but where several fall in one
+// pixel column, only the column's first, lowest, highest and last. A dense
+// series (thousands of steps) then draws as its envelope, not ink over ink,
+// and the page stays small; data-values still holds every point.
+std::vector<Point> line_vertices(const std::vector<Point>& points, const Scale& s) {
+  std::vector<Point> vertices;
+  for (size_t begin = 0; begin < points.size();) {
+    const double column = std::floor(s.px(points[begin].x));
+    size_t end = begin + 1;
+    while (end < points.size() && std::floor(s.px(points[end].x)) == column) ++end;
+    if (end - begin <= 4) {
+      vertices.insert(vertices.end(), points.begin() + begin, points.begin() + end);
+    } else {
+      size_t low = begin, high = begin;
+      for (size_t i = begin; i < end; ++i) {
+        if (points[i].y < points[low].y) low = i;
+        if (points[i].y > points[high].y) high = i;
+      }
+      std::vector<size_t> kept = {begin, low, high, end - 1};
+      std::sort(kept.begin(), kept.end());
+      kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+      for (const size_t i : kept) vertices.push_back(points[i]);
+    }
+    begin = end;
+  }
+  return vertices;
+}
+
 std::string series_element(const Series& series, size_t index, const Scale& s, bool markers,
                            bool whole_x) {
   const std::string colour = kPalette[index % kPaletteSize];
   const bool dashed = index >= kPaletteSize;
   std::string values, points;
-  for (const Point& p : series.points) {
-    if (!values.empty()) values += ' ', points += ' ';
-    values += exact_number(p.x) + "," + exact_number(p.y);
-    points += at(s.px(p.x)) + "," + at(s.py(p.y));
-  }
+  for (const Point& p : series.points)
+    values += (values.empty() ? "" : " ") + exact_number(p.x) + "," + exact_number(p.y);
+  for (const Point& p : line_vertices(series.points, s))
+    points += (points.empty() ? "" : " ") + at(s.px(p.x)) + "," + at(s.py(p.y));
   std::string svg = "<g class=\"series\" data-series=\"" + escape_html(series.name) +
                     "\" data-values=\"" + values + "\">";
   svg += "<polyline fill=\"none\" stroke=\"" + colour + "\" stroke-width=\"2\"" +

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "report/svg_chart.hpp"
@@ -63,6 +65,23 @@ TEST_CASE("each series carries its exact numbers, so what was drawn can be read 
   REQUIRE(drawn.size() == 2);
   CHECK(drawn.at("site-1") == flare::testing::DrawnPoints{{1, third}, {2, tiny}});
   CHECK(drawn.at("site-2") == flare::testing::DrawnPoints{{1, 1e-300}});
+}
+
+TEST_CASE("a dense series draws its envelope per pixel column, and keeps every number") {
+  Series steps{"site-1", {}};
+  for (int i = 0; i < 10000; ++i) steps.points.push_back({double(i), i % 2 == 0 ? 1.0 : 3.0});
+  steps.points[5000].y = 10;  // a spike must survive the thinning (axis 0..10)
+  const std::string svg = render_svg({.id = "dense", .series = {steps}, .whole_x = true});
+  const size_t begin = svg.find("points=\"") + 8;
+  const std::string points = svg.substr(begin, svg.find('"', begin) - begin);
+  const auto vertices = std::count(points.begin(), points.end(), ' ') + 1;
+  CHECK(vertices <= 4 * (static_cast<long>(kPlotArea.width) + 1));
+  CHECK(vertices >= static_cast<long>(kPlotArea.width));
+  // The spike is the plot's top edge.
+  char top[32];
+  std::snprintf(top, sizeof(top), ",%.1f", kPlotArea.top);
+  CHECK(points.find(top) != std::string::npos);
+  CHECK(flare::testing::drawn_series(svg, "dense").at("site-1").size() == 10000);
 }
 
 TEST_CASE("markers carry the value on hover, and a lone point is drawn as a marker") {

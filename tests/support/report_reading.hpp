@@ -4,7 +4,6 @@
 
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,11 +20,18 @@ inline std::map<std::string, DrawnPoints> drawn_series(const std::string& html,
   const size_t begin = html.find("id=\"" + chart_id + "\"");
   if (begin == std::string::npos) return series;
   const std::string svg = html.substr(begin, html.find("</svg>", begin) - begin);
-  static const std::regex kSeries("data-series=\"([^\"]*)\" data-values=\"([^\"]*)\"");
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), kSeries);
-       it != std::sregex_iterator(); ++it) {
+  // Found by hand: std::regex recurses per character and overflows the
+  // stack on a series of thousands of points.
+  const std::string name_key = "data-series=\"", values_key = "\" data-values=\"";
+  for (size_t at = svg.find(name_key); at != std::string::npos; at = svg.find(name_key, at)) {
+    const size_t name_begin = at + name_key.size();
+    const size_t name_end = svg.find(values_key, name_begin);
+    if (name_end == std::string::npos) break;
+    const size_t values_begin = name_end + values_key.size();
+    const size_t values_end = svg.find('"', values_begin);
+    at = values_end;
     DrawnPoints points;
-    const std::string values = (*it)[2];
+    const std::string values = svg.substr(values_begin, values_end - values_begin);
     const char* p = values.c_str();
     while (*p) {
       char* end = nullptr;
@@ -34,7 +40,7 @@ inline std::map<std::string, DrawnPoints> drawn_series(const std::string& html,
       points.emplace_back(x, y);
       p = *end ? end + 1 : end;
     }
-    series[(*it)[1]] = std::move(points);
+    series[svg.substr(name_begin, name_end - name_begin)] = std::move(points);
   }
   return series;
 }
