@@ -19,6 +19,7 @@
 #include "cli/run_workspace.hpp"
 #include "cli/site_processes.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "report/report_page.hpp"
 #include "server/federated_server.hpp"
 
 namespace flare::cli {
@@ -124,6 +125,16 @@ void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& s
   }
 }
 
+// Writes the run's report.html and says where; the job's outcome never hangs
+// on it.
+std::string report_line(const RunWorkspace& ws) {
+  try {
+    return "report: " + report::write_run_report(ws.root()).string();
+  } catch (const std::exception& e) {
+    return "report: not written: " + std::string(e.what());
+  }
+}
+
 }  // namespace
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
@@ -185,7 +196,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                       server.log().warn("{}", line);
                     });
   display.summary(server.figures());
-  out << "\nworkspace: " << ws.root().string() << "\n";
+  out << "\nworkspace: " << ws.root().string() << "\n" << report_line(ws) << "\n";
   if (!outcome.success) {
     // The reason may quote a plugin's own text.
     out << "\nflare-run: the job failed: "

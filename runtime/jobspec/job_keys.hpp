@@ -17,8 +17,8 @@ inline constexpr std::array<std::string_view, 2> kClientsOwnKeys = {"count", "ov
 inline constexpr std::array<std::string_view, 3> kDataKeys = {"dir", "split", "alpha"};
 // [trainer] and [aggregator]; `config` is a table of the plugin's own keys.
 inline constexpr std::array<std::string_view, 3> kPluginKeys = {"plugin", "path", "config"};
-inline constexpr std::array<std::string_view, 9> kServerKeys = {
-    "key_metric", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s", "save_every",
+inline constexpr std::array<std::string_view, 10> kServerKeys = {
+    "key_metric", "key_metric_mode", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s", "save_every",
     "keep_last", "wire_dtype", "host", "port"};
 
 }  // namespace flare::jobspec

@@ -69,6 +69,9 @@ struct JobSpec {
   PluginRef trainer;               // [trainer]: every job names its trainer
   PluginRef aggregator{.name = "fedavg"};
   std::string key_metric = "val_acc";   // ranks global models for "best"
+  // Which way it ranks: "max" (higher is better), "min", or "auto": lower
+  // for a name containing "loss", higher for any other.
+  std::string key_metric_mode = "auto";
   double round_timeout_s = 3600;        // every timeout: 0.001 s to 7 days
   double worker_start_timeout_s = 300;
   // A site gives up on a server that has not answered for this long (a call,

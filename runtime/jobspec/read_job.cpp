@@ -121,6 +121,8 @@ void read_server(const TableReader& top, JobSpec& spec) {
   if (!server) return;
   server->allow_only(kServerKeys);
   spec.key_metric = server->string("key_metric").value_or(spec.key_metric);
+  spec.key_metric_mode =
+      server->choice("key_metric_mode", {"auto", "max", "min"}).value_or(spec.key_metric_mode);
   spec.round_timeout_s = server->seconds("round_timeout_s", kTimeoutRange).value_or(spec.round_timeout_s);
   spec.worker_start_timeout_s =
       server->seconds("worker_start_timeout_s", kTimeoutRange).value_or(spec.worker_start_timeout_s);

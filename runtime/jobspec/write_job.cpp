@@ -65,6 +65,7 @@ std::string to_toml(const JobSpec& spec) {
 
   out += "\n[server]\n";
   out += line("key_metric", toml_string(spec.key_metric));
+  out += line("key_metric_mode", toml_string(spec.key_metric_mode));
   out += line("round_timeout_s", toml_float(spec.round_timeout_s));
   out += line("worker_start_timeout_s", toml_float(spec.worker_start_timeout_s));
   out += line("answer_timeout_s", toml_float(spec.answer_timeout_s));

@@ -23,7 +23,7 @@ Controller::Controller(ControllerSettings settings, ControllerOutputs outputs)
     : settings_(std::move(settings)),
       out_(std::move(outputs)),
       aggregator_(out_.aggregator, out_.kept_updates),
-      board_(settings_.key_metric),
+      board_(settings_.key_metric, settings_.key_metric_mode),
       generations_(settings_.sites),
       phase_started_(Clock::now()) {}
 

@@ -34,6 +34,7 @@ struct ControllerSettings {
   std::vector<std::string> sites;  // every site expected to register
   int num_rounds = 1;
   std::string key_metric = "val_acc";
+  KeyMetricMode key_metric_mode = KeyMetricMode::Auto;
   std::chrono::milliseconds round_timeout{3600 * 1000};
   std::chrono::milliseconds start_timeout{300 * 1000};
   // Where updates in flight are spooled (unlinked files): the run's folder.

@@ -33,7 +33,18 @@ bool higher_is_better(const std::string& metric) {
   return metric.find("loss") == std::string::npos;
 }
 
-EvaluationBoard::EvaluationBoard(std::string key_metric) : key_metric_(std::move(key_metric)) {}
+KeyMetricMode key_metric_mode_named(const std::string& name) {
+  if (name == "max") return KeyMetricMode::Max;
+  if (name == "min") return KeyMetricMode::Min;
+  if (name == "auto") return KeyMetricMode::Auto;
+  throw std::invalid_argument("server.key_metric_mode: expected \"auto\", \"max\" or \"min\", found \"" +
+                              name + "\"");
+}
+
+EvaluationBoard::EvaluationBoard(std::string key_metric, KeyMetricMode mode)
+    : key_metric_(std::move(key_metric)),
+      higher_is_better_(mode == KeyMetricMode::Auto ? higher_is_better(key_metric_)
+                                                    : mode == KeyMetricMode::Max) {}
 
 std::optional<nlohmann::json> EvaluationBoard::record(int64_t model_round,
                                                       const std::string& site,
@@ -62,7 +73,7 @@ std::optional<nlohmann::json> EvaluationBoard::record(int64_t model_round,
 bool EvaluationBoard::improves_best(const nlohmann::json& figures) {
   if (!figures.contains(key_metric_)) return false;
   const double v = figures[key_metric_].get<double>();
-  const bool better = !best_ || (higher_is_better(key_metric_) ? v > *best_ : v < *best_);
+  const bool better = !best_ || (higher_is_better_ ? v > *best_ : v < *best_);
   if (better) best_ = v;
   return better;
 }

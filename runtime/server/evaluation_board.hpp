@@ -18,9 +18,16 @@ nlohmann::json flatten_evaluation(const nlohmann::json& eval);
 // True when a larger value of `metric` is better (losses are the exception).
 bool higher_is_better(const std::string& metric);
 
+// Which way the key metric ranks models ([server] key_metric_mode): Auto
+// guesses from the name (higher_is_better), for the usual accuracy and loss.
+enum class KeyMetricMode { Auto, Max, Min };
+
+// "auto", "max" or "min" (the job spec's values, checked by the parser).
+KeyMetricMode key_metric_mode_named(const std::string& name);
+
 class EvaluationBoard {
  public:
-  explicit EvaluationBoard(std::string key_metric);
+  explicit EvaluationBoard(std::string key_metric, KeyMetricMode mode = KeyMetricMode::Auto);
 
   // Records one site's evaluation (the JSON the worker sends) of global model
   // `model_round`. Returns the global figures once `expected_sites` sites have
@@ -40,6 +47,7 @@ class EvaluationBoard {
     std::map<std::string, double> samples;       // metric -> sum(samples)
   };
   std::string key_metric_;
+  bool higher_is_better_;
   std::map<int64_t, Pending> pending_;
   std::optional<double> best_;
 };

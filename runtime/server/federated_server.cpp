@@ -35,6 +35,7 @@ ControllerSettings controller_settings(const jobspec::JobSpec& job, const Server
   for (const auto& s : job.sites) settings.sites.push_back(s.name);
   settings.num_rounds = job.num_rounds;
   settings.key_metric = job.key_metric;
+  settings.key_metric_mode = key_metric_mode_named(job.key_metric_mode);
   settings.round_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
   settings.start_timeout =

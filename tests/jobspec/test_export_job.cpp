@@ -43,7 +43,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
                    "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\nsave_every = 5\n"
-                   "keep_last = 2\nwire_dtype = \"int8\"\n"
+                   "keep_last = 2\nwire_dtype = \"int8\"\nkey_metric_mode = \"min\"\n"
                    "host = \"0.0.0.0\"\nport = 65535\n");
   const JobSpec spec = load_job(
       file, {"job.min_clients=2", "aggregator.plugin=fedavg", "aggregator.config.beta=0.9"});
@@ -53,6 +53,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
   REQUIRE(spec.save_every == 5);
   REQUIRE(spec.keep_last == 2);
   REQUIRE(spec.wire_dtype == "int8");
+  REQUIRE(spec.key_metric_mode == "min");
   REQUIRE(spec.data_split == "dirichlet");
   REQUIRE(spec.data_alpha == 0.3);
   const JobSpec loaded = reload(spec, folder.root() / "out/nested");
@@ -88,6 +89,7 @@ TEST_CASE("writes every default out explicitly") {
   CHECK(doc["trainer"]["config"].is_table());
   CHECK(doc["aggregator"]["plugin"].value<std::string>() == "fedavg");
   CHECK(doc["server"]["key_metric"].value<std::string>() == "val_acc");
+  CHECK(doc["server"]["key_metric_mode"].value<std::string>() == "auto");
   CHECK(doc["server"]["round_timeout_s"].value<double>() == 3600.0);
   CHECK(doc["server"]["worker_start_timeout_s"].value<double>() == 300.0);
   CHECK(doc["server"]["host"].value<std::string>() == "127.0.0.1");

@@ -158,9 +158,20 @@ TEST_CASE("rejects a wire_dtype that is none of the four, naming them") {
         "\"int8\", found the integer 16");
 }
 
+TEST_CASE("rejects a key_metric_mode other than auto, max or min, naming them") {
+  CHECK(error_for("[server]\nkey_metric_mode = \"lower\"\n") ==
+        "job.toml:2: server.key_metric_mode: expected one of \"auto\", \"max\", \"min\", found "
+        "the string \"lower\"");
+  CHECK(error_for("[server]\nkey_metric_mode = -1\n") ==
+        "job.toml:2: server.key_metric_mode: expected one of \"auto\", \"max\", \"min\", found "
+        "the integer -1");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\n[data]\ndir = \"d\"\n[server]\n"
+                  "key_metric = \"val_loss\"\nkey_metric_mode = \"min\"\n") == "no error");
+}
+
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
-        "job.toml:2: server.banana: expected one of key_metric, round_timeout_s, "
+        "job.toml:2: server.banana: expected one of key_metric, key_metric_mode, round_timeout_s, "
         "worker_start_timeout_s, answer_timeout_s, save_every, keep_last, wire_dtype, "
         "host, port, found unknown key banana");
 }

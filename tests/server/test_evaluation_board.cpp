@@ -76,6 +76,33 @@ TEST_CASE("a higher accuracy ranks better, and so does a lower loss") {
   CHECK(by_loss.improves_best({{"val_loss", 1.0}}));
 }
 
+TEST_CASE("key_metric_mode max or min ranks by the direction it names, whatever the name") {
+  using flare::server::KeyMetricMode;
+  EvaluationBoard lower_perplexity("val_perplexity", KeyMetricMode::Min);
+  CHECK(lower_perplexity.improves_best({{"val_perplexity", 30.0}}));
+  CHECK_FALSE(lower_perplexity.improves_best({{"val_perplexity", 40.0}}));
+  CHECK(lower_perplexity.improves_best({{"val_perplexity", 20.0}}));
+
+  EvaluationBoard higher_loss("val_loss", KeyMetricMode::Max);  // e.g. a negated loss
+  CHECK(higher_loss.improves_best({{"val_loss", -3.0}}));
+  CHECK_FALSE(higher_loss.improves_best({{"val_loss", -4.0}}));
+  CHECK(higher_loss.improves_best({{"val_loss", -2.0}}));
+
+  EvaluationBoard guessed("val_loss", KeyMetricMode::Auto);
+  CHECK(guessed.improves_best({{"val_loss", 2.0}}));
+  CHECK(guessed.improves_best({{"val_loss", 1.0}}));
+}
+
+TEST_CASE("the job spec's key_metric_mode names map to the ranking directions") {
+  using flare::server::KeyMetricMode;
+  using flare::server::key_metric_mode_named;
+  CHECK(key_metric_mode_named("auto") == KeyMetricMode::Auto);
+  CHECK(key_metric_mode_named("max") == KeyMetricMode::Max);
+  CHECK(key_metric_mode_named("min") == KeyMetricMode::Min);
+  CHECK_THROWS_WITH(key_metric_mode_named("down"),
+                    "server.key_metric_mode: expected \"auto\", \"max\" or \"min\", found \"down\"");
+}
+
 TEST_CASE("a model without the key metric is never best") {
   EvaluationBoard board("test_acc");
   CHECK_FALSE(board.improves_best({{"val_acc", 0.9}}));
