@@ -22,6 +22,7 @@ struct flare_trainer {
   double lr;
   long steps;
   long points;
+  int64_t steps_done;              /* optimizer steps since the job started */
   float params[num_params];        /* the model get_weights hands out */
   int64_t shape[1];
   flare_named_tensor view;         /* valid as long as the trainer (the ABI asks less) */
@@ -184,35 +185,44 @@ static flare_error* evaluate(flare_trainer* t, const char* split, const char** m
 static flare_error* train(flare_trainer* t, const flare_round_info* round, flare_train_result* out) {
   double loss = 0;
   for (long step = 0; step < t->steps; ++step) {
-    if (t->host->is_cancelled(t->host->context))
-      return t->host->error_new(FLARE_ERROR_CANCELLED, "c_linear: training cancelled");
     /* This rank's points (every world_size-th), then the group's sum: the
-     * gradient of the mean squared error over all the site's points, and that loss. */
-    float sums[num_params + 1] = {0};
+     * gradient of the mean squared error over all the site's points, that
+     * loss, and whether any rank was asked to stop (so all stop together: a
+     * rank leaving alone would strand the others in this all_reduce). */
+    float sums[num_params + 2] = {0};
     for (long i = t->worker.rank; i < t->points; i += t->worker.world_size) {
       const double e = predict(t, t->x + i * dims) - t->y[i];
       for (int j = 0; j < dims; ++j) sums[j] += (float)(2 * e * t->x[i * dims + j]);
       sums[dims] += (float)(2 * e);
       sums[num_params] += (float)(e * e);
     }
-    int64_t shape[1] = {num_params + 1};
-    DLTensor grad = {.data = sums, .device = {kDLCPU, 0}, .ndim = 1,
-                     .dtype = {kDLFloat, 32, 1}, .shape = shape};
-    flare_error* error = t->host->all_reduce(t->host->context, &grad, FLARE_REDUCE_SUM);
+    sums[num_params + 1] = t->host->is_cancelled(t->host->context) ? 1.0f : 0.0f;
+    int64_t shape[1] = {num_params + 2};
+    DLTensor reduced = {.data = sums, .device = {kDLCPU, 0}, .ndim = 1,
+                        .dtype = {kDLFloat, 32, 1}, .shape = shape};
+    flare_error* error = t->host->all_reduce(t->host->context, &reduced, FLARE_REDUCE_SUM);
     if (error) return error; /* the host's error, passed on: the host releases it */
+    if (sums[num_params + 1] > 0) {
+      char message[80];
+      snprintf(message, sizeof message, "c_linear: training cancelled in round %lld",
+               (long long)round->round);
+      return t->host->error_new(FLARE_ERROR_CANCELLED, message); /* error_new copies it */
+    }
     for (int j = 0; j < num_params; ++j) t->params[j] -= (float)(t->lr * sums[j] / t->points);
     loss = sums[num_params] / t->points;
+    t->steps_done += 1;
     t->host->report_progress(t->host->context, "train", 0, step + 1, t->steps);
   }
-  t->host->report_metric(t->host->context, "train_loss", loss, round->round);
+  /* A figure of the run's curves, at the site's step count (rank 0's reaches the server). */
+  t->host->report_metric(t->host->context, "train_loss", loss, t->steps_done);
   snprintf(t->json, sizeof t->json, "{\"train_loss\": %.9g}", loss);
   /* The caller zero-filled *out and set struct_size: fill what fits. */
-  flare_train_result result = {sizeof result};
-  result.weights = &t->view;
-  result.num_weights = 1;
-  result.num_samples = (double)t->points;
-  result.num_steps = t->steps;
-  result.metrics_json = t->json;
+  const flare_train_result result = {.struct_size = sizeof result,
+                                     .weights = &t->view,
+                                     .num_weights = 1,
+                                     .num_samples = (double)t->points,
+                                     .num_steps = t->steps,
+                                     .metrics_json = t->json};
   const size_t size = out->struct_size < sizeof result ? out->struct_size : sizeof result;
   memcpy(out, &result, size);
   out->struct_size = size;
