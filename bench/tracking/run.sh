@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # What tracking costs the seed job (jobs/cifar10.toml: 2 sites x 2 ranks,
-# LitNet, FedAvg) on generated CIFAR-format data: runs without and with
-# --use_tracking, alternating (off, on, off, on, ...) so drift on a shared
-# machine hits both alike; per setting the median training images/s of each
+# LitNet, FedAvg) on generated CIFAR-format data: runs with the whole
+# feature off (no per-step figures: trainer.config.log_every_n_steps = 0, no
+# --use_tracking) and on (the default log_every_n_steps = 50 sent to the
+# server, and --use_tracking), alternating (off, on, off, on, ...) so drift on
+# a shared machine hits both alike; per setting the median training images/s of each
 # run's rounds, then over the repeats the mean, min and max, and on/off.
 # Also the size of the event files a tracked run leaves, and its train_step
 # lines (log_every_n_steps as in the job: the SDK's default 50).
 # Needs a built tree (scripts/build.sh).
-#   bench/tracking/run.sh [TRAIN_IMAGES=10000] [ROUNDS=3] [REPEATS=3]
+#   bench/tracking/run.sh [TRAIN_IMAGES=10000] [ROUNDS=3] [REPEATS=5]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 train="${1:-10000}"
 rounds="${2:-3}"
-repeats="${3:-3}"
+repeats="${3:-5}"
 work="$(mktemp -d /tmp/flare-bench-tracking.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
@@ -20,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 for i in $(seq 1 "$repeats"); do
   for setting in off on; do
     echo "== repeat $i, tracking $setting: $rounds rounds, $train generated training images" >&2
-    flag=()
+    flag=(--set trainer.config.log_every_n_steps=0)
     [[ $setting == on ]] && flag=(--use_tracking)
     "$root/build/bin/flare-run" "$root/jobs/cifar10.toml" --num_rounds "$rounds" \
       --workspace "$work/ws-$setting-$i" --set data.dir="$work/data" "${flag[@]}" > "$work/$setting-$i.out"
@@ -47,4 +49,6 @@ steps = [l for l in lines if l["kind"] == "train_step"]
 files = glob.glob(f"{work}/ws-on-1/latest/tensorboard/*/events.out.tfevents.*")
 size = sum(os.path.getsize(f) for f in files)
 print(f"tracked run: {len(files)} event files, {size} bytes in all; {len(steps)} train_step lines")
+for l in steps[:2] + steps[-1:]:
+    print("  " + json.dumps(l))
 PY

@@ -195,9 +195,12 @@ SiteMetrics from_wire(const v1::MetricBatch& batch) {
   const RequestCheck request(batch.site());
   request.at_least("generation", batch.generation(), 0);
   if (batch.points_size() > kMaxMetricPoints)
-    request.invalid("points", std::to_string(batch.points_size()) + " points in one batch (at most " +
+    request.invalid("points", std::to_string(batch.points_size()) +
+                                  " points in one batch (at most " +
                                   std::to_string(kMaxMetricPoints) + ")");
-  SiteMetrics metrics{.site = request.site(), .generation = batch.generation(), .points = {}, .dropped = {}};
+  SiteMetrics metrics;
+  metrics.site = request.site();
+  metrics.generation = batch.generation();
   metrics.points.reserve(batch.points_size());
   for (const v1::MetricPoint& p : batch.points()) {
     if (p.name().empty() || p.name().size() > kMaxMetricName)
@@ -212,8 +215,11 @@ SiteMetrics from_wire(const v1::MetricBatch& batch) {
                                 std::to_string(p.step()));
       continue;
     }
-    metrics.points.push_back(
-        {.name = name, .value = p.value(), .step = p.step(), .round = p.round(), .epoch = p.epoch()});
+    metrics.points.push_back({.name = name,
+                              .value = p.value(),
+                              .step = p.step(),
+                              .round = p.round(),
+                              .epoch = p.epoch()});
   }
   return metrics;
 }

@@ -54,7 +54,8 @@ void TensorBoardReporter::site_trained(const SiteUpdate& u) {
     const int64_t trained = u.round + 1;  // the model this update makes
     scalars(file, "round", u.train_metrics, trained);
     file.scalar("round/train_seconds", u.train_seconds, trained);
-    if (u.train_seconds > 0) file.scalar("round/images_per_s", u.num_samples / u.train_seconds, trained);
+    if (u.train_seconds > 0)
+      file.scalar("round/images_per_s", u.num_samples / u.train_seconds, trained);
     // The site's figures of the global model it received (that of round u.round).
     scalars(file, "eval", flatten_evaluation(u.evaluation), u.round);
   });

@@ -28,7 +28,9 @@ std::string host_name() {
 EventFile::EventFile(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw TrackingError("cannot create the TensorBoard folder " + dir.string() + ": " + ec.message());
+  if (ec)
+    throw TrackingError("cannot create the TensorBoard folder " + dir.string() + ": " +
+                        ec.message());
   const auto now = seconds_since_epoch();
   path_ = dir / ("events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." +
                  host_name());

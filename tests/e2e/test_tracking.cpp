@@ -23,7 +23,8 @@ TEST_CASE("with tracking on, every step's figures reach metrics.jsonl and the ev
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const fs::path run = dir.path() / "ws" / "run-1";
-  CHECK(mentions(r.output, "tracking: TensorBoard event files in " + (run / "tensorboard").string()));
+  CHECK(mentions(r.output,
+                 "tracking: TensorBoard event files in " + (run / "tensorboard").string()));
 
   // One line per (site, step), steps 1 .. rounds x steps, each in its round.
   std::map<std::string, std::map<int64_t, nlohmann::json>> steps;

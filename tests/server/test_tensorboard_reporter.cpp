@@ -16,15 +16,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::shared_ptr<spdlog::logger> quiet_log() {
+  return std::make_shared<spdlog::logger>("server", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
 struct Tracker {
-  testing::TempFolder dir;
   std::ostringstream screen;
   server::ProgressDisplay display{screen, false, 3};
   server::TensorBoardReporter tracker;
-  explicit Tracker(const fs::path& root)
-      : tracker(root, display,
-                std::make_shared<spdlog::logger>("server",
-                                                 std::make_shared<spdlog::sinks::null_sink_mt>())) {}
+  explicit Tracker(const fs::path& root) : tracker(root, display, quiet_log()) {}
 };
 
 fs::path only_file_in(const fs::path& folder) {
@@ -34,12 +34,15 @@ fs::path only_file_in(const fs::path& folder) {
   return files[0];
 }
 
-const server::SiteMetrics kStepFigures{
-    .site = "site-1", .generation = 0, .points = {{"train_loss", 1.5, 50, 0, 0}}, .dropped = {}};
+const server::SiteMetrics kStepFigures{.site = "site-1",
+                                       .generation = 0,
+                                       .points = {{"train_loss", 1.5, 50, 0, 0}},
+                                       .dropped = {}};
 
 }  // namespace
 
-TEST_CASE("figures go to a run folder per site and one for the global model, flushed at round end") {
+TEST_CASE("figures go to a run folder per site and one for the global model, flushed at round "
+          "end") {
   testing::TempFolder dir;
   Tracker t(dir / "tensorboard");
   t.tracker.site_metrics(kStepFigures);
@@ -57,7 +60,8 @@ TEST_CASE("figures go to a run folder per site and one for the global model, flu
   CHECK(fs::file_size(only_file_in(dir / "tensorboard" / "global")) > before);
 }
 
-TEST_CASE("a folder that cannot be written is said once, and tracking stops without failing the job") {
+TEST_CASE("a folder that cannot be written is said once, and tracking stops without failing the "
+          "job") {
   testing::TempFolder dir;
   std::ofstream(dir / "a-file") << "not a folder";
   Tracker t(dir / "a-file" / "tensorboard");

@@ -85,7 +85,7 @@ std::shared_ptr<spdlog::logger> quiet_log() {
 TEST_CASE("metrics reach the server in a few batches, each step's points in one batch") {
   Served served;
   transport::ServerConnection connection(served.address(), "site-1");
-  worker::ProgressRelay relay(&connection, nullptr, {.interval = 200ms, .max_batch = 512});
+  worker::ProgressRelay relay(&connection, nullptr, {.interval = 1000ms, .max_batch = 512});
   const auto callbacks = relay.callbacks(quiet_log());
   constexpr int kSteps = 1000;
   for (int step = 1; step <= kSteps; ++step) {

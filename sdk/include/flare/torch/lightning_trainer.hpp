@@ -185,7 +185,7 @@ class LightningTrainer : public flare::Trainer {
     torch::Tensor loss_sum = torch::zeros({}, f64), correct_sum = torch::zeros({}, f64);
     int64_t fed = 0;
     int64_t steps_done = 0;
-    StepLog step_log(*this, device_);
+    StepLog step_log(*this);
     Batch scratch;
     for (int64_t epoch = 0; epoch < local_epochs_; ++epoch, ++epochs_done_) {
       const torch::Tensor mine =
@@ -224,10 +224,9 @@ class LightningTrainer : public flare::Trainer {
         }
         const auto size = static_cast<double>(batch.size());
         loss_sum.add_(out.loss.detach(), size);
-        step_log.fed(out.loss, batch.size());
-        if (sync) step_log.stepped();
         if (out.correct.defined()) correct_sum.add_(out.correct);
         fed += batch.size();
+        if (sync) step_log.stepped(loss_sum, fed);
         if ((b + 1) % report_every == 0 || b + 1 == batches)
           host_.progress("train", epoch, b + 1, batches);
       }
@@ -322,44 +321,38 @@ class LightningTrainer : public flare::Trainer {
 
  private:
   // Rank 0's per-step figures, every log_every_n_steps optimizer steps: the
-  // mean loss of the samples fed since the last report (summed on the
-  // device, read only then: no synchronisation at other steps) and the
-  // site's images/s (every rank feeds as many samples as rank 0).
+  // mean loss of the samples fed since the last report, from the round's
+  // running sum on the device (read only then: no synchronisation and no
+  // extra work at other steps), and the site's images/s (every rank feeds as
+  // many samples as rank 0).
   class StepLog {
    public:
-    StepLog(LightningTrainer& trainer, const torch::Device& device)
+    explicit StepLog(LightningTrainer& trainer)
         : trainer_(trainer),
           on_(trainer.log_every_ > 0 && trainer.worker_.rank == 0),
-          loss_sum_(on_ ? torch::zeros({}, torch::TensorOptions(torch::kFloat64).device(device))
-                        : torch::Tensor()),
           since_(std::chrono::steady_clock::now()) {}
-    void fed(const torch::Tensor& loss, int64_t samples) {
-      if (!on_) return;
-      loss_sum_.add_(loss.detach(), static_cast<double>(samples));
-      samples_ += samples;
-    }
-    // After an optimizer step: reports when its number is a multiple of n.
-    void stepped() {
-      if (!on_ || trainer_.optimizer_steps_ % trainer_.log_every_ != 0 || samples_ == 0) return;
-      const double loss = loss_sum_.item<double>() / static_cast<double>(samples_);  // syncs
+    // After an optimizer step, with the round's sums so far (loss x samples,
+    // samples): reports when the step's number is a multiple of n.
+    void stepped(const torch::Tensor& loss_sum, int64_t fed) {
+      if (!on_ || trainer_.optimizer_steps_ % trainer_.log_every_ != 0 || fed == last_fed_) return;
+      const double sum = loss_sum.item<double>();  // synchronises with the device
       const auto now = std::chrono::steady_clock::now();
       const double seconds = std::chrono::duration<double>(now - since_).count();
+      const auto samples = static_cast<double>(fed - last_fed_);
       const int64_t step = trainer_.optimizer_steps_;
-      trainer_.host_.metric("train_loss", loss, step);
-      if (seconds > 0)
-        trainer_.host_.metric("images_per_s",
-                              static_cast<double>(samples_ * trainer_.worker_.world_size) / seconds,
-                              step);
-      loss_sum_.zero_();
-      samples_ = 0;
+      trainer_.host_.metric("train_loss", (sum - last_sum_) / samples, step);
+      const double site_samples = samples * trainer_.worker_.world_size;
+      if (seconds > 0) trainer_.host_.metric("images_per_s", site_samples / seconds, step);
+      last_sum_ = sum;
+      last_fed_ = fed;
       since_ = now;
     }
 
    private:
     LightningTrainer& trainer_;
     bool on_;
-    torch::Tensor loss_sum_;
-    int64_t samples_ = 0;
+    double last_sum_ = 0;
+    int64_t last_fed_ = 0;
     std::chrono::steady_clock::time_point since_;
   };
 
