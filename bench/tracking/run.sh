@@ -3,9 +3,11 @@
 # LitNet, FedAvg) on generated CIFAR-format data: runs with the whole
 # feature off (no per-step figures: trainer.config.log_every_n_steps = 0, no
 # --use_tracking) and on (the default log_every_n_steps = 50 sent to the
-# server, and --use_tracking), alternating (off, on, off, on, ...) so drift on
-# a shared machine hits both alike; per setting the median training images/s of each
-# run's rounds, then over the repeats the mean, min and max, and on/off.
+# server, and --use_tracking), in pairs whose order alternates (off on, on
+# off, ...: the second run of a pair was slower here whatever its setting),
+# so drift on a shared machine hits both alike; per setting the median training images/s
+# of each run's rounds, then over the repeats the median, min and max, and
+# on/off: of the medians, and the median of each pair's ratio.
 # Also the size of the event files a tracked run leaves, and its train_step
 # lines (log_every_n_steps as in the job: the SDK's default 50).
 # Needs a built tree (scripts/build.sh).
@@ -20,7 +22,9 @@ trap 'rm -rf "$work"' EXIT
 
 "$root/build/bin/flare-make-cifar" --out "$work/data" --train "$train" --test 2000 --seed 0 >/dev/null
 for i in $(seq 1 "$repeats"); do
-  for setting in off on; do
+  order="off on"
+  (( i % 2 == 0 )) && order="on off"
+  for setting in $order; do
     echo "== repeat $i, tracking $setting: $rounds rounds, $train generated training images" >&2
     flag=(--set trainer.config.log_every_n_steps=0)
     [[ $setting == on ]] && flag=(--use_tracking)
@@ -39,11 +43,13 @@ ips = {"off": [], "on": []}
 for i in range(1, repeats + 1):
     for s in ("off", "on"):
         ips[s].append(run_figures(f"{work}/ws-{s}-{i}")[0])
-print(f"{'tracking':10}{'images/s mean':>15}{'min':>9}{'max':>9}   runs (median of rounds each)")
+print(f"{'tracking':10}{'images/s median':>17}{'min':>9}{'max':>9}   runs (median of rounds each)")
 for s in ("off", "on"):
     v = ips[s]
-    print(f"{s:10}{statistics.mean(v):15.0f}{min(v):9.0f}{max(v):9.0f}   " + " ".join(f"{x:.0f}" for x in v))
-print(f"on / off: {statistics.mean(ips['on']) / statistics.mean(ips['off']):.3f}")
+    print(f"{s:10}{statistics.median(v):17.0f}{min(v):9.0f}{max(v):9.0f}   " + " ".join(f"{x:.0f}" for x in v))
+pairs = [on / off for on, off in zip(ips["on"], ips["off"])]
+print(f"on / off: {statistics.median(ips['on']) / statistics.median(ips['off']):.3f} (medians); "
+      f"pairs: median {statistics.median(pairs):.3f}, min {min(pairs):.3f}, max {max(pairs):.3f}")
 _, lines = run_figures(f"{work}/ws-on-1")
 steps = [l for l in lines if l["kind"] == "train_step"]
 files = glob.glob(f"{work}/ws-on-1/latest/tensorboard/*/events.out.tfevents.*")
