@@ -12,8 +12,8 @@ packages=(
   libtomlplusplus-dev libspdlog-dev libfmt-dev doctest-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libdlpack-dev nlohmann-json3-dev libssl-dev
-  python3-numpy                                   # the test that reads a model file from Python
   python3-protobuf                                # the independent reader of TensorBoard event files
+  python3-numpy                                   # the test that reads a model file from Python
   clang-14 libclang-rt-14-dev llvm-14             # libFuzzer (fuzz/), its runtime, llvm-symbolizer
 )
 
