@@ -3,7 +3,7 @@
 // logs go to this rank's log. Reports go out from a thread of their own: a
 // slow or stopped server never holds up training. Progress is throttled to
 // the latest report; metrics are queued and sent in batches, at most about
-// once per `metric_interval` (sooner when `max_batch` points wait).
+// once per MetricBatching::interval (sooner when max_batch points wait).
 #pragma once
 
 #include <chrono>
