@@ -161,13 +161,17 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                   ws.root().string());
   display.message("data: " + job.data_dir.string());
   if (job.use_tracking) {
-    display.message("tracking: TensorBoard event files are not written yet; every figure is in " +
-                    ws.metrics_file().string());
+    display.message("tracking: TensorBoard event files in " + ws.tensorboard_dir().string() +
+                    " (tensorboard --logdir " + ws.tensorboard_dir().string() + ")");
   }
 
-  server::FederatedServer server(
-      job, plugins.aggregator, {ws.models_dir(), ws.metrics_file(), ws.logs_dir() / "server.log"},
-      display);
+  server::FederatedServer server(job, plugins.aggregator,
+                                 {.models_dir = ws.models_dir(),
+                                  .metrics_file = ws.metrics_file(),
+                                  .log_file = ws.logs_dir() / "server.log",
+                                  .tensorboard_dir = job.use_tracking ? ws.tensorboard_dir()
+                                                                      : std::filesystem::path()},
+                                 display);
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 

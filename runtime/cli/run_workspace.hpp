@@ -19,6 +19,8 @@ class RunWorkspace {
   std::filesystem::path logs_dir() const { return root_ / "logs"; }
   std::filesystem::path sites_dir() const { return root_ / "sites"; }
   std::filesystem::path metrics_file() const { return root_ / "metrics.jsonl"; }
+  // TensorBoard event files, one folder per site and "global" (job.use_tracking).
+  std::filesystem::path tensorboard_dir() const { return root_ / "tensorboard"; }
 
  private:
   explicit RunWorkspace(std::filesystem::path root) : root_(std::move(root)) {}

@@ -329,6 +329,13 @@ void Controller::progress(const SiteProgress& p) {
   out_.events.site_progress(p);
 }
 
+void Controller::site_metrics(const SiteMetrics& m) {
+  std::lock_guard lock(mutex_);
+  require_running_locked();
+  generations_.require_current(m.site, m.generation, "metrics report");
+  out_.events.site_metrics(m);
+}
+
 void Controller::failure(const RankFailure& f) {
   std::lock_guard lock(mutex_);
   // A supervisor counts its group's restarts as the server does; it may

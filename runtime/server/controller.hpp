@@ -85,6 +85,9 @@ class Controller {
   void accept_update(const SiteUpdate& update);
   void accept_evaluation(const SiteEvaluation& evaluation);
   void progress(const SiteProgress& progress);
+  // A site's per-step figures; refused once the job ended (JobEnded), so the
+  // job's last line stays last.
+  void site_metrics(const SiteMetrics& metrics);
   // A node's supervisor reports a failed rank. Every node of a multi-node
   // group reports each failure of it; the first report of a generation
   // decides (restart or fail), the later ones are only logged.

@@ -109,6 +109,23 @@ struct SiteProgress {
   int64_t epoch = 0, step = 0, total = 0;
 };
 
+// Scalars a site's trainer reported at its steps (host->report_metric), a
+// batch of them as rank 0 sent it; every value finite, names printable.
+struct MetricPoint {
+  std::string name;
+  double value = 0;
+  int64_t step = 0;   // the site's optimizer step since the job began
+  int64_t round = 0;  // the round being trained (0-based)
+  int64_t epoch = 0;
+};
+struct SiteMetrics {
+  std::string site;
+  int64_t generation = 0;
+  std::vector<MetricPoint> points;  // in the order reported
+  // Points the edge dropped (a value that was not finite): said in the log.
+  std::vector<std::string> dropped;
+};
+
 // A node's supervisor reports a failed rank of its site's worker group.
 struct RankFailure {
   std::string site;

@@ -62,8 +62,13 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  .final_round = job.num_rounds}),
       metrics_(files.metrics_file),
       reporter_(metrics_, display, log_, job.num_rounds),
+      tensorboard_(files.tensorboard_dir.empty() ? nullptr
+                                                 : std::make_unique<TensorBoardReporter>(
+                                                       files.tensorboard_dir, display, log_)),
+      events_(tensorboard_ ? JobEventsTee{&reporter_, tensorboard_.get()}
+                           : JobEventsTee{&reporter_}),
       controller_(controller_settings(job, files),
-                  {aggregator_, models_, reporter_, kept_updates_, aggregator_figures_}),
+                  {aggregator_, models_, events_, kept_updates_, aggregator_figures_}),
       service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype)),
       rpc_(service_, job.server_host, job.server_port) {
   log_->info("listening on {}", rpc_.address());

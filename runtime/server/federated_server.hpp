@@ -21,7 +21,9 @@
 #include "server/model_store.hpp"
 #include "server/progress_display.hpp"
 #include "server/rpc_service.hpp"
+#include "server/job_events_tee.hpp"
 #include "server/run_reporter.hpp"
+#include "server/tensorboard_reporter.hpp"
 #include "storage/metrics_log.hpp"
 
 namespace flare::server {
@@ -31,6 +33,8 @@ struct ServerFiles {
   std::filesystem::path models_dir;    // global_round_<k>.safetensors, best.safetensors
   std::filesystem::path metrics_file;  // metrics.jsonl
   std::filesystem::path log_file;      // the server's log
+  // TensorBoard event files (job.use_tracking); empty: none written.
+  std::filesystem::path tensorboard_dir;
 };
 
 // Loads the job's aggregator plugin; throws host::PluginLoadError. Separate
@@ -67,6 +71,8 @@ class FederatedServer {
   ModelStore models_;
   storage::MetricsLog metrics_;
   RunReporter reporter_;
+  std::unique_ptr<TensorBoardReporter> tensorboard_;  // with tracking only
+  JobEventsTee events_;  // the reporter, then TensorBoard
   Controller controller_;
   RpcService service_;
   RpcServer rpc_;  // last: it stops serving before anything it calls is destroyed

@@ -46,6 +46,8 @@ class JobEvents {
   virtual void key_metric_missing(const std::string& key_metric,
                                   const std::vector<std::string>& reported) = 0;
   virtual void site_progress(const SiteProgress& progress) = 0;
+  // A batch of a site's per-step figures (host->report_metric), checked.
+  virtual void site_metrics(const SiteMetrics& metrics) = 0;
   virtual void rank_failed(const RankFailure& failure, FailureHandling handling) = 0;
   // Followed by job_failed.
   virtual void aggregator_failed(const AggregatorFailure& failure) = 0;

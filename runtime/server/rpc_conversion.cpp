@@ -191,6 +191,39 @@ SiteProgress from_wire(const v1::Progress& p) {
           .total = p.total()};
 }
 
+SiteMetrics from_wire(const v1::MetricBatch& batch) {
+  const RequestCheck request(batch.site());
+  request.at_least("generation", batch.generation(), 0);
+  if (batch.points_size() > kMaxMetricPoints)
+    request.invalid("points", std::to_string(batch.points_size()) +
+                                  " points in one batch (at most " +
+                                  std::to_string(kMaxMetricPoints) + ")");
+  SiteMetrics metrics;
+  metrics.site = request.site();
+  metrics.generation = batch.generation();
+  metrics.points.reserve(batch.points_size());
+  for (const v1::MetricPoint& p : batch.points()) {
+    if (p.name().empty() || p.name().size() > kMaxMetricName)
+      request.invalid("metric name", "'" + printable(p.name().substr(0, 40)) + "' is not 1 to " +
+                                         std::to_string(kMaxMetricName) + " bytes long");
+    request.at_least("step", p.step(), 0);
+    request.at_least("round", p.round(), 0);
+    request.at_least("epoch", p.epoch(), 0);
+    const std::string name = printable(p.name());
+    if (!std::isfinite(p.value())) {
+      metrics.dropped.push_back(name + " = " + std::to_string(p.value()) + " at step " +
+                                std::to_string(p.step()));
+      continue;
+    }
+    metrics.points.push_back({.name = name,
+                              .value = p.value(),
+                              .step = p.step(),
+                              .round = p.round(),
+                              .epoch = p.epoch()});
+  }
+  return metrics;
+}
+
 RankFailure from_wire(const v1::Failure& f) {
   const RequestCheck request(f.site());
   request.at_least("rank", int64_t{f.rank()}, 0);

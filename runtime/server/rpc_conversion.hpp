@@ -24,6 +24,12 @@ InitialModel from_wire(const v1::InitialModelHeader& header,
 SiteUpdate from_wire(const v1::UpdateHeader& update);
 SiteEvaluation from_wire(const v1::Evaluation& evaluation);
 SiteProgress from_wire(const v1::Progress& progress);
+// At most kMaxMetricPoints points, names of 1 to kMaxMetricName bytes; a
+// value that is not finite is dropped (SiteMetrics::dropped), not refused:
+// one diverged step must not cost the site the rest of its figures.
+SiteMetrics from_wire(const v1::MetricBatch& batch);
+inline constexpr int kMaxMetricPoints = 4096;
+inline constexpr size_t kMaxMetricName = 128;
 RankFailure from_wire(const v1::Failure& failure);
 
 // A task's wire header (its model, if any, streams after it: num_tensors).

@@ -168,6 +168,12 @@ grpc::Status RpcService::ReportProgress(grpc::ServerContext*, const v1::Progress
   return answer("ReportProgress", p->site(), ack, [&] { controller_.progress(from_wire(*p)); });
 }
 
+grpc::Status RpcService::ReportMetrics(grpc::ServerContext*, const v1::MetricBatch* batch,
+                                       v1::Ack* ack) {
+  return answer("ReportMetrics", batch->site(), ack,
+                [&] { controller_.site_metrics(from_wire(*batch)); });
+}
+
 grpc::Status RpcService::ReportFailure(grpc::ServerContext*, const v1::Failure* f,
                                        v1::Ack* ack) {
   return answer("ReportFailure", f->site(), ack, [&] { controller_.failure(from_wire(*f)); });

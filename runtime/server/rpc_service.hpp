@@ -42,6 +42,8 @@ class RpcService final : public transport::v1::FlareServer::Service {
                                 transport::v1::Ack*) override;
   grpc::Status ReportProgress(grpc::ServerContext*, const transport::v1::Progress*,
                               transport::v1::Ack*) override;
+  grpc::Status ReportMetrics(grpc::ServerContext*, const transport::v1::MetricBatch*,
+                             transport::v1::Ack*) override;
   grpc::Status ReportFailure(grpc::ServerContext*, const transport::v1::Failure*,
                              transport::v1::Ack*) override;
 

@@ -163,6 +163,27 @@ void RunReporter::site_progress(const SiteProgress& p) {
   display_.site_progress(p.site, p.round, p.phase, p.epoch, p.step, p.total);
 }
 
+void RunReporter::site_metrics(const SiteMetrics& m) {
+  for (const std::string& dropped : m.dropped)
+    log_->warn("{} reported a metric that is not a finite number, dropped: {}", m.site, dropped);
+  // One line per step: the points of a step arrive one after another.
+  for (size_t begin = 0, end = 0; begin < m.points.size(); begin = end) {
+    const MetricPoint& first = m.points[begin];
+    nlohmann::json line = nlohmann::json::object();
+    for (end = begin; end < m.points.size() && m.points[end].step == first.step &&
+                      m.points[end].round == first.round;
+         ++end)
+      line[m.points[end].name] = m.points[end].value;
+    // The record's own fields win over a metric of the same name.
+    line.update({{"kind", "train_step"},
+                 {"site", m.site},
+                 {"round", first.round + 1},
+                 {"step", first.step},
+                 {"epoch", first.epoch}});
+    metrics_.append(line);
+  }
+}
+
 void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
   metrics_.append({{"kind", "failure"},
                    {"site", f.site},

@@ -1,5 +1,6 @@
 // The job's events as the user and the tools see them: one metrics.jsonl line
-// per site per round ("kind": "site") and per measured global model
+// per site per round ("kind": "site"), per step a site reported figures at
+// ("kind": "train_step"), per measured global model
 // ("kind": "global"), one per rank failure reported or aggregator failure
 // ("kind": "failure"), one per warning ("kind": "warning") and one when the
 // job ends ("kind": "job"); a line on the terminal for each step of the job,
@@ -37,6 +38,7 @@ class RunReporter final : public JobEvents {
   void key_metric_missing(const std::string& key_metric,
                           const std::vector<std::string>& reported) override;
   void site_progress(const SiteProgress& progress) override;
+  void site_metrics(const SiteMetrics& metrics) override;
   void rank_failed(const RankFailure& failure, FailureHandling handling) override;
   void aggregator_failed(const AggregatorFailure& failure) override;
   void job_failed(const std::string& reason) override;

@@ -201,6 +201,15 @@ void ServerConnection::report_progress(v1::Progress& progress) {
   (void)stub_->ReportProgress(ctx.get(), progress, &ack);
 }
 
+bool ServerConnection::report_metrics(v1::MetricBatch& batch) {
+  batch.set_site(site_);
+  batch.set_generation(generation_);
+  v1::Ack ack;
+  auto ctx = context_with(std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                              answer_timeout_));
+  return stub_->ReportMetrics(ctx.get(), batch, &ack).ok() && ack.accepted();
+}
+
 void ServerConnection::report_failure(v1::Failure& failure) {
   failure.set_site(site_);
   v1::Ack ack;

@@ -68,6 +68,8 @@ class ServerConnection {
                      std::span<const flare_named_tensor> aux);
   void submit_evaluation(v1::Evaluation& evaluation);
   void report_progress(v1::Progress& progress);  // best effort: never throws
+  // Best effort: false when the batch did not arrive (never throws).
+  bool report_metrics(v1::MetricBatch& batch);
   void report_failure(v1::Failure& failure);  // throws when refused
 
   const std::string& site() const { return site_; }

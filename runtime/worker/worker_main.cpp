@@ -27,6 +27,10 @@ namespace po = boost::program_options;
 
 namespace {
 
+// How long rank 0 waits, before sending an update, for its round's metrics
+// to reach the server; a server this slow gets the update without them.
+constexpr auto kMetricsFlushTimeout = std::chrono::seconds(10);
+
 struct WorkerArgs {
   std::string job, site, server, master_addr = "127.0.0.1";
   int site_index = 0, num_sites = 1, rank = 0, world_size = 1, local_rank = 0;
@@ -183,6 +187,10 @@ int run_rank(int argc, char** argv) {
     flare::worker::WorkerSession session(trainer, *group, server.get(), log,
                                          heartbeat ? &*heartbeat : nullptr);
     relay.follow(session);
+    session.before_sending_update([&relay, &log] {
+      if (!relay.flush_metrics(kMetricsFlushTimeout))
+        log->warn("some of this round's metrics did not reach the server");
+    });
     const std::string reason = session.run();
     if (!reason.empty()) log->warn("the server ended the job: {}", reason);
     log->info("done");

@@ -121,6 +121,7 @@ void WorkerSession::train_and_send(const TaskHeader& header, const std::string& 
   update.set_train_metrics_json(std::string(result.metrics_json()));
   update.set_eval_json(eval_json);
   update.set_train_seconds(seconds);
+  if (before_update_) before_update_();
   // Streamed from the trainer's own memory: no copy of the model on the way.
   server_->submit_update(update, result.weights(), result.aux());
   log_->info("round {}: sent the update ({} samples in {:.2f} s)", header.round + 1,

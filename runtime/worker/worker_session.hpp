@@ -3,6 +3,7 @@
 // send results back (rank 0 only).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -41,6 +42,9 @@ class WorkerSession {
 
   // The round the worker is busy with (for progress reports).
   int64_t current_round() const { return round_; }
+  // Called on rank 0 before each update is sent (the relay's flush of the
+  // round's metrics, which must reach the server before the round can end).
+  void before_sending_update(std::function<void()> call) { before_update_ = std::move(call); }
 
  private:
   struct TaskHeader {
@@ -66,6 +70,7 @@ class WorkerSession {
   std::shared_ptr<spdlog::logger> log_;
   heartbeat::HeartbeatFile* heartbeat_;
   int64_t round_ = 0;
+  std::function<void()> before_update_;
 };
 
 }  // namespace flare::worker

@@ -52,6 +52,9 @@ struct RecordedEvents final : server::JobEvents {
     seen.push_back(text);
   }
   void site_progress(const server::SiteProgress&) override { seen.push_back("progress"); }
+  void site_metrics(const server::SiteMetrics& m) override {
+    seen.push_back(m.site + " metrics (" + std::to_string(m.points.size()) + " points)");
+  }
   void rank_failed(const server::RankFailure& f, server::FailureHandling) override {
     seen.push_back(f.site + " rank failed");
   }
@@ -236,6 +239,32 @@ TEST_CASE("the controller reports its events in the order things happen") {
                            "model 0 measured",
                            "model 1 aggregated", "final evaluation", "model 1 measured",
                            "job finished"});
+}
+
+TEST_CASE("a site's step metrics reach the events while the job runs, and are refused after its end") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events);
+  job.start_training({"a", "b"});
+  const server::SiteMetrics batch{.site = "a", .generation = 0,
+                                  .points = {{.name = "train_loss", .value = 1.5, .step = 50}},
+                                  .dropped = {}};
+  job.controller.site_metrics(batch);
+  CHECK(events.seen.back() == "a metrics (1 points)");
+  CHECK_THROWS_AS(job.controller.site_metrics({.site = "stranger", .generation = 0, .points = {},
+                                               .dropped = {}}),
+                  server::RejectedRequest);
+  CHECK_THROWS_AS(job.controller.site_metrics({.site = "a", .generation = 1, .points = {},
+                                               .dropped = {}}),
+                  server::RejectedRequest);  // a generation never handed out
+  job.send_update("a", 0, 1);
+  job.send_update("b", 0, 1);
+  job.task("a");
+  job.task("b");
+  job.controller.accept_evaluation({.site = "a", .round = 1});
+  job.controller.accept_evaluation({.site = "b", .round = 1});
+  REQUIRE(events.seen.back() == "job finished");
+  CHECK_THROWS_AS(job.controller.site_metrics(batch), server::JobEnded);
+  CHECK(events.seen.back() == "job finished");  // the job's line stays last
 }
 
 TEST_CASE("requests that do not fit the job's state are refused") {

@@ -275,3 +275,38 @@ TEST_CASE("text a site sends arrives printable, and free-form JSON may not nest 
                                    "}");
   CHECK(refusal(u) == "meta_json from s: nests deeper than 32 levels");
 }
+
+TEST_CASE("a metric batch is bounded, its names checked, and a value that is not finite dropped") {
+  server::v1::MetricBatch b;
+  b.set_site("s");
+  auto* p = b.add_points();
+  p->set_name("train_loss");
+  p->set_value(1.25);
+  p->set_step(50);
+  p->set_round(2);
+  p->set_epoch(1);
+  auto* nan = b.add_points();
+  nan->set_name("train_loss");
+  nan->set_value(std::numeric_limits<double>::quiet_NaN());
+  nan->set_step(100);
+  const server::SiteMetrics m = server::from_wire(b);
+  REQUIRE(m.points.size() == 1);
+  CHECK(m.points[0].name == "train_loss");
+  CHECK(m.points[0].value == 1.25);
+  CHECK(m.points[0].step == 50);
+  CHECK(m.points[0].round == 2);
+  CHECK(m.points[0].epoch == 1);
+  REQUIRE(m.dropped.size() == 1);
+  CHECK(m.dropped[0] == "train_loss = nan at step 100");
+
+  nan->set_name("");
+  CHECK(refusal(b) == "metric name from s: '' is not 1 to 128 bytes long");
+  nan->set_name(std::string(129, 'x'));
+  CHECK(refusal(b).find("metric name from s: 'xxxx") == 0);
+  nan->set_name("ok");
+  nan->set_step(-1);
+  CHECK(refusal(b) == "step from s: -1 is below 0");
+  nan->set_step(0);
+  for (int i = 0; i < server::kMaxMetricPoints; ++i) *b.add_points() = *p;
+  CHECK(refusal(b) == "points from s: 4098 points in one batch (at most 4096)");
+}

@@ -252,6 +252,12 @@ TEST_CASE("requests claiming a generation the server never handed out are refuse
   progress.set_phase("train");
   REQUIRE(job.send(&v1::FlareServer::Stub::ReportProgress, progress, "s1", 99, &ack).ok());
   CHECK_FALSE(ack.accepted());
+  v1::MetricBatch metrics;
+  auto* point = metrics.add_points();
+  point->set_name("train_loss");
+  point->set_value(0.5);
+  REQUIRE(job.send(&v1::FlareServer::Stub::ReportMetrics, metrics, "s1", 99, &ack).ok());
+  CHECK_FALSE(ack.accepted());
   v1::Task task;
   const auto forged_poll = job.get_task("s1", 99, &task);
   CHECK(forged_poll.error_code() == StatusCode::FAILED_PRECONDITION);

@@ -229,3 +229,23 @@ TEST_CASE("a key metric nobody reports is a warning line, on the terminal and in
                         "the sites report (val_acc, val_loss): no best model"),
                 r.screen.str());
 }
+
+TEST_CASE("a site's step metrics become one train_step line per step, every name a key") {
+  Reporter r;
+  r.reporter.site_metrics({.site = "site-1",
+                           .generation = 0,
+                           .points = {{"train_loss", 1.93, 120, 0, 0},
+                                      {"images_per_s", 6500.0, 120, 0, 0},
+                                      {"train_loss", 1.5, 170, 1, 1},
+                                      {"step", 99.0, 170, 1, 1}},  // its own fields win
+                           .dropped = {"train_loss = nan at step 220"}});
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == nlohmann::json{{"kind", "train_step"}, {"site", "site-1"}, {"round", 1},
+                                   {"step", 120}, {"epoch", 0}, {"train_loss", 1.93},
+                                   {"images_per_s", 6500.0}});
+  CHECK(lines[1]["round"] == 2);  // 1-based, as the site lines
+  CHECK(lines[1]["step"] == 170);
+  CHECK(lines[1]["epoch"] == 1);
+  CHECK(lines[1]["train_loss"] == 1.5);
+}

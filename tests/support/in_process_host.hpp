@@ -1,6 +1,6 @@
 // The runtime's own host-services table (flare::host::HostServices) for tests
 // that run plugins or SDK code in the test process: log lines and progress
-// reports are recorded, the collectives go to a flare::host::Collectives (a
+// reports and metrics are recorded, the collectives go to a flare::host::Collectives (a
 // group of one when none is given), and they are counted.
 // One instance per rank. It speaks ABI 1.1 unless told to act as a 1.0 host.
 #pragma once
@@ -43,6 +43,15 @@ class InProcessHost {
     return logs_;
   }
   int64_t progress_reports() const { return progress_reports_.load(); }
+  struct Metric {
+    std::string name;
+    double value = 0;
+    int64_t step = 0;
+  };
+  std::vector<Metric> metrics() const {
+    std::lock_guard lock(mutex_);
+    return metrics_;
+  }
   // How many all-reduces were started asynchronously.
   int64_t async_reductions() const { return counting_.async_reductions.load(); }
   // How many broadcasts were made.
@@ -58,7 +67,10 @@ class InProcessHost {
       std::lock_guard lock(mutex_);
       logs_.emplace_back(message);
     };
-    cb.metric = [](std::string_view, double, int64_t) {};
+    cb.metric = [this](std::string_view name, double value, int64_t step) {
+      std::lock_guard lock(mutex_);
+      metrics_.push_back({std::string(name), value, step});
+    };
     cb.progress = [this](std::string_view, int64_t, int64_t, int64_t) { ++progress_reports_; };
     cb.cancelled = [this] { return cancel.load(); };
     return cb;
@@ -66,6 +78,7 @@ class InProcessHost {
 
   mutable std::mutex mutex_;
   std::vector<std::string> logs_;
+  std::vector<Metric> metrics_;
   std::atomic<int64_t> progress_reports_{0};
   flare::host::SingleRankCollectives single_;
   CountingCollectives counting_;

@@ -54,7 +54,10 @@ class TinyTrainer final : public sdk::LightningTrainer {
   sdk::StepOutput training_step(const sdk::Batch& batch) override {
     const torch::Tensor ids = (batch.inputs.select(1, 0) * 10).round().to(torch::kLong);
     for (int64_t i = 0; i < ids.size(0); ++i) fed.push_back(ids[i].item<int64_t>());
-    return sdk::classification_step(net_->forward(batch.inputs), batch.targets);
+    auto out = sdk::classification_step(net_->forward(batch.inputs), batch.targets);
+    losses.push_back(out.loss.item<double>());
+    batch_sizes.push_back(static_cast<double>(batch.size()));
+    return out;
   }
 
   std::vector<float> flat_weights() {
@@ -68,6 +71,8 @@ class TinyTrainer final : public sdk::LightningTrainer {
 
   static constexpr double kLearningRate = 0.1;
   std::vector<int64_t> fed;  // sample indices, in the order trained on
+  std::vector<double> losses;  // each micro-batch's, in order
+  std::vector<double> batch_sizes;
 
  private:
   torch::nn::Linear net_{4, 3};  // built after the base seeded the generator
@@ -169,6 +174,42 @@ TEST_CASE("evaluation over ranks with unequal shares is weighted by samples") {
   CHECK(shared[0]["num_samples"] == 3);
   CHECK(std::abs(shared[0]["loss"].get<double>() - whole["loss"].get<double>()) < 1e-6);
   CHECK(std::abs(shared[0]["accuracy"].get<double>() - whole["accuracy"].get<double>()) < 1e-9);
+}
+
+TEST_CASE("rank 0 reports its loss and images/s every log_every_n_steps optimizer steps, counted "
+          "across rounds") {
+  // 21 samples over 2 ranks in batches of 2: 6 steps a round on each rank.
+  const json config = {{"log_every_n_steps", 2}};
+  Ranks ranks(2, 21, 2, {config, config});
+  ranks.train(0);
+  ranks.train(1);
+  CHECK(ranks.hosts[1]->metrics().empty());  // the server hears rank 0 only
+  const auto metrics = ranks.hosts[0]->metrics();
+  REQUIRE(metrics.size() == 12);  // at steps 2, 4, 6 and 8, 10, 12: two figures each
+  const auto& losses = ranks.trainers[0]->losses;
+  const auto& sizes = ranks.trainers[0]->batch_sizes;
+  REQUIRE(losses.size() == 12);  // a micro-batch per step, on rank 0
+  for (size_t i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    CHECK(metrics[2 * i].name == "train_loss");
+    CHECK(metrics[2 * i].step == static_cast<int64_t>(2 * (i + 1)));
+    // The mean over the samples since the last report (a round's last batch is short).
+    const size_t a = 2 * i, b = 2 * i + 1;
+    CHECK(metrics[2 * i].value == doctest::Approx((losses[a] * sizes[a] + losses[b] * sizes[b]) /
+                                                  (sizes[a] + sizes[b])));
+    CHECK(metrics[2 * i + 1].name == "images_per_s");
+    CHECK(metrics[2 * i + 1].step == metrics[2 * i].step);
+    CHECK(metrics[2 * i + 1].value > 0);
+  }
+}
+
+TEST_CASE("log_every_n_steps = 0 reports no step figures, and a negative one is refused") {
+  const json config = {{"log_every_n_steps", 0}};
+  Ranks ranks(1, 8, 2, {config});
+  ranks.train(0);
+  CHECK(ranks.hosts[0]->metrics().empty());
+  CHECK_THROWS_WITH_AS(TinyTrainer::config_schema().check(json{{"log_every_n_steps", -1}}),
+                       doctest::Contains("option 'log_every_n_steps'"), flare::Error);
 }
 
 TEST_CASE("accumulate_grad_batches and bucket_cap_mb must be positive") {

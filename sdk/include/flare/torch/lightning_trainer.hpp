@@ -23,7 +23,8 @@
 // and a training loop with a distributed sampler and DDP through the host's
 // collectives (rank 0's initial state broadcast, bucketed gradient all-reduce
 // overlapped with backward, gradient accumulation), progress, cancellation and
-// metrics reduced across ranks weighted by samples. A trainer whose
+// metrics reduced across ranks weighted by samples, and rank 0's training loss
+// and images/s every log_every_n_steps optimizer steps (host->report_metric). A trainer whose
 // configure_optimizer returns a FlatSGD gets a fused whole-model update.
 // FedProx and SCAFFOLD come from the config (algorithm = "fedprox" |
 // "scaffold", local_algorithm.hpp), for every trainer on the base.
@@ -41,6 +42,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,6 +85,9 @@ struct OptionDefaults {
   int64_t eval_batch_size = 256;
   double bucket_cap_mb = 25.0;            // gradient all-reduce bucket size, as in DDP
   int64_t accumulate_grad_batches = 1;    // micro-batches per optimizer step
+  // Rank 0 reports train_loss and images_per_s every n optimizer steps
+  // (host->report_metric; TensorBoard with job.use_tracking); 0: never.
+  int64_t log_every_n_steps = 50;         // as Lightning's
 };
 
 class LightningTrainer : public flare::Trainer {
@@ -98,7 +103,8 @@ class LightningTrainer : public flare::Trainer {
                                      .integer("eval_batch_size", 1)
                                      .integer("seed", 0)
                                      .number("bucket_cap_mb", {0, false})
-                                     .integer("accumulate_grad_batches", 1);
+                                     .integer("accumulate_grad_batches", 1)
+                                     .integer("log_every_n_steps", 0);
     return add_local_algorithm_options(schema);
   }
 
@@ -179,6 +185,7 @@ class LightningTrainer : public flare::Trainer {
     torch::Tensor loss_sum = torch::zeros({}, f64), correct_sum = torch::zeros({}, f64);
     int64_t fed = 0;
     int64_t steps_done = 0;
+    StepLog step_log(*this);
     Batch scratch;
     for (int64_t epoch = 0; epoch < local_epochs_; ++epoch, ++epochs_done_) {
       const torch::Tensor mine =
@@ -213,11 +220,13 @@ class LightningTrainer : public flare::Trainer {
           if (correction_.algorithm() == LocalAlgorithm::Scaffold)
             correction_.after_step(ddp_->flat_parameters(), learning_rate(optimizer));
           ++steps_done;
+          ++optimizer_steps_;
         }
         const auto size = static_cast<double>(batch.size());
         loss_sum.add_(out.loss.detach(), size);
         if (out.correct.defined()) correct_sum.add_(out.correct);
         fed += batch.size();
+        if (sync) step_log.stepped(loss_sum, fed);
         if ((b + 1) % report_every == 0 || b + 1 == batches)
           host_.progress("train", epoch, b + 1, batches);
       }
@@ -241,7 +250,6 @@ class LightningTrainer : public flare::Trainer {
     if (fed_by_all > 0) {
       result.metrics["train_loss"] = totals[0].item<double>() / fed_by_all;
       result.metrics["train_accuracy"] = totals[1].item<double>() / fed_by_all;
-      host_.metric("train_loss", totals[0].item<double>() / fed_by_all, round.round);
     }
     return result;
   }
@@ -261,6 +269,7 @@ class LightningTrainer : public flare::Trainer {
     eval_batch_size_ = option<int64_t>("eval_batch_size", defaults.eval_batch_size);
     accumulate_ = option<int64_t>("accumulate_grad_batches", defaults.accumulate_grad_batches);
     bucket_cap_mb_ = option<double>("bucket_cap_mb", defaults.bucket_cap_mb);
+    log_every_ = option<int64_t>("log_every_n_steps", defaults.log_every_n_steps);
     if (worker_.world_size < 1 || worker_.rank < 0 || worker_.rank >= worker_.world_size)
       throw Error(FLARE_ERROR_INVALID_ARGUMENT, "rank " + std::to_string(worker_.rank) +
                                                     " is not in a group of " +
@@ -311,6 +320,42 @@ class LightningTrainer : public flare::Trainer {
   const torch::Device& device() const { return device_; }
 
  private:
+  // Rank 0's per-step figures, every log_every_n_steps optimizer steps: the
+  // mean loss of the samples fed since the last report, from the round's
+  // running sum on the device (read only then: no synchronisation and no
+  // extra work at other steps), and the site's images/s (every rank feeds as
+  // many samples as rank 0).
+  class StepLog {
+   public:
+    explicit StepLog(LightningTrainer& trainer)
+        : trainer_(trainer),
+          on_(trainer.log_every_ > 0 && trainer.worker_.rank == 0),
+          since_(std::chrono::steady_clock::now()) {}
+    // After an optimizer step, with the round's sums so far (loss x samples,
+    // samples): reports when the step's number is a multiple of n.
+    void stepped(const torch::Tensor& loss_sum, int64_t fed) {
+      if (!on_ || trainer_.optimizer_steps_ % trainer_.log_every_ != 0 || fed == last_fed_) return;
+      const double sum = loss_sum.item<double>();  // synchronises with the device
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - since_).count();
+      const auto samples = static_cast<double>(fed - last_fed_);
+      const int64_t step = trainer_.optimizer_steps_;
+      trainer_.host_.metric("train_loss", (sum - last_sum_) / samples, step);
+      const double site_samples = samples * trainer_.worker_.world_size;
+      if (seconds > 0) trainer_.host_.metric("images_per_s", site_samples / seconds, step);
+      last_sum_ = sum;
+      last_fed_ = fed;
+      since_ = now;
+    }
+
+   private:
+    LightningTrainer& trainer_;
+    bool on_;
+    double last_sum_ = 0;
+    int64_t last_fed_ = 0;
+    std::chrono::steady_clock::time_point since_;
+  };
+
   // First use of the model from the base: move it to the device, lay its
   // trainable parameters out flat for DDP, fix the order of its tensors.
   void prepare() {
@@ -401,6 +446,7 @@ class LightningTrainer : public flare::Trainer {
   int64_t eval_batch_size_ = 1;
   int64_t accumulate_ = 1;
   double bucket_cap_mb_ = 25.0;
+  int64_t log_every_ = 50;
   torch::Device device_{torch::kCPU};
 
   bool prepared_ = false;
@@ -410,6 +456,7 @@ class LightningTrainer : public flare::Trainer {
   std::optional<DataSplits> data_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t epochs_done_ = 0;  // over all rounds: seeds each epoch's permutation
+  int64_t optimizer_steps_ = 0;  // over all rounds: the step of per-step metrics
 };
 
 }  // namespace flare::torch_sdk
