@@ -17,7 +17,7 @@ std::vector<int> processes_with(const std::vector<std::string>& arguments) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string cmdline = read_text(entry.path() / "cmdline");
+    const std::string cmdline = command_line(entry.path());
     bool all = !cmdline.empty();
     for (const auto& a : arguments) all = all && cmdline.find(a) != std::string::npos;
     if (all) pids.push_back(std::stoi(name));

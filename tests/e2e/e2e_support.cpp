@@ -8,7 +8,9 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "storage/safetensors.hpp"
 
@@ -101,11 +103,23 @@ std::vector<int> processes_mentioning(const std::string& needle) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
+    if (command_line(entry.path()).find(needle) != std::string::npos) pids.push_back(std::stoi(name));
   }
   return pids;
+}
+
+// With read(2), not a stream: a process that exits between the listing of
+// /proc and the read makes the read fail (ESRCH), which libstdc++'s filebuf
+// threw as an exception out of a check that only asked who is left.
+std::string command_line(const fs::path& proc_entry) {
+  const int fd = ::open((proc_entry / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  return n < 0 ? std::string() : text;
 }
 
 int occurrences(const fs::path& file, const std::string& text) {

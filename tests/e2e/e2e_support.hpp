@@ -61,6 +61,10 @@ nlohmann::json job_line(const std::filesystem::path& run);
 // PIDs of live processes whose command line mentions `needle`.
 std::vector<int> processes_mentioning(const std::string& needle);
 
+// The command line of the process behind `proc_entry` (/proc/<pid>), its
+// arguments NUL-separated; "" when the process is gone.
+std::string command_line(const std::filesystem::path& proc_entry);
+
 // How often `text` occurs in `file` (0 when there is no such file).
 int occurrences(const std::filesystem::path& file, const std::string& text);
 
