@@ -1,6 +1,6 @@
 # `cmake --install build --prefix P` lays out a prefix that runs jobs and
 # builds plugins out of tree:
-#   P/bin/flare-run, flare-client, flare-worker, flare-provision  (each finds the others beside it)
+#   P/bin/flare-run, flare-client, flare-worker  (each finds the others beside it)
 #   P/plugins/libflare_<name>.so                 (the host's <exe>/../plugins)
 #   P/include/flare/...                          (the SDK headers)
 #   P/lib/cmake/FlareSDK/                        (find_package(FlareSDK))
@@ -11,7 +11,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(FLARE_SDK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/FlareSDK)
 
-install(TARGETS flare-run flare-client flare-worker flare-provision RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS flare-run flare-client flare-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS flare-provision RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # P/bin/flare-provision
 # The worker's faster library order (cmake/FlareLookupOrder.cmake) names
 # system libraries by absolute path: still right on this machine.
 if(NOT FLARE_SANITIZE)
