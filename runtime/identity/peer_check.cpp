@@ -24,6 +24,10 @@ std::string time_text(const ASN1_TIME* time) {
   return buffer;
 }
 
+std::string with_article(Role role) {
+  return (role == Role::admin ? "an " : "a ") + std::string(role_name(role));
+}
+
 PeerCheck refuse(Refusal refusal, std::string reason) {
   return {refusal, std::move(reason), std::nullopt};
 }
@@ -143,8 +147,8 @@ PeerCheck PeerVerifier::check(std::string_view certificate, std::optional<Role> 
   }
   if (expected && identity->role != *expected) {
     return {Refusal::wrong_role,
-            who + " is a " + std::string(role_name(identity->role)) + ", expected a " +
-                std::string(role_name(*expected)),
+            who + " is " + with_article(identity->role) + ", expected " +
+                with_article(*expected),
             identity};
   }
   return {Refusal::none, who, identity};
