@@ -206,9 +206,11 @@ class ProjectFolder {
                                "; re-run with --reissue " + name + " to issue it anew");
       }
     }
+    // A server folder under another name, and none yet under the file's: a rename.
+    bool server_issued = existing_identity(project_.server_name).has_value();
     for (const auto& other : folders_not_in_project()) {
       auto existing = existing_identity(other);
-      if (existing && existing->role == Role::server &&
+      if (existing && existing->role == Role::server && !server_issued &&
           !listed(request_.reissue, project_.server_name)) {
         throw ProvisionRefused("the server was provisioned as " + other +
                                " and the project file now names " + project_.server_name +

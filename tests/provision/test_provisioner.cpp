@@ -172,6 +172,9 @@ TEST_CASE("a new server name is refused unless reissued, then every site points 
   CHECK(outcome.issued == std::vector<std::string>{"fl2.example.com"});
   CHECK(load_startup_kit(dir / "example/site-1/startup").config.server_host == "fl2.example.com");
   CHECK(load_startup_kit(dir / "example/fl2.example.com/startup").identity().role == Role::server);
+  auto after = snapshot(dir.path());
+  CHECK(run(project, dir.path()).left_alone == std::vector<std::string>{"fl.example.com"});
+  CHECK(snapshot(dir.path()) == after);  // the rename, once done, is not refused again
 }
 
 TEST_CASE("--reissue gives that participant alone a new key and certificate") {
