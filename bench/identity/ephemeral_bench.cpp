@@ -20,8 +20,9 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeats; ++r) {
       auto start = std::chrono::steady_clock::now();
       auto federation = flare::identity::provision_ephemeral("127.0.0.1", 8002, names);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             start).count());
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       if (federation.sites.size() != names.size()) return 1;
     }
     std::sort(ms.begin(), ms.end());

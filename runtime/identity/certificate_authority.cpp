@@ -142,8 +142,8 @@ std::string CertificateAuthority::private_key_pem() const { return detail::key_p
 IssuedCertificate CertificateAuthority::issue(const ParticipantRequest& request) const {
   const Identity& identity = request.identity;
   if (auto problem = name_problem(identity.role, identity.name); !problem.empty()) {
-    throw IdentityError("cannot issue a certificate for " + identity_uri(identity) +
-                        ": expected " + problem);
+    throw IdentityError("cannot issue a certificate for " + identity_uri(identity) + ": expected " +
+                        problem);
   }
   PrivateKey key = detail::generate_key();
   Name name = subject_name(identity.name, request.organisation, role_name(identity.role));

@@ -36,8 +36,8 @@ PeerCheck chain_refusal(int error, X509* certificate) {
   std::string subject = name_text(X509_get_subject_name(certificate));
   switch (error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
-      return refuse(Refusal::expired, subject + " expired at " +
-                                          time_text(X509_get0_notAfter(certificate)));
+      return refuse(Refusal::expired,
+                    subject + " expired at " + time_text(X509_get0_notAfter(certificate)));
     case X509_V_ERR_CERT_NOT_YET_VALID:
       return refuse(Refusal::not_yet_valid, subject + " is not valid before " +
                                                 time_text(X509_get0_notBefore(certificate)));
@@ -55,8 +55,7 @@ PeerCheck chain_refusal(int error, X509* certificate) {
     case X509_V_ERR_CERT_REVOKED:
       return refuse(Refusal::revoked, subject + " is on the CA's revocation list");
     default:
-      return refuse(Refusal::untrusted,
-                    subject + ": " + X509_verify_cert_error_string(error));
+      return refuse(Refusal::untrusted, subject + ": " + X509_verify_cert_error_string(error));
   }
 }
 
@@ -118,8 +117,8 @@ PeerCheck PeerVerifier::check(std::string_view certificate, std::optional<Role> 
   if (!peer) return refuse(Refusal::unreadable, "not a PEM or DER certificate");
 
   detail::StoreContext context(X509_STORE_CTX_new());
-  if (!context || X509_STORE_CTX_init(context.get(), anchors_->store.get(), peer.get(),
-                                      nullptr) != 1) {
+  if (!context ||
+      X509_STORE_CTX_init(context.get(), anchors_->store.get(), peer.get(), nullptr) != 1) {
     detail::fail_openssl("cannot start a certificate check");
   }
   X509_VERIFY_PARAM* parameters = X509_STORE_CTX_get0_param(context.get());
@@ -147,8 +146,7 @@ PeerCheck PeerVerifier::check(std::string_view certificate, std::optional<Role> 
   }
   if (expected && identity->role != *expected) {
     return {Refusal::wrong_role,
-            who + " is " + with_article(identity->role) + ", expected " +
-                with_article(*expected),
+            who + " is " + with_article(identity->role) + ", expected " + with_article(*expected),
             identity};
   }
   return {Refusal::none, who, identity};

@@ -16,22 +16,22 @@ namespace flare::identity {
 
 enum class Refusal {
   none,
-  unreadable,     // not a PEM or DER certificate
-  other_ca,       // not issued by this project's CA
-  tampered,       // issuer matches but the signature does not verify
+  unreadable,  // not a PEM or DER certificate
+  other_ca,    // not issued by this project's CA
+  tampered,    // issuer matches but the signature does not verify
   expired,
   not_yet_valid,
-  revoked,        // on the CA's revocation list, or a denied participant
-  no_identity,    // no single flare:// URI naming a valid participant
-  wrong_role,     // a valid identity, but not of the role expected here
-  untrusted,      // any other verification failure (OpenSSL's reason given)
+  revoked,      // on the CA's revocation list, or a denied participant
+  no_identity,  // no single flare:// URI naming a valid participant
+  wrong_role,   // a valid identity, but not of the role expected here
+  untrusted,    // any other verification failure (OpenSSL's reason given)
 };
 std::string_view refusal_name(Refusal refusal);  // "expired", "other_ca", ...
 
 struct PeerCheck {
   Refusal refusal = Refusal::none;
-  std::string reason;               // for the log: what was wrong, in words
-  std::optional<Identity> identity; // set when accepted (and when readable)
+  std::string reason;                // for the log: what was wrong, in words
+  std::optional<Identity> identity;  // set when accepted (and when readable)
   bool accepted() const { return refusal == Refusal::none; }
 };
 

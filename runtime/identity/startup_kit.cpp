@@ -1,9 +1,8 @@
 #include "identity/startup_kit.hpp"
 
-#include <sys/stat.h>
-
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -24,7 +23,8 @@ std::string toml_string(std::string_view text) {
 
 std::string string_list(const std::vector<std::string>& items) {
   std::string text = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) text += std::string(i ? ", " : "") + toml_string(items[i]);
+  for (std::size_t i = 0; i < items.size(); ++i)
+    text += std::string(i ? ", " : "") + toml_string(items[i]);
   return text + "]";
 }
 
@@ -40,9 +40,7 @@ class ConfigReader {
     throw IdentityError(where + ": " + std::string(key) + ": expected " + std::string(expected));
   }
 
-  const toml::node* at(std::string_view key) const {
-    return root_.at_path(key).node();
-  }
+  const toml::node* at(std::string_view key) const { return root_.at_path(key).node(); }
 
   std::string string(std::string_view key) const {
     const toml::node* node = at(key);
@@ -103,18 +101,31 @@ std::string render_local_config(const LocalConfig& config) {
   std::string text =
       "# Written by flare-provision; re-running it rewrites this file.\n"
       "[participant]\n"
-      "project = " + toml_string(config.project) + "\n"
-      "role = " + toml_string(role_name(config.self.role)) + "\n"
-      "name = " + toml_string(config.self.name) + "\n";
+      "project = " +
+      toml_string(config.project) +
+      "\n"
+      "role = " +
+      toml_string(role_name(config.self.role)) +
+      "\n"
+      "name = " +
+      toml_string(config.self.name) + "\n";
   if (config.self.role == Role::site) text += "nodes = " + std::to_string(config.nodes) + "\n";
-  text += "\n[server]\n"
-          "host = " + toml_string(config.server_host) + "\n"
-          "port = " + std::to_string(config.server_port) + "\n";
+  text +=
+      "\n[server]\n"
+      "host = " +
+      toml_string(config.server_host) +
+      "\n"
+      "port = " +
+      std::to_string(config.server_port) + "\n";
   if (config.self.role == Role::server) {
-    text += "\n[federation]\n"
-            "sites = " + string_list(config.sites) + "\n"
-            "# Refused whatever certificate they show (flare-provision --revoke NAME).\n"
-            "denied_participants = " + string_list(config.denied_participants) + "\n";
+    text +=
+        "\n[federation]\n"
+        "sites = " +
+        string_list(config.sites) +
+        "\n"
+        "# Refused whatever certificate they show (flare-provision --revoke NAME).\n"
+        "denied_participants = " +
+        string_list(config.denied_participants) + "\n";
     for (const auto& admin : config.admins) {
       text += "\n[[federation.admins]]\nname = " + toml_string(admin.name) +
               "\nrole = " + toml_string(admin.role) + "\n";
@@ -135,8 +146,9 @@ LocalConfig parse_local_config(std::string_view text, const std::filesystem::pat
   LocalConfig config;
   config.project = reader.string("participant.project");
   auto role = parse_role(reader.string("participant.role"));
-  if (!role) reader.fail(reader.at("participant.role"), "participant.role",
-                         "\"server\", \"site\" or \"admin\"");
+  if (!role)
+    reader.fail(reader.at("participant.role"), "participant.role",
+                "\"server\", \"site\" or \"admin\"");
   config.self = {*role, reader.string("participant.name")};
   config.nodes = static_cast<int>(reader.integer("participant.nodes", 1, 1024, 1));
   config.server_host = reader.string("server.host");
@@ -145,7 +157,8 @@ LocalConfig parse_local_config(std::string_view text, const std::filesystem::pat
   config.sites = reader.strings("federation.sites");
   config.denied_participants = reader.strings("federation.denied_participants");
   if (const toml::node* admins = reader.at("federation.admins")) {
-    if (!admins->is_array_of_tables()) reader.fail(admins, "federation.admins", "[[federation.admins]] tables");
+    if (!admins->is_array_of_tables())
+      reader.fail(admins, "federation.admins", "[[federation.admins]] tables");
     for (const auto& item : *admins->as_array()) {
       const auto& table = *item.as_table();
       auto name = table["name"].value<std::string>();
@@ -171,7 +184,8 @@ StartupKit load_startup_kit(const std::filesystem::path& folder) {
   }
 
   auto certificate = detail::read_certificate(kit.certificate_pem);
-  if (!certificate) throw IdentityError((folder / kCertificateFile).string() + ": not a certificate");
+  if (!certificate)
+    throw IdentityError((folder / kCertificateFile).string() + ": not a certificate");
   auto key = detail::read_key_pem(kit.private_key_pem, (folder / kPrivateKeyFile).string());
   if (X509_check_private_key(certificate.get(), key.get()) != 1) {
     ERR_clear_error();

@@ -38,10 +38,10 @@ struct LocalConfig {
   Identity self;
   std::string server_host;
   std::uint16_t server_port = 0;
-  int nodes = 1;                                // sites: flare-client processes
-  std::vector<std::string> sites;               // server only
-  std::vector<AdminEntry> admins;               // server only
-  std::vector<std::string> denied_participants; // server only
+  int nodes = 1;                                 // sites: flare-client processes
+  std::vector<std::string> sites;                // server only
+  std::vector<AdminEntry> admins;                // server only
+  std::vector<std::string> denied_participants;  // server only
   bool operator==(const LocalConfig&) const = default;
 };
 

@@ -2,7 +2,6 @@
 // Exit codes: 0 done, 2 bad input or a refused change (nothing written),
 // 1 a failure while writing (what was there before is intact).
 #include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -64,7 +63,8 @@ int main(int argc, char** argv) {
     Project project = read_project_file(project_file);
     ProvisionOutcome outcome = provision(project, request);
     std::cout << "project folder: " << outcome.project_folder.string() << "\n";
-    if (outcome.created_ca) std::cout << "created the CA: " << (outcome.project_folder / "ca").string() << "\n";
+    if (outcome.created_ca)
+      std::cout << "created the CA: " << (outcome.project_folder / "ca").string() << "\n";
     print_names("issued", outcome.issued);
     print_names("reissued", outcome.reissued);
     print_names("revoked", outcome.revoked);

@@ -54,7 +54,8 @@ void replace_folder(const fs::path& folder, const FolderContent& content) {
       storage::write_file_atomically(staging / name, file.first, file.second);
     }
     if (!fs::exists(folder)) {
-      if (::rename(staging.c_str(), folder.c_str()) != 0) fail_errno("cannot move into place", folder);
+      if (::rename(staging.c_str(), folder.c_str()) != 0)
+        fail_errno("cannot move into place", folder);
       return;
     }
     if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, folder.c_str(), RENAME_EXCHANGE) != 0) {

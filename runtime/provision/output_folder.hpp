@@ -17,8 +17,7 @@ std::optional<std::string> read_if_present(const std::filesystem::path& file);
 
 // Writes `content` atomically unless the file already holds exactly it (so a
 // re-run leaves bytes and times alone); returns whether it wrote.
-bool write_if_changed(const std::filesystem::path& file, const std::string& content,
-                      unsigned mode);
+bool write_if_changed(const std::filesystem::path& file, const std::string& content, unsigned mode);
 
 // File name -> (content, mode).
 using FolderContent = std::map<std::string, std::pair<std::string, unsigned>>;

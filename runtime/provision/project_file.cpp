@@ -41,9 +41,8 @@ class Reader {
 
   [[noreturn]] void fail_node(const toml::node& node, const std::string& key_path,
                               std::string_view expected, const std::string& found) const {
-    throw ProjectFileError(file_.string() + ":" + std::to_string(node.source().begin.line) +
-                           ": " + key_path + ": expected " + std::string(expected) + ", found " +
-                           found);
+    throw ProjectFileError(file_.string() + ":" + std::to_string(node.source().begin.line) + ": " +
+                           key_path + ": expected " + std::string(expected) + ", found " + found);
   }
   [[noreturn]] void fail(std::string_view name, std::string_view expected) const {
     const toml::node& node = *table_.get(name);
@@ -169,8 +168,8 @@ void check_unique_names(const Reader& root, const Project& project) {
   auto claim = [&](const std::string& name, const std::string& key_path) {
     if (!seen.insert(name).second) {
       const toml::node* node = root.node().at_path(key_path).node();
-      root.fail_node(node ? *node : root.node(), key_path,
-                     "a name no other participant has", "\"" + name + "\" again");
+      root.fail_node(node ? *node : root.node(), key_path, "a name no other participant has",
+                     "\"" + name + "\" again");
     }
   };
   for (const auto& site : project.sites) claim(site.name, "sites." + site.name);

@@ -38,13 +38,14 @@ std::string program_of(Role role) {
 
 std::string start_script(const Participant& participant, const std::string& project) {
   return "#!/bin/sh\n"
-         "# Starts " + std::string(identity::role_name(participant.identity.role)) + " " +
+         "# Starts " +
+         std::string(identity::role_name(participant.identity.role)) + " " +
          participant.identity.name + " of project " + project +
          " with this startup folder (written by flare-provision).\n"
          "# FLARE_BIN: the folder holding the flare programs (default: found on PATH).\n"
          "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-         "exec \"${FLARE_BIN:+$FLARE_BIN/}" + program_of(participant.identity.role) +
-         "\" --startup \"$here\" \"$@\"\n";
+         "exec \"${FLARE_BIN:+$FLARE_BIN/}" +
+         program_of(participant.identity.role) + "\" --startup \"$here\" \"$@\"\n";
 }
 
 bool listed(const std::vector<std::string>& names, const std::string& name) {
@@ -164,7 +165,8 @@ class ProjectFolder {
     if (!claimed) {
       throw ProvisionRefused((startup(name) / identity::kCertificateFile).string() +
                              ": not a certificate flare-provision issued; move the folder away "
-                             "or re-run with --reissue " + name);
+                             "or re-run with --reissue " +
+                             name);
     }
     return claimed;
   }

@@ -1,11 +1,10 @@
-#include "identity/certificate_authority.hpp"
-
 #include <doctest/doctest.h>
 #include <openssl/ec.h>
 
 #include <ctime>
 
 #include "certificate_reading.hpp"
+#include "identity/certificate_authority.hpp"
 
 using namespace flare::identity;
 using flare::testing::alt_names;
@@ -16,7 +15,9 @@ namespace {
 
 const std::time_t kNow = std::time(nullptr);
 
-CertificateAuthority test_ca() { return CertificateAuthority::create("example", validity_from(kNow, 3650)); }
+CertificateAuthority test_ca() {
+  return CertificateAuthority::create("example", validity_from(kNow, 3650));
+}
 
 IssuedCertificate issue(const CertificateAuthority& ca, Role role, const std::string& name) {
   return ca.issue({{role, name}, "org-a", validity_from(kNow, 365)});
@@ -72,7 +73,8 @@ TEST_CASE("keys are ECDSA P-256 and serial numbers are random 20-octet numbers")
   CHECK(first.private_key_pem != second.private_key_pem);
 }
 
-TEST_CASE("the CA is a CA for one level, valid for the days asked, and reloads from its PEM files") {
+TEST_CASE(
+    "the CA is a CA for one level, valid for the days asked, and reloads from its PEM files") {
   auto ca = test_ca();
   auto certificate = parse_pem(ca.certificate_pem());
   CHECK(X509_check_ca(certificate.get()) == 1);

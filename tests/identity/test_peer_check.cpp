@@ -1,11 +1,10 @@
-#include "identity/peer_check.hpp"
-
 #include <doctest/doctest.h>
 
 #include <ctime>
 
 #include "certificate_reading.hpp"
 #include "identity/certificate_authority.hpp"
+#include "identity/peer_check.hpp"
 
 using namespace flare::identity;
 
@@ -16,7 +15,8 @@ constexpr std::time_t kDay = 24 * 3600;
 
 struct Federation {
   CertificateAuthority ca = CertificateAuthority::create("example", validity_from(kNow, 3650));
-  std::string issue(Role role, const std::string& name, Validity validity = validity_from(kNow, 365)) {
+  std::string issue(Role role, const std::string& name,
+                    Validity validity = validity_from(kNow, 365)) {
     return ca.issue({{role, name}, "", validity}).certificate_pem;
   }
 };

@@ -1,5 +1,3 @@
-#include "identity/startup_kit.hpp"
-
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -8,6 +6,7 @@
 #include "identity/certificate_authority.hpp"
 #include "identity/ephemeral.hpp"
 #include "identity/peer_check.hpp"
+#include "identity/startup_kit.hpp"
 #include "temp_folder.hpp"
 
 using namespace flare::identity;
@@ -94,7 +93,8 @@ TEST_CASE("a startup folder whose key belongs to another certificate is refused"
                        IdentityError);
 }
 
-TEST_CASE("a startup folder whose certificate names another participant than its config is refused") {
+TEST_CASE(
+    "a startup folder whose certificate names another participant than its config is refused") {
   TempFolder dir;
   auto ca = CertificateAuthority::create("example", validity_from(kNow, 3650));
   write_site_folder(dir.path(), ca, "site-1");

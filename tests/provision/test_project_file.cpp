@@ -1,7 +1,6 @@
-#include "provision/project_file.hpp"
-
 #include <doctest/doctest.h>
 
+#include "provision/project_file.hpp"
 #include "temp_folder.hpp"
 
 using namespace flare::provision;
@@ -70,20 +69,26 @@ TEST_CASE("project file errors name file:line, the key, what was expected and wh
   auto file = (dir / "project.toml").string();
   CHECK(error_of(dir, replaced(kValid, "port = 9000", "port = 70000")) ==
         file + ":7: server.port: expected an integer from 1 to 65535, found the integer 70000");
-  CHECK(error_of(dir, replaced(kValid, "nodes = 2", "nodes = \"two\"")) ==
-        file + ":11: sites.site-1.nodes: expected an integer from 1 to 1024, found the string \"two\"");
+  CHECK(
+      error_of(dir, replaced(kValid, "nodes = 2", "nodes = \"two\"")) ==
+      file +
+          ":11: sites.site-1.nodes: expected an integer from 1 to 1024, found the string \"two\"");
   CHECK(error_of(dir, replaced(kValid, "[sites.site-2]", "[sites.\"site 2\"]")) ==
-        file + ":13: sites.\"site 2\": expected only letters, digits, '.', '_' and '-', found \"site 2\"");
+        file +
+            ":13: sites.\"site 2\": expected only letters, digits, '.', '_' and '-', found \"site "
+            "2\"");
   CHECK(error_of(dir, replaced(kValid, "role = \"project_admin\"", "role = \"root\"")) ==
-        file + ":16: admins.\"admin@org.com\".role: expected \"project_admin\", \"org_admin\", "
-               "\"lead\" or \"member\", found the string \"root\"");
+        file +
+            ":16: admins.\"admin@org.com\".role: expected \"project_admin\", \"org_admin\", "
+            "\"lead\" or \"member\", found the string \"root\"");
   CHECK(error_of(dir, replaced(kValid, "port = 9000", "prot = 9000")) ==
         file + ":7: server.prot: expected one of: name, port, org, found an unknown key");
   CHECK(error_of(dir, replaced(kValid, "[admins.\"admin@org.com\"]", "[admins.admin]")) ==
         file + ":15: admins.admin: expected an e-mail address (user@domain), found \"admin\"");
   CHECK(error_of(dir, replaced(kValid, "name = \"fl.example.com\"", "name = \"fl_example\"")) ==
-        file + ":6: server.name: expected a DNS name (labels of letters, digits and '-') or an IP "
-               "address, found \"fl_example\"");
+        file +
+            ":6: server.name: expected a DNS name (labels of letters, digits and '-') or an IP "
+            "address, found \"fl_example\"");
 }
 
 TEST_CASE("a project file without sites, server or project name says which is missing") {
@@ -112,7 +117,8 @@ TEST_CASE("a CA that would expire before its certificates is refused") {
 
 TEST_CASE("a TOML syntax error names the line") {
   TempFolder dir;
-  CHECK(error_of(dir, "[project]\nname = \n").starts_with((dir / "project.toml").string() + ":2: "));
+  CHECK(
+      error_of(dir, "[project]\nname = \n").starts_with((dir / "project.toml").string() + ":2: "));
 }
 
 TEST_CASE("a missing project file says it cannot be read") {

@@ -1,5 +1,3 @@
-#include "provision/provisioner.hpp"
-
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -8,6 +6,7 @@
 #include "identity/peer_check.hpp"
 #include "identity/startup_kit.hpp"
 #include "provision/output_folder.hpp"
+#include "provision/provisioner.hpp"
 #include "temp_folder.hpp"
 
 using namespace flare::provision;
@@ -61,7 +60,8 @@ ProvisionOutcome run(const Project& project, const fs::path& output,
 
 }  // namespace
 
-TEST_CASE("every participant gets a private startup folder that loads, and the CA key stays in ca/") {
+TEST_CASE(
+    "every participant gets a private startup folder that loads, and the CA key stays in ca/") {
   TempFolder dir;
   auto outcome = run(example_project(), dir.path());
   CHECK(outcome.created_ca);
@@ -88,7 +88,8 @@ TEST_CASE("every participant gets a private startup folder that loads, and the C
   auto server = load_startup_kit(root / "fl.example.com" / "startup");
   CHECK(server.identity().role == Role::server);
   CHECK(server.config.sites == std::vector<std::string>{"site-1", "site-2"});
-  CHECK(server.config.admins == std::vector<flare::identity::AdminEntry>{{"admin@org.com", "project_admin"}});
+  CHECK(server.config.admins ==
+        std::vector<flare::identity::AdminEntry>{{"admin@org.com", "project_admin"}});
   CHECK(server.config.denied_participants.empty());
   CHECK(load_startup_kit(root / "site-1" / "startup").config.nodes == 2);
   CHECK(read_bytes(root / "site-1" / "startup" / "start.sh").find("flare-client\" --startup") !=
@@ -126,7 +127,8 @@ TEST_CASE("a site added to the project is the only one issued, and the server's 
     }
     CHECK(after.at(path) == state);
   }
-  CHECK(load_startup_kit(dir / "example/site-3/startup").identity() == Identity{Role::site, "site-3"});
+  CHECK(load_startup_kit(dir / "example/site-3/startup").identity() ==
+        Identity{Role::site, "site-3"});
   CHECK(load_startup_kit(dir / "example/fl.example.com/startup").config.sites ==
         std::vector<std::string>{"site-1", "site-2", "site-3"});
 }
@@ -195,7 +197,8 @@ TEST_CASE("--reissue gives that participant alone a new key and certificate") {
                        "--reissue site-9: not a participant of the project file", ProvisionRefused);
 }
 
-TEST_CASE("--revoke lists the certificate in the CA's CRL and the name in the server's denied list") {
+TEST_CASE(
+    "--revoke lists the certificate in the CA's CRL and the name in the server's denied list") {
   TempFolder dir;
   run(example_project(), dir.path());
   auto revoked_certificate = read_bytes(dir / "example/site-2/startup/participant.crt");
