@@ -79,4 +79,16 @@ set -e
 grep -q "bad.toml:5: server.port: expected an integer from 1 to 65535" <<<"$message" \
   || fail "unexpected message: $message"
 [[ ! -e $work/bad-out ]] || fail "a bad project file wrote $work/bad-out"
+# A renamed server is refused with exit 2, nothing written.
+before=$(find "$root" -type f -exec sha256sum {} + | sort)
+sed 's/fl.example.com/fl2.example.com/' "$work/project.toml" > "$work/renamed.toml"
+set +e
+message=$("$provision" "$work/renamed.toml" --output "$work/out" 2>&1)
+code=$?
+set -e
+[[ $code == 2 ]] || fail "a renamed server exited $code, expected 2"
+grep -q "refused: the server was provisioned as fl.example.com" <<<"$message" \
+  || fail "unexpected message: $message"
+[[ $(find "$root" -type f -exec sha256sum {} + | sort) == "$before" ]] \
+  || fail "a refused run changed files"
 echo "openssl CLI check: OK"
