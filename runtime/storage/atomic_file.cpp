@@ -24,13 +24,15 @@ void fsync_folder(const std::filesystem::path& folder) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
+AtomicFile::AtomicFile(std::filesystem::path target, unsigned mode)
+    : target_(std::move(target)) {
   static std::atomic<unsigned> counter{0};
   // Same folder as the target, so rename() stays within one file system.
   auto name = "." + target_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
               std::to_string(counter++);
   temp_ = target_.parent_path() / name;
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+               static_cast<mode_t>(mode));
   if (fd_ < 0) throw StorageError(describe_errno("cannot create temp file for", target_));
 }
 
@@ -77,8 +79,9 @@ void AtomicFile::commit() {
   fsync_folder(target_.parent_path().empty() ? "." : target_.parent_path());
 }
 
-void write_file_atomically(const std::filesystem::path& file, std::string_view bytes) {
-  AtomicFile out(file);
+void write_file_atomically(const std::filesystem::path& file, std::string_view bytes,
+                           unsigned mode) {
+  AtomicFile out(file, mode);
   out.write(bytes);
   out.commit();
 }

@@ -1,6 +1,7 @@
 #include "storage/atomic_file.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include "temp_folder.hpp"
 
@@ -36,4 +37,14 @@ TEST_CASE("writing into a missing folder fails naming the file") {
   auto target = dir / "no-such-folder" / "model.safetensors";
   CHECK_THROWS_WITH_AS(write_file_atomically(target, "x"), doctest::Contains(target.c_str()),
                        StorageError);
+}
+
+TEST_CASE("an atomic file created with mode 0600 is private to its owner, whatever the umask") {
+  TempFolder dir;
+  mode_t old_umask = ::umask(0);
+  write_file_atomically(dir / "participant.key", "secret", 0600);
+  ::umask(old_umask);
+  CHECK((std::filesystem::status(dir / "participant.key").permissions() &
+         std::filesystem::perms::all) == (std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::owner_write));
 }
