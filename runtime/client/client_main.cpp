@@ -1,7 +1,8 @@
-// flare-client: one site (or, for a multi-node site, one node of it). Starts
-// the node's worker ranks (one flare-worker per device), watches them, reports
-// a failed or hung rank to the server, and restarts the group while the job's
-// restart policy allows.
+// flare-client: one site (or, for a multi-node site, one node of it). Checks
+// the job against the site's policy (--policy; a refusal goes to the server
+// and nothing starts), starts the node's worker ranks (one flare-worker per
+// device), watches them, reports a failed or hung rank to the server, and
+// restarts the group while the job's restart policy allows.
 #include <algorithm>
 #include <atomic>
 #include <csignal>
