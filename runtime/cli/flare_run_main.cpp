@@ -44,7 +44,8 @@ int run(int argc, char** argv) {
       std::cout << "wrote " << (*options.export_config / "job.toml").string() << "\n";
       return cli::kExitSuccess;
     }
-    return cli::run_local_job(job, std::cout, ::isatty(STDOUT_FILENO) != 0);
+    return cli::run_local_job(job, std::cout, ::isatty(STDOUT_FILENO) != 0,
+                              options.site_policies);
   } catch (const cli::UsageError& e) {
     std::cerr << "flare-run: " << e.what() << "\nTry 'flare-run --help'.\n";
     return cli::kExitBadInput;

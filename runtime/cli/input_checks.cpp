@@ -110,10 +110,12 @@ void check_server_host(const jobspec::JobSpec& job) {
 }
 
 JobPlugins load_job_plugins(const jobspec::JobSpec& job) {
-  return {host::load_plugin({job.trainer.name, job.trainer.path, job.plugin_path},
-                            FLARE_PLUGIN_TRAINER),
-          host::load_plugin({job.aggregator.name, job.aggregator.path, job.plugin_path},
-                            FLARE_PLUGIN_AGGREGATOR)};
+  return {host::load_plugin(
+              {job.trainer.name, job.trainer.path, job.plugin_path, job.trainer.version},
+              FLARE_PLUGIN_TRAINER),
+          host::load_plugin(
+              {job.aggregator.name, job.aggregator.path, job.plugin_path, job.aggregator.version},
+              FLARE_PLUGIN_AGGREGATOR)};
 }
 
 void validate_plugin_configs(const jobspec::JobSpec& job, const JobPlugins& plugins,

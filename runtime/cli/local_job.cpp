@@ -90,6 +90,23 @@ PlannedRank first_rank_of(const jobspec::JobSpec& job, const LocalPlan& plan) {
           .num_threads = group.threads_per_rank};
 }
 
+// Each --site-policy names a site of the job and a file: the site's client
+// reads and enforces it (a wrong policy file is the site's refusal, reported).
+void check_site_policies(const jobspec::JobSpec& job,
+                         const std::map<std::string, std::filesystem::path>& site_policies) {
+  for (const auto& [site, file] : site_policies) {
+    if (std::none_of(job.sites.begin(), job.sites.end(),
+                     [&](const auto& s) { return s.name == site; }))
+      throw InputError("--site-policy " + site + "=" + file.string() + ": expected a site of " +
+                       "the job (site-1 .. site-" + std::to_string(job.sites.size()) +
+                       "), found '" + site + "'");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec))
+      throw InputError("--site-policy " + site + "=" + file.string() +
+                       ": expected a policy file, found none");
+  }
+}
+
 ClientLaunch client_launch(const RunWorkspace& ws, const std::string& server_address,
                            const LocalPlan& plan) {
   // Every node of every site runs here: threads are shared by all their ranks.
@@ -137,8 +154,10 @@ std::string report_line(const RunWorkspace& ws) {
 
 }  // namespace
 
-int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive) {
+int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive,
+                  const std::map<std::string, std::filesystem::path>& site_policies) {
   StartupSteps startup;
+  check_site_policies(job, site_policies);
   // Everything that can be wrong with the input is checked before any process
   // starts, the cheap checks first. A CUDA build probes its devices in a
   // flare-worker process (a LibTorch load): that runs while this one loads
@@ -184,7 +203,10 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   const auto start_deadline =
       std::chrono::steady_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
-  auto clients = start_clients(job, client_launch(ws, server.address(), plan), [&] {
+  ClientLaunch launch = client_launch(ws, server.address(), plan);
+  for (const auto& [site, file] : site_policies)
+    launch.site_policies[site] = std::filesystem::absolute(file);
+  auto clients = start_clients(job, launch, [&] {
     return !g_interrupted && std::chrono::steady_clock::now() < start_deadline;
   });
   server.log().info("started {} of {} client processes", clients.size(), client_count(job));

@@ -3,7 +3,10 @@
 // The same server and client code serve a multi-host deployment.
 #pragma once
 
+#include <filesystem>
+#include <map>
 #include <ostream>
+#include <string>
 
 #include "jobspec/job_spec.hpp"
 
@@ -16,6 +19,9 @@ constexpr int kExitBadInput = 2;
 
 // Runs `job` to the end; progress and the summary go to `out`. Returns an
 // exit code. Throws only for bad input found before anything started.
-int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive);
+// `site_policies`: sites whose flare-client enforces a policy file, by name
+// (each must be a site of the job; InputError otherwise).
+int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive,
+                  const std::map<std::string, std::filesystem::path>& site_policies = {});
 
 }  // namespace flare::cli

@@ -13,7 +13,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: flare-run JOB.toml [--n_clients N] [--num_rounds R] [--use_tracking]\n"
-    "                 [--export_config DIR] [--workspace DIR] [--set key.path=value ...]\n";
+    "                 [--export_config DIR] [--workspace DIR] [--set key.path=value ...]\n"
+    "                 [--site-policy SITE=FILE ...]\n";
 
 // Options spelled with underscores (as NVFlare's example) are shown; the dash
 // spellings are hidden aliases.
@@ -39,7 +40,9 @@ po::options_description visible_options() {
        "write the resolved job to DIR/job.toml")
       ("workspace", po::value<std::string>()->value_name("DIR"), "run folder (job.workspace)")
       ("set", po::value<std::vector<std::string>>()->value_name("KEY=VALUE")->composing(),
-       "override one job spec value, e.g. --set trainer.config.lr=0.01 (repeatable)");
+       "override one job spec value, e.g. --set trainer.config.lr=0.01 (repeatable)")
+      ("site-policy", po::value<std::vector<std::string>>()->value_name("SITE=FILE")->composing(),
+       "run SITE under the policy FILE, as its own flare-client --policy would (repeatable)");
   return options;
 }
 
@@ -113,6 +116,16 @@ RunOptions parse_run_options(int argc, const char* const argv[]) {
   if (const auto dir = either<std::string>(values, kSpellings[3])) options.export_config = *dir;
   if (values.count("workspace")) options.workspace = values["workspace"].as<std::string>();
   if (values.count("set")) options.sets = values["set"].as<std::vector<std::string>>();
+  if (values.count("site-policy")) {
+    for (const auto& entry : values["site-policy"].as<std::vector<std::string>>()) {
+      const auto eq = entry.find('=');
+      if (eq == 0 || eq == std::string::npos || eq + 1 == entry.size())
+        throw UsageError("--site-policy: expected SITE=FILE, found '" + entry + "'\n" + kUsage);
+      if (!options.site_policies.emplace(entry.substr(0, eq), entry.substr(eq + 1)).second)
+        throw UsageError("--site-policy: expected one policy per site, found " +
+                         entry.substr(0, eq) + " twice\n" + kUsage);
+    }
+  }
   return options;
 }
 

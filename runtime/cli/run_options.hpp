@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,8 @@ struct RunOptions {
   bool use_tracking = false;
   std::optional<std::filesystem::path> export_config, workspace;
   std::vector<std::string> sets;  // "key.path=value", in the order given
+  // --site-policy SITE=FILE: the policy file that site's flare-client enforces.
+  std::map<std::string, std::filesystem::path> site_policies;
   bool show_help = false, show_version = false;
   std::string help_text;  // usage and options, filled on every successful parse
 };
@@ -26,7 +29,8 @@ class UsageError : public std::runtime_error {
 };
 
 // `flare-run JOB.toml [--n_clients N] [--num_rounds R] [--use_tracking]
-// [--export_config DIR] [--workspace DIR] [--set key.path=value ...]`; each
+// [--export_config DIR] [--workspace DIR] [--set key.path=value ...]
+// [--site-policy SITE=FILE ...]`; each
 // option also spelled with dashes (--n-clients). Throws UsageError.
 RunOptions parse_run_options(int argc, const char* const argv[]);
 

@@ -43,6 +43,11 @@ std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const Client
                                   launch.logs_dir.string(), "--work-dir", launch.sites_dir.string(),
                                   "--threads", std::to_string(launch.threads_per_rank),
                                   "--device-inventory", launch.device_inventory};
+    if (const auto policy = launch.site_policies.find(site.name);
+        policy != launch.site_policies.end()) {
+      argv.push_back("--policy");
+      argv.push_back(policy->second.string());
+    }
     if (site.nodes == 1) {
       clients.push_back(
           {site.name, common::ChildProcess(argv, launch.logs_dir / (site.name + ".log"))});

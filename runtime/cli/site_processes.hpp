@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct ClientLaunch {
   std::string server_address;
   int threads_per_rank = 1;
   std::string device_inventory;
+  // Sites that run under a policy file (flare-run --site-policy): by name.
+  std::map<std::string, std::filesystem::path> site_policies;
 };
 
 // Starts every site's client, one after another, while `keep_starting()`

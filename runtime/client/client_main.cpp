@@ -1,7 +1,8 @@
-// flare-client: one site (or, for a multi-node site, one node of it). Starts
-// the node's worker ranks (one flare-worker per device), watches them, reports
-// a failed or hung rank to the server, and restarts the group while the job's
-// restart policy allows.
+// flare-client: one site (or, for a multi-node site, one node of it). Checks
+// the job against the site's policy (--policy; a refusal goes to the server
+// and nothing starts), starts the node's worker ranks (one flare-worker per
+// device), watches them, reports a failed or hung rank to the server, and
+// restarts the group while the job's restart policy allows.
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -10,6 +11,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "client/site_admission.hpp"
 #include "client/worker_group.hpp"
 #include "devices/device_plan.hpp"
 #include "common/local_host.hpp"
@@ -28,6 +30,7 @@ void request_stop(int) { g_stop = true; }
 
 struct ClientArgs {
   std::string job, site, server, log_dir, work_dir;
+  std::string policy;  // this site's policy file; empty: it runs what the job names
   int threads = 0;
   std::string device_inventory;  // JSON from flare-run; empty: devices::local_devices
   // torchrun-style; unset: the job spec's values for this site.
@@ -41,6 +44,8 @@ ClientArgs parse(int argc, char** argv) {
   std::string master_addr;
   po::options_description desc("flare-client");
   desc.add_options()
+    ("policy", po::value(&a.policy), "this site's policy file (TOML): which plugins and devices "
+     "a job may use here")
     ("job", po::value(&a.job)->required(), "resolved job spec (TOML)")
     ("site", po::value(&a.site)->required(), "this site's name")
     ("server", po::value(&a.server)->required(), "server address host:port")
@@ -106,6 +111,28 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
   return launch;
 }
 
+// What the site's policy says of the job: "" admits it (and puts the verified
+// trainer into `launch`), else why not. A policy file that cannot be read
+// refuses too: the job must not wait for a site that will never start.
+std::string policy_verdict(const ClientArgs& args, const flare::jobspec::JobSpec& job,
+                           flare::client::GroupLaunch& launch, spdlog::logger& log) {
+  if (args.policy.empty()) {
+    log.info("no site policy (--policy): this site runs the plugins the job names");
+    return "";
+  }
+  try {
+    const auto policy = flare::policy::load_policy(args.policy);
+    auto refusal = flare::client::admit_job(policy, job, launch);
+    if (refusal.empty())
+      log.info("site policy {} admits the job: trainer {} (SHA-256 {}), {} devices",
+               args.policy, launch.trainer_file.string(), launch.trainer_sha256,
+               launch.world_size());
+    return refusal;
+  } catch (const std::exception& e) {
+    return std::string("this site's policy cannot be applied: ") + e.what();
+  }
+}
+
 // Tells the server; false when it refused (the job is over) or is unreachable.
 bool report(const flare::client::GroupLaunch& launch, const flare::client::RankFailure& failure,
             int restarts_left, bool restarting, std::chrono::milliseconds answer_timeout,
@@ -133,9 +160,33 @@ bool report(const flare::client::GroupLaunch& launch, const flare::client::RankF
   }
 }
 
+// flare-client --hash-plugin NAME [--plugin-path DIR ...]: prints the policy
+// entry of the plugin installed here, so no operator computes a hash by hand.
+int print_policy_entry(int argc, char** argv) {
+  std::string name;
+  std::vector<std::string> folders;
+  po::options_description desc("flare-client --hash-plugin");
+  desc.add_options()
+    ("hash-plugin", po::value(&name)->required(), "the installed trainer plugin's name")
+    ("plugin-path", po::value(&folders), "a folder to search first (repeatable)");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    std::cout << flare::client::installed_plugin_entry(
+        name, std::vector<std::filesystem::path>(folders.begin(), folders.end()));
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "flare-client: " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]).starts_with("--hash-plugin"))
+    return print_policy_entry(argc, argv);
   flare::common::exit_when_parent_dies();
   ClientArgs args;
   try {
@@ -154,6 +205,15 @@ int main(int argc, char** argv) {
   try {
     const auto job = flare::jobspec::load_job(args.job);
     auto launch = plan_launch(args, job);
+    if (const auto refusal = policy_verdict(args, job, launch, *log); !refusal.empty()) {
+      log->error("refusing the job: {}", refusal);
+      flare::transport::ServerConnection server(
+          launch.server, launch.site,
+          std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000)));
+      server.wait_until_reachable(std::chrono::seconds(60));
+      server.refuse_job(launch.node_rank, refusal);
+      return 1;
+    }
     const int max_restarts = job.sites[launch.site_index].max_restarts;
     const bool pick_port = launch.master_port == 0;  // one node only
     for (;; ++launch.generation) {

@@ -51,6 +51,11 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch, const std::atomic<bool>& sto
         "--backend", launch.backend,
         "--cuda-device",
         std::to_string(launch.cuda_ids.empty() ? -1 : launch.cuda_ids.at(local))};
+    if (!launch.trainer_sha256.empty()) {
+      for (const std::string& a : {std::string("--trainer-file"), launch.trainer_file.string(),
+                                   std::string("--trainer-sha256"), launch.trainer_sha256})
+        argv.push_back(a);
+    }
     // Only global rank 0 speaks to the server.
     if (launch.global_rank(local) == 0) {
       argv.push_back("--server");

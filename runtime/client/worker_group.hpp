@@ -51,6 +51,10 @@ struct GroupLaunch {
   std::string server;                    // host:port
   std::filesystem::path log_dir;         // <site>.rank<global rank>.log
   std::filesystem::path work_dir;        // <site>/rank<global rank>/ beneath it
+  // The trainer file the site's policy verified and its SHA-256, which each
+  // rank checks again as it loads it; empty: the site has no policy.
+  std::filesystem::path trainer_file;
+  std::string trainer_sha256;
 
   int world_size() const { return nnodes * devices; }
   int global_rank(int local_rank) const { return node_rank * devices + local_rank; }

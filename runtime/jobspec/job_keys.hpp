@@ -16,7 +16,9 @@ inline constexpr std::array<std::string_view, 7> kJobKeys = {
 inline constexpr std::array<std::string_view, 2> kClientsOwnKeys = {"count", "oversubscribe"};
 inline constexpr std::array<std::string_view, 3> kDataKeys = {"dir", "split", "alpha"};
 // [trainer] and [aggregator]; `config` is a table of the plugin's own keys.
-inline constexpr std::array<std::string_view, 3> kPluginKeys = {"plugin", "path", "config"};
+// `version` is a requirement on the plugin's version ("1.2.0", ">=1.2, <2").
+inline constexpr std::array<std::string_view, 4> kPluginKeys = {"plugin", "path", "version",
+                                                                "config"};
 inline constexpr std::array<std::string_view, 10> kServerKeys = {
     "key_metric", "key_metric_mode", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s", "save_every",
     "keep_last", "wire_dtype", "host", "port"};

@@ -19,6 +19,10 @@ namespace flare::jobspec {
 struct PluginRef {
   std::string name;
   std::filesystem::path path{};                      // absolute when set
+  // What the plugin's version must satisfy (policy/version_requirement.hpp),
+  // as written; empty: any version. Checked at load against its descriptor,
+  // and by a site's policy before its workers start.
+  std::string version{};
   nlohmann::json config = nlohmann::json::object();  // the plugin's TOML table
   bool operator==(const PluginRef&) const = default;
 };

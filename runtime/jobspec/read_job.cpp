@@ -10,6 +10,7 @@
 #include "toml_json.hpp"
 #include "toml_text.hpp"
 #include "worker_group_keys.hpp"
+#include "policy/version_requirement.hpp"
 
 namespace flare::jobspec {
 namespace {
@@ -109,6 +110,14 @@ void read_plugin(const TableReader& top, std::string_view key, PluginRef& plugin
                 toml_string(*name));
   plugin.name = name.value_or("");
   plugin.path = path.value_or("");
+  plugin.version = table->string("version").value_or("");
+  if (!plugin.version.empty()) {
+    try {
+      policy::VersionRequirement::parse(plugin.version);
+    } catch (const std::invalid_argument& e) {
+      table->fail("version", e.what(), describe(*table->find("version")));
+    }
+  }
   plugin.config = nlohmann::json::object();
   if (const toml::node* config = table->find("config")) {
     if (!config->is_table()) table->fail("config", "a table", describe(*config));

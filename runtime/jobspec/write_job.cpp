@@ -25,6 +25,7 @@ std::string plugin_section(std::string_view key, const PluginRef& plugin) {
   std::string out = "\n[" + std::string(key) + "]\n";
   out += plugin.path.empty() ? line("plugin", toml_string(plugin.name))
                              : line("path", path_value(plugin.path));
+  if (!plugin.version.empty()) out += line("version", toml_string(plugin.version));
   out += "\n[" + std::string(key) + ".config]\n";
   for (const auto& [name, value] : plugin.config.items())
     out += line(toml_key(name), toml_value(value));

@@ -1,5 +1,8 @@
 #include "plugin_host/plugin_loader.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <sstream>
 #include <system_error>
@@ -8,6 +11,9 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <spdlog/spdlog.h>
+
+#include "policy/file_digest.hpp"
+#include "policy/version_requirement.hpp"
 
 namespace flare::host {
 namespace fs = std::filesystem;
@@ -214,25 +220,59 @@ std::vector<fs::path> plugin_search_folders(const PluginRequest& request) {
   return folders;
 }
 
+std::string plugin_name(const PluginRequest& request) {
+  return !request.name.empty() ? request.name : name_from_path(request.path);
+}
+
+fs::path plugin_file(const PluginRequest& request) {
+  if (request.path.empty()) return find_by_name(request);
+  std::error_code ec;
+  if (!fs::exists(request.path, ec))
+    throw PluginLoadError(Kind::NotFound, "plugin '" + plugin_name(request) + "': file " +
+                                              request.path.string() + " does not exist");
+  return request.path;
+}
+
+namespace {
+
+// Closes the descriptor a verified library was hashed and loaded through.
+struct FileDescriptor {
+  int fd = -1;
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
 LoadedPlugin load_plugin(const PluginRequest& request, flare_plugin_kind expected) {
   auto library = std::make_shared<LoadedPlugin::Library>();
-  if (!request.path.empty()) {
-    library->path = request.path;
-    library->name = request.name.empty() ? name_from_path(request.path) : request.name;
-    std::error_code ec;
-    if (!fs::exists(request.path, ec))
-      throw PluginLoadError(Kind::NotFound, "plugin '" + library->name + "': file " +
-                                                request.path.string() + " does not exist");
-  } else {
-    library->path = find_by_name(request);
-    library->name = request.name;
-  }
+  library->path = plugin_file(request);
+  library->name = plugin_name(request);
   const Checker checker(library->name, library->path);
 
+  // A verified library opens through one descriptor, hashed and then loaded
+  // from /proc/self/fd: a file swapped after the check is never the one run.
+  FileDescriptor verified;
+  fs::path load_from = library->path;
+  if (!request.sha256.empty()) {
+    verified.fd = ::open(library->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (verified.fd < 0) checker.fail(Kind::NotFound, "cannot open it to check its SHA-256");
+    std::string digest;
+    try {
+      digest = policy::sha256_of_fd(verified.fd, library->path);
+    } catch (const std::exception& e) {
+      checker.fail(Kind::HashMismatch, e.what());
+    }
+    if (digest != request.sha256)
+      checker.fail(Kind::HashMismatch, "its SHA-256 is " + digest + ", but the site verified " +
+                                           request.sha256 + ": the file changed since");
+    load_from = "/proc/self/fd/" + std::to_string(verified.fd);
+  }
   try {
     // rtld_now: an unresolved symbol fails here, with the loader's message,
     // rather than later in the middle of a round.
-    library->library.load(library->path, boost::dll::load_mode::rtld_now |
+    library->library.load(load_from, boost::dll::load_mode::rtld_now |
                                              boost::dll::load_mode::rtld_local);
   } catch (const std::system_error& e) {
     checker.fail(Kind::NotLoadable, "not a loadable library: " + loader_message(e, library->path));
@@ -244,6 +284,13 @@ LoadedPlugin load_plugin(const PluginRequest& request, flare_plugin_kind expecte
       FLARE_PLUGIN_ENTRY_SYMBOL);
   library->descriptor = entry(FLARE_ABI_VERSION_MAJOR);
   checker.check_descriptor(library->descriptor, expected);
+  if (!request.version.empty()) {
+    const char* version = library->descriptor->version;
+    if (!policy::VersionRequirement::parse(request.version).allows(version ? version : ""))
+      checker.fail(Kind::VersionMismatch, std::string("is version ") +
+                                              (version ? version : "(none stated)") +
+                                              ", the job asks for " + request.version);
+  }
 
   const auto& d = *library->descriptor;
   logger()->debug("loaded {} plugin '{}' {} (ABI {}.{}) from {}", plugin_kind_name(d.kind),

@@ -18,11 +18,19 @@ struct PluginRequest {
   std::string name;
   std::filesystem::path path;
   std::vector<std::filesystem::path> search_path;
+  // What the descriptor's version must satisfy ("1.2.0", ">=1.2, <2"); empty: any.
+  std::string version{};
+  // Set when a site's policy verified the file: the library is hashed through
+  // the descriptor it is then loaded through, so the bytes a site checked are
+  // the bytes that run, even if the file is swapped meanwhile.
+  std::string sha256{};
 };
 
 class PluginLoadError : public std::runtime_error {
  public:
-  enum class Kind { NotFound, NotLoadable, MissingEntry, AbiMismatch, WrongKind };
+  enum class Kind {
+    NotFound, NotLoadable, MissingEntry, AbiMismatch, WrongKind, VersionMismatch, HashMismatch
+  };
   PluginLoadError(Kind kind, const std::string& message)
       : std::runtime_error(message), kind_(kind) {}
   Kind kind() const noexcept { return kind_; }
@@ -59,6 +67,12 @@ class LoadedPlugin {
 // first libflare_N.so found in: request.search_path, then $FLARE_PLUGIN_PATH
 // (colon-separated), then <folder of the running executable>/../plugins.
 LoadedPlugin load_plugin(const PluginRequest& request, flare_plugin_kind expected);
+
+// The file a request names: its path, or the first libflare_<name>.so in the
+// search folders. Throws PluginLoadError (NotFound).
+std::filesystem::path plugin_file(const PluginRequest& request);
+// The name a request goes by: its name, else its file's stem without "libflare_".
+std::string plugin_name(const PluginRequest& request);
 
 // "trainer" / "aggregator" (for messages).
 const char* plugin_kind_name(flare_plugin_kind kind);

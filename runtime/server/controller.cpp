@@ -367,6 +367,13 @@ void Controller::failure(const RankFailure& f) {
   fail_locked(reason);
 }
 
+void Controller::site_refused(const SiteRefusal& r) {
+  std::lock_guard lock(mutex_);
+  require_running_locked();
+  apply_locked("a refusal from " + r.site, [&] { out_.events.site_refused(r); });
+  fail_locked(r.site + " refused the job: " + r.reason);
+}
+
 void Controller::abort(const std::string& reason) {
   std::lock_guard lock(mutex_);
   // A site's own report says more than "its process ended".

@@ -92,6 +92,9 @@ class Controller {
   // group reports each failure of it; the first report of a generation
   // decides (restart or fail), the later ones are only logged.
   void failure(const RankFailure& failure);
+  // A site's policy refuses the job (before its workers started): the job
+  // fails, naming the site and its reason. Refused once the job is over.
+  void site_refused(const SiteRefusal& refusal);
 
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.

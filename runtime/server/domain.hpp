@@ -126,6 +126,13 @@ struct SiteMetrics {
   std::vector<std::string> dropped;
 };
 
+// A site's policy refuses the job before any of its workers start.
+struct SiteRefusal {
+  std::string site;
+  int node_rank = 0;
+  std::string reason;  // the policy's words: which plugin, file, version or limit
+};
+
 // A node's supervisor reports a failed rank of its site's worker group.
 struct RankFailure {
   std::string site;

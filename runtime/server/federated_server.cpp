@@ -46,8 +46,9 @@ ControllerSettings controller_settings(const jobspec::JobSpec& job, const Server
 }  // namespace
 
 host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job) {
-  return host::load_plugin({job.aggregator.name, job.aggregator.path, job.plugin_path},
-                           FLARE_PLUGIN_AGGREGATOR);
+  return host::load_plugin(
+      {job.aggregator.name, job.aggregator.path, job.plugin_path, job.aggregator.version},
+      FLARE_PLUGIN_AGGREGATOR);
 }
 
 FederatedServer::FederatedServer(const jobspec::JobSpec& job,

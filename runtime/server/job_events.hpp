@@ -49,6 +49,8 @@ class JobEvents {
   // A batch of a site's per-step figures (host->report_metric), checked.
   virtual void site_metrics(const SiteMetrics& metrics) = 0;
   virtual void rank_failed(const RankFailure& failure, FailureHandling handling) = 0;
+  // A site's policy refused the job; followed by job_failed.
+  virtual void site_refused(const SiteRefusal& refusal) = 0;
   // Followed by job_failed.
   virtual void aggregator_failed(const AggregatorFailure& failure) = 0;
   virtual void job_failed(const std::string& reason) = 0;

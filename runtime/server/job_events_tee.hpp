@@ -51,6 +51,9 @@ class JobEventsTee final : public JobEvents {
   void rank_failed(const RankFailure& failure, FailureHandling handling) override {
     for (auto* l : listeners_) l->rank_failed(failure, handling);
   }
+  void site_refused(const SiteRefusal& refusal) override {
+    for (auto* l : listeners_) l->site_refused(refusal);
+  }
   void aggregator_failed(const AggregatorFailure& failure) override {
     for (auto* l : listeners_) l->aggregator_failed(failure);
   }

@@ -246,6 +246,12 @@ RankFailure from_wire(const v1::Failure& f) {
           .hang_s = f.has_hang_s() ? std::optional<double>(f.hang_s()) : std::nullopt};
 }
 
+SiteRefusal from_wire(const v1::Refusal& r) {
+  const RequestCheck request(r.site());
+  request.at_least("node_rank", int64_t{r.node_rank()}, 0);
+  return {.site = request.site(), .node_rank = r.node_rank(), .reason = printable(r.reason())};
+}
+
 v1::Task to_wire(const Task& task) {
   v1::Task wire;
   wire.set_kind(wire_kind(task.kind));

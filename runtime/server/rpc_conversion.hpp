@@ -31,6 +31,7 @@ SiteMetrics from_wire(const v1::MetricBatch& batch);
 inline constexpr int kMaxMetricPoints = 4096;
 inline constexpr size_t kMaxMetricName = 128;
 RankFailure from_wire(const v1::Failure& failure);
+SiteRefusal from_wire(const v1::Refusal& refusal);
 
 // A task's wire header (its model, if any, streams after it: num_tensors).
 v1::Task to_wire(const Task& task);

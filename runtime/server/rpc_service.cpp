@@ -179,6 +179,10 @@ grpc::Status RpcService::ReportFailure(grpc::ServerContext*, const v1::Failure* 
   return answer("ReportFailure", f->site(), ack, [&] { controller_.failure(from_wire(*f)); });
 }
 
+grpc::Status RpcService::RefuseJob(grpc::ServerContext*, const v1::Refusal* r, v1::Ack* ack) {
+  return answer("RefuseJob", r->site(), ack, [&] { controller_.site_refused(from_wire(*r)); });
+}
+
 RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : host_(host) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),

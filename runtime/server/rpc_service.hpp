@@ -46,6 +46,8 @@ class RpcService final : public transport::v1::FlareServer::Service {
                              transport::v1::Ack*) override;
   grpc::Status ReportFailure(grpc::ServerContext*, const transport::v1::Failure*,
                              transport::v1::Ack*) override;
+  grpc::Status RefuseJob(grpc::ServerContext*, const transport::v1::Refusal*,
+                         transport::v1::Ack*) override;
 
  private:
   template <class F>

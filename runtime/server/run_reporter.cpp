@@ -214,6 +214,13 @@ void RunReporter::rank_failed(const RankFailure& f, FailureHandling handling) {
   }
 }
 
+void RunReporter::site_refused(const SiteRefusal& r) {
+  metrics_.append(
+      {{"kind", "refusal"}, {"site", r.site}, {"node", r.node_rank}, {"reason", r.reason}});
+  // job_failed follows with the same words, on the terminal too.
+  log_->error("{} (node {}) refused the job: {}", r.site, r.node_rank, r.reason);
+}
+
 void RunReporter::aggregator_failed(const AggregatorFailure& f) {
   // Where: the aggregator, not a site; job_failed then says it on the terminal.
   metrics_.append({{"kind", "failure"},

@@ -40,6 +40,7 @@ class RunReporter final : public JobEvents {
   void site_progress(const SiteProgress& progress) override;
   void site_metrics(const SiteMetrics& metrics) override;
   void rank_failed(const RankFailure& failure, FailureHandling handling) override;
+  void site_refused(const SiteRefusal& refusal) override;
   void aggregator_failed(const AggregatorFailure& failure) override;
   void job_failed(const std::string& reason) override;
   void job_finished() override;

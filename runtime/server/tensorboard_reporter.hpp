@@ -42,6 +42,7 @@ class TensorBoardReporter final : public JobEvents {
   void site_progress(const SiteProgress&) override {}
   void site_metrics(const SiteMetrics& metrics) override;
   void rank_failed(const RankFailure&, FailureHandling) override {}
+  void site_refused(const SiteRefusal&) override {}
   void aggregator_failed(const AggregatorFailure&) override {}
   void job_failed(const std::string&) override;
   void job_finished() override;

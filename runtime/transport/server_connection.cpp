@@ -217,4 +217,14 @@ void ServerConnection::report_failure(v1::Failure& failure) {
   check(stub_->ReportFailure(ctx.get(), failure, &ack), "ReportFailure", &ack);
 }
 
+void ServerConnection::refuse_job(int node_rank, const std::string& reason) {
+  v1::Refusal refusal;
+  refusal.set_site(site_);
+  refusal.set_node_rank(node_rank);
+  refusal.set_reason(reason);
+  v1::Ack ack;
+  auto ctx = context_with(answer_timeout_);
+  check(stub_->RefuseJob(ctx.get(), refusal, &ack), "RefuseJob", &ack);
+}
+
 }  // namespace flare::transport

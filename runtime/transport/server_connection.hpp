@@ -71,6 +71,8 @@ class ServerConnection {
   // Best effort: false when the batch did not arrive (never throws).
   bool report_metrics(v1::MetricBatch& batch);
   void report_failure(v1::Failure& failure);  // throws when refused
+  // This site's policy refuses the job (Refusal); throws when not delivered.
+  void refuse_job(int node_rank, const std::string& reason);
 
   const std::string& site() const { return site_; }
   // The generation the server handed out at registration.

@@ -39,6 +39,8 @@ struct WorkerArgs {
   int64_t generation = 0;
   std::string backend = "gloo";
   int cuda_device = -1;  // -1: this rank runs on the CPU
+  // The trainer file its site's policy verified, and its SHA-256; empty: no policy.
+  std::string trainer_file, trainer_sha256;
 };
 
 WorkerArgs parse(int argc, char** argv) {
@@ -62,7 +64,9 @@ WorkerArgs parse(int argc, char** argv) {
     ("generation", po::value(&a.generation),
      "the worker group's restart count (the rendezvous'; the server hands out its own)")
     ("backend", po::value(&a.backend), "collectives backend: gloo | nccl")
-    ("cuda-device", po::value(&a.cuda_device), "this rank's CUDA device (-1: CPU)");
+    ("cuda-device", po::value(&a.cuda_device), "this rank's CUDA device (-1: CPU)")
+    ("trainer-file", po::value(&a.trainer_file), "the trainer library the site's policy verified")
+    ("trainer-sha256", po::value(&a.trainer_sha256), "its SHA-256, checked again as it loads");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   po::notify(vm);
@@ -162,8 +166,13 @@ int run_rank(int argc, char** argv) {
     flare::worker::ProgressRelay relay(server.get(), heartbeat ? &*heartbeat : nullptr);
     flare::host::HostServices services(relay.callbacks(log), group.get());
 
-    const auto plugin = flare::host::load_plugin(
-        {job.trainer.name, job.trainer.path, job.plugin_path}, FLARE_PLUGIN_TRAINER);
+    flare::host::PluginRequest request{job.trainer.name, job.trainer.path, job.plugin_path,
+                                       job.trainer.version};
+    if (!args.trainer_sha256.empty()) {  // the file its site's policy verified, and no other
+      request.path = args.trainer_file;
+      request.sha256 = args.trainer_sha256;
+    }
+    const auto plugin = flare::host::load_plugin(request, FLARE_PLUGIN_TRAINER);
     const std::string data_dir = job.data_dir.string();
     const std::string data_json = flare::jobspec::data_table(job).dump();
     flare_worker_info info{};

@@ -39,7 +39,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "[clients]\ncount = 3\ndevices = 1\noversubscribe = true\n"
                    "[sites.site-3]\ndevices = 5\n"
                    "[data]\ndir = \"d\"\nsplit = \"dirichlet\"\nalpha = 0.3\n"
-                   "[trainer]\npath = \"lib/libx.so\"\n[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
+                   "[trainer]\npath = \"lib/libx.so\"\nversion = \">=1.2, <2\"\n[trainer.config]\n\"odd key\" = \"quote \\\" backslash \\\\ tab \\t\"\n"
                    "tiny = 1e-300\nthird = 0.3333333333333333\nbig = 1e20\n"
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
                    "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\nsave_every = 5\n"
@@ -56,6 +56,7 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
   REQUIRE(spec.key_metric_mode == "min");
   REQUIRE(spec.data_split == "dirichlet");
   REQUIRE(spec.data_alpha == 0.3);
+  REQUIRE(spec.trainer.version == ">=1.2, <2");
   const JobSpec loaded = reload(spec, folder.root() / "out/nested");
   CHECK(loaded == spec);
   CHECK(loaded.trainer.config["tiny"].get<double>() == 1e-300);

@@ -43,6 +43,9 @@ TEST_CASE("rejects a value of the wrong type naming its line and key") {
         "job.toml:2: job.plugin_path[1]: expected a non-empty string, found the integer 3");
   CHECK(error_for("[trainer]\nplugin = \"x\"\nconfig = 1\n") ==
         "job.toml:3: trainer.config: expected a table, found the integer 1");
+  CHECK(error_for("[trainer]\nplugin = \"x\"\nversion = \"latest\"\n") ==
+        "job.toml:3: trainer.version: expected a version (\"1.2.0\") or a requirement "
+        "(\">=1.2, <2\"), found the string \"latest\"");
 }
 
 TEST_CASE("rejects numbers out of range") {

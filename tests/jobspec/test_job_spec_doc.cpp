@@ -145,7 +145,7 @@ const fs::path kDocFile = fs::path(FLARE_SOURCE_DIR) / "docs/job-spec.md";
 // place flare-run starts in, or required.
 const std::set<std::string> kComputedDefaults = {
     "job.min_clients", "job.workspace", "data.dir", "trainer.plugin", "trainer.path",
-    "aggregator.path"};
+    "trainer.version", "aggregator.path", "aggregator.version"};
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "plugin_host/plugin_loader.hpp"
+#include "policy/file_digest.hpp"
 
 #include <cstddef>
 #include <cstdlib>
@@ -160,4 +161,24 @@ TEST_CASE("refuses an aggregator with half of the state pair or a property bit i
 TEST_CASE("rejects a plugin name that is a path") {
   const auto e = load_error({"../counter", {}, {fixtures}});
   CHECK(e.kind() == Kind::NotFound);
+}
+
+TEST_CASE("refuses a plugin whose version the job does not allow, naming both") {
+  PluginRequest request = in_fixtures("counter");  // states version 0.1.0
+  request.version = ">=1.0";
+  const auto error = load_error(request);
+  CHECK(error.kind() == Kind::VersionMismatch);
+  CHECK_MESSAGE(contains(error.what(), "is version 0.1.0, the job asks for >=1.0"), error.what());
+  request.version = "0.1";
+  CHECK(load_plugin(request, FLARE_PLUGIN_TRAINER).name() == "counter");
+}
+
+TEST_CASE("loads a verified plugin only while its bytes still hash to what the site verified") {
+  PluginRequest request = in_fixtures("counter");
+  request.sha256 = flare::policy::sha256_of_file(fixtures / "libflare_counter.so");
+  CHECK(std::string(load_plugin(request, FLARE_PLUGIN_TRAINER).descriptor().name) == "counter");
+  request.sha256 = std::string(64, '0');  // the file was swapped after the site's check
+  const auto error = load_error(request);
+  CHECK(error.kind() == Kind::HashMismatch);
+  CHECK_MESSAGE(contains(error.what(), "the file changed since"), error.what());
 }

@@ -58,6 +58,9 @@ struct RecordedEvents final : server::JobEvents {
   void rank_failed(const server::RankFailure& f, server::FailureHandling) override {
     seen.push_back(f.site + " rank failed");
   }
+  void site_refused(const server::SiteRefusal& r) override {
+    seen.push_back(r.site + " refused: " + r.reason);
+  }
   void aggregator_failed(const server::AggregatorFailure& f) override {
     seen.push_back("aggregator failed in " + f.call);
   }
@@ -365,6 +368,21 @@ TEST_CASE("a failed job hands every site Finish with the reason") {
   CHECK_FALSE(outcome.success);
   CHECK(outcome.failure == t.reason);
   CHECK(std::count(events.seen.begin(), events.seen.end(), "job failed") == 1);
+}
+
+TEST_CASE("a site's refusal fails the job at once, naming the site and its reason") {
+  RecordedEvents events;
+  ControllerJob job({"a", "b"}, 1, &events);
+  job.join("a");  // b refuses before its workers ever register
+  job.controller.site_refused({.site = "b", .reason = "plugin 'x' is not allowed"});
+  const auto outcome = job.controller.run([] {});
+  CHECK_FALSE(outcome.success);
+  CHECK(outcome.failure == "b refused the job: plugin 'x' is not allowed");
+  CHECK(std::count(events.seen.begin(), events.seen.end(),
+                   "b refused: plugin 'x' is not allowed") == 1);
+  CHECK(job.task("a").kind == TaskKind::Finish);
+  // Once the job is over a refusal changes nothing.
+  CHECK_THROWS(job.controller.site_refused({.site = "a", .reason = "late"}));
 }
 
 TEST_CASE("a long poll returns the task as soon as it exists") {
