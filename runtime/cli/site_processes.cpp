@@ -43,6 +43,10 @@ std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const Client
                                   launch.logs_dir.string(), "--work-dir", launch.sites_dir.string(),
                                   "--threads", std::to_string(launch.threads_per_rank),
                                   "--device-inventory", launch.device_inventory};
+    if (launch.tls_dir_for) {
+      argv.push_back("--tls-dir");
+      argv.push_back(launch.tls_dir_for(site.name).string());
+    }
     if (site.nodes == 1) {
       clients.push_back(
           {site.name, common::ChildProcess(argv, launch.logs_dir / (site.name + ".log"))});

@@ -30,7 +30,7 @@ AtomicFile::AtomicFile(std::filesystem::path target) : target_(std::move(target)
   auto name = "." + target_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
               std::to_string(counter++);
   temp_ = target_.parent_path() / name;
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd_ < 0) throw StorageError(describe_errno("cannot create temp file for", target_));
 }
 

@@ -36,11 +36,14 @@ grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeou
 }
 
 ServerConnection::ServerConnection(const std::string& address, std::string site,
-                                   std::chrono::milliseconds answer_timeout)
+                                   std::chrono::milliseconds answer_timeout,
+                                   std::shared_ptr<grpc::ChannelCredentials> credentials)
     : address_(address),
       site_(std::move(site)),
       answer_timeout_(answer_timeout),
-      channel_(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+      channel_(grpc::CreateCustomChannel(address,
+                                         credentials ? credentials
+                                                     : grpc::InsecureChannelCredentials(),
                                          channel_arguments(answer_timeout))),
       stub_(v1::FlareServer::NewStub(channel_)) {}
 

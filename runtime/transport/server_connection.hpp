@@ -50,8 +50,10 @@ struct ReceivedTask {
 
 class ServerConnection {
  public:
+  // `credentials`: channel_credentials(tls) (tls_settings.hpp); none: plaintext.
   ServerConnection(const std::string& address, std::string site,
-                   std::chrono::milliseconds answer_timeout = kDefaultAnswerTimeout);
+                   std::chrono::milliseconds answer_timeout = kDefaultAnswerTimeout,
+                   std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // Blocks until the server answers or `timeout` passes (then throws).
   void wait_until_reachable(std::chrono::milliseconds timeout);
