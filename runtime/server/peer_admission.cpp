@@ -129,8 +129,9 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::optional<
   x::TlsServerCredentialsOptions options(provider);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  // A certificate is required; ParticipantVerifier checks it (and says why not).
-  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  // ParticipantVerifier checks the certificate, and refuses a client without
+  // one itself, so that this too reaches the audit.
+  options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   options.set_certificate_verifier(
       x::ExternalCertificateVerifier::Create<ParticipantVerifier>(*tls, audit));
   return grpc::experimental::TlsServerCredentials(options);

@@ -182,6 +182,9 @@ TEST_CASE("a client without a certificate is not served") {
       job.rpc.address(), x::TlsCredentials(options), transport::channel_arguments(5s)));
   CHECK(register_as(*stub, "s1").error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(job.audit_lines("connection").empty());
+  const auto refused = job.audit_lines("handshake_refused");
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0]["reason"] == "no client certificate");
   // Nor one speaking plaintext to the TLS port.
   auto plain = v1::FlareServer::NewStub(grpc::CreateCustomChannel(
       job.rpc.address(), grpc::InsecureChannelCredentials(), transport::channel_arguments(5s)));
