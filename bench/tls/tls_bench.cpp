@@ -75,7 +75,7 @@ std::vector<tensor::OwnedTensor> model_of(size_t floats, int tensors) {
 struct Mode {
   const char* name;
   std::shared_ptr<grpc::ServerCredentials> server;
-  std::vector<std::shared_ptr<grpc::ChannelCredentials>> sites;  // one per site
+  std::vector<std::optional<transport::TlsSettings>> sites;  // one per site
 };
 
 // Seconds per round: every site fetches its task with the model and sends an update, at once.
@@ -117,11 +117,10 @@ int main(int argc, char** argv) {
 
   transport::EphemeralCa ca("bench CA");
   server::ServerTls tls{.tls = ca.settings_for(ca.issue({"server", "bench"}))};
-  Mode plain{"plaintext", nullptr, {nullptr, nullptr}};
+  Mode plain{"plaintext", nullptr, {std::nullopt, std::nullopt}};
   Mode mutual{"mutual TLS", server::server_credentials(tls, nullptr), {}};
   for (int s = 1; s <= 2; ++s)
-    mutual.sites.push_back(transport::channel_credentials(
-        ca.settings_for(ca.issue({"site", "site-" + std::to_string(s)}))));
+    mutual.sites.push_back(ca.settings_for(ca.issue({"site", "site-" + std::to_string(s)})));
 
   ModelServer tiny(model_of(16, 1));
   std::vector<double> plain_round, tls_round;

@@ -120,9 +120,8 @@ bool report(const flare::client::GroupLaunch& launch, const flare::client::RankF
     // The failure names its generation itself: a supervisor does not register.
     flare::transport::ServerConnection server(
         launch.server, launch.site, answer_timeout,
-        flare::transport::channel_credentials(
-            launch.tls_dir.empty() ? std::nullopt
-                                   : std::optional(flare::transport::load_tls_dir(launch.tls_dir))));
+        launch.tls_dir.empty() ? std::nullopt
+                               : std::optional(flare::transport::load_tls_dir(launch.tls_dir)));
     flare::transport::v1::Failure msg;
     msg.set_rank(failure.rank);
     msg.set_cause(failure.cause);

@@ -156,9 +156,8 @@ int run_rank(int argc, char** argv) {
     if (args.rank == 0) {
       server = std::make_unique<flare::transport::ServerConnection>(
           args.server, args.site, milliseconds_of(job.answer_timeout_s),
-          flare::transport::channel_credentials(
-              args.tls_dir.empty() ? std::nullopt
-                                   : std::optional(flare::transport::load_tls_dir(args.tls_dir))));
+          args.tls_dir.empty() ? std::nullopt
+                               : std::optional(flare::transport::load_tls_dir(args.tls_dir)));
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
       // Requests carry the generation the server handed out; --generation

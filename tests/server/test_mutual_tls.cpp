@@ -51,7 +51,7 @@ struct TlsJob : testing::ControllerJob {
   std::unique_ptr<transport::ServerConnection> connect(const std::string& site,
                                                        const transport::TlsSettings& settings) {
     return std::make_unique<transport::ServerConnection>(
-        rpc.address(), site, 5s, transport::channel_credentials(settings));
+        rpc.address(), site, 5s, settings);
   }
   std::unique_ptr<v1::FlareServer::Stub> stub(const transport::TlsSettings& settings) {
     return v1::FlareServer::NewStub(grpc::CreateCustomChannel(
@@ -163,6 +163,10 @@ TEST_CASE("certificates not issued, expired, revoked or denied fail the handshak
     CHECK(contains(refused.back()["reason"], impostor.reason));
   }
   CHECK(job.audit_lines("handshake_refused").size() >= impostors.size());
+  // The site's own client says where to look.
+  CHECK_THROWS_WITH_AS(job.connect("s1", impostors[1].settings)->wait_until_reachable(1s),
+                       doctest::Contains("may have refused this site's certificate"),
+                       transport::TransportError);
   // None reached the service.
   CHECK(job.audit_lines("connection").empty());
   CHECK(job.audit_lines("request_refused").empty());
@@ -198,8 +202,7 @@ TEST_CASE("a site checks that it reached the project's server, not another parti
   server::ServerTls posing{.tls = job.ca.settings_for(job.s2)};
   server::RpcServer impostor{job.service, "127.0.0.1", 0,
                              server::server_credentials(posing, nullptr)};
-  transport::ServerConnection site(impostor.address(), "s1", 5s,
-                                   transport::channel_credentials(job.ca.settings_for(job.s1)));
+  transport::ServerConnection site(impostor.address(), "s1", 5s, job.ca.settings_for(job.s1));
   CHECK_THROWS_AS(site.register_site(1), transport::TransportError);
   CHECK(job.audit_lines("connection").empty());
 }
