@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/input_checks.hpp"
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
   // parts, which grew the server by about 100 MiB per site at 8 sites (a
   // 477 MiB model: 3.1-3.7x the model, 2.5x with two arenas, no slower).
   mallopt(M_ARENA_MAX, 2);
+  // The run's models, logs and keys are its owner's alone (the sites inherit it).
+  umask(077);
   // The trainer plugin's check loaded LibTorch into this process; its static
   // destructors would add 0.1 s to every run.
   flare::common::exit_skipping_static_destructors(run(argc, argv));

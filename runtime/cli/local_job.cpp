@@ -16,6 +16,7 @@
 #include "common/logging.hpp"
 #include "common/printable_text.hpp"
 #include "cli/input_checks.hpp"
+#include "cli/run_identities.hpp"
 #include "cli/run_workspace.hpp"
 #include "cli/site_processes.hpp"
 #include "plugin_host/plugin_loader.hpp"
@@ -108,7 +109,7 @@ void check_site_policies(const jobspec::JobSpec& job,
 }
 
 ClientLaunch client_launch(const RunWorkspace& ws, const std::string& server_address,
-                           const LocalPlan& plan) {
+                           const LocalPlan& plan, RunIdentities& identities) {
   // Every node of every site runs here: threads are shared by all their ranks.
   const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   const int64_t threads = std::max<int64_t>(1, cores / std::max<int64_t>(1, plan.total_ranks));
@@ -116,6 +117,9 @@ ClientLaunch client_launch(const RunWorkspace& ws, const std::string& server_add
           .logs_dir = ws.logs_dir(),
           .sites_dir = ws.sites_dir(),
           .server_address = server_address,
+          .tls_dir_for = [&identities](const std::string& site) {
+            return identities.site_dir(site);
+          },
           .threads_per_rank = static_cast<int>(threads),
           .device_inventory = devices::to_json(plan.devices).dump()};
 }
@@ -184,13 +188,15 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                     " (tensorboard --logdir " + ws.tensorboard_dir().string() + ")");
   }
 
+  RunIdentities identities(ws.tls_dir(), job.name);
   server::FederatedServer server(job, plugins.aggregator,
                                  {.models_dir = ws.models_dir(),
                                   .metrics_file = ws.metrics_file(),
                                   .log_file = ws.logs_dir() / "server.log",
                                   .tensorboard_dir = job.use_tracking ? ws.tensorboard_dir()
-                                                                      : std::filesystem::path()},
-                                 display);
+                                                                      : std::filesystem::path(),
+                                  .audit_file = ws.audit_file()},
+                                 display, identities.server_tls());
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 
@@ -203,7 +209,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   const auto start_deadline =
       std::chrono::steady_clock::now() +
       std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
-  ClientLaunch launch = client_launch(ws, server.address(), plan);
+  ClientLaunch launch = client_launch(ws, server.address(), plan, identities);
   for (const auto& [site, file] : site_policies)
     launch.site_policies[site] = std::filesystem::absolute(file);
   auto clients = start_clients(job, launch, [&] {

@@ -17,6 +17,8 @@ RunWorkspace RunWorkspace::create(const jobspec::JobSpec& job) {
     if (fs::create_directory(root, ec)) break;
     if (ec) throw fs::filesystem_error("cannot create the run folder", root, ec);
   }
+  // Models, logs and keys of the run are its owner's alone.
+  fs::permissions(root, fs::perms::owner_all);
   RunWorkspace ws(root);
   fs::create_directories(ws.models_dir());
   fs::create_directories(ws.logs_dir());

@@ -21,6 +21,10 @@ class RunWorkspace {
   std::filesystem::path metrics_file() const { return root_ / "metrics.jsonl"; }
   // TensorBoard event files, one folder per site and "global" (job.use_tracking).
   std::filesystem::path tensorboard_dir() const { return root_ / "tensorboard"; }
+  // The run's CA and certificates, a folder per site (run_identities.hpp).
+  std::filesystem::path tls_dir() const { return root_ / "tls"; }
+  // The server's audit trail (server/audit_log.hpp).
+  std::filesystem::path audit_file() const { return logs_dir() / "audit.jsonl"; }
 
  private:
   explicit RunWorkspace(std::filesystem::path root) : root_(std::move(root)) {}

@@ -48,6 +48,10 @@ std::vector<SiteProcess> start_clients(const jobspec::JobSpec& job, const Client
       argv.push_back("--policy");
       argv.push_back(policy->second.string());
     }
+    if (launch.tls_dir_for) {
+      argv.push_back("--tls-dir");
+      argv.push_back(launch.tls_dir_for(site.name).string());
+    }
     if (site.nodes == 1) {
       clients.push_back(
           {site.name, common::ChildProcess(argv, launch.logs_dir / (site.name + ".log"))});

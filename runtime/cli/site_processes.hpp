@@ -24,6 +24,8 @@ struct SiteProcess {
 struct ClientLaunch {
   std::filesystem::path job_file, logs_dir, sites_dir;
   std::string server_address;
+  // A site's TLS folder (--tls-dir), made as its client starts; none: plaintext.
+  std::function<std::filesystem::path(const std::string& site)> tls_dir_for;
   int threads_per_rank = 1;
   std::string device_inventory;
   // Sites that run under a policy file (flare-run --site-policy): by name.

@@ -3,6 +3,8 @@
 // and nothing starts), starts the node's worker ranks (one flare-worker per
 // device), watches them, reports a failed or hung rank to the server, and
 // restarts the group while the job's restart policy allows.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -19,6 +21,7 @@
 #include "common/lookup_order.hpp"
 #include "jobspec/job_spec.hpp"
 #include "transport/server_connection.hpp"
+#include "transport/tls_settings.hpp"
 
 namespace po = boost::program_options;
 
@@ -29,7 +32,7 @@ std::atomic<bool> g_stop{false};
 void request_stop(int) { g_stop = true; }
 
 struct ClientArgs {
-  std::string job, site, server, log_dir, work_dir;
+  std::string job, site, server, log_dir, work_dir, tls_dir;
   std::string policy;  // this site's policy file; empty: it runs what the job names
   int threads = 0;
   std::string device_inventory;  // JSON from flare-run; empty: devices::local_devices
@@ -49,6 +52,8 @@ ClientArgs parse(int argc, char** argv) {
     ("job", po::value(&a.job)->required(), "resolved job spec (TOML)")
     ("site", po::value(&a.site)->required(), "this site's name")
     ("server", po::value(&a.server)->required(), "server address host:port")
+    ("tls-dir", po::value(&a.tls_dir),
+     "this site's ca.pem, cert.pem and key.pem: mutual TLS with the server (none: plaintext)")
     ("log-dir", po::value(&a.log_dir)->required(), "folder for the ranks' logs")
     ("work-dir", po::value(&a.work_dir)->required(), "folder for the ranks' files")
     ("threads", po::value(&a.threads), "intra-op threads per rank (0 = cores / ranks)")
@@ -106,6 +111,7 @@ flare::client::GroupLaunch plan_launch(const ClientArgs& args,
   launch.threads_per_rank = args.threads > 0 ? args.threads : plan.threads_per_rank;
   launch.progress_timeout_s = site->progress_timeout_s;
   launch.server = args.server;
+  launch.tls_dir = args.tls_dir;
   launch.log_dir = args.log_dir;
   launch.work_dir = args.work_dir;
   return launch;
@@ -139,7 +145,10 @@ bool report(const flare::client::GroupLaunch& launch, const flare::client::RankF
             spdlog::logger& log) {
   try {
     // The failure names its generation itself: a supervisor does not register.
-    flare::transport::ServerConnection server(launch.server, launch.site, answer_timeout);
+    flare::transport::ServerConnection server(
+        launch.server, launch.site, answer_timeout,
+        launch.tls_dir.empty() ? std::nullopt
+                               : std::optional(flare::transport::load_tls_dir(launch.tls_dir)));
     flare::transport::v1::Failure msg;
     msg.set_rank(failure.rank);
     msg.set_cause(failure.cause);
@@ -188,6 +197,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]).starts_with("--hash-plugin"))
     return print_policy_entry(argc, argv);
   flare::common::exit_when_parent_dies();
+  umask(077);  // the site's logs, work files and models are its owner's alone
   ClientArgs args;
   try {
     args = parse(argc, argv);

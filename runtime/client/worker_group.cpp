@@ -60,6 +60,10 @@ WorkerGroup::WorkerGroup(const GroupLaunch& launch, const std::atomic<bool>& sto
     if (launch.global_rank(local) == 0) {
       argv.push_back("--server");
       argv.push_back(launch.server);
+      if (!launch.tls_dir.empty()) {
+        argv.push_back("--tls-dir");
+        argv.push_back(launch.tls_dir.string());
+      }
     }
     ranks_.emplace_back(argv, launch.log_dir / (launch.site + ".rank" + rank + ".log"));
   }

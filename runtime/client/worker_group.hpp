@@ -49,6 +49,7 @@ struct GroupLaunch {
   int64_t generation = 0;                // restarts so far
   double progress_timeout_s = 600;       // <= 0: hangs are not detected
   std::string server;                    // host:port
+  std::filesystem::path tls_dir;         // this site's TLS folder; empty: plaintext
   std::filesystem::path log_dir;         // <site>.rank<global rank>.log
   std::filesystem::path work_dir;        // <site>/rank<global rank>/ beneath it
   // The trainer file the site's policy verified and its SHA-256, which each

@@ -33,7 +33,7 @@ int64_t now_ns() {
 }
 
 void* map_file(const std::filesystem::path& file, int flags, size_t size) {
-  const int fd = ::open(file.c_str(), flags | O_CLOEXEC, 0644);
+  const int fd = ::open(file.c_str(), flags | O_CLOEXEC, 0600);
   if (fd < 0)
     throw std::runtime_error("cannot open heartbeat file " + file.string() + ": " +
                              std::strerror(errno));

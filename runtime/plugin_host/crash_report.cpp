@@ -143,7 +143,7 @@ void install_plugin_crash_reports(const char* program) {
 }
 
 CrashReportFile::CrashReportFile(const std::filesystem::path& file)
-    : fd_(::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) {
+    : fd_(::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) {
   if (fd_ < 0)
     throw std::system_error(errno, std::generic_category(), "opening " + file.string());
   for (auto& slot : g_report_fds) {

@@ -53,7 +53,7 @@ host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job) {
 
 FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  const host::LoadedPlugin& aggregator, const ServerFiles& files,
-                                 ProgressDisplay& display)
+                                 ProgressDisplay& display, const std::optional<ServerTls>& tls)
     : log_(common::make_file_logger("server", files.log_file)),
       crash_reports_(files.log_file),
       services_(aggregator_callbacks(log_, kept_updates_, aggregator_figures_), nullptr),
@@ -70,9 +70,12 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                            : JobEventsTee{&reporter_}),
       controller_(controller_settings(job, files),
                   {aggregator_, models_, events_, kept_updates_, aggregator_figures_}),
-      service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype)),
-      rpc_(service_, job.server_host, job.server_port) {
-  log_->info("listening on {}", rpc_.address());
+      audit_(files.audit_file.empty() ? nullptr : std::make_unique<AuditLog>(files.audit_file)),
+      service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype),
+               {.require_identity = tls.has_value(), .audit = audit_.get()}),
+      rpc_(service_, job.server_host, job.server_port, server_credentials(tls, audit_.get())) {
+  log_->info("listening on {} ({})", rpc_.address(),
+             tls ? "mutual TLS: each site known by its certificate" : "plaintext");
 }
 
 }  // namespace flare::server

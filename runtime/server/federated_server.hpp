@@ -35,6 +35,8 @@ struct ServerFiles {
   std::filesystem::path log_file;      // the server's log
   // TensorBoard event files (job.use_tracking); empty: none written.
   std::filesystem::path tensorboard_dir;
+  // The audit trail (audit_log.hpp); empty: none written.
+  std::filesystem::path audit_file;
 };
 
 // Loads the job's aggregator plugin; throws host::PluginLoadError. Separate
@@ -43,10 +45,13 @@ host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job);
 
 class FederatedServer {
  public:
-  // Listens on job.server_host:job.server_port (port 0: a free one) at once.
-  // `display` (the program's terminal) is borrowed and must outlive the server.
+  // Listens on job.server_host:job.server_port (port 0: a free one) at once,
+  // with mutual TLS when `tls` is set (every request then checked against
+  // its caller's certificate). `display` (the program's terminal) is
+  // borrowed and must outlive the server.
   FederatedServer(const jobspec::JobSpec& job, const host::LoadedPlugin& aggregator,
-                  const ServerFiles& files, ProgressDisplay& display);
+                  const ServerFiles& files, ProgressDisplay& display,
+                  const std::optional<ServerTls>& tls = std::nullopt);
   FederatedServer(const FederatedServer&) = delete;
   FederatedServer& operator=(const FederatedServer&) = delete;
 
@@ -74,6 +79,7 @@ class FederatedServer {
   std::unique_ptr<TensorBoardReporter> tensorboard_;  // with tracking only
   JobEventsTee events_;  // the reporter, then TensorBoard
   Controller controller_;
+  std::unique_ptr<AuditLog> audit_;  // with files.audit_file only
   RpcService service_;
   RpcServer rpc_;  // last: it stops serving before anything it calls is destroyed
 };

@@ -23,12 +23,16 @@ constexpr std::chrono::milliseconds kTaskPoll{2000};
 // (a full disk), are answered ABORTED: the site leaves as at the end of a job
 // instead of failing, and only the server is blamed.
 template <class F>
-grpc::Status RpcService::answer(const char* call, const std::string& site, v1::Ack* ack,
-                                F&& body) {
+grpc::Status RpcService::answer(grpc::ServerContext* context, const char* call,
+                                const std::string& site, v1::Ack* ack, F&& body) {
   try {
     body();
     if (ack) ack->set_accepted(true);
     return grpc::Status::OK;
+  } catch (const RefusedPeer& e) {
+    // Before anything of the request was taken: it is not the caller's to make.
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        refused(context, call, site, e.what()));
   } catch (const JobEnded& e) {
     return grpc::Status(grpc::StatusCode::ABORTED, e.what());
   } catch (const host::PluginCallError& e) {
@@ -37,10 +41,10 @@ grpc::Status RpcService::answer(const char* call, const std::string& site, v1::A
     controller_.aggregator_failed(e);
     return grpc::Status(grpc::StatusCode::ABORTED, "the job has ended: the aggregator failed");
   } catch (const InvalidRequest& e) {
-    const std::string why = refused(call, site, e.what());
+    const std::string why = refused(context, call, site, e.what());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
   } catch (const RejectedRequest& e) {
-    const std::string why = refused(call, site, e.what());
+    const std::string why = refused(context, call, site, e.what());
     if (!ack) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why);
     ack->set_accepted(false);
     ack->set_message(why);
@@ -52,17 +56,48 @@ grpc::Status RpcService::answer(const char* call, const std::string& site, v1::A
   }
 }
 
-std::string RpcService::refused(const char* call, const std::string& site,
-                                const std::string& reason) const {
-  // The reason may quote what the request carried.
-  std::string why = common::printable(reason);
-  if (log_) log_->warn("refused {} from '{}': {}", call, common::printable(site), why);
+namespace {
+
+std::string identity_text(const std::optional<transport::PeerIdentity>& id) {
+  return id ? id->role + "/" + id->name : std::string(kUnauthenticated);
+}
+
+}  // namespace
+
+void RpcService::admit(grpc::ServerContext* context, const std::string& claimed_site) const {
+  const auto id = peer_identity(*context);
+  if (checks_.audit) checks_.audit->connection(context->peer(), identity_text(id));
+  if (!checks_.require_identity) return;
+  if (!id) throw RefusedPeer("the caller presented no verified identity");
+  if (id->role != "site")
+    throw RefusedPeer("the caller is " + transport::identity_uri(*id) + ", not a site");
+  if (id->name != claimed_site)
+    throw RefusedPeer("the caller is " + transport::identity_uri(*id) +
+                      ": it may not speak for site '" + claimed_site + "'");
+}
+
+std::string RpcService::refused(grpc::ServerContext* context, const char* call,
+                                const std::string& site, const std::string& reason) const {
+  // The reason may quote what the request carried; bounded, it fits the
+  // status trailer gRPC sends it in (a long one would be lost to the site).
+  auto bounded = [](const std::string& text, size_t most) {
+    std::string safe = common::printable(text);
+    return safe.size() > most ? safe.substr(0, most) + "..." : safe;
+  };
+  const std::string why = bounded(reason, 1024);
+  if (log_)
+    log_->warn("refused {} from '{}' at {}: {}", call, bounded(site, 256),
+               bounded(context->peer(), 256), why);
+  if (checks_.audit)
+    checks_.audit->request_refused(call, context->peer(), identity_text(peer_identity(*context)),
+                                   site, reason);
   return why;
 }
 
-grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterRequest* req,
+grpc::Status RpcService::Register(grpc::ServerContext* context, const v1::RegisterRequest* req,
                                   v1::RegisterReply* reply) {
-  return answer("Register", req->site(), nullptr, [&] {
+  return answer(context, "Register", req->site(), nullptr, [&] {
+    admit(context, req->site());
     const Registration registration = controller_.register_site(from_wire(*req));
     reply->set_num_rounds(registration.num_rounds);
     reply->set_generation(registration.generation);
@@ -70,10 +105,11 @@ grpc::Status RpcService::Register(grpc::ServerContext*, const v1::RegisterReques
   });
 }
 
-grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* req,
+grpc::Status RpcService::GetTask(grpc::ServerContext* context, const v1::TaskRequest* req,
                                  grpc::ServerWriter<v1::TaskPart>* writer) {
   Task task;
-  const auto status = answer("GetTask", req->site(), nullptr, [&] {
+  const auto status = answer(context, "GetTask", req->site(), nullptr, [&] {
+    admit(context, req->site());
     task = controller_.next_task(req->site(), req->generation(), kTaskPoll);
   });
   if (!status.ok()) return status;
@@ -101,14 +137,16 @@ grpc::Status RpcService::GetTask(grpc::ServerContext*, const v1::TaskRequest* re
 namespace {
 
 // Feeds the rest of an upload to `reader`; a malformed stream is the site's.
+// `digest` sees the tensors' bytes as they arrive (the audit's checksum).
 void read_tensors(grpc::ServerReader<v1::UploadPart>* stream, transport::ModelStreamReader& reader,
-                  const std::string& what) {
+                  const std::string& what, ReceivedDigest& digest) {
   v1::UploadPart part;
   try {
     while (stream->Read(&part)) {
       if (part.has_tensor()) {
         reader.tensor(part.tensor());
       } else if (part.has_data()) {
+        digest.add(part.data());
         reader.data(part.data());
       } else {
         throw transport::MalformedTensor(0, "a second header came in the middle of the tensors");
@@ -122,71 +160,97 @@ void read_tensors(grpc::ServerReader<v1::UploadPart>* stream, transport::ModelSt
 
 }  // namespace
 
-grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext*,
+grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext* context,
                                             grpc::ServerReader<v1::UploadPart>* stream,
                                             v1::Ack* ack) {
   v1::UploadPart first;
   std::string site;
-  return answer("SubmitInitialModel", site, ack, [&] {
+  return answer(context, "SubmitInitialModel", site, ack, [&] {
     if (!stream->Read(&first) || !first.has_initial())
       throw InvalidRequest("SubmitInitialModel did not start with its header");
     const auto& header = first.initial();
     site = header.site();
+    admit(context, site);
     transport::OwnedTensorsSink sink;
     transport::ModelStreamReader reader(sink, static_cast<size_t>(std::max(0, header.num_tensors())));
-    read_tensors(stream, reader, "initial model from " + common::printable(site));
+    ReceivedDigest digest;
+    read_tensors(stream, reader, "initial model from " + common::printable(site), digest);
     controller_.accept_initial_model(from_wire(header, std::move(sink.tensors())));
+    if (checks_.audit)
+      checks_.audit->model_accepted("initial_model", site, -1, digest.bytes(),
+                                    digest.sha256_hex());
   });
 }
 
-grpc::Status RpcService::SubmitUpdate(grpc::ServerContext*,
+grpc::Status RpcService::SubmitUpdate(grpc::ServerContext* context,
                                       grpc::ServerReader<v1::UploadPart>* stream, v1::Ack* ack) {
   v1::UploadPart first;
   std::string site;
-  return answer("SubmitUpdate", site, ack, [&] {
+  return answer(context, "SubmitUpdate", site, ack, [&] {
     if (!stream->Read(&first) || !first.has_update())
       throw InvalidRequest("SubmitUpdate did not start with its header");
     const auto& header = first.update();
     site = header.site();
+    admit(context, site);
     const size_t tensors = static_cast<size_t>(header.num_weights()) + header.num_aux();
     // Refused here, before a byte of it is read, if it does not fit the round.
     auto intake = controller_.open_update(from_wire(header));
     transport::ModelStreamReader reader(*intake, tensors);
-    read_tensors(stream, reader, intake->what());
+    ReceivedDigest digest;
+    read_tensors(stream, reader, intake->what(), digest);
     controller_.commit_update(*intake);
+    if (checks_.audit)
+      checks_.audit->model_accepted("update", site, header.round(), digest.bytes(),
+                                    digest.sha256_hex());
   });
 }
 
-grpc::Status RpcService::SubmitEvaluation(grpc::ServerContext*, const v1::Evaluation* e,
-                                          v1::Ack* ack) {
-  return answer("SubmitEvaluation", e->site(), ack,
-                [&] { controller_.accept_evaluation(from_wire(*e)); });
+grpc::Status RpcService::SubmitEvaluation(grpc::ServerContext* context,
+                                          const v1::Evaluation* e, v1::Ack* ack) {
+  return answer(context, "SubmitEvaluation", e->site(), ack, [&] {
+    admit(context, e->site());
+    controller_.accept_evaluation(from_wire(*e));
+  });
 }
 
-grpc::Status RpcService::ReportProgress(grpc::ServerContext*, const v1::Progress* p,
+grpc::Status RpcService::ReportProgress(grpc::ServerContext* context, const v1::Progress* p,
                                         v1::Ack* ack) {
-  return answer("ReportProgress", p->site(), ack, [&] { controller_.progress(from_wire(*p)); });
+  return answer(context, "ReportProgress", p->site(), ack, [&] {
+    admit(context, p->site());
+    controller_.progress(from_wire(*p));
+  });
 }
 
-grpc::Status RpcService::ReportMetrics(grpc::ServerContext*, const v1::MetricBatch* batch,
+grpc::Status RpcService::ReportMetrics(grpc::ServerContext* context,
+                                       const v1::MetricBatch* batch, v1::Ack* ack) {
+  return answer(context, "ReportMetrics", batch->site(), ack, [&] {
+    admit(context, batch->site());
+    controller_.site_metrics(from_wire(*batch));
+  });
+}
+
+grpc::Status RpcService::ReportFailure(grpc::ServerContext* context, const v1::Failure* f,
                                        v1::Ack* ack) {
-  return answer("ReportMetrics", batch->site(), ack,
-                [&] { controller_.site_metrics(from_wire(*batch)); });
+  return answer(context, "ReportFailure", f->site(), ack, [&] {
+    admit(context, f->site());
+    controller_.failure(from_wire(*f));
+  });
 }
 
-grpc::Status RpcService::ReportFailure(grpc::ServerContext*, const v1::Failure* f,
-                                       v1::Ack* ack) {
-  return answer("ReportFailure", f->site(), ack, [&] { controller_.failure(from_wire(*f)); });
+grpc::Status RpcService::RefuseJob(grpc::ServerContext* context, const v1::Refusal* r,
+                                   v1::Ack* ack) {
+  return answer(context, "RefuseJob", r->site(), ack, [&] {
+    admit(context, r->site());
+    controller_.site_refused(from_wire(*r));
+  });
 }
 
-grpc::Status RpcService::RefuseJob(grpc::ServerContext*, const v1::Refusal* r, v1::Ack* ack) {
-  return answer("RefuseJob", r->site(), ack, [&] { controller_.site_refused(from_wire(*r)); });
-}
-
-RpcServer::RpcServer(RpcService& service, const std::string& host, int port) : host_(host) {
+RpcServer::RpcServer(grpc::Service& service, const std::string& host, int port,
+                     std::shared_ptr<grpc::ServerCredentials> credentials)
+    : host_(host) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
-                           &port_);
+  builder.AddListeningPort(host + ":" + std::to_string(port),
+                           credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
   // A message is one part of a model or a small request.
   builder.SetMaxReceiveMessageSize(transport::kMaxMessageBytes);
   // Sites ping during long calls (a model upload sends the server nothing

@@ -11,7 +11,9 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "server/audit_log.hpp"
 #include "server/controller.hpp"
+#include "server/peer_admission.hpp"
 #include "server/rpc_conversion.hpp"
 #include "transport/flare.grpc.pb.h"
 
@@ -21,13 +23,25 @@ namespace flare::server {
 // is written part by part from the one shared GlobalModel, and an update is
 // checked and folded into the aggregate as its parts arrive (UpdateIntake),
 // so no request or reply ever holds a whole model.
+// Who may ask what: over mutual TLS a request that names a site is taken only
+// from that site's certificate (a party reports progress, failures and
+// updates for itself alone).
+struct CallerChecks {
+  bool require_identity = false;  // true with TLS: the claimed site must be the caller's
+  AuditLog* audit = nullptr;      // borrowed; may be null
+};
+
 class RpcService final : public transport::v1::FlareServer::Service {
  public:
   // `log` (may be null) gets a line per refused request. float32 tensors
   // travel both ways as `wire_encoding` (job: server.wire_dtype).
   explicit RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log = nullptr,
-                      transport::v1::WireEncoding wire_encoding = transport::v1::RAW)
-      : controller_(controller), log_(std::move(log)), wire_encoding_(wire_encoding) {}
+                      transport::v1::WireEncoding wire_encoding = transport::v1::RAW,
+                      CallerChecks checks = {})
+      : controller_(controller),
+        log_(std::move(log)),
+        wire_encoding_(wire_encoding),
+        checks_(checks) {}
 
   grpc::Status Register(grpc::ServerContext*, const transport::v1::RegisterRequest*,
                         transport::v1::RegisterReply*) override;
@@ -51,20 +65,28 @@ class RpcService final : public transport::v1::FlareServer::Service {
 
  private:
   template <class F>
-  grpc::Status answer(const char* call, const std::string& site, transport::v1::Ack* ack,
-                      F&& body);
+  grpc::Status answer(grpc::ServerContext* context, const char* call, const std::string& site,
+                      transport::v1::Ack* ack, F&& body);
+  // Throws RefusedPeer unless the caller may speak for `claimed_site`;
+  // audits the caller's first request.
+  void admit(grpc::ServerContext* context, const std::string& claimed_site) const;
   // The refusal's reason as the site is told it (printable), logged.
-  std::string refused(const char* call, const std::string& site, const std::string& reason) const;
+  std::string refused(grpc::ServerContext* context, const char* call, const std::string& site,
+                      const std::string& reason) const;
 
   Controller& controller_;
   std::shared_ptr<spdlog::logger> log_;
   transport::v1::WireEncoding wire_encoding_;
+  CallerChecks checks_;
 };
 
-// A listening gRPC server; `port` 0 picks a free one (see bound_port()).
+// A listening gRPC server of `service` (an RpcService); `port` 0 picks a free
+// one (see bound_port()). `credentials`: server_credentials()
+// (peer_admission.hpp); none: plaintext.
 class RpcServer {
  public:
-  RpcServer(RpcService& service, const std::string& host, int port);
+  RpcServer(grpc::Service& service, const std::string& host, int port,
+            std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   ~RpcServer();
   int bound_port() const { return port_; }
   std::string address() const { return host_ + ":" + std::to_string(port_); }

@@ -15,11 +15,11 @@ namespace flare::storage {
 // Streams content into a temp file beside `target`; commit() publishes it.
 // Destroyed without commit() (an exception on the way), it removes the temp
 // file and leaves `target` as it was. `mode` is the file's permission bits
-// from its creation on (0600 for a private key: never readable by others, not
-// even for a moment). Not thread-safe.
+// from its creation on: 0600 by default, as every file of a run is private
+// to its owner (a key is never readable by others, not even for a moment). Not thread-safe.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::filesystem::path target, unsigned mode = 0644);
+  explicit AtomicFile(std::filesystem::path target, unsigned mode = 0600);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -36,6 +36,6 @@ class AtomicFile {
 
 // Replaces `file` with `bytes` atomically; throws StorageError naming the file.
 void write_file_atomically(const std::filesystem::path& file, std::string_view bytes,
-                           unsigned mode = 0644);
+                           unsigned mode = 0600);
 
 }  // namespace flare::storage

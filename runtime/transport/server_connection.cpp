@@ -36,18 +36,23 @@ grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeou
 }
 
 ServerConnection::ServerConnection(const std::string& address, std::string site,
-                                   std::chrono::milliseconds answer_timeout)
+                                   std::chrono::milliseconds answer_timeout,
+                                   const std::optional<TlsSettings>& tls)
     : address_(address),
       site_(std::move(site)),
       answer_timeout_(answer_timeout),
-      channel_(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+      tls_(tls.has_value()),
+      channel_(grpc::CreateCustomChannel(address, channel_credentials(tls),
                                          channel_arguments(answer_timeout))),
       stub_(v1::FlareServer::NewStub(channel_)) {}
 
 void ServerConnection::wait_until_reachable(std::chrono::milliseconds timeout) {
   if (!channel_->WaitForConnected(std::chrono::system_clock::now() + timeout)) {
     throw TransportError("cannot reach the server at " + address_ + " within " +
-                         std::to_string(timeout.count()) + " ms");
+                         std::to_string(timeout.count()) + " ms" +
+                         (tls_ ? " (over mutual TLS: if it runs, it may have refused this "
+                                 "site's certificate, and its audit log says why)"
+                               : ""));
   }
 }
 

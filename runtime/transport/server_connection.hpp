@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "tensor/owned_tensor.hpp"
 #include "transport/flare.grpc.pb.h"
+#include "transport/tls_settings.hpp"
 
 namespace flare::transport {
 
@@ -50,8 +52,10 @@ struct ReceivedTask {
 
 class ServerConnection {
  public:
+  // Mutual TLS with `tls` (tls_settings.hpp); none: plaintext.
   ServerConnection(const std::string& address, std::string site,
-                   std::chrono::milliseconds answer_timeout = kDefaultAnswerTimeout);
+                   std::chrono::milliseconds answer_timeout = kDefaultAnswerTimeout,
+                   const std::optional<TlsSettings>& tls = std::nullopt);
 
   // Blocks until the server answers or `timeout` passes (then throws).
   void wait_until_reachable(std::chrono::milliseconds timeout);
@@ -102,6 +106,7 @@ class ServerConnection {
   int64_t generation_ = -1;
   v1::WireEncoding wire_encoding_ = v1::RAW;
   std::chrono::milliseconds answer_timeout_;
+  bool tls_;  // a refused certificate looks like an unreachable server: say so
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FlareServer::Stub> stub_;
 };

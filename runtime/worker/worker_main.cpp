@@ -17,6 +17,7 @@
 #include "plugin_host/crash_report.hpp"
 #include "plugin_host/host_services.hpp"
 #include "plugin_host/plugin_loader.hpp"
+#include "transport/tls_settings.hpp"
 #include "heartbeat/heartbeat.hpp"
 #include "collectives/process_group_collectives.hpp"
 #include "worker/device_probe.hpp"
@@ -36,6 +37,7 @@ struct WorkerArgs {
   int site_index = 0, num_sites = 1, rank = 0, world_size = 1, local_rank = 0;
   int local_world_size = 1, master_port = 0, threads = 1;
   std::string work_dir, heartbeat;
+  std::string tls_dir;  // the site's TLS folder; empty: plaintext
   int64_t generation = 0;
   std::string backend = "gloo";
   int cuda_device = -1;  // -1: this rank runs on the CPU
@@ -58,6 +60,7 @@ WorkerArgs parse(int argc, char** argv) {
     ("master-addr", po::value(&a.master_addr), "rendezvous host")
     ("master-port", po::value(&a.master_port)->required(), "rendezvous port")
     ("server", po::value(&a.server), "server address (rank 0)")
+    ("tls-dir", po::value(&a.tls_dir), "the site's ca.pem, cert.pem, key.pem (rank 0; none: plaintext)")
     ("threads", po::value(&a.threads), "intra-op threads")
     ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write")
     ("heartbeat", po::value(&a.heartbeat), "heartbeat file the supervisor watches")
@@ -156,7 +159,9 @@ int run_rank(int argc, char** argv) {
     std::unique_ptr<flare::transport::ServerConnection> server;
     if (args.rank == 0) {
       server = std::make_unique<flare::transport::ServerConnection>(
-          args.server, args.site, milliseconds_of(job.answer_timeout_s));
+          args.server, args.site, milliseconds_of(job.answer_timeout_s),
+          args.tls_dir.empty() ? std::nullopt
+                               : std::optional(flare::transport::load_tls_dir(args.tls_dir)));
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
       // Requests carry the generation the server handed out; --generation

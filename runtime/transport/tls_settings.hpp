@@ -1,0 +1,37 @@
+// Mutual TLS between the server and the sites: the project CA, and this
+// participant's certificate and key, all PEM. Every connection is verified
+// both ways against the CA; who the peer is comes from its certificate
+// (peer_identity.hpp), never from what a request claims.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+namespace flare::transport {
+
+struct TlsSettings {
+  std::string ca_pem;    // the project CA: the only issuer trusted
+  std::string cert_pem;  // this participant's certificate
+  std::string key_pem;   // and its private key
+};
+
+// The files of a TLS folder (flare-client/flare-worker --tls-dir): ca.pem,
+// cert.pem, key.pem.
+inline constexpr const char* kCaFile = "ca.pem";
+inline constexpr const char* kCertFile = "cert.pem";
+inline constexpr const char* kKeyFile = "key.pem";
+
+// Reads `dir`'s three files; throws std::runtime_error naming the file that
+// is missing or empty, or the key when others may read it.
+TlsSettings load_tls_dir(const std::filesystem::path& dir);
+
+// A site's side: mutual TLS when `tls` is set (the server must prove a
+// flare://server/ identity from the CA), plaintext otherwise.
+std::shared_ptr<grpc::ChannelCredentials> channel_credentials(
+    const std::optional<TlsSettings>& tls);
+
+}  // namespace flare::transport

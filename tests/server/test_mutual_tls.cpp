@@ -1,0 +1,289 @@
+// The server over mutual TLS on loopback, with certificates made here: a
+// request is taken only from the site its certificate names, a certificate
+// the project's CA did not issue, or an expired, revoked or denied one, never
+// reaches the service, and each refusal and accepted model is in the audit
+// trail (what it holds, and that its file is the owner's alone).
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <nlohmann/json.hpp>
+#include <openssl/sha.h>
+
+#include "controller_job.hpp"
+#include "server/audit_log.hpp"
+#include "server/peer_admission.hpp"
+#include "server/rpc_service.hpp"
+#include "transport/ephemeral_pki.hpp"
+#include "transport/server_connection.hpp"
+
+using namespace flare;
+namespace v1 = flare::transport::v1;
+using namespace std::chrono_literals;
+using transport::EphemeralCa;
+using transport::IssuedCertificate;
+
+namespace {
+
+// Two sites s1, s2 and a server, all from one CA; s3 is issued but denied,
+// s4 issued and then revoked.
+struct TlsJob : testing::ControllerJob {
+  TlsJob() : ControllerJob({"s1", "s2"}, 1) {}
+
+  EphemeralCa ca{"test CA"};
+  IssuedCertificate s1 = ca.issue({"site", "s1"});
+  IssuedCertificate s2 = ca.issue({"site", "s2"});
+  IssuedCertificate s3 = ca.issue({"site", "s3"});
+  IssuedCertificate s4 = ca.issue({"site", "s4"});
+  server::ServerTls tls{.tls = ca.settings_for(ca.issue({"server", "test-server"})),
+                        .crl_pem = ca.revocation_list({s4.serial}),
+                        .denied = {"s3"}};
+  std::filesystem::path audit_file = dir.path() / "audit.jsonl";
+  server::AuditLog audit{audit_file};
+  server::RpcService service{controller, nullptr, v1::RAW,
+                             {.require_identity = true, .audit = &audit}};
+  server::RpcServer rpc{service, "127.0.0.1", 0, server::server_credentials(tls, &audit)};
+
+  std::unique_ptr<transport::ServerConnection> connect(const std::string& site,
+                                                       const transport::TlsSettings& settings) {
+    return std::make_unique<transport::ServerConnection>(
+        rpc.address(), site, 5s, settings);
+  }
+  std::unique_ptr<v1::FlareServer::Stub> stub(const transport::TlsSettings& settings) {
+    return v1::FlareServer::NewStub(grpc::CreateCustomChannel(
+        rpc.address(), transport::channel_credentials(settings),
+        transport::channel_arguments(5s)));
+  }
+  std::vector<nlohmann::json> audit_lines(const std::string& event) const {
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(audit_file);
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j["event"] == event) lines.push_back(j);
+    }
+    return lines;
+  }
+};
+
+grpc::Status register_as(v1::FlareServer::Stub& stub, const std::string& site) {
+  v1::RegisterRequest request;
+  request.set_site(site);
+  request.set_world_size(1);
+  v1::RegisterReply reply;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 5s);
+  return stub.Register(&context, request, &reply);
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("a site's certificate speaks for that site alone, and each refusal is audited") {
+  TlsJob job;
+  auto stub = job.stub(job.ca.settings_for(job.s1));
+  REQUIRE(register_as(*stub, "s1").ok());
+
+  const auto forged = register_as(*stub, "s2");
+  CHECK(forged.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(contains(forged.error_message(), "flare://site/s1"));
+  CHECK(contains(forged.error_message(), "may not speak for site 's2'"));
+
+  // A failure, progress and an update for s2, each from s1's certificate.
+  v1::Failure failure;
+  failure.set_site("s2");
+  failure.set_cause("forged");
+  v1::Ack ack;
+  grpc::ClientContext failure_context;
+  CHECK(stub->ReportFailure(&failure_context, failure, &ack).error_code() ==
+        grpc::StatusCode::PERMISSION_DENIED);
+  v1::Progress progress;
+  progress.set_site("s2");
+  grpc::ClientContext progress_context;
+  CHECK(stub->ReportProgress(&progress_context, progress, &ack).error_code() ==
+        grpc::StatusCode::PERMISSION_DENIED);
+  grpc::ClientContext upload_context;
+  auto writer = stub->SubmitUpdate(&upload_context, &ack);
+  v1::UploadPart header;
+  header.mutable_update()->set_site("s2");
+  writer->Write(header);
+  writer->WritesDone();
+  CHECK(writer->Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
+
+  // The job is untouched: s2 registers with its own certificate.
+  CHECK(register_as(*job.stub(job.ca.settings_for(job.s2)), "s2").ok());
+
+  const auto refused = job.audit_lines("request_refused");
+  REQUIRE(refused.size() == 4);
+  for (const auto& line : refused) {
+    CHECK(line["identity"] == "site/s1");
+    CHECK(line["claimed_site"] == "s2");
+    CHECK(contains(line["peer"], "127.0.0.1"));
+  }
+  CHECK(refused[0]["call"] == "Register");
+  CHECK(refused[1]["call"] == "ReportFailure");
+  CHECK(refused[2]["call"] == "ReportProgress");
+  CHECK(refused[3]["call"] == "SubmitUpdate");
+  const auto connections = job.audit_lines("connection");
+  REQUIRE(connections.size() == 2);
+  CHECK(connections[0]["identity"] == "site/s1");
+  CHECK(connections[1]["identity"] == "site/s2");
+}
+
+TEST_CASE("certificates not issued, expired, revoked or denied fail the handshake, with the reason audited") {
+  TlsJob job;
+  EphemeralCa stranger("another CA");
+  const auto forged = stranger.issue({"site", "s1"});
+  struct Impostor {
+    std::string name;
+    transport::TlsSettings settings;
+    std::string reason;
+  };
+  const std::vector<Impostor> impostors{
+      // It trusts the project's CA (its certificate is public), but is not from it.
+      {"another CA", {job.ca.cert_pem(), forged.cert_pem, forged.key_pem},
+       "not issued by this project's CA"},
+      {"expired", job.ca.settings_for(job.ca.issue({"site", "s1"}, {.from = -48h, .until = -24h})),
+       "certificate has expired"},
+      {"revoked", job.ca.settings_for(job.s4), "certificate revoked"},
+      {"denied", job.ca.settings_for(job.s3), "flare://site/s3 is denied"},
+  };
+  for (const auto& impostor : impostors) {
+    CAPTURE(impostor.name);
+    const auto status = register_as(*job.stub(impostor.settings), "s1");
+    CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    const auto refused = job.audit_lines("handshake_refused");
+    REQUIRE(!refused.empty());
+    CHECK(contains(refused.back()["reason"], impostor.reason));
+  }
+  CHECK(job.audit_lines("handshake_refused").size() >= impostors.size());
+  // The site's own client says where to look.
+  CHECK_THROWS_WITH_AS(job.connect("s1", impostors[1].settings)->wait_until_reachable(1s),
+                       doctest::Contains("may have refused this site's certificate"),
+                       transport::TransportError);
+  // None reached the service.
+  CHECK(job.audit_lines("connection").empty());
+  CHECK(job.audit_lines("request_refused").empty());
+}
+
+TEST_CASE("a client without a certificate is not served") {
+  TlsJob job;
+  namespace x = grpc::experimental;
+  x::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(
+      std::make_shared<x::StaticDataCertificateProvider>(job.ca.cert_pem()));
+  options.watch_root_certs();
+  options.set_verify_server_certs(true);
+  options.set_certificate_verifier(std::make_shared<x::NoOpCertificateVerifier>());
+  options.set_check_call_host(false);
+  auto stub = v1::FlareServer::NewStub(grpc::CreateCustomChannel(
+      job.rpc.address(), x::TlsCredentials(options), transport::channel_arguments(5s)));
+  CHECK(register_as(*stub, "s1").error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(job.audit_lines("connection").empty());
+  const auto refused = job.audit_lines("handshake_refused");
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0]["reason"] == "no client certificate");
+  // Nor one speaking plaintext to the TLS port.
+  auto plain = v1::FlareServer::NewStub(grpc::CreateCustomChannel(
+      job.rpc.address(), grpc::InsecureChannelCredentials(), transport::channel_arguments(5s)));
+  CHECK(register_as(*plain, "s1").error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(job.audit_lines("connection").empty());
+}
+
+TEST_CASE("a site checks that it reached the project's server, not another participant") {
+  TlsJob job;
+  // A "server" holding a site's certificate from the same CA.
+  server::ServerTls posing{.tls = job.ca.settings_for(job.s2)};
+  server::RpcServer impostor{job.service, "127.0.0.1", 0,
+                             server::server_credentials(posing, nullptr)};
+  transport::ServerConnection site(impostor.address(), "s1", 5s, job.ca.settings_for(job.s1));
+  CHECK_THROWS_AS(site.register_site(1), transport::TransportError);
+  CHECK(job.audit_lines("connection").empty());
+}
+
+TEST_CASE("each accepted model is audited with its site, round, size and SHA-256") {
+  TlsJob job;
+  auto s1 = job.connect("s1", job.ca.settings_for(job.s1));
+  auto s2 = job.connect("s2", job.ca.settings_for(job.s2));
+  s1->register_site(1);
+  s2->register_site(1);
+  REQUIRE(s1->next_task().task.kind() == v1::Task::SEND_INITIAL_MODEL);
+  auto initial = testing::ControllerJob::weights(1.5f);
+  s1->submit_initial_model(tensor::views_of(initial));
+  for (auto* site : {s1.get(), s2.get()}) {
+    REQUIRE(site->next_task().task.kind() == v1::Task::TRAIN);
+    auto update = testing::ControllerJob::weights(site == s1.get() ? 2.0f : 4.0f);
+    v1::UpdateHeader header;
+    header.set_round(0);
+    header.set_num_samples(10);
+    site->submit_update(header, tensor::views_of(update), {});
+  }
+
+  auto sha256_of = [](float w) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(&w), sizeof(w), digest);
+    std::string hex;
+    for (unsigned char b : digest) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      hex += kHex[b >> 4];
+      hex += kHex[b & 15];
+    }
+    return hex;
+  };
+  const auto initial_lines = job.audit_lines("initial_model_accepted");
+  REQUIRE(initial_lines.size() == 1);
+  CHECK(initial_lines[0]["site"] == "s1");
+  CHECK(initial_lines[0]["sha256"] == sha256_of(1.5f));
+  const auto updates = job.audit_lines("update_accepted");
+  REQUIRE(updates.size() == 2);
+  CHECK(updates[0]["site"] == "s1");
+  CHECK(updates[0]["round"] == 0);
+  CHECK(updates[0]["bytes"] == sizeof(float));
+  CHECK(updates[0]["sha256"] == sha256_of(2.0f));
+  CHECK(updates[1]["site"] == "s2");
+  CHECK(updates[1]["sha256"] == sha256_of(4.0f));
+
+  struct stat st {};
+  REQUIRE(::stat(job.audit_file.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("text a remote party chose reaches the audit printable and bounded") {
+  TlsJob job;
+  auto stub = job.stub(job.ca.settings_for(job.s1));
+  REQUIRE(register_as(*stub, "\x1b[2J" + std::string(10000, 'x')).error_code() ==
+          grpc::StatusCode::PERMISSION_DENIED);
+  const auto refused = job.audit_lines("request_refused");
+  REQUIRE(refused.size() == 1);
+  const std::string claimed = refused[0]["claimed_site"];
+  CHECK(claimed.find('\x1b') == std::string::npos);
+  CHECK(claimed.starts_with("\\x1b[2J"));
+  CHECK(claimed.size() < 300);
+  const std::string reason = refused[0]["reason"];
+  CHECK(reason.find('\x1b') == std::string::npos);
+  CHECK(reason.size() < 300);
+}
+
+TEST_CASE("a TLS folder whose key others may read is refused, naming the file") {
+  testing::TempFolder dir;
+  EphemeralCa ca("test CA");
+  transport::write_tls_dir(dir.path() / "s1", ca.settings_for(ca.issue({"site", "s1"})));
+  struct stat st {};
+  REQUIRE(::stat((dir.path() / "s1" / "key.pem").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(transport::load_tls_dir(dir.path() / "s1").cert_pem.find("BEGIN CERTIFICATE") !=
+        std::string::npos);
+  std::filesystem::permissions(dir.path() / "s1" / "key.pem",
+                               std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  CHECK_THROWS_WITH_AS(transport::load_tls_dir(dir.path() / "s1"),
+                       doctest::Contains("key.pem may be read by others"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(transport::load_tls_dir(dir.path() / "missing"),
+                       doctest::Contains("missing/ca.pem"), std::runtime_error);
+}
