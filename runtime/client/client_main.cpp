@@ -139,16 +139,20 @@ std::string policy_verdict(const ClientArgs& args, const flare::jobspec::JobSpec
   }
 }
 
+// The site's certificate for every call to the server (--tls-dir), if given.
+std::optional<flare::transport::TlsSettings> site_tls(const flare::client::GroupLaunch& launch) {
+  if (launch.tls_dir.empty()) return std::nullopt;
+  return flare::transport::load_tls_dir(launch.tls_dir);
+}
+
 // Tells the server; false when it refused (the job is over) or is unreachable.
 bool report(const flare::client::GroupLaunch& launch, const flare::client::RankFailure& failure,
             int restarts_left, bool restarting, std::chrono::milliseconds answer_timeout,
             spdlog::logger& log) {
   try {
     // The failure names its generation itself: a supervisor does not register.
-    flare::transport::ServerConnection server(
-        launch.server, launch.site, answer_timeout,
-        launch.tls_dir.empty() ? std::nullopt
-                               : std::optional(flare::transport::load_tls_dir(launch.tls_dir)));
+    flare::transport::ServerConnection server(launch.server, launch.site, answer_timeout,
+                                              site_tls(launch));
     flare::transport::v1::Failure msg;
     msg.set_rank(failure.rank);
     msg.set_cause(failure.cause);
@@ -219,7 +223,8 @@ int main(int argc, char** argv) {
       log->error("refusing the job: {}", refusal);
       flare::transport::ServerConnection server(
           launch.server, launch.site,
-          std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000)));
+          std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000)),
+          site_tls(launch));
       server.wait_until_reachable(std::chrono::seconds(60));
       server.refuse_job(launch.node_rank, refusal);
       return 1;
