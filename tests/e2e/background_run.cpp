@@ -12,19 +12,6 @@ namespace flare::e2e {
 
 namespace fs = std::filesystem;
 
-std::vector<int> processes_with(const std::vector<std::string>& arguments) {
-  std::vector<int> pids;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string cmdline = command_line(entry.path());
-    bool all = !cmdline.empty();
-    for (const auto& a : arguments) all = all && cmdline.find(a) != std::string::npos;
-    if (all) pids.push_back(std::stoi(name));
-  }
-  return pids;
-}
-
 bool all_gone_within(const std::string& needle, double timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));

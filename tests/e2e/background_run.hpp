@@ -10,10 +10,6 @@
 
 namespace flare::e2e {
 
-// PIDs of live processes whose command line has every one of `arguments`
-// within its arguments (each one inside a single argument).
-std::vector<int> processes_with(const std::vector<std::string>& arguments);
-
 // Waits up to `timeout_s` until no live process's command line mentions
 // `needle`; false when one still does. Kills what is left either way, so a
 // failing test leaves nothing running.

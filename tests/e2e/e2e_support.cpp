@@ -98,15 +98,20 @@ nlohmann::json job_line(const fs::path& run) {
   return lines.size() == 1 ? lines.front() : nlohmann::json();
 }
 
-std::vector<int> processes_mentioning(const std::string& needle) {
+std::vector<int> processes_with(const std::vector<std::string>& arguments) {
   std::vector<int> pids;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (command_line(entry.path()).find(needle) != std::string::npos) pids.push_back(std::stoi(name));
+    const std::string cmdline = command_line(entry.path());
+    bool all = !cmdline.empty();
+    for (const auto& a : arguments) all = all && cmdline.find(a) != std::string::npos;
+    if (all) pids.push_back(std::stoi(name));
   }
   return pids;
 }
+
+std::vector<int> processes_mentioning(const std::string& needle) { return processes_with({needle}); }
 
 // With read(2), not a stream: a process that exits between the listing of
 // /proc and the read makes the read fail (ESRCH), which libstdc++'s filebuf

@@ -58,6 +58,10 @@ int failures_matching(const std::filesystem::path& run, const nlohmann::json& fi
 // The run's one "job" line, or null when it has none or several.
 nlohmann::json job_line(const std::filesystem::path& run);
 
+// PIDs of live processes whose command line has every one of `arguments`
+// within its arguments (each one inside a single argument).
+std::vector<int> processes_with(const std::vector<std::string>& arguments);
+
 // PIDs of live processes whose command line mentions `needle`.
 std::vector<int> processes_mentioning(const std::string& needle);
 
