@@ -53,7 +53,7 @@ ClientArgs parse(int argc, char** argv) {
     ("site", po::value(&a.site)->required(), "this site's name")
     ("server", po::value(&a.server)->required(), "server address host:port")
     ("tls-dir", po::value(&a.tls_dir),
-     "this site's ca.pem, cert.pem and key.pem: mutual TLS with the server (none: plaintext)")
+     "this site's ca.crt, participant.crt and participant.key (a startup folder): mutual TLS with the server (none: plaintext)")
     ("log-dir", po::value(&a.log_dir)->required(), "folder for the ranks' logs")
     ("work-dir", po::value(&a.work_dir)->required(), "folder for the ranks' files")
     ("threads", po::value(&a.threads), "intra-op threads per rank (0 = cores / ranks)")

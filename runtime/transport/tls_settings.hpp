@@ -19,11 +19,12 @@ struct TlsSettings {
   std::string key_pem;   // and its private key
 };
 
-// The files of a TLS folder (flare-client/flare-worker --tls-dir): ca.pem,
-// cert.pem, key.pem.
-inline constexpr const char* kCaFile = "ca.pem";
-inline constexpr const char* kCertFile = "cert.pem";
-inline constexpr const char* kKeyFile = "key.pem";
+// The files of a TLS folder (flare-client/flare-worker --tls-dir), named as
+// in a provisioned startup folder (identity/startup_kit.hpp), so a site's
+// startup folder is its TLS folder too.
+inline constexpr const char* kCaFile = "ca.crt";
+inline constexpr const char* kCertFile = "participant.crt";
+inline constexpr const char* kKeyFile = "participant.key";
 
 // Reads `dir`'s three files; throws std::runtime_error naming the file that
 // is missing or empty, or the key when others may read it.

@@ -60,7 +60,7 @@ WorkerArgs parse(int argc, char** argv) {
     ("master-addr", po::value(&a.master_addr), "rendezvous host")
     ("master-port", po::value(&a.master_port)->required(), "rendezvous port")
     ("server", po::value(&a.server), "server address (rank 0)")
-    ("tls-dir", po::value(&a.tls_dir), "the site's ca.pem, cert.pem, key.pem (rank 0; none: plaintext)")
+    ("tls-dir", po::value(&a.tls_dir), "the site's ca.crt, participant.crt, participant.key (rank 0; none: plaintext)")
     ("threads", po::value(&a.threads), "intra-op threads")
     ("work-dir", po::value(&a.work_dir)->required(), "folder this rank may write")
     ("heartbeat", po::value(&a.heartbeat), "heartbeat file the supervisor watches")

@@ -51,7 +51,7 @@ TEST_CASE("a run over mutual TLS audits each site's identity and every update it
                        {"site-1", 0}, {"site-1", 1}, {"site-2", 0}, {"site-2", 1}});
 
   CHECK(mode_of(run) == 0700);
-  CHECK(mode_of(run / "tls" / "site-1" / "key.pem") == 0600);
+  CHECK(mode_of(run / "tls" / "site-1" / "participant.key") == 0600);
   CHECK(mode_of(run / "logs" / "audit.jsonl") == 0600);
   CHECK(mode_of(run / "logs" / "server.log") == 0600);
   CHECK(mode_of(run / "logs" / "site-1.rank0.log") == 0600);

@@ -275,15 +275,15 @@ TEST_CASE("a TLS folder whose key others may read is refused, naming the file") 
   EphemeralCa ca("test CA");
   transport::write_tls_dir(dir.path() / "s1", ca.settings_for(ca.issue({"site", "s1"})));
   struct stat st {};
-  REQUIRE(::stat((dir.path() / "s1" / "key.pem").c_str(), &st) == 0);
+  REQUIRE(::stat((dir.path() / "s1" / "participant.key").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(transport::load_tls_dir(dir.path() / "s1").cert_pem.find("BEGIN CERTIFICATE") !=
         std::string::npos);
-  std::filesystem::permissions(dir.path() / "s1" / "key.pem",
+  std::filesystem::permissions(dir.path() / "s1" / "participant.key",
                                std::filesystem::perms::group_read,
                                std::filesystem::perm_options::add);
   CHECK_THROWS_WITH_AS(transport::load_tls_dir(dir.path() / "s1"),
-                       doctest::Contains("key.pem may be read by others"), std::runtime_error);
+                       doctest::Contains("participant.key may be read by others"), std::runtime_error);
   CHECK_THROWS_WITH_AS(transport::load_tls_dir(dir.path() / "missing"),
-                       doctest::Contains("missing/ca.pem"), std::runtime_error);
+                       doctest::Contains("missing/ca.crt"), std::runtime_error);
 }
