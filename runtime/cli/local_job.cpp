@@ -20,7 +20,6 @@
 #include "cli/run_workspace.hpp"
 #include "cli/site_processes.hpp"
 #include "plugin_host/plugin_loader.hpp"
-#include "report/report_page.hpp"
 #include "server/federated_server.hpp"
 
 namespace flare::cli {
@@ -146,16 +145,6 @@ void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& s
   }
 }
 
-// Writes the run's report.html and says where; the job's outcome never hangs
-// on it.
-std::string report_line(const RunWorkspace& ws) {
-  try {
-    return "report: " + report::write_run_report(ws.root()).string();
-  } catch (const std::exception& e) {
-    return "report: not written: " + std::string(e.what());
-  }
-}
-
 }  // namespace
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive,
@@ -189,14 +178,8 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   }
 
   RunIdentities identities(ws.tls_dir(), job.name);
-  server::FederatedServer server(job, plugins.aggregator,
-                                 {.models_dir = ws.models_dir(),
-                                  .metrics_file = ws.metrics_file(),
-                                  .log_file = ws.logs_dir() / "server.log",
-                                  .tensorboard_dir = job.use_tracking ? ws.tensorboard_dir()
-                                                                      : std::filesystem::path(),
-                                  .audit_file = ws.audit_file()},
-                                 display, identities.server_tls());
+  server::FederatedServer server(job, plugins.aggregator, server_files(ws, job), display,
+                                 identities.server_tls());
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 
@@ -228,7 +211,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                       server.log().warn("{}", line);
                     });
   display.summary(server.figures());
-  out << "\nworkspace: " << ws.root().string() << "\n" << report_line(ws) << "\n";
+  out << "\nworkspace: " << ws.root().string() << "\n" << write_report(ws) << "\n";
   if (!outcome.success) {
     // The reason may quote a plugin's own text.
     out << "\nflare-run: the job failed: "

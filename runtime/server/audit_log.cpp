@@ -108,6 +108,18 @@ void AuditLog::model_accepted(std::string_view what, const std::string& site, in
   write(e.dump());
 }
 
+void AuditLog::admin_action(std::string_view action, const std::string& peer,
+                            const std::string& identity, const std::string& job_id,
+                            const std::string& detail) {
+  auto e = event(action);
+  e["peer"] = remote(peer);
+  e["identity"] = remote(identity);
+  e["job"] = remote(job_id);
+  if (!detail.empty()) e["detail"] = remote(detail);
+  std::lock_guard lock(mutex_);
+  write(e.dump());
+}
+
 struct ReceivedDigest::State {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ~State() { EVP_MD_CTX_free(ctx); }

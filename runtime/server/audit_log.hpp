@@ -36,6 +36,10 @@ class AuditLog {
   // `what`: "update" or "initial_model"; round -1 for an initial model.
   void model_accepted(std::string_view what, const std::string& site, int64_t round,
                       uint64_t bytes, const std::string& sha256);
+  // An admin's request that was carried out (the long-running server's
+  // "job_submitted", "job_aborted", "model_downloaded", ...).
+  void admin_action(std::string_view action, const std::string& peer, const std::string& identity,
+                    const std::string& job_id, const std::string& detail);
 
  private:
   void write(const std::string& line);

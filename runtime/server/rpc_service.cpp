@@ -247,6 +247,10 @@ grpc::Status RpcService::RefuseJob(grpc::ServerContext* context, const v1::Refus
 
 RpcServer::RpcServer(grpc::Service& service, const std::string& host, int port,
                      std::shared_ptr<grpc::ServerCredentials> credentials)
+    : RpcServer(std::vector<grpc::Service*>{&service}, host, port, std::move(credentials)) {}
+
+RpcServer::RpcServer(const std::vector<grpc::Service*>& services, const std::string& host,
+                     int port, std::shared_ptr<grpc::ServerCredentials> credentials)
     : host_(host) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(port),
@@ -258,7 +262,7 @@ RpcServer::RpcServer(grpc::Service& service, const std::string& host, int port,
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
       static_cast<int>(std::chrono::milliseconds(transport::kMinKeepaliveInterval).count() / 2));
-  builder.RegisterService(&service);
+  for (auto* service : services) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));

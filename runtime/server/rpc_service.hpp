@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -86,6 +87,10 @@ class RpcService final : public transport::v1::FlareServer::Service {
 class RpcServer {
  public:
   RpcServer(grpc::Service& service, const std::string& host, int port,
+            std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+  // Several services on one port (the long-running server's job desk and
+  // admin service), each borrowed.
+  RpcServer(const std::vector<grpc::Service*>& services, const std::string& host, int port,
             std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
   ~RpcServer();
   int bound_port() const { return port_; }
