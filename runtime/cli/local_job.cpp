@@ -98,8 +98,7 @@ void check_site_policies(const jobspec::JobSpec& job,
     if (std::none_of(job.sites.begin(), job.sites.end(),
                      [&](const auto& s) { return s.name == site; }))
       throw InputError("--site-policy " + site + "=" + file.string() + ": expected a site of " +
-                       "the job (site-1 .. site-" + std::to_string(job.sites.size()) +
-                       "), found '" + site + "'");
+                       "the job (" + jobspec::site_list(job) + "), found '" + site + "'");
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec))
       throw InputError("--site-policy " + site + "=" + file.string() +

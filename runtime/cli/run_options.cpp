@@ -33,7 +33,7 @@ po::options_description visible_options() {
   options.add_options()
       ("help,h", "show this help and exit")
       ("version", "show the version and exit")
-      ("n_clients", po::value<int>()->value_name("N"), "number of sites (clients.count)")
+      ("n_clients", po::value<int>()->value_name("N"), "number of sites (clients.count; a job with clients.names has one per name)")
       ("num_rounds", po::value<int>()->value_name("R"), "federated rounds (job.num_rounds)")
       ("use_tracking", po::bool_switch(), "write TensorBoard event files (job.use_tracking)")
       ("export_config", po::value<std::string>()->value_name("DIR"),

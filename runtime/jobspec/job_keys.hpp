@@ -13,7 +13,9 @@ inline constexpr std::array<std::string_view, 7> kTopTables = {
 inline constexpr std::array<std::string_view, 7> kJobKeys = {
     "name", "num_rounds", "min_clients", "seed", "workspace", "use_tracking", "plugin_path"};
 // [clients] holds these and every worker-group key (worker_group_keys.hpp).
-inline constexpr std::array<std::string_view, 2> kClientsOwnKeys = {"count", "oversubscribe"};
+// `names`: the sites as the deployment names them; else site-1 .. site-<count>.
+inline constexpr std::array<std::string_view, 3> kClientsOwnKeys = {"count", "names",
+                                                                    "oversubscribe"};
 inline constexpr std::array<std::string_view, 3> kDataKeys = {"dir", "split", "alpha"};
 // [trainer] and [aggregator]; `config` is a table of the plugin's own keys.
 // `version` is a requirement on the plugin's version ("1.2.0", ">=1.2, <2").

@@ -33,7 +33,7 @@ struct PluginRef {
 // Devices are only named here; devices::plan_devices resolves "auto" against
 // the machine a group starts on.
 struct SiteSpec {
-  std::string name;                       // "site-1" .. "site-N"; empty in site_defaults
+  std::string name;                       // clients.names, else "site-1" .. "site-N"; empty in site_defaults
   int devices = 1;                        // ranks per node; 0 when devices = "auto"
   std::vector<int> device_ids;            // CUDA ids of devices = [..], one per rank
   bool devices_auto = false;              // devices = "auto": decided on the node at start
@@ -64,7 +64,8 @@ struct JobSpec {
   // [clients]: the worker group every site starts from; [sites.<name>]
   // overrides it key by key. Its name is empty.
   SiteSpec site_defaults{.name = {}, .devices = 2};
-  std::vector<SiteSpec> sites;     // one per client, in order
+  // One per client, in order: the order decides each site's data shard.
+  std::vector<SiteSpec> sites;
   std::filesystem::path data_dir;  // data.dir: every job names its data
   // How the training data is split across sites (trainers read it through
   // flare/data_split.hpp): "iid" or "dirichlet", label-skewed by data.alpha.
@@ -129,6 +130,14 @@ JobSpec load_job_text(std::string_view text, const std::filesystem::path& file,
 // "trainer.config" (a table of the plugin's own keys, which the plugin checks).
 // docs/job-spec.md documents exactly these (a test compares the two).
 std::vector<std::string> accepted_keys();
+
+// "site-1" .. "site-<count>": the sites of a job without [clients] names.
+std::vector<std::string> default_site_names(int count);
+// Whether the job's sites are those (no clients.names, or that very list).
+bool has_default_site_names(const JobSpec& spec);
+// The job's sites for a message: "site-1 to site-3", or the first few
+// names: "hospital-a, hospital-b".
+std::string site_list(const JobSpec& spec);
 
 // The resolved job as a TOML document that load_job reads back to the same job.
 std::string to_toml(const JobSpec& spec);

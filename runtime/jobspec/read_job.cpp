@@ -1,6 +1,7 @@
 #include "read_job.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "toml_json.hpp"
 #include "toml_text.hpp"
 #include "worker_group_keys.hpp"
+#include "identity/identity.hpp"
 #include "policy/version_requirement.hpp"
 
 namespace flare::jobspec {
@@ -24,26 +26,64 @@ bool is_name(std::string_view text) {
 
 int to_int(int64_t value) { return static_cast<int>(value); }  // ranges checked on read
 
+// [clients] names: the sites as the deployment names them (the name each
+// site's certificate carries), in order: the order decides each site's data
+// shard. Valid as identity accepts a site's name, since it becomes one.
+std::optional<std::vector<std::string>> read_site_names(const TableReader& clients) {
+  const toml::node* node = clients.find("names");
+  if (!node) return std::nullopt;
+  const std::string key = clients.key_path("names");
+  const auto* array = node->as_array();
+  if (!array || array->empty() || array->size() > static_cast<size_t>(kClientCountRange.max))
+    clients.fail("names",
+                 "an array of 1 to " + std::to_string(kClientCountRange.max) + " site names",
+                 array ? std::to_string(array->size()) + " names" : describe(*node));
+  std::vector<std::string> names;
+  std::unordered_map<std::string, std::size_t> index_of;
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::node& item = *array->get(i);
+    const std::string item_key = key + "[" + std::to_string(i) + "]";
+    const auto name = item.value_exact<std::string>();
+    if (!name) clients.fail_at(item, item_key, "a site name (a string)", describe(item));
+    if (const std::string problem = identity::name_problem(identity::Role::site, *name);
+        !problem.empty())
+      clients.fail_at(item, item_key, "a site name (" + problem + ")", describe(item));
+    if (const auto [first, added] = index_of.emplace(*name, i); !added)
+      clients.fail_at(item, item_key, "a name no other site has",
+                      describe(item) + ", already " + key + "[" + std::to_string(first->second) + "]");
+    names.push_back(*name);
+  }
+  return names;
+}
+
+// After the worker group: every site starts from it, by name.
 void read_clients(const TableReader& top, JobSpec& spec) {
-  const auto clients = top.table("clients");
-  if (!clients) return;
-  std::vector<std::string_view> known(kClientsOwnKeys.begin(), kClientsOwnKeys.end());
-  known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
-  clients->allow_only(known);
-  spec.n_clients = to_int(clients->integer("count", kClientCountRange).value_or(spec.n_clients));
-  spec.oversubscribe = clients->boolean("oversubscribe").value_or(spec.oversubscribe);
-  read_worker_group(*clients, spec.site_defaults);
+  std::optional<std::vector<std::string>> names;
+  if (const auto clients = top.table("clients")) {
+    std::vector<std::string_view> known(kClientsOwnKeys.begin(), kClientsOwnKeys.end());
+    known.insert(known.end(), kWorkerGroupKeys.begin(), kWorkerGroupKeys.end());
+    clients->allow_only(known);
+    const auto count = clients->integer("count", kClientCountRange);
+    names = read_site_names(*clients);
+    if (names && count && *count != static_cast<int64_t>(names->size()))
+      clients->fail("count",
+                    std::to_string(names->size()) + ", the number of names in " +
+                        clients->key_path("names") + " (one site per name)",
+                    describe(*clients->find("count")));
+    spec.n_clients = names ? static_cast<int>(names->size()) : to_int(count.value_or(spec.n_clients));
+    spec.oversubscribe = clients->boolean("oversubscribe").value_or(spec.oversubscribe);
+    read_worker_group(*clients, spec.site_defaults);
+  }
+  for (std::string& name : names ? *names : default_site_names(spec.n_clients)) {
+    spec.sites.push_back(spec.site_defaults);
+    spec.sites.back().name = std::move(name);
+  }
 }
 
 void read_sites(const TableReader& top, JobSpec& spec) {
-  for (int i = 1; i <= spec.n_clients; ++i) {
-    spec.sites.push_back(spec.site_defaults);
-    spec.sites.back().name = "site-" + std::to_string(i);
-  }
   const auto sites = top.table("sites");
   if (!sites) return;
-  const std::string known =
-      "a site of this job (site-1 to site-" + std::to_string(spec.n_clients) + ")";
+  const std::string known = "a site of this job (" + site_list(spec) + ")";
   // By name, not by a search per key: an exported job names every site, and
   // up to 100000 searches of 100000 sites took seconds (found by the fuzzer).
   std::unordered_map<std::string_view, SiteSpec*> by_name;
@@ -147,6 +187,30 @@ void read_server(const TableReader& top, JobSpec& spec) {
 }
 
 }  // namespace
+
+std::vector<std::string> default_site_names(int count) {
+  std::vector<std::string> names;
+  for (int i = 1; i <= count; ++i) names.push_back("site-" + std::to_string(i));
+  return names;
+}
+
+bool has_default_site_names(const JobSpec& spec) {
+  for (std::size_t i = 0; i < spec.sites.size(); ++i)
+    if (spec.sites[i].name != "site-" + std::to_string(i + 1)) return false;
+  return true;
+}
+
+std::string site_list(const JobSpec& spec) {
+  if (has_default_site_names(spec))
+    return "site-1 to site-" + std::to_string(spec.n_clients);
+  constexpr std::size_t kShown = 5;  // of up to 100000
+  std::string out;
+  for (std::size_t i = 0; i < std::min(kShown, spec.sites.size()); ++i)
+    out.append(i ? ", " : "").append(spec.sites[i].name);
+  if (spec.sites.size() > kShown)
+    out += ", ... (" + std::to_string(spec.sites.size()) + " in all)";
+  return out;
+}
 
 std::vector<std::string> accepted_keys() {
   std::vector<std::string> keys;

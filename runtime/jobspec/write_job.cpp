@@ -53,6 +53,12 @@ std::string to_toml(const JobSpec& spec) {
 
   out += "\n[clients]\n";
   out += line("count", std::to_string(spec.n_clients));
+  if (!has_default_site_names(spec)) {
+    std::string names = "[";
+    for (const SiteSpec& site : spec.sites)
+      names.append(names.size() > 1 ? ", " : "").append(toml_string(site.name));
+    out += line("names", names + "]");
+  }
   out += line("oversubscribe", spec.oversubscribe ? "true" : "false");
   out += worker_group_toml(spec.site_defaults);
   for (const SiteSpec& site : spec.sites)
