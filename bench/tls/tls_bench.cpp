@@ -7,15 +7,16 @@
 //   flare-bench-tls [ROUNDS=2000] [MODEL_MIB=1024] [REPEATS=3]
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
 
+#include "identity/certificate_authority.hpp"
 #include "server/audit_log.hpp"
 #include "server/peer_admission.hpp"
 #include "server/rpc_service.hpp"
-#include "transport/ephemeral_pki.hpp"
 #include "transport/model_stream.hpp"
 #include "transport/server_connection.hpp"
 
@@ -115,12 +116,18 @@ int main(int argc, char** argv) {
   const size_t model_mib = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;
   const int repeats = argc > 3 ? std::atoi(argv[3]) : 3;
 
-  transport::EphemeralCa ca("bench CA");
-  server::ServerTls tls{.tls = ca.settings_for(ca.issue({"server", "bench"}))};
+  const auto validity = identity::validity_from(std::time(nullptr) - 60, 1);
+  const auto ca = identity::CertificateAuthority::create("bench", validity);
+  auto settings_for = [&](identity::Role role, const std::string& name) {
+    auto issued = ca.issue({{role, name}, "", validity});
+    return transport::TlsSettings{ca.certificate_pem(), issued.certificate_pem,
+                                  issued.private_key_pem};
+  };
+  server::ServerTls tls{.tls = settings_for(identity::Role::server, "localhost")};
   Mode plain{"plaintext", nullptr, {std::nullopt, std::nullopt}};
   Mode mutual{"mutual TLS", server::server_credentials(tls, nullptr), {}};
   for (int s = 1; s <= 2; ++s)
-    mutual.sites.push_back(ca.settings_for(ca.issue({"site", "site-" + std::to_string(s)})));
+    mutual.sites.push_back(settings_for(identity::Role::site, "site-" + std::to_string(s)));
 
   ModelServer tiny(model_of(16, 1));
   std::vector<double> plain_round, tls_round;

@@ -141,8 +141,11 @@ PeerCheck PeerVerifier::check(std::string_view certificate, std::optional<Role> 
   }
   std::string who = identity_uri(*identity);
   const auto& denied = anchors_->denied;
-  if (std::find(denied.begin(), denied.end(), identity->name) != denied.end()) {
-    return {Refusal::revoked, who + " is a denied participant (server config)", identity};
+  const bool is_denied = std::any_of(denied.begin(), denied.end(), [&](const std::string& entry) {
+    return entry == identity->name || entry == who;
+  });
+  if (is_denied) {
+    return {Refusal::revoked, who + " is denied by the server's configuration", identity};
   }
   if (expected && identity->role != *expected) {
     return {Refusal::wrong_role,

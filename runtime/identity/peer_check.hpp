@@ -38,7 +38,8 @@ struct PeerCheck {
 class PeerVerifier {
  public:
   // `revocation_list_pem` empty: no CRL check. `denied` names participants
-  // refused whatever their certificate says (the server's local config).
+  // refused whatever their certificate says (the server's local config): a
+  // name ("site-3") or an identity URI ("flare://site/site-3").
   explicit PeerVerifier(std::string_view ca_certificate_pem,
                         std::string_view revocation_list_pem = {},
                         std::vector<std::string> denied = {});

@@ -76,9 +76,11 @@ void AuditLog::connection(const std::string& peer, const std::string& identity) 
   write(e.dump());
 }
 
-void AuditLog::handshake_refused(const std::string& subject, const std::string& reason) {
+void AuditLog::handshake_refused(const std::string& certificate, std::string_view refusal,
+                                 const std::string& reason) {
   auto e = event("handshake_refused");
-  e["certificate"] = remote(subject);
+  e["certificate"] = remote(certificate);
+  e["refusal"] = refusal;
   e["reason"] = remote(reason);
   std::lock_guard lock(mutex_);
   write(e.dump());

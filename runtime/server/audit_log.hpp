@@ -30,7 +30,11 @@ class AuditLog {
 
   // The first request from `peer` (gRPC's "ipv4:127.0.0.1:5000"): once per address.
   void connection(const std::string& peer, const std::string& identity);
-  void handshake_refused(const std::string& subject, const std::string& reason);
+  // `certificate`: the identity it claims (or its CN); `refusal`: the kind
+  // (identity::refusal_name: "expired", "revoked", "other_ca", ..., or
+  // "no_certificate"); `reason`: in words.
+  void handshake_refused(const std::string& certificate, std::string_view refusal,
+                         const std::string& reason);
   void request_refused(std::string_view call, const std::string& peer, const std::string& identity,
                        const std::string& claimed_site, const std::string& reason);
   // `what`: "update" or "initial_model"; round -1 for an initial model.

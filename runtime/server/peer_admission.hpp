@@ -1,8 +1,9 @@
 // Who may talk to the server, and as whom. Over mutual TLS a participant
 // must present a certificate the project CA issued, valid now, not revoked
-// (the CA's revocation list) and not denied by the server's configuration;
-// what it then claims in a request (a site name) must be its certificate's
-// identity. Every refusal is told in the audit trail with its reason.
+// (the CA's revocation list) and not denied by the server's configuration
+// (identity::PeerVerifier checks all four); what it then claims in a request
+// (a site name) must be its certificate's identity. Every refusal is told in
+// the audit trail with its reason.
 #pragma once
 
 #include <memory>
@@ -13,8 +14,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "identity/identity.hpp"
+#include "identity/startup_kit.hpp"
 #include "server/audit_log.hpp"
-#include "transport/peer_identity.hpp"
 #include "transport/tls_settings.hpp"
 
 namespace flare::server {
@@ -27,15 +29,21 @@ struct ServerTls {
   std::vector<std::string> denied;
 };
 
+// The server's TLS from its provisioned startup folder (identity::
+// load_startup_kit): its certificate and key, the CA, crl.pem when present
+// and local.toml's denied_participants. Throws identity::IdentityError when
+// the kit is not a server's.
+ServerTls server_tls_from_kit(const identity::StartupKit& kit);
+
 // Mutual TLS with the checks above, or plaintext when `tls` is unset. The
 // handshake of a refused certificate fails; `audit` (may be null, borrowed)
-// gets why.
+// gets why. Throws identity::IdentityError when the CA or the CRL is unusable.
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::optional<ServerTls>& tls,
                                                             AuditLog* audit);
 
-// The caller's identity as its verified certificate gives it: the flare://
-// SAN URI, else the CN taken as a site's name; none on a plaintext port.
-std::optional<transport::PeerIdentity> peer_identity(const grpc::ServerContext& context);
+// The caller's identity as its verified certificate's flare:// URI gives it;
+// none on a plaintext port.
+std::optional<identity::Identity> peer_identity(const grpc::ServerContext& context);
 
 // A request whose caller may not make it (another site's name, no identity).
 class RefusedPeer : public std::runtime_error {

@@ -58,8 +58,9 @@ grpc::Status RpcService::answer(grpc::ServerContext* context, const char* call,
 
 namespace {
 
-std::string identity_text(const std::optional<transport::PeerIdentity>& id) {
-  return id ? id->role + "/" + id->name : std::string(kUnauthenticated);
+std::string identity_text(const std::optional<identity::Identity>& id) {
+  return id ? std::string(identity::role_name(id->role)) + "/" + id->name
+            : std::string(kUnauthenticated);
 }
 
 }  // namespace
@@ -69,10 +70,10 @@ void RpcService::admit(grpc::ServerContext* context, const std::string& claimed_
   if (checks_.audit) checks_.audit->connection(context->peer(), identity_text(id));
   if (!checks_.require_identity) return;
   if (!id) throw RefusedPeer("the caller presented no verified identity");
-  if (id->role != "site")
-    throw RefusedPeer("the caller is " + transport::identity_uri(*id) + ", not a site");
+  if (id->role != identity::Role::site)
+    throw RefusedPeer("the caller is " + identity::identity_uri(*id) + ", not a site");
   if (id->name != claimed_site)
-    throw RefusedPeer("the caller is " + transport::identity_uri(*id) +
+    throw RefusedPeer("the caller is " + identity::identity_uri(*id) +
                       ": it may not speak for site '" + claimed_site + "'");
 }
 

@@ -1,5 +1,9 @@
 #include "transport/tls_settings.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -8,7 +12,7 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include "transport/peer_identity.hpp"
+#include "identity/identity.hpp"
 
 namespace flare::transport {
 
@@ -32,8 +36,8 @@ class ServerIdentityVerifier final : public grpc::experimental::ExternalCertific
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
     for (const auto& uri : request->uri_names()) {
-      const auto id = parse_identity_uri(std::string_view(uri.data(), uri.size()));
-      if (id && id->role == "server") {
+      const auto id = identity::parse_identity_uri(std::string_view(uri.data(), uri.size()));
+      if (id && id->role == identity::Role::server) {
         *sync_status = grpc::Status::OK;
         return true;
       }
@@ -45,7 +49,28 @@ class ServerIdentityVerifier final : public grpc::experimental::ExternalCertific
   void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
 };
 
+void write_private(const std::filesystem::path& file, const std::string& text, mode_t mode) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("TLS: cannot write " + file.string());
+  ::fchmod(fd, mode);  // an existing file keeps its mode through open()
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("TLS: cannot write " + file.string());
+}
+
 }  // namespace
+
+void write_tls_dir(const std::filesystem::path& dir, const TlsSettings& settings) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  write_private(dir / kCaFile, settings.ca_pem, 0644);
+  write_private(dir / kCertFile, settings.cert_pem, 0644);
+  write_private(dir / kKeyFile, settings.key_pem, 0600);
+}
+
+TlsSettings tls_settings_from_kit(const identity::StartupKit& kit) {
+  return {kit.ca_certificate_pem, kit.certificate_pem, kit.private_key_pem};
+}
 
 TlsSettings load_tls_dir(const std::filesystem::path& dir) {
   const auto key = dir / kKeyFile;

@@ -1,7 +1,8 @@
 // Mutual TLS between the server and the sites: the project CA, and this
 // participant's certificate and key, all PEM. Every connection is verified
 // both ways against the CA; who the peer is comes from its certificate
-// (peer_identity.hpp), never from what a request claims.
+// (its flare:// identity, identity/identity.hpp), never from what a request
+// claims.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,8 @@
 #include <string>
 
 #include <grpcpp/grpcpp.h>
+
+#include "identity/startup_kit.hpp"
 
 namespace flare::transport {
 
@@ -29,6 +32,14 @@ inline constexpr const char* kKeyFile = "participant.key";
 // Reads `dir`'s three files; throws std::runtime_error naming the file that
 // is missing or empty, or the key when others may read it.
 TlsSettings load_tls_dir(const std::filesystem::path& dir);
+
+// Writes `settings` as a TLS folder: the folder and the key owner-only.
+void write_tls_dir(const std::filesystem::path& dir, const TlsSettings& settings);
+
+// A participant's TLS from its provisioned startup folder (identity::
+// load_startup_kit, which has checked it): a site's or an admin's programs
+// connect with their own certificate.
+TlsSettings tls_settings_from_kit(const identity::StartupKit& kit);
 
 // A site's side: mutual TLS when `tls` is set (the server must prove a
 // flare://server/ identity from the CA), plaintext otherwise.

@@ -92,6 +92,9 @@ TEST_CASE("a denied participant is refused as revoked whatever its certificate")
   auto check = verifier.check(federation.issue(Role::site, "site-2"));
   CHECK(check.refusal == Refusal::revoked);
   CHECK(check.reason.find("denied") != std::string::npos);
+  PeerVerifier by_uri(federation.ca.certificate_pem(), {}, {"flare://site/site-2"});
+  CHECK(by_uri.check(federation.issue(Role::site, "site-2")).refusal == Refusal::revoked);
+  CHECK(by_uri.check(federation.issue(Role::site, "site-1")).accepted());
 }
 
 TEST_CASE("a revocation list signed by another CA is not taken") {

@@ -7,77 +7,61 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
-
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <nlohmann/json.hpp>
 #include <openssl/sha.h>
 
-#include "controller_job.hpp"
-#include "server/audit_log.hpp"
-#include "server/peer_admission.hpp"
-#include "server/rpc_service.hpp"
-#include "transport/ephemeral_pki.hpp"
-#include "transport/server_connection.hpp"
+#include "identity/certificate_authority.hpp"
+#include "tls_served_job.hpp"
 
 using namespace flare;
 namespace v1 = flare::transport::v1;
 using namespace std::chrono_literals;
-using transport::EphemeralCa;
-using transport::IssuedCertificate;
+using identity::Role;
 
 namespace {
 
+const std::time_t kNow = std::time(nullptr);
+constexpr std::time_t kDay = 24 * 3600;
+
+// A project's CA (provisioning's), issuing a participant's TLS settings.
+struct TestCa {
+  explicit TestCa(const std::string& project)
+      : ca(identity::CertificateAuthority::create(project, identity::validity_from(kNow - 10 * kDay, 30))) {}
+  transport::TlsSettings issue(Role role, const std::string& name,
+                               identity::Validity validity = identity::validity_from(kNow - 60, 7)) const {
+    auto issued = ca.issue({{role, name}, "", validity});
+    return {ca.certificate_pem(), issued.certificate_pem, issued.private_key_pem};
+  }
+  std::string revocation_list(const std::vector<std::string>& certificates) const {
+    std::vector<identity::RevokedCertificate> revoked;
+    for (const auto& pem : certificates) revoked.push_back({identity::certificate_serial_hex(pem), kNow});
+    return ca.revocation_list_pem(revoked, kNow);
+  }
+  identity::CertificateAuthority ca;
+};
+
 // Two sites s1, s2 and a server, all from one CA; s3 is issued but denied,
 // s4 issued and then revoked.
-struct TlsJob : testing::ControllerJob {
-  TlsJob() : ControllerJob({"s1", "s2"}, 1) {}
+struct TlsJob : testing::TlsServedJob {
+  TlsJob() : TlsServedJob({"s1", "s2"}) { serve(tls); }
 
-  EphemeralCa ca{"test CA"};
-  IssuedCertificate s1 = ca.issue({"site", "s1"});
-  IssuedCertificate s2 = ca.issue({"site", "s2"});
-  IssuedCertificate s3 = ca.issue({"site", "s3"});
-  IssuedCertificate s4 = ca.issue({"site", "s4"});
-  server::ServerTls tls{.tls = ca.settings_for(ca.issue({"server", "test-server"})),
-                        .crl_pem = ca.revocation_list({s4.serial}),
+  TestCa ca{"test"};
+  transport::TlsSettings s1 = ca.issue(Role::site, "s1");
+  transport::TlsSettings s2 = ca.issue(Role::site, "s2");
+  transport::TlsSettings s3 = ca.issue(Role::site, "s3");
+  transport::TlsSettings s4 = ca.issue(Role::site, "s4");
+  server::ServerTls tls{.tls = ca.issue(Role::server, "test-server"),
+                        .crl_pem = ca.revocation_list({s4.cert_pem}),
                         .denied = {"s3"}};
-  std::filesystem::path audit_file = dir.path() / "audit.jsonl";
-  server::AuditLog audit{audit_file};
-  server::RpcService service{controller, nullptr, v1::RAW,
-                             {.require_identity = true, .audit = &audit}};
-  server::RpcServer rpc{service, "127.0.0.1", 0, server::server_credentials(tls, &audit)};
 
   std::unique_ptr<transport::ServerConnection> connect(const std::string& site,
                                                        const transport::TlsSettings& settings) {
-    return std::make_unique<transport::ServerConnection>(
-        rpc.address(), site, 5s, settings);
-  }
-  std::unique_ptr<v1::FlareServer::Stub> stub(const transport::TlsSettings& settings) {
-    return v1::FlareServer::NewStub(grpc::CreateCustomChannel(
-        rpc.address(), transport::channel_credentials(settings),
-        transport::channel_arguments(5s)));
-  }
-  std::vector<nlohmann::json> audit_lines(const std::string& event) const {
-    std::vector<nlohmann::json> lines;
-    std::ifstream in(audit_file);
-    for (std::string line; std::getline(in, line);) {
-      auto j = nlohmann::json::parse(line);
-      if (j["event"] == event) lines.push_back(j);
-    }
-    return lines;
+    return std::make_unique<transport::ServerConnection>(rpc->address(), site, 5s, settings);
   }
 };
 
-grpc::Status register_as(v1::FlareServer::Stub& stub, const std::string& site) {
-  v1::RegisterRequest request;
-  request.set_site(site);
-  request.set_world_size(1);
-  v1::RegisterReply reply;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 5s);
-  return stub.Register(&context, request, &reply);
-}
+using testing::register_as;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -87,7 +71,7 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST_CASE("a site's certificate speaks for that site alone, and each refusal is audited") {
   TlsJob job;
-  auto stub = job.stub(job.ca.settings_for(job.s1));
+  auto stub = job.stub(job.s1);
   REQUIRE(register_as(*stub, "s1").ok());
 
   const auto forged = register_as(*stub, "s2");
@@ -117,7 +101,7 @@ TEST_CASE("a site's certificate speaks for that site alone, and each refusal is 
   CHECK(writer->Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
 
   // The job is untouched: s2 registers with its own certificate.
-  CHECK(register_as(*job.stub(job.ca.settings_for(job.s2)), "s2").ok());
+  CHECK(register_as(*job.stub(job.s2), "s2").ok());
 
   const auto refused = job.audit_lines("request_refused");
   REQUIRE(refused.size() == 4);
@@ -138,21 +122,22 @@ TEST_CASE("a site's certificate speaks for that site alone, and each refusal is 
 
 TEST_CASE("certificates not issued, expired, revoked or denied fail the handshake, with the reason audited") {
   TlsJob job;
-  EphemeralCa stranger("another CA");
-  const auto forged = stranger.issue({"site", "s1"});
+  // Same project name, another key.
+  auto forged = TestCa("test").issue(Role::site, "s1");
+  // It trusts the project's CA (its certificate is public), but is not from it.
+  forged.ca_pem = job.s1.ca_pem;
   struct Impostor {
     std::string name;
     transport::TlsSettings settings;
+    std::string refusal;
     std::string reason;
   };
   const std::vector<Impostor> impostors{
-      // It trusts the project's CA (its certificate is public), but is not from it.
-      {"another CA", {job.ca.cert_pem(), forged.cert_pem, forged.key_pem},
-       "not issued by this project's CA"},
-      {"expired", job.ca.settings_for(job.ca.issue({"site", "s1"}, {.from = -48h, .until = -24h})),
-       "certificate has expired"},
-      {"revoked", job.ca.settings_for(job.s4), "certificate revoked"},
-      {"denied", job.ca.settings_for(job.s3), "flare://site/s3 is denied"},
+      {"another CA", forged, "other_ca", "not by this project's CA"},
+      {"expired", job.ca.issue(Role::site, "s1", {kNow - 2 * kDay, kNow - kDay}), "expired",
+       "expired at"},
+      {"revoked", job.s4, "revoked", "on the CA's revocation list"},
+      {"denied", job.s3, "revoked", "flare://site/s3 is denied by the server's configuration"},
   };
   for (const auto& impostor : impostors) {
     CAPTURE(impostor.name);
@@ -160,6 +145,7 @@ TEST_CASE("certificates not issued, expired, revoked or denied fail the handshak
     CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
     const auto refused = job.audit_lines("handshake_refused");
     REQUIRE(!refused.empty());
+    CHECK(refused.back()["refusal"] == impostor.refusal);
     CHECK(contains(refused.back()["reason"], impostor.reason));
   }
   CHECK(job.audit_lines("handshake_refused").size() >= impostors.size());
@@ -177,21 +163,22 @@ TEST_CASE("a client without a certificate is not served") {
   namespace x = grpc::experimental;
   x::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(
-      std::make_shared<x::StaticDataCertificateProvider>(job.ca.cert_pem()));
+      std::make_shared<x::StaticDataCertificateProvider>(job.s1.ca_pem));
   options.watch_root_certs();
   options.set_verify_server_certs(true);
   options.set_certificate_verifier(std::make_shared<x::NoOpCertificateVerifier>());
   options.set_check_call_host(false);
   auto stub = v1::FlareServer::NewStub(grpc::CreateCustomChannel(
-      job.rpc.address(), x::TlsCredentials(options), transport::channel_arguments(5s)));
+      job.rpc->address(), x::TlsCredentials(options), transport::channel_arguments(5s)));
   CHECK(register_as(*stub, "s1").error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(job.audit_lines("connection").empty());
   const auto refused = job.audit_lines("handshake_refused");
   REQUIRE(refused.size() == 1);
   CHECK(refused[0]["reason"] == "no client certificate");
+  CHECK(refused[0]["refusal"] == "no_certificate");
   // Nor one speaking plaintext to the TLS port.
   auto plain = v1::FlareServer::NewStub(grpc::CreateCustomChannel(
-      job.rpc.address(), grpc::InsecureChannelCredentials(), transport::channel_arguments(5s)));
+      job.rpc->address(), grpc::InsecureChannelCredentials(), transport::channel_arguments(5s)));
   CHECK(register_as(*plain, "s1").error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(job.audit_lines("connection").empty());
 }
@@ -199,18 +186,18 @@ TEST_CASE("a client without a certificate is not served") {
 TEST_CASE("a site checks that it reached the project's server, not another participant") {
   TlsJob job;
   // A "server" holding a site's certificate from the same CA.
-  server::ServerTls posing{.tls = job.ca.settings_for(job.s2)};
+  server::ServerTls posing{.tls = job.s2};
   server::RpcServer impostor{job.service, "127.0.0.1", 0,
                              server::server_credentials(posing, nullptr)};
-  transport::ServerConnection site(impostor.address(), "s1", 5s, job.ca.settings_for(job.s1));
+  transport::ServerConnection site(impostor.address(), "s1", 5s, job.s1);
   CHECK_THROWS_AS(site.register_site(1), transport::TransportError);
   CHECK(job.audit_lines("connection").empty());
 }
 
 TEST_CASE("each accepted model is audited with its site, round, size and SHA-256") {
   TlsJob job;
-  auto s1 = job.connect("s1", job.ca.settings_for(job.s1));
-  auto s2 = job.connect("s2", job.ca.settings_for(job.s2));
+  auto s1 = job.connect("s1", job.s1);
+  auto s2 = job.connect("s2", job.s2);
   s1->register_site(1);
   s2->register_site(1);
   REQUIRE(s1->next_task().task.kind() == v1::Task::SEND_INITIAL_MODEL);
@@ -256,7 +243,7 @@ TEST_CASE("each accepted model is audited with its site, round, size and SHA-256
 
 TEST_CASE("text a remote party chose reaches the audit printable and bounded") {
   TlsJob job;
-  auto stub = job.stub(job.ca.settings_for(job.s1));
+  auto stub = job.stub(job.s1);
   REQUIRE(register_as(*stub, "\x1b[2J" + std::string(10000, 'x')).error_code() ==
           grpc::StatusCode::PERMISSION_DENIED);
   const auto refused = job.audit_lines("request_refused");
@@ -272,8 +259,7 @@ TEST_CASE("text a remote party chose reaches the audit printable and bounded") {
 
 TEST_CASE("a TLS folder whose key others may read is refused, naming the file") {
   testing::TempFolder dir;
-  EphemeralCa ca("test CA");
-  transport::write_tls_dir(dir.path() / "s1", ca.settings_for(ca.issue({"site", "s1"})));
+  transport::write_tls_dir(dir.path() / "s1", TestCa("test").issue(Role::site, "s1"));
   struct stat st {};
   REQUIRE(::stat((dir.path() / "s1" / "participant.key").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
