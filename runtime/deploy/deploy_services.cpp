@@ -21,10 +21,6 @@ struct Refused {
   std::string reason;
 };
 
-std::string identity_text(const std::optional<transport::PeerIdentity>& id) {
-  return id ? id->role + "/" + id->name : std::string(server::kUnauthenticated);
-}
-
 grpc::Status denied(const Refused& r) {
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, r.reason);
 }
@@ -58,10 +54,10 @@ grpc::Status stream_file(const std::filesystem::path& file, const std::string& n
 grpc::Status JobDeskService::NextJob(grpc::ServerContext* context, const v1::JobPoll* poll,
                                      v1::JobOffer* offer) {
   const auto id = server::peer_identity(*context);
-  if (audit_) audit_->connection(context->peer(), identity_text(id));
+  if (audit_) audit_->connection(context->peer(), server::identity_text(id));
   std::string why;
-  if (!id || id->role != "site")
-    why = "only a site may ask for jobs; the caller is " + identity_text(id);
+  if (!id || id->role != identity::Role::site)
+    why = "only a site may ask for jobs; the caller is " + server::identity_text(id);
   else if (std::find(settings_.project_sites.begin(), settings_.project_sites.end(), id->name) ==
            settings_.project_sites.end())
     why = "site '" + id->name + "' is not a site of this project";
@@ -69,7 +65,7 @@ grpc::Status JobDeskService::NextJob(grpc::ServerContext* context, const v1::Job
     why = "node rank " + std::to_string(poll->node_rank()) + " is out of range";
   if (!why.empty()) {
     if (audit_)
-      audit_->request_refused("NextJob", context->peer(), identity_text(id), id ? id->name : "",
+      audit_->request_refused("NextJob", context->peer(), server::identity_text(id), id ? id->name : "",
                               why);
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
   }
@@ -85,11 +81,11 @@ grpc::Status JobDeskService::NextJob(grpc::ServerContext* context, const v1::Job
 AdminService::Caller AdminService::authorize(grpc::ServerContext* context, const char* call,
                                              Action action, const JobRecord* job) const {
   const auto id = server::peer_identity(*context);
-  if (audit_) audit_->connection(context->peer(), identity_text(id));
+  if (audit_) audit_->connection(context->peer(), server::identity_text(id));
   std::string why;
   Caller caller;
-  if (!id || id->role != "admin") {
-    why = "only an admin may call " + std::string(call) + "; the caller is " + identity_text(id);
+  if (!id || id->role != identity::Role::admin) {
+    why = "only an admin may call " + std::string(call) + "; the caller is " + server::identity_text(id);
   } else if (!settings_.admin_roles.count(id->name)) {
     why = "'" + id->name + "' is not an admin of this project (the server's local.toml)";
   } else {
@@ -104,7 +100,7 @@ AdminService::Caller AdminService::authorize(grpc::ServerContext* context, const
   }
   if (!why.empty()) {
     if (audit_)
-      audit_->request_refused(call, context->peer(), identity_text(id), job ? job->id : "", why);
+      audit_->request_refused(call, context->peer(), server::identity_text(id), job ? job->id : "", why);
     throw Refused{why};
   }
   return caller;

@@ -10,7 +10,6 @@
 
 #include "cli/run_workspace.hpp"
 #include "deploy/job_folder.hpp"
-#include "deploy/server_identity.hpp"
 #include "identity/startup_kit.hpp"
 #include "server/federated_server.hpp"
 
@@ -49,7 +48,7 @@ int run_job_process(const JobProcessArgs& args) {
     const auto ws = cli::RunWorkspace::in_folder(folder.root());
     server::ProgressDisplay display(std::cout, false, job.num_rounds);
     server::FederatedServer server(job, aggregator, cli::server_files(ws, job), display,
-                                   server_tls_of(identity::load_startup_kit(args.startup)));
+                                   server::server_tls_from_kit(identity::load_startup_kit(args.startup)));
     std::cout << "job server of " << folder.root().filename().string() << " listening on "
               << server.address() << std::endl;
     bool aborted = false;

@@ -80,14 +80,19 @@ void JobRunner::ask_to_abort(const std::string& id, Running& job, const std::str
   } catch (const std::exception& e) {
     log_.warn("{}: the abort's reason was not written ({}); aborting without it", id, e.what());
   }
+  job.abort_reason = reason;
   job.process.signal(SIGTERM);
 }
 
 void JobRunner::record_end(const std::string& id, Running& job,
                            const common::ExitStatus& status) {
-  (void)job;
   const auto outcome = read_outcome(JobFolder(settings_.jobs_dir / id));
-  if (outcome) {
+  if (!outcome && !job.abort_reason.empty()) {
+    // Stopped before it could record anything (e.g. still starting): the
+    // abort is what ended it.
+    table_.ended(id, JobState::aborted, job.abort_reason);
+    log_.info("{} aborted before its server recorded an outcome ({})", id, status.describe());
+  } else if (outcome) {
     table_.ended(id, outcome->state, outcome->failure);
     log_.info("{} {}{}", id, state_name(outcome->state),
               outcome->failure.empty() ? "" : ": " + outcome->failure);

@@ -46,6 +46,7 @@ class JobRunner {
   struct Running {
     common::ChildProcess process;
     int port = 0;
+    std::string abort_reason;  // asked to abort: why
   };
   std::optional<int> free_port() const;
   void start(const JobRecord& job, int port);

@@ -17,7 +17,6 @@
 #include "deploy/job_folder.hpp"
 #include "deploy/job_process.hpp"
 #include "deploy/job_runner.hpp"
-#include "deploy/server_identity.hpp"
 #include "identity/startup_kit.hpp"
 #include "plugin_host/crash_report.hpp"
 #include "server/rpc_service.hpp"
@@ -117,7 +116,7 @@ int serve(const ServerArgs& args) {
                             .server = side},
                            *log);
   server::RpcServer rpc({&desk, &admin}, args.listen, kit.config.server_port,
-                        server::server_credentials(deploy::server_tls_of(kit), &audit));
+                        server::server_credentials(server::server_tls_from_kit(kit), &audit));
   const std::string ready = "flare-server: project '" + kit.config.project + "', listening on " +
                             rpc.address() + " (mutual TLS), jobs on ports " +
                             std::to_string(first_port) + "-" + std::to_string(last_port) +

@@ -95,4 +95,9 @@ std::optional<identity::Identity> peer_identity(const grpc::ServerContext& conte
   return std::nullopt;
 }
 
+std::string identity_text(const std::optional<identity::Identity>& id) {
+  return id ? std::string(identity::role_name(id->role)) + "/" + id->name
+            : std::string(kUnauthenticated);
+}
+
 }  // namespace flare::server

@@ -45,6 +45,9 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const std::optional<
 // none on a plaintext port.
 std::optional<identity::Identity> peer_identity(const grpc::ServerContext& context);
 
+// The caller as the audit names it: "site/site-1", or "unauthenticated".
+std::string identity_text(const std::optional<identity::Identity>& id);
+
 // A request whose caller may not make it (another site's name, no identity).
 class RefusedPeer : public std::runtime_error {
  public:

@@ -58,10 +58,6 @@ grpc::Status RpcService::answer(grpc::ServerContext* context, const char* call,
 
 namespace {
 
-std::string identity_text(const std::optional<identity::Identity>& id) {
-  return id ? std::string(identity::role_name(id->role)) + "/" + id->name
-            : std::string(kUnauthenticated);
-}
 
 }  // namespace
 

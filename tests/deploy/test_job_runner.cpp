@@ -18,16 +18,19 @@ using namespace std::chrono_literals;
 namespace {
 
 // Records its arguments; then, as $FAKE_JOB says: "finish" writes a finished
-// outcome, "crash" exits 3 with none, "wait" waits for SIGTERM and writes an
-// aborted outcome with the reason the runner left.
+// outcome, "crash" exits 3 with none, "crash-on-term" dies of SIGTERM with
+// none, "wait" waits for SIGTERM and writes an aborted outcome with the
+// reason the runner left.
 constexpr const char* kFakeJobServer = R"sh(#!/bin/sh
 dir="$2"
 echo "$@" > "$dir/argv"
 case "$(cat "$dir/behaviour")" in
   finish) echo '{"state": "finished", "failure": ""}' > "$dir/outcome.json" ;;
   crash) exit 3 ;;
+  crash-on-term) while true; do sleep 0.05; done ;;
   wait)
-    trap 'printf "{\"state\": \"aborted\", \"failure\": \"%s\"}" "$(cat "$dir/abort_reason.txt")" > "$dir/outcome.json"; exit 1' TERM
+    trap 'printf "{\"state\": \"aborted\", \"failure\": \"%s (recorded)\"}" "$(cat "$dir/abort_reason.txt")" > "$dir/outcome.json"; exit 1' TERM
+    touch "$dir/ready"
     while true; do sleep 0.05; done ;;
 esac
 )sh";
@@ -67,6 +70,15 @@ struct Runner {
     table.poll("a", 0, {}, 0ms);  // site a is online and idle
     return job.id;
   }
+  // Ticks until the stand-in of job `id` has set up its SIGTERM trap (bounded).
+  bool started(const std::string& id) {
+    for (int i = 0; i < 200; ++i) {
+      runner->tick();
+      if (std::filesystem::exists(dir.path() / "jobs" / id / "ready")) return true;
+      std::this_thread::sleep_for(25ms);
+    }
+    return false;
+  }
   // Ticks until the job has ended (bounded).
   deploy::JobRecord run_until_ended(const std::string& id) {
     for (int i = 0; i < 200 && !table.find(id)->ended(); ++i) {
@@ -105,8 +117,19 @@ TEST_CASE("a job process that dies without an outcome is recorded failed, naming
 TEST_CASE("an admin's abort reaches the job process with its reason") {
   Runner r;
   const auto id = r.queue("wait");
-  r.runner->tick();
+  REQUIRE(r.started(id));
   REQUIRE(r.table.find(id)->state == deploy::JobState::running);
+  std::string why;
+  REQUIRE(r.table.request_abort(id, "aborted by admin boss@org.com", why));
+  const auto job = r.run_until_ended(id);
+  CHECK(job.state == deploy::JobState::aborted);
+  CHECK(job.failure == "aborted by admin boss@org.com (recorded)");  // the job's own outcome
+}
+
+TEST_CASE("a job process stopped before it recorded anything still reads as aborted") {
+  Runner r;
+  const auto id = r.queue("crash-on-term");
+  r.runner->tick();
   std::string why;
   REQUIRE(r.table.request_abort(id, "aborted by admin boss@org.com", why));
   const auto job = r.run_until_ended(id);
@@ -117,10 +140,10 @@ TEST_CASE("an admin's abort reaches the job process with its reason") {
 TEST_CASE("stopping the server aborts every running job and reaps it") {
   Runner r;
   const auto id = r.queue("wait");
-  r.runner->tick();
+  REQUIRE(r.started(id));
   REQUIRE(r.runner->running() == 1);
   r.runner->stop_all("the server is stopping", 5s);
   CHECK(r.runner->running() == 0);
   CHECK(r.table.find(id)->state == deploy::JobState::aborted);
-  CHECK(r.table.find(id)->failure == "the server is stopping");
+  CHECK(r.table.find(id)->failure == "the server is stopping (recorded)");
 }
