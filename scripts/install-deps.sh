@@ -17,6 +17,8 @@ packages=(
   python3-numpy                                   # the test that reads a model file from Python
   chromium-headless-shell python3-pil             # the test that renders report.html to a PNG
   clang-14 libclang-rt-14-dev llvm-14             # libFuzzer (fuzz/), its runtime, llvm-symbolizer
+  slurm-wlm                                       # the test that submits deploy/slurm's site script
+  systemd                                         # systemd-analyze: the test that verifies deploy/systemd/
 )
 
 missing=()
