@@ -141,6 +141,9 @@ class Daemon {
       if (g_stop) break;
       if (!status.ok()) {
         sleep_unless_stopped(outage_.failed(status));
+        // A fresh channel per try: gRPC's own reconnect state after an outage
+        // (its backoff, a half-torn connection) can keep a returned server unreached.
+        stub_ = v1::JobDesk::NewStub(deploy_client::deploy_channel(kit_));
         continue;
       }
       outage_.answered();
