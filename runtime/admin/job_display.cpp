@@ -54,8 +54,9 @@ std::string job_table(const std::vector<deploy::v1::JobSummary>& jobs) {
 std::string job_details(const deploy::v1::JobSummary& job) {
   std::string out;
   const auto field = [&out](const std::string& name, const std::string& value) {
-    out += name + ":" + std::string(14 - std::min<std::size_t>(13, name.size()), ' ') + value +
-           "\n";
+    constexpr std::size_t kValueColumn = 14;  // the longest name, "waiting for: ", fits
+    out += name + ":" + std::string(kValueColumn - 1 - std::min(kValueColumn - 2, name.size()), ' ') +
+           value + "\n";
   };
   field("job", common::printable(job.job_id()));
   field("name", common::printable(job.name()));

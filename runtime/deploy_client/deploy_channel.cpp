@@ -43,7 +43,8 @@ identity::StartupKit load_kit_for(const std::filesystem::path& folder, identity:
                              e.what());
   }
   if (kit.identity().role != role)
-    throw StartupFolderError(std::string(program) + " needs the startup folder of a " +
+    throw StartupFolderError(std::string(program) + " needs the startup folder of " +
+                             (role == identity::Role::admin ? "an " : "a ") +
                              std::string(identity::role_name(role)) + "; " + folder.string() +
                              " holds " + identity::identity_uri(kit.identity()) + "'s");
   return kit;
