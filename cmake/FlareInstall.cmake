@@ -14,6 +14,7 @@ set(FLARE_SDK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/FlareSDK)
 install(TARGETS flare-run flare-client flare-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS flare-provision RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # P/bin/flare-provision
 install(TARGETS flare-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS flare-admin RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # P/bin/flare-admin
 # The worker's faster library order (cmake/FlareLookupOrder.cmake) names
 # system libraries by absolute path: still right on this machine.
 if(NOT FLARE_SANITIZE)

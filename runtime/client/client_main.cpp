@@ -2,7 +2,9 @@
 // the job against the site's policy (--policy; a refusal goes to the server
 // and nothing starts), starts the node's worker ranks (one flare-worker per
 // device), watches them, reports a failed or hung rank to the server, and
-// restarts the group while the job's restart policy allows.
+// restarts the group while the job's restart policy allows. With --startup
+// DIR it is instead the site's long-running daemon (site_daemon/), which
+// starts this per-job mode for each job the server offers.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "common/logging.hpp"
 #include "common/lookup_order.hpp"
 #include "jobspec/job_spec.hpp"
+#include "site_daemon/site_daemon.hpp"
 #include "transport/server_connection.hpp"
 #include "transport/tls_settings.hpp"
 
@@ -200,6 +203,9 @@ int print_policy_entry(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]).starts_with("--hash-plugin"))
     return print_policy_entry(argc, argv);
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]).starts_with("--startup"))
+      return flare::site_daemon::run_site_daemon(argc, argv);
   flare::common::exit_when_parent_dies();
   umask(077);  // the site's logs, work files and models are its owner's alone
   ClientArgs args;
