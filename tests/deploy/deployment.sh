@@ -18,24 +18,33 @@ server_audit() { echo "$(server_workspace)/logs/audit.jsonl"; }
 job_audit() { echo "$(server_workspace)/jobs/$1/logs/audit.jsonl"; }
 jsonl_has() { "$python" "$root/tests/deploy/jsonl_has.py" "$@"; }
 
-# How the server sees HOST's connections (gRPC's peer text): on loopback
-# every host connects from 127.0.0.1, whatever address it dials.
+# The address the server sees HOST's connections from: on loopback every host
+# connects from 127.0.0.1, whatever 127.x address it dials.
+peer_address_of() {
+  if [[ $network_mode == netns ]]; then echo "${host_address[$1]}"; else echo 127.0.0.1; fi
+}
+# As a pattern of gRPC's peer text (ipv4:ADDRESS:PORT).
 peer_pattern_of() {
-  if [[ $network_mode == netns ]]; then
-    echo "^ipv4:${host_address[$1]//./\\.}:[0-9]+\$"
-  else
-    echo '^ipv4:127\.0\.0\.1:[0-9]+$'
-  fi
+  local address
+  address=$(peer_address_of "$1")
+  echo "^ipv4:${address//./\\.}:[0-9]+\$"
 }
 
-# admin ARGS...: flare-admin on the admin host with the admin's startup folder,
-# bounded; its output in $admin_out, its exit status in $admin_status.
-admin() {
+# admin ARGS...: flare-admin on the admin host with the admin's startup folder.
+admin() { admin_with "$(startup_of admin)" "$@"; }
+
+# admin_with STARTUP ARGS...: flare-admin with that startup folder, bounded;
+# $admin_out: its stdout, $admin_said: stdout and stderr (for messages),
+# $admin_status: its exit status.
+admin_with() {
+  local folder=$1
+  shift
   admin_status=0
-  admin_out=$(on admin timeout 180 "$bin/flare-admin" --startup "$(startup_of admin)" "$@" 2>&1) ||
-    admin_status=$?
-  echo "flare-admin $*: exit $admin_status" >> "$work/logs/admin.log"
-  echo "$admin_out" >> "$work/logs/admin.log"
+  admin_out=$(on admin timeout 180 "$bin/flare-admin" --startup "$folder" "$@" \
+                2> "$work/admin.stderr") || admin_status=$?
+  admin_said="$admin_out $(cat "$work/admin.stderr")"
+  printf 'flare-admin --startup %s %s: exit %s\n%s\n' "$folder" "$*" "$admin_status" \
+    "$admin_said" >> "$work/logs/admin.log"
 }
 
 # write_job FILE ROUNDS: the seed job (jobs/cifar10.toml), small: ROUNDS
@@ -86,20 +95,20 @@ start_sites() {
 submit_job() {
   admin submit "$@"
   if [[ ${2:-} == --wait ]]; then
-    ((admin_status == 0)) || fail "flare-admin submit --wait: exit $admin_status: $admin_out"
+    ((admin_status == 0)) || fail "flare-admin submit --wait: exit $admin_status: $admin_said"
   else
-    ((admin_status == 0)) || fail "flare-admin submit: exit $admin_status: $admin_out"
+    ((admin_status == 0)) || fail "flare-admin submit: exit $admin_status: $admin_said"
   fi
   # CONTRACT: submit prints the job id as the first word of its output.
   job_id=$(grep -m1 -oE '[A-Za-z0-9][A-Za-z0-9_.:-]*' <<< "$admin_out" || true)
-  [[ -n $job_id ]] || fail "flare-admin submit printed no job id: $admin_out"
+  [[ -n $job_id ]] || fail "flare-admin submit printed no job id: $admin_said"
 }
 
 # The finished job as the admin sees it, and as the server's files show it.
 check_finished_job() {
   local id=$1 rounds=$2 line
   admin list
-  ((admin_status == 0)) || fail "flare-admin list: exit $admin_status: $admin_out"
+  ((admin_status == 0)) || fail "flare-admin list: exit $admin_status: $admin_said"
   # CONTRACT: one line per job: id, name, state, rounds, sites (rounds as "2" or "2/2").
   line=$(grep -F -- "$id" <<< "$admin_out" | head -1)
   [[ -n $line ]] || fail "flare-admin list does not show job $id: $admin_out"
@@ -110,7 +119,7 @@ check_finished_job() {
     fail "flare-admin list: job $id without $rounds rounds: $line"
 
   admin metrics "$id" --out "$work/admin-metrics.jsonl"
-  ((admin_status == 0)) || fail "flare-admin metrics: exit $admin_status: $admin_out"
+  ((admin_status == 0)) || fail "flare-admin metrics: exit $admin_status: $admin_said"
   for ((round = 1; round <= rounds; round++)); do
     jsonl_has "$work/admin-metrics.jsonl" kind=global "round=$round" ||
       fail "flare-admin metrics: no global line for round $round"
@@ -119,7 +128,7 @@ check_finished_job() {
     fail "flare-admin metrics: no job line succeeded after $rounds rounds"
 
   admin download "$id" --model final --out "$work/final.safetensors"
-  ((admin_status == 0)) || fail "flare-admin download --model final: exit $admin_status: $admin_out"
+  ((admin_status == 0)) || fail "flare-admin download --model final: exit $admin_status: $admin_said"
   [[ -s $work/final.safetensors ]] || fail "flare-admin download wrote an empty file"
   "$python" - "$work/final.safetensors" << 'PY' || fail "the downloaded model is not safetensors"
 import json, struct, sys
@@ -138,7 +147,7 @@ check_site_identities() {
     for site in site-1 site-2; do
       # CONTRACT (server's audit): the main port logs each daemon's connection as the job's does.
       jsonl_has "$audit" event=connection "identity=site/$site" "peer~$(peer_pattern_of "$site")" ||
-        fail "$audit: no connection of site/$site from ${host_address[$site]}"
+        fail "$audit: no connection of site/$site from $(peer_address_of "$site")"
     done
   done
   jsonl_has "$(server_audit)" event=connection "identity=admin/$admin_name" \

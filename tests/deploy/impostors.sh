@@ -14,7 +14,7 @@ expect_audit() {
 # a hang or a usage error).
 expect_admin_refused() {
   # CONTRACT: a refused handshake is "a refused request": exit 1, the reason printed.
-  ((admin_status == 1)) || fail "$1: flare-admin exited $admin_status, expected 1: $admin_out"
+  ((admin_status == 1)) || fail "$1: flare-admin exited $admin_status, expected 1: $admin_said"
 }
 
 # site-1's own certificate, its per-job client claiming to be site-2 on a
@@ -42,11 +42,11 @@ impostor_speaks_for_another_site() {
     "peer~$(peer_pattern_of site-1)"
 
   admin abort "$id"
-  ((admin_status == 0)) || fail "flare-admin abort $id: exit $admin_status: $admin_out"
+  ((admin_status == 0)) || fail "flare-admin abort $id: exit $admin_status: $admin_said"
   admin wait "$id" --timeout 60
   ((admin_status == 1)) || fail "flare-admin wait on aborted job $id: exit $admin_status"
   admin status "$id"
-  grep -qw aborted <<< "$admin_out" || fail "job $id not aborted: $admin_out"
+  grep -qw aborted <<< "$admin_out" || fail "job $id not aborted: $admin_said"
   say "impostor refused: site-1's certificate speaking for site-2 (job $id, then aborted)"
 }
 
@@ -77,16 +77,6 @@ impostor_expired() {
   say "impostor refused: an expired certificate"
 }
 
-# admin_with STARTUP ARGS...: flare-admin with another startup folder.
-admin_with() {
-  local folder=$1
-  shift
-  admin_status=0
-  admin_out=$(on admin timeout 60 "$bin/flare-admin" --startup "$folder" "$@" 2>&1) ||
-    admin_status=$?
-  echo "flare-admin --startup $folder $*: exit $admin_status" >> "$work/logs/admin.log"
-}
-
 # A TLS client with no certificate on the server's main port.
 impostor_no_certificate() {
   on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" \
@@ -107,7 +97,7 @@ impostor_revoked() {
   expect_audit "$(server_audit)" "revoked site-2 refused" event=handshake_refused \
     "certificate~site-2" "reason~certificate revoked"
   admin list
-  ((admin_status == 0)) || fail "after the restart, flare-admin list: exit $admin_status: $admin_out"
+  ((admin_status == 0)) || fail "after the restart, flare-admin list: exit $admin_status: $admin_said"
   say "impostor refused: revoked site-2 (server restarted with the new CRL)"
 }
 
