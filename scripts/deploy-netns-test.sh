@@ -47,7 +47,7 @@ started=$SECONDS
 say() { echo "[deploy-test +$((SECONDS - started))s] $*"; }
 fail() { say "FAILED: $*"; exit 1; }
 
-work=$(mktemp -d /tmp/flare-deploy-test.XXXXXX)
+work=$(mktemp -d "/tmp/flare-deploy-test.$$.XXXXXX")  # $$: see delete_stale_leftovers
 mkdir -p "$work/logs"
 for part in hosts certificates tls_handshakes deployment impostors; do
   # shellcheck source=/dev/null
@@ -79,7 +79,7 @@ watchdog_pid=$!
 for program in flare-provision flare-make-cifar; do
   [[ -x $bin/$program ]] || fail "$bin/$program is missing: build it (cmake --build build --target $program)"
 done
-delete_stale_namespaces
+delete_stale_leftovers
 set_up_hosts "$network"
 check_reachability
 provision_project

@@ -185,10 +185,18 @@ stop_everything() {
   created_namespaces=()
 }
 
-# Namespaces of earlier runs killed before their cleanup (their pid is gone, the
-# namespace is empty): deleted, so a SIGKILLed run leaks nothing for long.
-delete_stale_namespaces() {
-  local ns pid
+# What earlier runs killed before their cleanup left (their pid is gone): their
+# namespaces (once empty) and temp folders are deleted, so a SIGKILLed run
+# leaks nothing for long.
+delete_stale_leftovers() {
+  local ns pid folder
+  for folder in /tmp/flare-deploy-test.*.*; do
+    pid=${folder#/tmp/flare-deploy-test.}
+    pid=${pid%%.*}
+    if [[ -d $folder && $pid =~ ^[0-9]+$ && ! -e /proc/$pid ]]; then
+      rm -rf "$folder" && say "deleted stale temp folder $folder"
+    fi
+  done
   command -v ip > /dev/null || return 0
   for ns in $(ip netns list 2> /dev/null | awk '{print $1}' | grep '^flare-dt-[0-9]*-'); do
     pid=${ns#flare-dt-}
