@@ -48,8 +48,10 @@ admin_with() {
 }
 
 # write_job FILE ROUNDS: the seed job (jobs/cifar10.toml), small: ROUNDS
-# rounds, one CPU rank per site, batches of 16. Each site's daemon replaces
-# data.dir with its own --data-dir.
+# rounds, one CPU rank per site, batches of 16. Left as they are, for the
+# deployment to replace (CONTRACT): data.dir (each site's --data-dir),
+# job.workspace (the server's and each site's workspace), server.host/port
+# (the job's port on the server's address).
 write_job() {
   local out=$1 rounds=$2
   cp "$root/jobs/cifar10.toml" "$out"

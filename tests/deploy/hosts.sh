@@ -105,6 +105,13 @@ is_running() {
   [[ -e /proc/$1 ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) != Z ]]
 }
 
+not_running() { ! is_running "$1"; }
+
+# listening HOST ADDRESS PORT: a TCP listener on ADDRESS:PORT on HOST.
+listening() {
+  [[ -n $(on "$1" ss -Hltn src "$2" sport = ":$3" 2> /dev/null) ]]
+}
+
 # stop_pid PID GRACE_S: SIGTERM to PID's session, SIGKILL after GRACE_S;
 # sets $stopped_status to its exit status.
 stop_pid() {

@@ -57,10 +57,14 @@ job_port_known() {
   [[ -n $running_port ]]
 }
 
-# An admin folder of another project (its own CA, the same names).
+# An admin folder of another project (its own CA, the same names), trusting
+# this project's CA for the server (public: an impostor has it), so that the
+# handshake reaches the server's check of the client.
 impostor_other_ca() {
   [[ -n ${other_project:-} ]] || provision_other_project
-  admin_with "$other_project/$admin_name/startup" list
+  cp -a "$other_project/$admin_name/startup" "$work/other-admin"
+  cp "$project/ca/ca.crt" "$work/other-admin/ca.crt"
+  admin_with "$work/other-admin" list
   expect_admin_refused "another CA's admin"
   expect_audit "$(server_audit)" "another CA's certificate refused" event=handshake_refused \
     "reason~not issued by this project's CA"
@@ -79,7 +83,8 @@ impostor_expired() {
 
 # A TLS client with no certificate on the server's main port.
 impostor_no_certificate() {
-  on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" \
+  # ALPN h2, as a gRPC client offers, so only the missing certificate is wrong.
+  on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" -alpn h2 \
     -CAfile "$(startup_of admin)/ca.crt" < /dev/null > "$work/logs/impostor-no-cert.log" 2>&1 || true
   expect_audit "$(server_audit)" "the client without a certificate refused" \
     event=handshake_refused "reason~no client certificate"

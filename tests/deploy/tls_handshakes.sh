@@ -29,11 +29,6 @@ tls_handshake() {
   stop_pid "$server_pid" 1
 }
 
-listening() {
-  [[ -n $(on "$1" ss -Hltn src "$2" sport = ":$3" 2> /dev/null) ]]
-}
-not_running() { ! is_running "$1"; }
-
 # expect_tls_admitted CASE NAME: the server admitted NAME's certificate, the client got its echo.
 expect_tls_admitted() {
   local log="$work/logs/tls-$1.log"
