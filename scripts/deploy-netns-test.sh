@@ -20,7 +20,8 @@
 #   download, audit), and impostors refused by the real server (tests/deploy/
 #   impostors.sh): a site speaking for another, another CA, expired, revoked,
 #   no certificate.
-# --deadline: the whole run's bound (default 240 s); past it the run fails.
+# --deadline: the whole run's bound (default 240 s); past it the run fails,
+#   once the step under way ends (each is bounded: 30 s, flare-admin 120 s).
 # FLARE_DEPLOY_KEEP=1 keeps the temp folder (logs, workspaces) for a look.
 # Every process it starts is stopped by pid (with its session), its namespaces
 # and temp folder deleted, on success, failure, Ctrl-C or the deadline.
@@ -86,7 +87,7 @@ provision_project
 
 for site in site-1 site-2; do
   seed=${site#site-}
-  on "$site" "$bin/flare-make-cifar" --out "$work/hosts/$site/data" --train 320 --test 160 \
+  on "$site" timeout 30 "$bin/flare-make-cifar" --out "$work/hosts/$site/data" --train 320 --test 160 \
     --seed "$seed" > "$work/logs/make-cifar-$site.log" 2>&1 || fail "flare-make-cifar for $site"
   [[ -s $work/hosts/$site/data/data_batch_1.bin && -s $work/hosts/$site/data/test_batch.bin ]] ||
     fail "flare-make-cifar wrote no batches for $site"

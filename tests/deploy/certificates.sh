@@ -28,7 +28,7 @@ TOML
 provision_project() {
   mkdir -p "$work/operator"
   write_project_file "$work/operator/project.toml" netns
-  "$bin/flare-provision" "$work/operator/project.toml" --output "$work/operator" \
+  timeout 30 "$bin/flare-provision" "$work/operator/project.toml" --output "$work/operator" \
     > "$work/logs/provision.log" 2>&1 || fail "flare-provision (log: provision.log)"
   project="$work/operator/netns"
   declare -gA participant=([server]=${host_address[server]} [site-1]=site-1 [site-2]=site-2
@@ -49,7 +49,7 @@ startup_of() { echo "$work/hosts/$1/startup"; }
 provision_other_project() {
   mkdir -p "$work/other"
   write_project_file "$work/other/project.toml" other
-  "$bin/flare-provision" "$work/other/project.toml" --output "$work/other" \
+  timeout 30 "$bin/flare-provision" "$work/other/project.toml" --output "$work/other" \
     > "$work/logs/provision-other.log" 2>&1 || fail "flare-provision of the other project"
   other_project="$work/other/other"
 }
@@ -97,7 +97,7 @@ CNF
 # Revokes NAME with flare-provision; the server host gets the new crl.pem and local.toml.
 revoke_participant() {
   local name=$1
-  "$bin/flare-provision" "$work/operator/project.toml" --output "$work/operator" --revoke "$name" \
+  timeout 30 "$bin/flare-provision" "$work/operator/project.toml" --output "$work/operator" --revoke "$name" \
     > "$work/logs/provision-revoke.log" 2>&1 || fail "flare-provision --revoke $name"
   cp "$project/${participant[server]}/startup/crl.pem" \
     "$project/${participant[server]}/startup/local.toml" "$(startup_of server)/"

@@ -14,6 +14,8 @@ job_name=netns-cifar10
 
 server_workspace() { echo "$work/hosts/server/workspace"; }
 site_workspace() { echo "$work/hosts/$1/workspace"; }
+# CONTRACT: the main port audits here as a job's server does (audit_log.cpp:
+# connection, handshake_refused, request_refused lines, same fields and reasons).
 server_audit() { echo "$(server_workspace)/logs/audit.jsonl"; }
 job_audit() { echo "$(server_workspace)/jobs/$1/logs/audit.jsonl"; }
 jsonl_has() { "$python" "$root/tests/deploy/jsonl_has.py" "$@"; }
@@ -40,7 +42,7 @@ admin_with() {
   local folder=$1
   shift
   admin_status=0
-  admin_out=$(on admin timeout 180 "$bin/flare-admin" --startup "$folder" "$@" \
+  admin_out=$(on admin timeout 120 "$bin/flare-admin" --startup "$folder" "$@" \
                 2> "$work/admin.stderr") || admin_status=$?
   admin_said="$admin_out $(cat "$work/admin.stderr")"
   printf 'flare-admin --startup %s %s: exit %s\n%s\n' "$folder" "$*" "$admin_status" \

@@ -68,7 +68,7 @@ check_tls_handshakes() {
 
   # Revoked, in a copy of the operator's folder: the deployment phase revokes for real later.
   cp -a "$work/operator" "$work/operator-copy"
-  "$bin/flare-provision" "$work/operator-copy/project.toml" --output "$work/operator-copy" \
+  timeout 30 "$bin/flare-provision" "$work/operator-copy/project.toml" --output "$work/operator-copy" \
     --revoke site-2 > "$work/logs/provision-copy-revoke.log" 2>&1 || fail "flare-provision --revoke"
   revoked_crl="$work/operator-copy/netns/ca/crl.pem"
   local s2
