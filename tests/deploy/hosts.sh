@@ -107,9 +107,17 @@ is_running() {
 
 not_running() { ! is_running "$1"; }
 
-# listening HOST ADDRESS PORT: a TCP listener on ADDRESS:PORT on HOST.
+# listening HOST ADDRESS PORT: a TCP listener on HOST on ADDRESS:PORT (or on
+# every address). Read from /proc/net (per namespace): no ss needed.
 listening() {
-  [[ -n $(on "$1" ss -Hltn src "$2" sport = ":$3" 2> /dev/null) ]]
+  local a b c d
+  IFS=. read -r a b c d <<< "$2"
+  local exact any
+  exact=$(printf '%02X%02X%02X%02X:%04X' "$d" "$c" "$b" "$a" "$3")
+  any=$(printf '00000000:%04X' "$3")
+  on "$1" cat /proc/net/tcp /proc/net/tcp6 2> /dev/null | awk -v exact="$exact" -v any="$any" \
+    -v port=":$(printf '%04X' "$3")" '$4 == "0A" && ($2 == exact || $2 == any ||
+      (length($2) == 37 && substr($2, 33) == port)) { found = 1 } END { exit !found }'
 }
 
 # stop_pid PID GRACE_S: SIGTERM to PID's session, SIGKILL after GRACE_S;
