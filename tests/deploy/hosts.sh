@@ -20,7 +20,9 @@ netns_unavailable_reason() {
   if ! command -v ip > /dev/null; then echo "no ip command (iproute2)"; return; fi
   local probe="$run_tag-probe"
   if ! ip netns add "$probe" 2> /dev/null; then echo "ip netns add is refused"; return; fi
-  if ! ip -n "$probe" link add probe0 type veth peer name probe1 2> /dev/null; then
+  if ! ip netns exec "$probe" true 2> /dev/null; then
+    echo "ip netns exec is refused"  # e.g. a container that may not remount /sys
+  elif ! ip -n "$probe" link add probe0 type veth peer name probe1 2> /dev/null; then
     echo "veth pairs cannot be created"
   elif ! ip -n "$probe" link add probebr type bridge 2> /dev/null; then
     echo "bridges cannot be created"
