@@ -10,7 +10,7 @@
 
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
-job_name=netns-cifar10
+job_name=netns-cifar-ten  # no digit: the rounds are looked for in list's line
 
 server_workspace() { echo "$work/hosts/server/workspace"; }
 site_workspace() { echo "$work/hosts/$1/workspace"; }
@@ -57,7 +57,7 @@ admin_with() {
 write_job() {
   local out=$1 rounds=$2
   cp "$root/jobs/cifar10.toml" "$out"
-  set_job_line "$out" 'name = "cifar10"' "name = \"$job_name-$rounds\""
+  set_job_line "$out" 'name = "cifar10"' "name = \"$job_name\""
   set_job_line "$out" 'num_rounds = 5' "num_rounds = $rounds"
   set_job_line "$out" 'devices = 2' 'devices = 1'
   set_job_line "$out" 'accelerator = "auto"' 'accelerator = "cpu"'
@@ -98,14 +98,16 @@ start_sites() {
 # submit_job FILE [--wait]: sets $job_id.
 submit_job() {
   admin submit "$@"
-  if [[ ${2:-} == --wait ]]; then
-    ((admin_status == 0)) || fail "flare-admin submit --wait: exit $admin_status: $admin_said"
-  else
-    ((admin_status == 0)) || fail "flare-admin submit: exit $admin_status: $admin_said"
-  fi
-  # CONTRACT: submit prints the job id as the first word of its output.
-  job_id=$(grep -m1 -oE '[A-Za-z0-9][A-Za-z0-9_.:-]*' <<< "$admin_out" || true)
-  [[ -n $job_id ]] || fail "flare-admin submit printed no job id: $admin_said"
+  ((admin_status == 0)) || fail "flare-admin submit $*: exit $admin_status: $admin_said"
+  # The job id: the first word of submit's output that `status` knows (CONTRACT:
+  # submit prints the id among its first few words).
+  local word submitted=$admin_said
+  job_id=""
+  for word in $(grep -oE '[A-Za-z0-9][A-Za-z0-9_.:-]*' <<< "$admin_out" | head -8); do
+    admin status "$word"
+    if ((admin_status == 0)); then job_id=$word; break; fi
+  done
+  [[ -n $job_id ]] || fail "flare-admin submit printed no job id that status knows: $submitted"
 }
 
 # The finished job as the admin sees it, and as the server's files show it.
@@ -119,7 +121,10 @@ check_finished_job() {
   for word in finished site-1 site-2; do
     grep -qw -- "$word" <<< "$line" || fail "flare-admin list: job $id without '$word': $line"
   done
-  grep -qE "(^|[^0-9])$rounds(/$rounds)?([^0-9]|$)" <<< "$line" ||
+  # The rounds, once the words that may hold digits are gone.
+  local figures=${line//"$id"/}
+  figures=${figures//site-[12]/}
+  grep -qE "(^|[^0-9])$rounds(/$rounds)?([^0-9]|$)" <<< "$figures" ||
     fail "flare-admin list: job $id without $rounds rounds: $line"
 
   admin metrics "$id" --out "$work/admin-metrics.jsonl"
