@@ -13,6 +13,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libdlpack-dev nlohmann-json3-dev libssl-dev
   openssl                                         # the CLI that checks flare-provision's certificates
+  iproute2                                        # ip netns: the deployment test's separate hosts
   python3-protobuf                                # the independent reader of TensorBoard event files
   python3-numpy                                   # the test that reads a model file from Python
   chromium-headless-shell python3-pil             # the test that renders report.html to a PNG

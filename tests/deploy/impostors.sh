@@ -1,0 +1,116 @@
+# Impostors against the running deployment (deployment.sh started it): each
+# is refused, and the server's audit says so with its reason (the reasons are
+# server/peer_admission.cpp's and RpcService::admit's). Sourced by
+# scripts/deploy-netns-test.sh. CONTRACT marks what the contract leaves open.
+
+# expect_audit FILE WHAT CONDITIONS...: such a line appears within 30 s.
+expect_audit() {
+  local file=$1 what=$2
+  shift 2
+  wait_until 30 "$what in $file" jsonl_has "$file" "$@"
+}
+
+# expect_admin_refused CASE: the last flare-admin call was refused (exit 1, not
+# a hang or a usage error).
+expect_admin_refused() {
+  # CONTRACT: a refused handshake is "a refused request": exit 1, the reason printed.
+  ((admin_status == 1)) || fail "$1: flare-admin exited $admin_status, expected 1: $admin_said"
+}
+
+# site-1's own certificate, its per-job client claiming to be site-2 on a
+# running job's port: the handshake passes (the certificate is good), the
+# request is refused by identity.
+impostor_speaks_for_another_site() {
+  write_job "$work/hosts/admin/jobs/long.toml" 50
+  submit_job "$work/hosts/admin/jobs/long.toml"
+  local id=$job_id port="" job_file
+  # CONTRACT: status prints the running job's port as "port: N" / "port = N" / "port N".
+  wait_until 60 "job $id running with a port" job_port_known "$id"
+  port=$running_port
+  job_file="$(site_workspace site-1)/jobs/$id/job.toml"
+  wait_until 60 "site-1's copy of job $id" test -s "$job_file"
+  mkdir -p "$work/impostor/logs" "$work/impostor/work"
+  local status=0
+  on site-1 timeout 60 "$bin/flare-client" --job "$job_file" --site site-2 \
+    --server "${host_address[server]}:$port" --tls-dir "$(startup_of site-1)" \
+    --log-dir "$work/impostor/logs" --work-dir "$work/impostor/work" \
+    > "$work/logs/impostor-site-2.log" 2>&1 || status=$?
+  ((status != 0 && status != 124)) ||
+    fail "site-1 speaking for site-2: flare-client exited $status, expected a refusal"
+  expect_audit "$(job_audit "$id")" "site-1's claim to be site-2" event=request_refused \
+    identity=site/site-1 claimed_site=site-2 "reason~may not speak for site 'site-2'" \
+    "peer~$(peer_pattern_of site-1)"
+
+  admin abort "$id"
+  ((admin_status == 0)) || fail "flare-admin abort $id: exit $admin_status: $admin_said"
+  admin wait "$id" --timeout 60
+  ((admin_status == 1)) || fail "flare-admin wait on aborted job $id: exit $admin_status"
+  admin status "$id"
+  grep -qw aborted <<< "$admin_out" || fail "job $id not aborted: $admin_said"
+  say "impostor refused: site-1's certificate speaking for site-2 (job $id, then aborted)"
+}
+
+job_port_known() {
+  admin status "$1"
+  grep -qw running <<< "$admin_out" || return 1
+  running_port=$(grep -oiE 'port[" :=]+[0-9]+' <<< "$admin_out" | grep -oE '[0-9]+$' | head -1)
+  [[ -n $running_port ]]
+}
+
+# An admin folder of another project (its own CA, the same names), trusting
+# this project's CA for the server (public: an impostor has it), so that the
+# handshake reaches the server's check of the client.
+impostor_other_ca() {
+  [[ -n ${other_project:-} ]] || provision_other_project
+  cp -a "$other_project/$admin_name/startup" "$work/other-admin"
+  cp "$project/ca/ca.crt" "$work/other-admin/ca.crt"
+  admin_with "$work/other-admin" list
+  expect_admin_refused "another CA's admin"
+  expect_audit "$(server_audit)" "another CA's certificate refused" event=handshake_refused \
+    "reason~not issued by this project's CA"
+  say "impostor refused: another CA's certificate"
+}
+
+# The admin's certificate, issued by the project's CA, expired.
+impostor_expired() {
+  issue_expired_certificate "$admin_name" admin "$work/expired-admin"
+  admin_with "$work/expired-admin" list
+  expect_admin_refused "an expired certificate"
+  expect_audit "$(server_audit)" "the expired certificate refused" event=handshake_refused \
+    "reason~certificate has expired"
+  say "impostor refused: an expired certificate"
+}
+
+# A TLS client with no certificate on the server's main port.
+impostor_no_certificate() {
+  # ALPN h2, as a gRPC client offers, so only the missing certificate is wrong.
+  on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" -alpn h2 \
+    -CAfile "$(startup_of admin)/ca.crt" < /dev/null > "$work/logs/impostor-no-cert.log" 2>&1 || true
+  expect_audit "$(server_audit)" "the client without a certificate refused" \
+    event=handshake_refused "reason~no client certificate"
+  say "impostor refused: no certificate"
+}
+
+# site-2 revoked by the operator: the new crl.pem and local.toml go to the
+# server, which restarts; site-2's daemon (still polling) is refused from then on.
+impostor_revoked() {
+  revoke_participant site-2
+  stop_pid "$server_pid" 30
+  ((stopped_status == 0)) || fail "flare-server exited $stopped_status on SIGTERM"
+  start_server
+  # The CRL is checked before denied_participants: "certificate revoked".
+  expect_audit "$(server_audit)" "revoked site-2 refused" event=handshake_refused \
+    "certificate~site-2" "reason~certificate revoked"
+  admin list
+  ((admin_status == 0)) || fail "after the restart, flare-admin list: exit $admin_status: $admin_said"
+  say "impostor refused: revoked site-2 (server restarted with the new CRL)"
+}
+
+check_impostors() {
+  impostor_speaks_for_another_site
+  impostor_other_ca
+  impostor_expired
+  impostor_no_certificate
+  impostor_revoked
+  stop_deployment
+}
