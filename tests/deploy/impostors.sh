@@ -10,13 +10,6 @@ expect_audit() {
   wait_until 30 "$what in $file" jsonl_has "$file" "$@"
 }
 
-# expect_admin_refused CASE: the last flare-admin call was refused (exit 1, not
-# a hang or a usage error).
-expect_admin_refused() {
-  # CONTRACT: a refused handshake is "a refused request": exit 1, the reason printed.
-  ((admin_status == 1)) || fail "$1: flare-admin exited $admin_status, expected 1: $admin_said"
-}
-
 # site-1's own certificate, its per-job client claiming to be site-2 on a
 # running job's port: the handshake passes (the certificate is good), the
 # request is refused by identity.
@@ -60,14 +53,33 @@ job_port_known() {
 # An admin folder of another project (its own CA, the same names), trusting
 # this project's CA for the server (public: an impostor has it), so that the
 # handshake reaches the server's check of the client.
+# present_certificate NAME FOLDER: a TLS client on the admin host showing
+# FOLDER's certificate to the server's main port (trusting this project's CA
+# for the server, and offering ALPN h2 as gRPC does), so the server's own
+# check is what refuses it. flare-admin would not even try: it checks its
+# startup folder first (expect_admin_refuses_folder).
+present_certificate() {
+  on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" -alpn h2 \
+    -cert "$2/participant.crt" -key "$2/participant.key" -CAfile "$project/ca/ca.crt" \
+    < /dev/null > "$work/logs/impostor-$1.log" 2>&1 || true
+}
+
+# flare-admin refuses to use a startup folder whose certificate is not good
+# (exit 2, naming why) before it connects.
+expect_admin_refuses_folder() {
+  ((admin_status == 2)) || fail "$1: flare-admin exited $admin_status, expected 2: $admin_said"
+  [[ $admin_said == *"$2"* ]] || fail "$1: flare-admin did not say '$2': $admin_said"
+}
+
 impostor_other_ca() {
   [[ -n ${other_project:-} ]] || provision_other_project
   cp -a "$other_project/$admin_name/startup" "$work/other-admin"
   cp "$project/ca/ca.crt" "$work/other-admin/ca.crt"
   admin_with "$work/other-admin" list
-  expect_admin_refused "another CA's admin"
+  expect_admin_refuses_folder "another CA's admin" "other_ca"
+  present_certificate other-ca "$work/other-admin"
   expect_audit "$(server_audit)" "another CA's certificate refused" event=handshake_refused \
-    "reason~not issued by this project's CA"
+    refusal=other_ca "reason~not by this project's CA"
   say "impostor refused: another CA's certificate"
 }
 
@@ -75,9 +87,10 @@ impostor_other_ca() {
 impostor_expired() {
   issue_expired_certificate "$admin_name" admin "$work/expired-admin"
   admin_with "$work/expired-admin" list
-  expect_admin_refused "an expired certificate"
+  expect_admin_refuses_folder "an expired certificate" "expired"
+  present_certificate expired "$work/expired-admin"
   expect_audit "$(server_audit)" "the expired certificate refused" event=handshake_refused \
-    "reason~certificate has expired"
+    refusal=expired "reason~expired at"
   say "impostor refused: an expired certificate"
 }
 
@@ -87,7 +100,7 @@ impostor_no_certificate() {
   on admin timeout 10 openssl s_client -connect "${host_address[server]}:$server_port" -alpn h2 \
     -CAfile "$(startup_of admin)/ca.crt" < /dev/null > "$work/logs/impostor-no-cert.log" 2>&1 || true
   expect_audit "$(server_audit)" "the client without a certificate refused" \
-    event=handshake_refused "reason~no client certificate"
+    event=handshake_refused refusal=no_certificate "reason~no client certificate"
   say "impostor refused: no certificate"
 }
 
@@ -98,9 +111,9 @@ impostor_revoked() {
   stop_pid "$server_pid" 30
   ((stopped_status == 0)) || fail "flare-server exited $stopped_status on SIGTERM"
   start_server
-  # The CRL is checked before denied_participants: "certificate revoked".
+  # The CRL is checked before denied_participants.
   expect_audit "$(server_audit)" "revoked site-2 refused" event=handshake_refused \
-    "certificate~site-2" "reason~certificate revoked"
+    "certificate~site-2" refusal=revoked "reason~revocation list"
   admin list
   ((admin_status == 0)) || fail "after the restart, flare-admin list: exit $admin_status: $admin_said"
   say "impostor refused: revoked site-2 (server restarted with the new CRL)"
