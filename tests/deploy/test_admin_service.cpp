@@ -13,6 +13,7 @@
 #include "deploy/job_folder.hpp"
 #include "identity/certificate_authority.hpp"
 #include "server/rpc_service.hpp"
+#include "audit_lines.hpp"
 #include "temp_folder.hpp"
 #include "transport/server_connection.hpp"
 #include "transport/tls_settings.hpp"
@@ -72,13 +73,7 @@ struct Deployment {
     return v1::Admin::NewStub(channel(as(identity::Role::admin, name)));
   }
   std::vector<nlohmann::json> audit_lines(const std::string& event) const {
-    std::vector<nlohmann::json> lines;
-    std::ifstream in(audit_file);
-    for (std::string line; std::getline(in, line);) {
-      auto j = nlohmann::json::parse(line);
-      if (j["event"] == event) lines.push_back(j);
-    }
-    return lines;
+    return flare::testing::audit_lines(audit_file, event);
   }
 };
 

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit_lines.hpp"
 #include "controller_job.hpp"
 #include "server/audit_log.hpp"
 #include "server/peer_admission.hpp"
@@ -32,13 +33,7 @@ struct TlsServedJob : ControllerJob {
         transport::channel_arguments(5s)));
   }
   std::vector<nlohmann::json> audit_lines(const std::string& event) const {
-    std::vector<nlohmann::json> lines;
-    std::ifstream in(audit_file);
-    for (std::string line; std::getline(in, line);) {
-      auto j = nlohmann::json::parse(line);
-      if (j["event"] == event) lines.push_back(j);
-    }
-    return lines;
+    return flare::testing::audit_lines(audit_file, event);
   }
 
   std::filesystem::path audit_file = dir.path() / "audit.jsonl";
