@@ -84,18 +84,22 @@ void JobRunner::ask_to_abort(const std::string& id, Running& job, const std::str
   job.process.signal(SIGTERM);
 }
 
+void JobRunner::record_outcome(const std::string& id, Running& job, const Outcome& outcome) {
+  table_.ended(id, outcome.state, outcome.failure);
+  log_.info("{} {}{}", id, state_name(outcome.state),
+            outcome.failure.empty() ? "" : ": " + outcome.failure);
+  job.recorded = true;
+}
+
 void JobRunner::record_end(const std::string& id, Running& job,
                            const common::ExitStatus& status) {
-  const auto outcome = read_outcome(JobFolder(settings_.jobs_dir / id));
-  if (!outcome && !job.abort_reason.empty()) {
+  if (const auto outcome = read_outcome(JobFolder(settings_.jobs_dir / id))) {
+    record_outcome(id, job, *outcome);
+  } else if (!job.abort_reason.empty()) {
     // Stopped before it could record anything (e.g. still starting): the
     // abort is what ended it.
     table_.ended(id, JobState::aborted, job.abort_reason);
     log_.info("{} aborted before its server recorded an outcome ({})", id, status.describe());
-  } else if (outcome) {
-    table_.ended(id, outcome->state, outcome->failure);
-    log_.info("{} {}{}", id, state_name(outcome->state),
-              outcome->failure.empty() ? "" : ": " + outcome->failure);
   } else {
     const std::string why = "the job's server process ended (" + status.describe() +
                             ") without recording an outcome; see " +
@@ -107,8 +111,14 @@ void JobRunner::record_end(const std::string& id, Running& job,
 
 void JobRunner::reap() {
   for (auto it = running_.begin(); it != running_.end();) {
-    if (const auto status = it->second.process.poll()) {
-      record_end(it->first, it->second, *status);
+    auto& job = it->second;
+    // A job's outcome counts once written: its process still serves a few
+    // seconds so its sites hear the end (job_process.cpp), keeping its port.
+    if (!job.recorded)
+      if (const auto outcome = read_outcome(JobFolder(settings_.jobs_dir / it->first)))
+        record_outcome(it->first, job, *outcome);
+    if (const auto status = job.process.poll()) {
+      if (!job.recorded) record_end(it->first, job, *status);
       it = running_.erase(it);
     } else {
       ++it;

@@ -2,7 +2,8 @@
 // may start as a `flare-server --run-job` child on a free port of the
 // job-port range, passes admins' aborts on (the reason into the job's
 // folder, then SIGTERM), and records how each ended from its outcome.json
-// (or, when the process died without one, from its exit status). Children
+// as soon as it is written (or, when the process died without one, from its
+// exit status). Children
 // are started from the main thread: their parent-death signal follows it.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/child_process.hpp"
+#include "deploy/job_folder.hpp"
 #include "deploy/job_submission.hpp"
 #include "deploy/job_table.hpp"
 
@@ -47,10 +49,13 @@ class JobRunner {
     common::ChildProcess process;
     int port = 0;
     std::string abort_reason;  // asked to abort: why
+    bool recorded = false;     // its outcome is in the table (it may still be serving)
   };
   std::optional<int> free_port() const;
   void start(const JobRecord& job, int port);
   void reap();
+  void record_outcome(const std::string& id, Running& job, const Outcome& outcome);
+  // Its process ended: its outcome, else why it ended without one.
   void record_end(const std::string& id, Running& job, const common::ExitStatus& status);
   void ask_to_abort(const std::string& id, Running& job, const std::string& reason);
 
