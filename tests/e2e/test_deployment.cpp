@@ -51,7 +51,9 @@ struct Deployment {
   fs::path project = dir.path() / "out" / "demo";
   std::vector<flare::common::ChildProcess> daemons;
 
-  Deployment() {
+  // `site1_nodes`: site-1's worker group spans that many nodes, each a
+  // daemon of its own (own workspace), rendezvous on node 0.
+  explicit Deployment(int site1_nodes = 1) {
     write_text(dir.path() / "project.toml",
                "[project]\nname = \"demo\"\n[server]\nname = \"127.0.0.1\"\nport = " +
                    std::to_string(port) +
@@ -76,16 +78,27 @@ struct Deployment {
                                  "--job-ports",
                                  std::to_string(port + 1) + "-" + std::to_string(port + 40)},
         dir.path() / "server.out");
+    const int master_port = flare::common::free_tcp_port();
     for (const std::string site : {"site-1", "site-2"}) {
-      std::vector<std::string> argv = {(kBin / "flare-client").string(), "--startup",
-                                       startup(site).string(), "--plugin-path",
-                                       kTrainer.parent_path().string(), "--data-dir",
-                                       dir.path().string()};
-      if (site == "site-2") {
-        argv.push_back("--policy");
-        argv.push_back((dir.path() / "site-2-policy.toml").string());
+      const int nodes = site == "site-1" ? site1_nodes : 1;
+      for (int node = 0; node < nodes; ++node) {
+        std::vector<std::string> argv = {(kBin / "flare-client").string(), "--startup",
+                                         startup(site).string(), "--plugin-path",
+                                         kTrainer.parent_path().string(), "--data-dir",
+                                         dir.path().string()};
+        if (site == "site-2") {
+          argv.push_back("--policy");
+          argv.push_back((dir.path() / "site-2-policy.toml").string());
+        }
+        if (nodes > 1) {
+          const auto workspace = dir.path() / (site + "-node-" + std::to_string(node));
+          argv.insert(argv.end(), {"--workspace", workspace.string(), "--nnodes",
+                                   std::to_string(nodes), "--node-rank", std::to_string(node),
+                                   "--master-addr", "127.0.0.1", "--master-port",
+                                   std::to_string(master_port)});
+        }
+        daemons.emplace_back(argv, dir.path() / (site + "-" + std::to_string(node) + ".out"));
       }
-      daemons.emplace_back(argv, dir.path() / (site + ".out"));
     }
   }
   ~Deployment() { flare::common::stop_together(ptrs(), 5000ms); }
@@ -105,13 +118,14 @@ struct Deployment {
   }
   // Submits a job of the counter trainer; returns its id.
   std::string submit(const std::string& name, int rounds, const std::string& config = "",
-                     const std::string& devices = "devices = 1", bool wait = false) {
+                     const std::string& devices = "devices = 1", bool wait = false,
+                     const std::string& extra = "") {
     const auto file = dir.path() / (name + ".toml");
     write_text(file, "[job]\nname = \"" + name + "\"\nnum_rounds = " + std::to_string(rounds) +
                          "\n[clients]\ncount = 2\n" + devices +
                          "\naccelerator = \"cpu\"\n[data]\ndir = \"/elsewhere\"\n"
                          "[trainer]\nplugin = \"c_counter_trainer\"\n[trainer.config]\n" + config +
-                         "\n[aggregator]\nplugin = \"fedavg\"\n");
+                         "\n[aggregator]\nplugin = \"fedavg\"\n" + extra);
     std::vector<std::string> args = {"submit", file.string()};
     if (wait) args.push_back("--wait");
     last = admin(args);
@@ -191,4 +205,25 @@ TEST_CASE("a deployment runs jobs submitted by an admin; failures stay inside th
     REQUIRE(ended);
     CHECK(ended->success());
   }
+}
+
+TEST_CASE("a site of two nodes takes part with a daemon per node") {
+  Deployment d(2);
+  // Every rank adds its rank + 1 to the model each round.
+  const auto id = d.submit("two-nodes", 2, "add_rank = 1\n", "devices = 1", true,
+                           "[sites.site-1]\nnodes = 2\n");
+  INFO(d.last.output);
+  REQUIRE(d.last.exit_code == 0);
+  // Each node ran its own ranks in its own workspace.
+  for (int node = 0; node < 2; ++node) {
+    const auto jobs = d.dir.path() / ("site-1-node-" + std::to_string(node)) / "jobs" / id;
+    CHECK_MESSAGE(fs::exists(jobs / "job.toml"), jobs);
+  }
+  const auto metrics = d.admin({"metrics", id});
+  CHECK(count_of(metrics.output, "\"kind\":\"global\"") == 3);
+  const auto model = d.dir.path() / "model.safetensors";
+  REQUIRE(d.admin({"download", id, "--out", model.string()}).exit_code == 0);
+  // site-1's two ranks add 1 and 2 (its group's mean 1.5, over 20 samples),
+  // site-2's one rank 1 (10 samples): 4/3 a round. One node alone: 1 a round.
+  CHECK(first_weight(model) == doctest::Approx(2 * 4.0 / 3));
 }
