@@ -78,6 +78,8 @@ struct Deployment {
                                  "--job-ports",
                                  std::to_string(port + 1) + "-" + std::to_string(port + 40)},
         dir.path() / "server.out");
+    // Admins are told off while it is not listening yet (no retry): wait for it.
+    REQUIRE(wait_for_text(dir.path() / "server.out", "listening on", 1, 60 * kRunTimeScale));
     const int master_port = flare::common::free_tcp_port();
     for (const std::string site : {"site-1", "site-2"}) {
       const int nodes = site == "site-1" ? site1_nodes : 1;
