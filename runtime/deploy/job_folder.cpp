@@ -149,7 +149,8 @@ fs::path model_file(const JobFolder& folder, const std::string& which) {
     if (newest < 0) throw std::out_of_range("the job has no global model (yet)");
     return dir / ("global_round_" + std::to_string(newest) + ".safetensors");
   }
-  if (which.empty() || !std::all_of(which.begin(), which.end(), ::isdigit))
+  if (which.empty() || which.size() > 18 ||
+      !std::all_of(which.begin(), which.end(), [](char c) { return c >= '0' && c <= '9'; }))
     throw std::invalid_argument("expected final, best or a round number, found '" + which + "'");
   const fs::path file = dir / ("global_round_" + which + ".safetensors");
   if (!fs::exists(file))
