@@ -119,7 +119,17 @@ impostor_revoked() {
   say "impostor refused: revoked site-2 (server restarted with the new CRL)"
 }
 
+# The real server negotiates TLS 1.3 with a good certificate (gRPC 1.51 has
+# no setting that refuses 1.2: both ends prefer 1.3, docs/architecture.md).
+check_tls13() {
+  present_certificate good-admin "$(startup_of admin)"
+  grep -q "Protocol: TLSv1.3\|Protocol  : TLSv1.3\|New, TLSv1.3" "$work/logs/impostor-good-admin.log" ||
+    fail "the server's main port did not negotiate TLS 1.3: $(head -c 600 "$work/logs/impostor-good-admin.log")"
+  say "the server's main port negotiates TLS 1.3"
+}
+
 check_impostors() {
+  check_tls13
   impostor_speaks_for_another_site
   impostor_other_ca
   impostor_expired
