@@ -135,9 +135,9 @@ std::string safetensors_dtype_name(DLDataType dtype) {
                      ") has no safetensors equivalent");
 }
 
-void save_safetensors(const std::filesystem::path& file,
-                      std::span<const flare_named_tensor> tensors,
-                      const std::map<std::string, std::string>& metadata) {
+SafetensorsParts safetensors_parts(std::span<const flare_named_tensor> tensors,
+                                   const std::map<std::string, std::string>& metadata,
+                                   const std::filesystem::path& file) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::set<std::string> names;
@@ -175,15 +175,25 @@ void save_safetensors(const std::filesystem::path& file,
   std::byte prefix[8];
   std::memcpy(prefix, &length, sizeof prefix);  // little-endian host (static_assert above)
 
-  AtomicFile out(file);
-  out.write(std::span<const std::byte>(prefix));
-  out.write(text);
+  SafetensorsParts parts;
+  parts.head.assign(reinterpret_cast<const char*>(prefix), sizeof prefix);
+  parts.head += text;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const DLTensor& t = tensors[i].tensor;
     if (sizes[i] == 0) continue;
     auto* begin = static_cast<const std::byte*>(t.data) + t.byte_offset;
-    out.write(std::span<const std::byte>(begin, sizes[i]));
+    parts.bodies.emplace_back(begin, sizes[i]);
   }
+  return parts;
+}
+
+void save_safetensors(const std::filesystem::path& file,
+                      std::span<const flare_named_tensor> tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  auto parts = safetensors_parts(tensors, metadata, file);
+  AtomicFile out(file);
+  out.write(parts.head);
+  for (auto body : parts.bodies) out.write(body);
   out.commit();
 }
 

@@ -44,6 +44,18 @@ void save_safetensors(const std::filesystem::path& file,
                       std::span<const flare_named_tensor> tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+// What save_safetensors writes, unwritten: `head` (length prefix + JSON header)
+// then `bodies` in order, views into the caller's tensors (valid while they
+// live). For a writer that wraps the bytes, e.g. a round checkpoint that hashes
+// them as it streams. Checks as save_safetensors does; messages name `file`.
+struct SafetensorsParts {
+  std::string head;
+  std::vector<std::span<const std::byte>> bodies;
+};
+SafetensorsParts safetensors_parts(std::span<const flare_named_tensor> tensors,
+                                   const std::map<std::string, std::string>& metadata,
+                                   const std::filesystem::path& file);
+
 // Reads and validates a whole file: header length vs file size, JSON shape of
 // the header, known dtypes, shape x dtype size == byte count, offsets in range
 // and tiling the buffer without gaps or overlaps. Throws StorageError naming
