@@ -242,3 +242,19 @@ TEST_CASE("a temp file left by a crash mid-write is ignored and never loaded") {
   REQUIRE(latest.checkpoint);
   CHECK(latest.checkpoint->round == 2);
 }
+
+TEST_CASE("older checkpoints are kept when the new one cannot be written") {
+  TempFolder folder;
+  write_checkpoint(folder.path(), checkpoint_of(1));
+  write_checkpoint(folder.path(), checkpoint_of(2));
+  // A folder in the new file's place: the rename fails after the temp file is written.
+  std::filesystem::create_directory(folder / checkpoint_file_name(3));
+  CHECK_THROWS_AS(write_checkpoint(folder.path(), checkpoint_of(3)), flare::storage::StorageError);
+  CHECK(std::filesystem::exists(folder / checkpoint_file_name(1)));
+  CHECK(std::filesystem::exists(folder / checkpoint_file_name(2)));
+  auto latest = load_latest_checkpoint(folder.path(), "job-a");
+  REQUIRE(latest.checkpoint);
+  CHECK(latest.checkpoint->round == 2);
+  REQUIRE(latest.refusals.size() == 1);
+  CHECK(reason_names(latest.refusals[0], "checkpoint_round_3.ckpt", "unreadable"));
+}
