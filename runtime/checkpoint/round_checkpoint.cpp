@@ -24,21 +24,25 @@ constexpr const char* kRngTensor = "rng_state";
 constexpr std::string_view kNameStart = "checkpoint_round_";
 constexpr std::string_view kNameEnd = ".ckpt";
 
-// The round of "checkpoint_round_<k>.ckpt", digit by digit (no locale), or
-// nothing for any other name (temp files of an interrupted write included).
-std::optional<std::int64_t> round_of_file_name(const std::string& name) {
-  if (name.size() <= kNameStart.size() + kNameEnd.size() || !name.starts_with(kNameStart) ||
-      !name.ends_with(kNameEnd))
-    return std::nullopt;
-  auto digits = std::string_view(name).substr(
-      kNameStart.size(), name.size() - kNameStart.size() - kNameEnd.size());
-  if (digits.size() > 18) return std::nullopt;  // int64 without overflow
+// A round written in decimal, digit by digit (no locale, no sign, no overflow).
+std::optional<std::int64_t> parse_round(std::string_view digits) {
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
   std::int64_t round = 0;
   for (char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
     round = round * 10 + (c - '0');
   }
   return round;
+}
+
+// The round of "checkpoint_round_<k>.ckpt", or nothing for any other name
+// (temp files of an interrupted write included).
+std::optional<std::int64_t> round_of_file_name(const std::string& name) {
+  if (!name.starts_with(kNameStart) || !name.ends_with(kNameEnd) ||
+      name.size() < kNameStart.size() + kNameEnd.size())
+    return std::nullopt;
+  return parse_round(std::string_view(name).substr(
+      kNameStart.size(), name.size() - kNameStart.size() - kNameEnd.size()));
 }
 
 struct CheckpointFile {
@@ -109,7 +113,9 @@ RoundCheckpoint read_verified(const fs::path& file, std::int64_t round_in_name) 
                                 " (format \"" + meta.at("format") + "\", version \"" +
                                 meta.at("version") + "\")");
   RoundCheckpoint checkpoint;
-  checkpoint.round = std::stoll(required(meta, "round"));
+  auto round = parse_round(required(meta, "round"));
+  if (!round) throw storage::StorageError("metadata round \"" + meta.at("round") + "\" is not a round");
+  checkpoint.round = *round;
   if (checkpoint.round != round_in_name)
     throw storage::StorageError("holds round " + meta.at("round") + " but its name says " +
                                 std::to_string(round_in_name));
@@ -214,7 +220,7 @@ LatestCheckpoint load_latest_checkpoint(const fs::path& folder, std::string_view
       latest.checkpoint = std::move(checkpoint);
       latest.file = candidate.path;
       return latest;
-    } catch (const std::exception& e) {  // StorageError, JSON, a round that is no number
+    } catch (const std::exception& e) {  // StorageError, a metadata list that is not JSON
       refuse(std::string("unreadable: ") + e.what());
     }
   }
