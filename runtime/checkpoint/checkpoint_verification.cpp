@@ -1,6 +1,5 @@
 #include "checkpoint/checkpoint_verification.hpp"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,8 +11,6 @@
 
 namespace flare::checkpoint {
 namespace {
-
-EVP_MD_CTX* context_of(void* p) { return static_cast<EVP_MD_CTX*>(p); }
 
 // The file size its safetensors header describes, checksum trailer included,
 // or nothing when the header itself is unreadable. Only to word a checksum
@@ -54,24 +51,6 @@ DescribedSize described_size(std::ifstream& in, std::uint64_t size) {
 
 }  // namespace
 
-Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
-  if (!context_ || EVP_DigestInit_ex(context_of(context_), EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("OpenSSL could not start a SHA-256 digest");
-}
-
-Sha256::~Sha256() { EVP_MD_CTX_free(context_of(context_)); }
-
-void Sha256::update(std::span<const std::byte> bytes) {
-  EVP_DigestUpdate(context_of(context_), bytes.data(), bytes.size());
-}
-
-std::array<std::byte, kDigestBytes> Sha256::finish() {
-  std::array<std::byte, kDigestBytes> digest{};
-  unsigned size = 0;
-  EVP_DigestFinal_ex(context_of(context_), reinterpret_cast<unsigned char*>(digest.data()), &size);
-  return digest;
-}
-
 std::optional<std::string> checksum_problem(const std::filesystem::path& file) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(file, ec);
@@ -80,7 +59,7 @@ std::optional<std::string> checksum_problem(const std::filesystem::path& file) {
   if (!in) return std::string("unreadable: cannot open");
 
   if (size >= kDigestBytes) {
-    Sha256 sha;
+    common::Sha256 sha;
     std::vector<char> buffer(1 << 20);
     std::uint64_t left = size - kDigestBytes;
     while (left > 0 && in) {

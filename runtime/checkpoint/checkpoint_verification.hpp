@@ -11,23 +11,11 @@
 #include <span>
 #include <string>
 
+#include "common/sha256.hpp"
+
 namespace flare::checkpoint {
 
-inline constexpr std::size_t kDigestBytes = 32;
-
-// Incremental SHA-256 (OpenSSL EVP).
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(std::span<const std::byte> bytes);
-  std::array<std::byte, kDigestBytes> finish();
-
- private:
-  void* context_;
-};
+inline constexpr std::size_t kDigestBytes = common::kSha256Bytes;
 
 // Nothing when `file`'s trailer is the SHA-256 of the bytes before it;
 // otherwise the reason it is not ("truncated: ...", ...).

@@ -182,7 +182,7 @@ fs::path write_checkpoint(const fs::path& folder, const RoundCheckpoint& checkpo
   } catch (const nlohmann::json::exception& e) {  // a field that is not UTF-8
     throw storage::StorageError(file.string() + ": " + e.what());
   }
-  Sha256 sha;
+  common::Sha256 sha;
   storage::AtomicFile out(file);
   out.write(parts.head);
   sha.update(std::as_bytes(std::span(parts.head.data(), parts.head.size())));

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <memory>
 
-#include <openssl/evp.h>
+#include "common/sha256.hpp"
 
 namespace flare::policy {
 
@@ -21,10 +21,8 @@ namespace {
 }  // namespace
 
 std::string sha256_of_fd(int fd, const std::filesystem::path& named_as) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    fail(named_as, "OpenSSL could not start a SHA-256 digest");
-  std::array<unsigned char, 1 << 16> buffer;
+  common::Sha256 sha;
+  std::array<std::byte, 1 << 16> buffer;
   for (off_t offset = 0;;) {
     const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
     if (n < 0) {
@@ -32,19 +30,10 @@ std::string sha256_of_fd(int fd, const std::filesystem::path& named_as) {
       fail(named_as, std::strerror(errno));
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+    sha.update(std::span(buffer.data(), static_cast<size_t>(n)));
     offset += n;
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &size);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return common::to_hex(sha.finish());
 }
 
 std::string sha256_of_file(const std::filesystem::path& file) {

@@ -9,9 +9,9 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
 #include "common/printable_text.hpp"
+#include "common/sha256.hpp"
 
 namespace flare::server {
 
@@ -123,33 +123,18 @@ void AuditLog::admin_action(std::string_view action, const std::string& peer,
 }
 
 struct ReceivedDigest::State {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~State() { EVP_MD_CTX_free(ctx); }
+  common::Sha256 sha;
 };
 
-ReceivedDigest::ReceivedDigest() : state_(std::make_unique<State>()) {
-  if (!state_->ctx || EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("cannot start a SHA-256 digest");
-}
+ReceivedDigest::ReceivedDigest() : state_(std::make_unique<State>()) {}
 
 ReceivedDigest::~ReceivedDigest() = default;
 
 void ReceivedDigest::add(std::string_view bytes) {
-  EVP_DigestUpdate(state_->ctx, bytes.data(), bytes.size());
+  state_->sha.update(bytes);
   bytes_ += bytes.size();
 }
 
-std::string ReceivedDigest::sha256_hex() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(state_->ctx, digest, &n);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
-}
+std::string ReceivedDigest::sha256_hex() { return common::to_hex(state_->sha.finish()); }
 
 }  // namespace flare::server
