@@ -48,7 +48,8 @@ server::ServerFiles server_files(const RunWorkspace& ws, const jobspec::JobSpec&
           .metrics_file = ws.metrics_file(),
           .log_file = ws.logs_dir() / "server.log",
           .tensorboard_dir = job.use_tracking ? ws.tensorboard_dir() : fs::path(),
-          .audit_file = ws.audit_file()};
+          .audit_file = ws.audit_file(),
+          .checkpoint_dir = ws.root() / "checkpoints"};
 }
 
 std::string write_report(const RunWorkspace& ws) {

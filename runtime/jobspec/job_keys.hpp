@@ -10,8 +10,9 @@ namespace flare::jobspec {
 
 inline constexpr std::array<std::string_view, 7> kTopTables = {
     "job", "clients", "sites", "data", "trainer", "aggregator", "server"};
-inline constexpr std::array<std::string_view, 7> kJobKeys = {
-    "name", "num_rounds", "min_clients", "seed", "workspace", "use_tracking", "plugin_path"};
+inline constexpr std::array<std::string_view, 9> kJobKeys = {
+    "name",      "num_rounds",   "min_clients", "clients_per_round", "client_fraction",
+    "seed",      "workspace",    "use_tracking", "plugin_path"};
 // [clients] holds these and every worker-group key (worker_group_keys.hpp).
 // `names`: the sites as the deployment names them; else site-1 .. site-<count>.
 inline constexpr std::array<std::string_view, 3> kClientsOwnKeys = {"count", "names",
@@ -21,8 +22,10 @@ inline constexpr std::array<std::string_view, 3> kDataKeys = {"dir", "split", "a
 // `version` is a requirement on the plugin's version ("1.2.0", ">=1.2, <2").
 inline constexpr std::array<std::string_view, 4> kPluginKeys = {"plugin", "path", "version",
                                                                 "config"};
-inline constexpr std::array<std::string_view, 10> kServerKeys = {
-    "key_metric", "key_metric_mode", "round_timeout_s", "worker_start_timeout_s", "answer_timeout_s", "save_every",
-    "keep_last", "wire_dtype", "host", "port"};
+inline constexpr std::array<std::string_view, 14> kServerKeys = {
+    "key_metric",          "key_metric_mode",      "round_timeout_s", "worker_start_timeout_s",
+    "answer_timeout_s",    "heartbeat_interval_s", "heartbeat_timeout_s", "reconnect_timeout_s",
+    "save_every",          "keep_last",            "keep_checkpoints", "wire_dtype",
+    "host",                "port"};
 
 }  // namespace flare::jobspec

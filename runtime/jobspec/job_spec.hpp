@@ -4,6 +4,8 @@
 // The library's public face: its other headers are internal to runtime/jobspec/.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -53,6 +55,11 @@ struct JobSpec {
   std::string name = "cifar10";
   int num_rounds = 5;   // >= 1
   int min_clients = 2;  // 1..n_clients; defaults to n_clients
+  // Sites asked to train each round, drawn from those still in the job with
+  // the job's seed: clients_per_round (min_clients..n_clients, default all),
+  // or client_fraction of n_clients (rounded up, at least min_clients), not both.
+  int clients_per_round = 0;   // 0: client_fraction decides, else all
+  double client_fraction = 0;  // 0: unset
   uint64_t seed = 0;
   std::filesystem::path workspace;  // default <cwd>/workspace/<name>
   bool use_tracking = false;
@@ -82,6 +89,16 @@ struct JobSpec {
   // A site gives up on a server that has not answered for this long (a call,
   // or a keepalive ping during a long one): a stopped or vanished server.
   double answer_timeout_s = 30;  // 2 s to 1 day
+  // Liveness: a site's rank 0 beats every interval from its own thread,
+  // whatever its trainer does; a site silent for the timeout is dropped from
+  // the round (it may register again). At least 3 beats fit in the timeout.
+  double heartbeat_interval_s = 5;
+  double heartbeat_timeout_s = 60;
+  // A site whose server vanished (restarted) keeps trying to reach it and
+  // register again for this long before it gives up.
+  double reconnect_timeout_s = 300;
+  // Round checkpoints (resume after a server stop) kept, newest first.
+  int64_t keep_checkpoints = 2;
   // Global models written: rounds 0, k, 2k, ... and the last; and of those
   // only the newest n kept (0: all). For big models.
   int64_t save_every = 1;
@@ -97,6 +114,15 @@ struct JobSpec {
   // Compares `source` too: a job exported and loaded back differs only there.
   bool operator==(const JobSpec&) const = default;
 };
+
+// Sites sampled per round (clients_per_round, or client_fraction of n_clients).
+inline int sampled_per_round(const JobSpec& spec) {
+  if (spec.client_fraction > 0) {
+    const double wanted = std::ceil(spec.client_fraction * spec.n_clients - 1e-9);
+    return std::clamp(static_cast<int>(wanted), spec.min_clients, spec.n_clients);
+  }
+  return spec.clients_per_round > 0 ? spec.clients_per_round : spec.n_clients;
+}
 
 // The job's [data] table as trainers receive it (flare_worker_info.data_json):
 // {"dir": ..., "split": ..., "alpha": ...}.

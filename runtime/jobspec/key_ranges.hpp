@@ -37,6 +37,9 @@ inline constexpr IntegerRange kPortRange{0, 65535};                   // master_
 inline constexpr IntegerRange kMaxRestartsRange{0, 1000};             // max_restarts
 inline constexpr IntegerRange kSaveEveryRange{1, 1'000'000};          // server.save_every
 inline constexpr IntegerRange kKeepLastRange{0, 1'000'000};           // server.keep_last (0: all)
+inline constexpr IntegerRange kKeepCheckpointsRange{1, 1000};         // server.keep_checkpoints
+// job.client_fraction: of clients.count, sampled each round (at least min_clients).
+inline constexpr NumberRange kClientFractionRange{1e-6, 1.0};
 // data.alpha: Dirichlet concentration. Below 0.001 nearly every class lands
 // on one site (the split then rarely gives each site its least samples);
 // above 1e6 it is IID in all but name.
@@ -50,5 +53,8 @@ inline constexpr DurationRange kTimeoutRange{0.001, 7 * 24 * 3600, "7 days"};
 // server.answer_timeout_s: sites ping a server every half of it, at most once
 // a second, so less than 2 s would be a ping per answer.
 inline constexpr DurationRange kAnswerTimeoutRange{2, 24 * 3600, "1 day"};
+// server.heartbeat_interval_s: a beat is one small request; faster than 10 a
+// second is load, not liveness.
+inline constexpr DurationRange kHeartbeatIntervalRange{0.1, 3600, "1 hour"};
 
 }  // namespace flare::jobspec

@@ -110,6 +110,15 @@ void read_job_table(const TableReader& top, JobSpec& spec) {
     spec.num_rounds = to_int(job->integer("num_rounds", kNumRoundsRange).value_or(spec.num_rounds));
     spec.min_clients = to_int(
         job->integer("min_clients", {1, spec.n_clients}, "clients.count").value_or(spec.min_clients));
+    if (const auto n = job->integer("clients_per_round", {1, spec.n_clients}, "clients.count"))
+      spec.clients_per_round = to_int(*n);
+    spec.client_fraction = job->number("client_fraction", kClientFractionRange).value_or(0);
+    if (spec.clients_per_round > 0 && spec.client_fraction > 0)
+      job->fail("client_fraction", "one of job.clients_per_round or job.client_fraction", "both");
+    if (spec.clients_per_round > 0 && spec.clients_per_round < spec.min_clients)
+      job->fail("clients_per_round",
+                "at least job.min_clients (" + std::to_string(spec.min_clients) + ")",
+                std::to_string(spec.clients_per_round));
     spec.seed = static_cast<uint64_t>(job->integer("seed", kSeedRange).value_or(0));
     if (auto workspace = job->path("workspace")) spec.workspace = std::move(*workspace);
     spec.use_tracking = job->boolean("use_tracking").value_or(spec.use_tracking);
@@ -178,6 +187,20 @@ void read_server(const TableReader& top, JobSpec& spec) {
   // Sites ping the server every half of it, and at most once a second.
   spec.answer_timeout_s =
       server->seconds("answer_timeout_s", kAnswerTimeoutRange).value_or(spec.answer_timeout_s);
+  spec.heartbeat_interval_s = server->seconds("heartbeat_interval_s", kHeartbeatIntervalRange)
+                                 .value_or(spec.heartbeat_interval_s);
+  spec.heartbeat_timeout_s =
+      server->seconds("heartbeat_timeout_s", kTimeoutRange).value_or(spec.heartbeat_timeout_s);
+  // Fewer beats than three in the grace period: one late packet is a death.
+  if (spec.heartbeat_timeout_s < 3 * spec.heartbeat_interval_s)
+    server->fail(server->find("heartbeat_timeout_s") ? "heartbeat_timeout_s" : "heartbeat_interval_s",
+                 "server.heartbeat_timeout_s at least 3 x server.heartbeat_interval_s (" +
+                     toml_float(spec.heartbeat_interval_s) + " s)",
+                 toml_float(spec.heartbeat_timeout_s) + " s");
+  spec.reconnect_timeout_s =
+      server->seconds("reconnect_timeout_s", kTimeoutRange).value_or(spec.reconnect_timeout_s);
+  spec.keep_checkpoints =
+      server->integer("keep_checkpoints", kKeepCheckpointsRange).value_or(spec.keep_checkpoints);
   spec.save_every = server->integer("save_every", kSaveEveryRange).value_or(spec.save_every);
   spec.keep_last = server->integer("keep_last", kKeepLastRange).value_or(spec.keep_last);
   spec.wire_dtype = server->choice("wire_dtype", {"float32", "bfloat16", "float16", "int8"})

@@ -40,6 +40,10 @@ std::string to_toml(const JobSpec& spec) {
   out += line("name", toml_string(spec.name));
   out += line("num_rounds", std::to_string(spec.num_rounds));
   out += line("min_clients", std::to_string(spec.min_clients));
+  if (spec.client_fraction > 0)
+    out += line("client_fraction", toml_float(spec.client_fraction));
+  else if (spec.clients_per_round > 0)
+    out += line("clients_per_round", std::to_string(spec.clients_per_round));
   if (spec.seed > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
     throw JobSpecError("job.seed: expected an integer TOML can hold (<= 2^63-1), found " +
                        std::to_string(spec.seed));
@@ -76,6 +80,10 @@ std::string to_toml(const JobSpec& spec) {
   out += line("round_timeout_s", toml_float(spec.round_timeout_s));
   out += line("worker_start_timeout_s", toml_float(spec.worker_start_timeout_s));
   out += line("answer_timeout_s", toml_float(spec.answer_timeout_s));
+  out += line("heartbeat_interval_s", toml_float(spec.heartbeat_interval_s));
+  out += line("heartbeat_timeout_s", toml_float(spec.heartbeat_timeout_s));
+  out += line("reconnect_timeout_s", toml_float(spec.reconnect_timeout_s));
+  out += line("keep_checkpoints", std::to_string(spec.keep_checkpoints));
   out += line("save_every", std::to_string(spec.save_every));
   out += line("keep_last", std::to_string(spec.keep_last));
   out += line("wire_dtype", toml_string(spec.wire_dtype));

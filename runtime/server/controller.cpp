@@ -374,6 +374,16 @@ void Controller::site_refused(const SiteRefusal& r) {
   fail_locked(r.site + " refused the job: " + r.reason);
 }
 
+void Controller::heartbeat(const std::string& site, int64_t generation) {
+  generations_.require_current(site, generation, "heartbeat");
+}
+
+void Controller::site_lost(const std::string& site, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  (void)site;
+  fail_locked(consequence_ ? *consequence_ : reason);
+}
+
 void Controller::abort(const std::string& reason) {
   std::lock_guard lock(mutex_);
   // A site's own report says more than "its process ended".

@@ -39,6 +39,17 @@ struct ControllerSettings {
   std::chrono::milliseconds start_timeout{300 * 1000};
   // Where updates in flight are spooled (unlinked files): the run's folder.
   std::filesystem::path spool_dir = std::filesystem::temp_directory_path();
+  // A round closes with at least min_clients results: when all the sampled
+  // sites answered, or at round_timeout with those in.
+  int min_clients = 1;
+  int clients_per_round = 0;  // sites sampled per round (0: all)
+  uint64_t seed = 0;          // the sampling RNG's
+  // A site silent this long (no heartbeat, no request) is dropped.
+  std::chrono::milliseconds heartbeat_timeout{60 * 1000};
+  // Round checkpoints (checkpoint/round_checkpoint.hpp); empty: none written.
+  std::filesystem::path checkpoint_dir;
+  int keep_checkpoints = 2;
+  std::string job_fingerprint;  // what a checkpoint must carry to be resumed from
 };
 
 // What the controller drives and tells; all owned by the caller.
@@ -95,6 +106,14 @@ class Controller {
   // A site's policy refuses the job (before its workers started): the job
   // fails, naming the site and its reason. Refused once the job is over.
   void site_refused(const SiteRefusal& refusal);
+  // A site's rank 0 is alive (its heartbeat). RegisterAgain when the site was
+  // dropped (or never registered with this server).
+  void heartbeat(const std::string& site, int64_t generation);
+
+  // Main thread. A site's processes ended (flare-run saw its client exit):
+  // it is dropped as a silent one would be, and the job goes on while
+  // min_clients sites can still answer.
+  void site_lost(const std::string& site, const std::string& reason);
 
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.

@@ -34,6 +34,22 @@ class InvalidRequest : public RejectedRequest {
   using RejectedRequest::RejectedRequest;
 };
 
+// This server holds no registration of the site's group: it was dropped
+// after falling silent, or the server restarted since it registered.
+// Answered NOT_FOUND, which tells the site to register again.
+class RegisterAgain : public RejectedRequest {
+ public:
+  using RejectedRequest::RejectedRequest;
+};
+
+// A result for a round that closed without it (at its deadline, or after the
+// site was dropped): never folded into a later round. Answered OUT_OF_RANGE,
+// which tells the site to go on to its next task.
+class LateResult : public RejectedRequest {
+ public:
+  using RejectedRequest::RejectedRequest;
+};
+
 // Thrown for a request that arrives after the job ended: not the site's
 // fault, so the site is told the job is over rather than that it failed.
 class JobEnded : public std::runtime_error {

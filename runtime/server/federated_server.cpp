@@ -40,6 +40,13 @@ ControllerSettings controller_settings(const jobspec::JobSpec& job, const Server
       std::chrono::milliseconds(static_cast<int64_t>(job.round_timeout_s * 1000));
   settings.start_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(job.worker_start_timeout_s * 1000));
+  settings.min_clients = job.min_clients;
+  settings.clients_per_round = jobspec::sampled_per_round(job);
+  settings.seed = job.seed;
+  settings.heartbeat_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(job.heartbeat_timeout_s * 1000));
+  settings.checkpoint_dir = files.checkpoint_dir;
+  settings.keep_checkpoints = static_cast<int>(job.keep_checkpoints);
   return settings;
 }
 
@@ -53,7 +60,8 @@ host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job) {
 
 FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                                  const host::LoadedPlugin& aggregator, const ServerFiles& files,
-                                 ProgressDisplay& display, const std::optional<ServerTls>& tls)
+                                 ProgressDisplay& display, const std::optional<ServerTls>& tls,
+                                 bool resume)
     : log_(common::make_file_logger("server", files.log_file)),
       crash_reports_(files.log_file),
       services_(aggregator_callbacks(log_, kept_updates_, aggregator_figures_), nullptr),
@@ -74,6 +82,7 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
       service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype),
                {.require_identity = tls.has_value(), .audit = audit_.get()}),
       rpc_(service_, job.server_host, job.server_port, server_credentials(tls, audit_.get())) {
+  if (resume) throw NothingToResume("resuming is not built yet");
   log_->info("listening on {} ({})", rpc_.address(),
              tls ? "mutual TLS: each site known by its certificate" : "plaintext");
 }

@@ -37,21 +37,31 @@ struct ServerFiles {
   std::filesystem::path tensorboard_dir;
   // The audit trail (audit_log.hpp); empty: none written.
   std::filesystem::path audit_file;
+  // Round checkpoints (checkpoint/round_checkpoint.hpp); empty: none written.
+  std::filesystem::path checkpoint_dir;
 };
 
 // Loads the job's aggregator plugin; throws host::PluginLoadError. Separate
 // from the server so a program can check its input before it creates files.
 host::LoadedPlugin load_aggregator(const jobspec::JobSpec& job);
 
+// flare-run --resume (or a restarted server) found no checkpoint to go on from.
+class NothingToResume : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class FederatedServer {
  public:
   // Listens on job.server_host:job.server_port (port 0: a free one) at once,
   // with mutual TLS when `tls` is set (every request then checked against
   // its caller's certificate). `display` (the program's terminal) is
-  // borrowed and must outlive the server.
+  // borrowed and must outlive the server. With `resume`, the job goes on
+  // after the newest good checkpoint in files.checkpoint_dir (NothingToResume
+  // when there is none).
   FederatedServer(const jobspec::JobSpec& job, const host::LoadedPlugin& aggregator,
                   const ServerFiles& files, ProgressDisplay& display,
-                  const std::optional<ServerTls>& tls = std::nullopt);
+                  const std::optional<ServerTls>& tls = std::nullopt, bool resume = false);
   FederatedServer(const FederatedServer&) = delete;
   FederatedServer& operator=(const FederatedServer&) = delete;
 
@@ -63,6 +73,11 @@ class FederatedServer {
   void abort(const std::string& reason) { controller_.abort(reason); }
   // The figures of every global model made so far, in round order.
   std::vector<RoundFigures> figures() const { return controller_.figures(); }
+  // Main thread: a site's processes ended; the job goes on without it while
+  // min_clients sites can still answer (Controller::site_lost).
+  void site_lost(const std::string& site, const std::string& reason) {
+    controller_.site_lost(site, reason);
+  }
   // The server's log (logs/server.log), for what its host program adds.
   spdlog::logger& log() { return *log_; }
 

@@ -40,6 +40,10 @@ grpc::Status RpcService::answer(grpc::ServerContext* context, const char* call,
     // job fails, blamed on the aggregator, not on the site.
     controller_.aggregator_failed(e);
     return grpc::Status(grpc::StatusCode::ABORTED, "the job has ended: the aggregator failed");
+  } catch (const RegisterAgain& e) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, refused(context, call, site, e.what()));
+  } catch (const LateResult& e) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, refused(context, call, site, e.what()));
   } catch (const InvalidRequest& e) {
     const std::string why = refused(context, call, site, e.what());
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
@@ -215,6 +219,14 @@ grpc::Status RpcService::ReportProgress(grpc::ServerContext* context, const v1::
   return answer(context, "ReportProgress", p->site(), ack, [&] {
     admit(context, p->site());
     controller_.progress(from_wire(*p));
+  });
+}
+
+grpc::Status RpcService::SendHeartbeat(grpc::ServerContext* context, const v1::Heartbeat* beat,
+                                       v1::Ack* ack) {
+  return answer(context, "SendHeartbeat", beat->site(), ack, [&] {
+    admit(context, beat->site());
+    controller_.heartbeat(beat->site(), beat->generation());
   });
 }
 

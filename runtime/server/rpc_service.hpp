@@ -63,6 +63,8 @@ class RpcService final : public transport::v1::FlareServer::Service {
                              transport::v1::Ack*) override;
   grpc::Status RefuseJob(grpc::ServerContext*, const transport::v1::Refusal*,
                          transport::v1::Ack*) override;
+  grpc::Status SendHeartbeat(grpc::ServerContext*, const transport::v1::Heartbeat*,
+                             transport::v1::Ack*) override;
 
  private:
   template <class F>

@@ -60,17 +60,22 @@ void ServerConnection::check(const grpc::Status& status, const char* call,
                              const v1::Ack* ack) const {
   if (status.error_code() == grpc::StatusCode::ABORTED)
     throw JobEndedError(std::string(call) + " not taken: " + status.error_message());
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND)
+    throw RegisterAgainError(std::string(call) + " refused: " + status.error_message());
+  if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE)
+    throw LateResultError(std::string(call) + " refused as late: " + status.error_message());
   if (!status.ok()) {
     std::string why = status.error_message() + " (gRPC code " +
                       std::to_string(status.error_code()) + ")";
+    const std::string failed = std::string(call) + " to the server at " + address_ + " failed: ";
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       char limit[32];
       std::snprintf(limit, sizeof(limit), "%g", answer_timeout_.count() / 1000.0);
-      why = "the server is gone or did not answer within " + std::string(limit) +
-            " s (server.answer_timeout_s): " + why;
+      throw ServerUnreachableError(failed + "the server is gone or did not answer within " +
+                                   std::string(limit) + " s (server.answer_timeout_s): " + why);
     }
-    throw TransportError(std::string(call) + " to the server at " + address_ + " failed: " + why);
+    throw TransportError(failed + why);
   }
   if (ack && !ack->accepted()) {
     throw TransportError(std::string(call) + " refused by the server: " + ack->message());
@@ -204,6 +209,11 @@ void ServerConnection::report_progress(v1::Progress& progress) {
   auto ctx = context_with(std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
                                                               answer_timeout_));
   (void)stub_->ReportProgress(ctx.get(), progress, &ack);
+}
+
+void ServerConnection::send_heartbeat() {
+  v1::Heartbeat beat;
+  send(&v1::FlareServer::Stub::SendHeartbeat, "SendHeartbeat", beat, answer_timeout_);
 }
 
 bool ServerConnection::report_metrics(v1::MetricBatch& batch) {

@@ -2,6 +2,7 @@
 // failures turned into TransportError naming the call and the server.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -28,6 +29,27 @@ class TransportError : public std::runtime_error {
 // server itself failed handling this call): not this site's failure. The
 // site's next task says how the job ended.
 class JobEndedError : public TransportError {
+ public:
+  using TransportError::TransportError;
+};
+
+// The server holds no registration of this site's group (it dropped the
+// site after it fell silent, or the server restarted): register again.
+class RegisterAgainError : public TransportError {
+ public:
+  using TransportError::TransportError;
+};
+
+// The server refused a result as late: the round it answers closed without
+// it. Not a failure: the site goes on to its next task.
+class LateResultError : public TransportError {
+ public:
+  using TransportError::TransportError;
+};
+
+// The server did not answer within server.answer_timeout_s, or cannot be
+// reached: it may be restarting, and the site may try to reach it again.
+class ServerUnreachableError : public TransportError {
  public:
   using TransportError::TransportError;
 };
@@ -72,6 +94,9 @@ class ServerConnection {
                      std::span<const flare_named_tensor> aux);
   void submit_evaluation(v1::Evaluation& evaluation);
   void report_progress(v1::Progress& progress);  // best effort: never throws
+  // Tells the server this site is alive; throws RegisterAgainError when the
+  // server dropped it, ServerUnreachableError when it does not answer.
+  void send_heartbeat();
   // Best effort: false when the batch did not arrive (never throws).
   bool report_metrics(v1::MetricBatch& batch);
   void report_failure(v1::Failure& failure);  // throws when refused
@@ -103,7 +128,8 @@ class ServerConnection {
   std::string address_;
   std::string site_;
   // Until registered, none: the server refuses requests stamped with it.
-  int64_t generation_ = -1;
+  // Atomic: the heartbeat thread stamps it while rank 0 registers again.
+  std::atomic<int64_t> generation_ = -1;
   v1::WireEncoding wire_encoding_ = v1::RAW;
   std::chrono::milliseconds answer_timeout_;
   bool tls_;  // a refused certificate looks like an unreachable server: say so

@@ -44,9 +44,17 @@ TEST_CASE("exports every field, overridden and odd values included, so that they
                    "list = [1, [2.5, \"x\"], { a = true }]\nempty = {}\nwhen = 1979-05-27\n"
                    "[server]\nround_timeout_s = 12.75\nanswer_timeout_s = 2.5\nsave_every = 5\n"
                    "keep_last = 2\nwire_dtype = \"int8\"\nkey_metric_mode = \"min\"\n"
+                   "heartbeat_interval_s = 0.5\nheartbeat_timeout_s = 1.5\n"
+                   "reconnect_timeout_s = 42\nkeep_checkpoints = 7\n"
                    "host = \"0.0.0.0\"\nport = 65535\n");
   const JobSpec spec = load_job(
-      file, {"job.min_clients=2", "aggregator.plugin=fedavg", "aggregator.config.beta=0.9"});
+      file, {"job.min_clients=2", "job.client_fraction=0.34", "aggregator.plugin=fedavg",
+             "aggregator.config.beta=0.9"});
+  REQUIRE(spec.client_fraction == 0.34);
+  REQUIRE(sampled_per_round(spec) == 2);  // ceil(0.34 * 3) = 2, at least min_clients
+  REQUIRE(spec.heartbeat_timeout_s == 1.5);
+  REQUIRE(spec.reconnect_timeout_s == 42);
+  REQUIRE(spec.keep_checkpoints == 7);
   REQUIRE(spec.trainer.config["when"] == "1979-05-27");
   REQUIRE(spec.oversubscribe);
   REQUIRE(spec.answer_timeout_s == 2.5);

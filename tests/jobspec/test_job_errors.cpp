@@ -114,6 +114,20 @@ TEST_CASE("refuses a job without its data, naming data.dir") {
         "job.toml:3: data.dir: expected the folder of the job's data, found none");
 }
 
+TEST_CASE("refuses sampling fewer sites a round than min_clients, or both ways of sampling") {
+  CHECK(error_for("[job]\nmin_clients = 3\nclients_per_round = 2\n[clients]\ncount = 4\n") ==
+        "job.toml:3: job.clients_per_round: expected at least job.min_clients (3), found 2");
+  CHECK(error_for("[job]\nclients_per_round = 2\nclient_fraction = 0.5\n[clients]\ncount = 4\n") ==
+        "job.toml:3: job.client_fraction: expected one of job.clients_per_round or "
+        "job.client_fraction, found both");
+}
+
+TEST_CASE("refuses a heartbeat timeout that fits fewer than three beats") {
+  CHECK(error_for("[server]\nheartbeat_interval_s = 2\nheartbeat_timeout_s = 5\n") ==
+        "job.toml:3: server.heartbeat_timeout_s: expected server.heartbeat_timeout_s at least 3 x "
+        "server.heartbeat_interval_s (2.0 s), found 5.0 s");
+}
+
 TEST_CASE("rejects min_clients above the client count") {
   CHECK(error_for("[job]\nmin_clients = 3\n[clients]\ncount = 2\n") ==
         "job.toml:2: job.min_clients: expected an integer from 1 to 2 (clients.count), found the "
@@ -123,7 +137,8 @@ TEST_CASE("rejects min_clients above the client count") {
 TEST_CASE("rejects an unknown key with a suggestion") {
   CHECK(
       error_for("[job]\nname = \"a\"\nnum_round = 3\n") ==
-      "job.toml:3: job.num_round: expected one of name, num_rounds, min_clients, seed, workspace, "
+      "job.toml:3: job.num_round: expected one of name, num_rounds, min_clients, clients_per_round, "
+            "client_fraction, seed, workspace, "
       "use_tracking, plugin_path, found unknown key num_round (did you mean num_rounds?)");
   CHECK(
       error_for("[client]\ncount = 2\n") ==
@@ -175,7 +190,8 @@ TEST_CASE("rejects a key_metric_mode other than auto, max or min, naming them") 
 TEST_CASE("rejects an unknown key far from every known one without a suggestion") {
   CHECK(error_for("[server]\nbanana = 1\n") ==
         "job.toml:2: server.banana: expected one of key_metric, key_metric_mode, round_timeout_s, "
-        "worker_start_timeout_s, answer_timeout_s, save_every, keep_last, wire_dtype, "
+        "worker_start_timeout_s, answer_timeout_s, heartbeat_interval_s, heartbeat_timeout_s, "
+            "reconnect_timeout_s, save_every, keep_last, keep_checkpoints, wire_dtype, "
         "host, port, found unknown key banana");
 }
 

@@ -144,7 +144,7 @@ const fs::path kDocFile = fs::path(FLARE_SOURCE_DIR) / "docs/job-spec.md";
 // Keys whose default is no fixed value: computed from other keys or the
 // place flare-run starts in, or required.
 const std::set<std::string> kComputedDefaults = {
-    "job.min_clients", "clients.names", "job.workspace", "data.dir", "trainer.plugin", "trainer.path",
+    "job.min_clients", "job.clients_per_round", "job.client_fraction", "clients.names", "job.workspace", "data.dir", "trainer.plugin", "trainer.path",
     "trainer.version", "aggregator.path", "aggregator.version"};
 
 }  // namespace

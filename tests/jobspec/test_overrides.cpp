@@ -101,7 +101,8 @@ TEST_CASE("rejects an unknown override key naming the --set") {
   CHECK(
       message_of<JobSpecError>([&] { load_job(file, {"job.num_round=3"}); }) ==
       file.string() +
-          ": --set job.num_round: expected one of name, num_rounds, min_clients, seed, workspace, "
+          ": --set job.num_round: expected one of name, num_rounds, min_clients, "
+                 "clients_per_round, client_fraction, seed, workspace, "
           "use_tracking, plugin_path, found unknown key num_round (did you mean num_rounds?)");
 }
 
