@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "server/federated_server.hpp"
@@ -190,4 +191,96 @@ TEST_CASE("a server that cannot write a model fails the job as its own failure a
   const auto task = s1.next_task().task;
   CHECK(task.kind() == v1::Task::FINISH);
   CHECK(task.reason() == outcome.failure);
+}
+
+namespace {
+
+// A two-site job of `rounds` rounds writing round checkpoints in `dir`;
+// `resume`: the server goes on after the newest good one there.
+struct CheckpointedJob {
+  CheckpointedJob(const std::filesystem::path& dir, int rounds, bool resume)
+      : job(with_rounds(rounds)),
+        server(job, server::load_aggregator(job),
+               {.models_dir = dir / "models",
+                .metrics_file = dir / "metrics.jsonl",
+                .log_file = dir / "server.log",
+                .checkpoint_dir = dir / "checkpoints"},
+               display, std::nullopt, resume) {}
+  static jobspec::JobSpec with_rounds(int rounds) {
+    auto job = two_site_job();
+    job.num_rounds = rounds;
+    return job;
+  }
+  jobspec::JobSpec job;
+  std::ostringstream screen;
+  server::ProgressDisplay display{screen, false, job.num_rounds};
+  server::FederatedServer server;
+};
+
+// Both sites train round `round` from the model they are sent; returns its value.
+float train_round(transport::ServerConnection& s1, transport::ServerConnection& s2, int64_t round) {
+  float received = 0;
+  for (auto* site : {&s1, &s2}) {
+    auto task = site->next_task();
+    REQUIRE(task.task.kind() == v1::Task::TRAIN);
+    REQUIRE(task.task.round() == round);
+    received = value_of(task.model);
+    v1::UpdateHeader update;
+    update.set_round(round);
+    update.set_num_samples(10);
+    send(*site, update, received + (site == &s1 ? 1.0f : 3.0f));
+  }
+  return received;
+}
+
+}  // namespace
+
+TEST_CASE("a resumed server refuses a corrupted newest checkpoint, says why, and goes on from the one before") {
+  testing::TempFolder dir;
+  {
+    CheckpointedJob first(dir.path(), 3, false);
+    transport::ServerConnection s1(first.server.address(), "site-1"),
+        s2(first.server.address(), "site-2");
+    begin_first_round(s1, s2);
+    CHECK(train_round(s1, s2, 0) == 1);  // model 1 = 1 + mean(1, 3) = 3
+    CHECK(train_round(s1, s2, 1) == 3);  // model 2 = 5
+  }  // the server is gone after round 2
+  const auto newest = dir / "checkpoints/checkpoint_round_2.ckpt";
+  REQUIRE(std::filesystem::exists(newest));
+  {
+    std::fstream file(newest, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(std::filesystem::file_size(newest) / 2));
+    file.put('\x7f');  // a flipped byte in the middle: the model's, or its header's
+  }
+  CheckpointedJob resumed(dir.path(), 3, true);
+  transport::ServerConnection s1(resumed.server.address(), "site-1"),
+      s2(resumed.server.address(), "site-2");
+  s1.register_site(1);
+  s2.register_site(1);
+  // Round 2 again, from model 1: the corrupted round-2 checkpoint was never loaded.
+  CHECK(train_round(s1, s2, 1) == 3);
+  CHECK(train_round(s1, s2, 2) == 5);
+  CHECK(resumed.screen.str().find("checkpoint refused: checkpoint_round_2.ckpt") !=
+        std::string::npos);
+  CHECK(resumed.screen.str().find("resuming after round 1") != std::string::npos);
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::optional<nlohmann::json> resumed_line;
+  for (std::string line; std::getline(metrics, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (record["kind"] == "resumed") resumed_line = record;
+  }
+  REQUIRE(resumed_line);
+  CHECK((*resumed_line)["after_round"] == 1);
+  CHECK((*resumed_line)["refused"].size() == 1);
+}
+
+TEST_CASE("resuming where there is no checkpoint says so, naming the folder") {
+  testing::TempFolder dir;
+  try {
+    CheckpointedJob resumed(dir.path(), 2, true);
+    FAIL("resumed from nothing");
+  } catch (const server::NothingToResume& e) {
+    CHECK(std::string(e.what()).find("no checkpoint in " + (dir / "checkpoints").string()) !=
+          std::string::npos);
+  }
 }
