@@ -211,9 +211,37 @@ TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
   r.reporter.final_evaluation_started();
   CHECK(r.screen.str() ==
         "site-1 joined with 4 worker ranks\n"
-        "site-1 rejoined with a restarted worker group\n"
+        "site-1 rejoined (worker group generation 1)\n"
         "round 1/3: training on 2 sites\n"
         "evaluating the final global model\n");
+}
+
+TEST_CASE("drops, rejoins, stragglers, late results and a resume are lines with their facts") {
+  Reporter r;
+  r.reporter.site_dropped("site-2", 1, "silent for 3.2 s (server.heartbeat_timeout_s = 3)");
+  r.reporter.site_joined({.site = "site-2", .world_size = 1}, 1, true);
+  r.reporter.round_closed_without(1, {"site-3"});
+  r.reporter.late_result_refused("site-3", 1);
+  r.reporter.job_resumed(2, "/run/checkpoints/checkpoint_round_2.ckpt",
+                         {"checkpoint_round_3.ckpt: SHA-256 mismatch"});
+  const auto lines = r.lines();
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0]["kind"] == "site_dropped");
+  CHECK(lines[0]["site"] == "site-2");
+  CHECK(lines[0]["round"] == 2);
+  CHECK(lines[0]["reason"] == "silent for 3.2 s (server.heartbeat_timeout_s = 3)");
+  CHECK(lines[0]["time"].get<double>() > 1.7e9);  // wall-clock seconds, to set against a death
+  CHECK(lines[1]["kind"] == "site_rejoined");
+  CHECK(lines[1]["generation"] == 1);
+  CHECK(lines[2] == nlohmann::json{{"kind", "stragglers"}, {"round", 2}, {"sites", {"site-3"}}});
+  CHECK(lines[3] == nlohmann::json{{"kind", "late_result"}, {"site", "site-3"}, {"round", 2}});
+  CHECK(lines[4]["kind"] == "resumed");
+  CHECK(lines[4]["after_round"] == 2);
+  CHECK(lines[4]["refused"].size() == 1);
+  CHECK(r.shows("site-2 dropped from round 2/3: silent for 3.2 s"));
+  CHECK(r.shows("round 2/3 closed at its deadline without site-3"));
+  CHECK(r.shows("checkpoint refused: checkpoint_round_3.ckpt: SHA-256 mismatch"));
+  CHECK(r.shows("resuming after round 2 (checkpoint checkpoint_round_2.ckpt)"));
 }
 
 TEST_CASE("a key metric nobody reports is a warning line, on the terminal and in metrics.jsonl") {
