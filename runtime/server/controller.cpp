@@ -695,6 +695,15 @@ void Controller::check_deadlines_locked() {
     drop_site_locked(consequence_site_, why);
   }
   if (phase_ == Phase::Finished || phase_ == Phase::Failed) return;
+  // This loop runs every 200 ms; a much longer gap means the server itself
+  // was stopped (SIGSTOP, a frozen VM): the silence it could not hear is not
+  // the sites', so every site's grace starts again.
+  const auto now = Clock::now();
+  if (now - last_check_ > std::max<Clock::duration>(settings_.heartbeat_timeout / 2,
+                                                    std::chrono::seconds(2))) {
+    for (const auto& site : in_job_) liveness_.seen(site);
+  }
+  last_check_ = now;
   for (const auto& [site, silent_s] : liveness_.silent_longer_than(settings_.heartbeat_timeout)) {
     if (!in_job_.contains(site)) continue;
     char why[160];

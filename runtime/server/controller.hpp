@@ -226,6 +226,7 @@ class Controller {
   std::map<int64_t, GlobalModelPtr> awaiting_evaluation_;
   std::map<int64_t, RoundFigures> figures_;
   std::chrono::steady_clock::time_point phase_started_;
+  std::chrono::steady_clock::time_point last_check_ = std::chrono::steady_clock::now();  // of deadlines
   double round_images_ = 0;
   double round_train_seconds_ = 0;  // the slowest site's (sites train concurrently)
 };
