@@ -55,8 +55,9 @@ while (($#)); do
   esac
 done
 for option in iterations rounds sites train_images window_s timeout_s; do
+  name=${option%_s}
   [[ ${!option} =~ ^[1-9][0-9]*$ ]] ||
-    { echo "chaos.sh: --${option%_s}: expected an integer >= 1, found '${!option}'" >&2; usage; }
+    { echo "chaos.sh: --${name//_/-}: expected an integer >= 1, found '${!option}'" >&2; usage; }
 done
 [[ -z $only || ($only =~ ^[1-9][0-9]*$ && $only -le $iterations) ]] ||
   { echo "chaos.sh: --only: expected an iteration 1..$iterations, found '$only'" >&2; usage; }
