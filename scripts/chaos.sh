@@ -18,9 +18,10 @@
 # --work: where data and workspaces go (default a temp folder, removed at the
 #   end unless --keep or an iteration went wrong).
 # --rounds (5), --sites (3, one CPU rank each; min_clients is one less),
-#   --train-images (3000): the job. --window (12): the fault comes at a random
-#   time in 0.5 s .. this after flare-run starts (if the victim's process is not
-#   up yet, as soon as it is). --timeout (120): an iteration's bound; past it
+#   --train-images (3000): the job. --window: the fault comes at a random time
+#   in 0.5 s .. this after flare-run starts (if the victim's process is not up
+#   yet, as soon as it is); default: the time a first, fault-free run of the
+#   job takes here (which must complete). --timeout (120): an iteration's bound; past it
 #   the iteration is a HANG and its processes are killed. --victims (default
 #   rank,supervisor,server) and --signals (KILL,STOP) narrow the draws.
 # One line per iteration, then a summary; exit 1 when an iteration hung, left a
@@ -32,7 +33,7 @@ python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 
 iterations='' seed='' only='' bin="$root/build/bin" work='' keep=0
-rounds=5 sites=3 train_images=3000 window_s=12 timeout_s=120
+rounds=5 sites=3 train_images=3000 window_s='' timeout_s=120
 victims=rank,supervisor,server signals=KILL,STOP
 heartbeat_timeout_ms=2000  # server.heartbeat_timeout_s of the job below
 usage() { sed -n '11,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,3\}//' >&2; exit 2; }
@@ -56,6 +57,7 @@ while (($#)); do
 done
 for option in iterations rounds sites train_images window_s timeout_s; do
   name=${option%_s}
+  [[ $option == window_s && -z $window_s ]] && continue
   [[ ${!option} =~ ^[1-9][0-9]*$ ]] ||
     { echo "chaos.sh: --${name//_/-}: expected an integer >= 1, found '${!option}'" >&2; usage; }
 done
@@ -224,7 +226,8 @@ start_flare_run() {
   pid=$(< "$ws.pid")
 }
 
-# Sets: outcome, reason, rounds_done, detected, detect_ms, orphans, corrupted, signal_text.
+# Iteration 0 is the fault-free baseline. Sets: outcome, reason, rounds_done,
+# detected, detect_ms, orphans, corrupted, signal_text, victim_of_iteration, took_ms.
 run_iteration() {
   local i=$1 ws pid watcher out victim_kind signal pause_ms=0 fault_at_ms started rc=''
   ws="$work/iter-$(printf '%03d' "$i")"
@@ -238,8 +241,9 @@ run_iteration() {
     else pick $((heartbeat_timeout_ms * 3 / 2)) $((heartbeat_timeout_ms * 5 / 2)); fi
     pause_ms=$picked
   fi
-  pick 500 $((window_s * 1000))
+  pick 500 $((window_ms > 500 ? window_ms : 500))
   fault_at_ms=$picked
+  ((i > 0)) || victim_kind=none fault_at_ms=$((timeout_s * 1000 + 1))
 
   now_ms
   started=$now
@@ -297,6 +301,7 @@ run_iteration() {
     sleep 0.1
   done
   now_ms
+  took_ms=$((now - started))
   look_for_detection  # a line written just before flare-run exited
   victim_text=${victim_text:-$victim_kind}
 
@@ -348,6 +353,20 @@ wait_for_exit() {
 
 echo "chaos: seed $seed, $iterations iterations of $rounds rounds, $sites sites x 1 CPU rank" \
   "(replay one: --seed $seed --only I); resume $( ((can_resume)) && echo available || echo 'not available')"
+window_ms=0  # the baseline (iteration 0) draws no fault
+if [[ -n $window_s ]]; then
+  window_ms=$((window_s * 1000))
+else
+  # Faults must fall within a run, however fast this machine runs one.
+  run_iteration 0
+  if [[ $outcome != COMPLETED || -n $orphans || -n $corrupted ]]; then
+    echo "chaos: the fault-free run did not complete cleanly: outcome=$outcome" \
+      "rounds=$rounds_done/$rounds ${reason:+reason=\"$reason\" }${orphans:+ORPHANS: $orphans }${corrupted:+CORRUPTED: $corrupted}" >&2
+    exit 1
+  fi
+  window_ms=$took_ms
+  echo "chaos: a fault-free run takes $(seconds "$window_ms") here: faults fall in 0.5 s .. that"
+fi
 declare -A outcomes=()
 bad=0 orphaned=0 corrupting=0 longest_ms=0 longest_text='none'
 first=${only:-1} last=${only:-$iterations}
