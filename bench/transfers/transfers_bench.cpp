@@ -60,7 +60,7 @@ Figures cut_at_half(Transfer transfer, std::chrono::milliseconds grace,
   site.set_log(quiet);
   site.register_site(1);
   REQUIRE(site.next_task().task.kind() == v1::Task::SEND_INITIAL_MODEL);
-  const auto initial = model(1), update = model(2);
+  auto initial = model(1), update = model(2);
   site.submit_initial_model(tensor::views_of(initial));
   const auto direction = transfer == Transfer::Upload ? CuttingProxy::kToServer
                                                       : CuttingProxy::kToSite;
