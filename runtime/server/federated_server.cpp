@@ -125,7 +125,8 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
       resumed_(resume && (resume_controller(controller_, job, files, *log_), true)),
       audit_(files.audit_file.empty() ? nullptr : std::make_unique<AuditLog>(files.audit_file)),
       service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype),
-               {.require_identity = tls.has_value(), .audit = audit_.get()}),
+               {.require_identity = tls.has_value(), .audit = audit_.get()},
+               std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000))),
       rpc_(service_, job.server_host, job.server_port, server_credentials(tls, audit_.get())) {
   log_->info("listening on {} ({})", rpc_.address(),
              tls ? "mutual TLS: each site known by its certificate" : "plaintext");

@@ -1,5 +1,6 @@
 #include "server/rpc_service.hpp"
 
+#include <atomic>
 #include <stdexcept>
 
 #include "common/printable_text.hpp"
@@ -60,10 +61,62 @@ grpc::Status RpcService::answer(grpc::ServerContext* context, const char* call,
   }
 }
 
+struct OpenUpload {
+  OpenUpload(std::unique_ptr<UpdateIntake> opened, v1::UpdateHeader first, size_t tensors)
+      : intake(std::move(opened)), header(std::move(first)), reader(*intake, tensors) {}
+  std::unique_ptr<UpdateIntake> intake;  // dropped uncommitted: the update is taken back
+  v1::UpdateHeader header;
+  transport::ModelStreamReader reader;  // where the stream stands, across resumes
+  ReceivedDigest digest;
+  // Parts after the header folded into the intake: what the site may resume after.
+  std::atomic<uint64_t> parts{0};
+};
+
+struct CutDownload {
+  Task task;
+  uint64_t total_parts = 0;
+};
+
 namespace {
 
+// Parked transfers are the site's generation's own: a restarted group (a new
+// generation) cannot resume its predecessor's.
+std::string download_key(const std::string& site, int64_t generation) {
+  return site + '\n' + std::to_string(generation);
+}
+std::string upload_key(const std::string& site, int64_t generation, const std::string& id) {
+  return download_key(site, generation) + '\n' + id;
+}
+
+// An upload id is the site's random 128-bit hex; anything long or unprintable
+// is refused before it becomes a key or a log line.
+void check_upload_id(const std::string& id) {
+  if (id.size() > 64 || common::printable(id) != id)
+    throw InvalidRequest("upload id '" + id.substr(0, 64) + "' is not a short printable id");
+}
 
 }  // namespace
+
+RpcService::RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log,
+                       v1::WireEncoding wire_encoding, CallerChecks checks,
+                       std::chrono::milliseconds resume_grace)
+    : controller_(controller),
+      log_(std::move(log)),
+      wire_encoding_(wire_encoding),
+      checks_(checks),
+      resume_grace_(resume_grace),
+      uploads_(resume_grace,
+               [this](const std::string&, OpenUpload& upload) {
+                 if (log_)
+                   log_->warn("upload {} from '{}' for round {} was not resumed within {} ms: "
+                              "taken back after {} parts",
+                              upload.header.upload_id(), upload.header.site(),
+                              upload.header.round() + 1, resume_grace_.count(),
+                              upload.parts.load());
+               }),
+      downloads_(resume_grace) {}
+
+RpcService::~RpcService() = default;
 
 void RpcService::admit(grpc::ServerContext* context, const std::string& claimed_site) const {
   const auto id = peer_identity(*context);
@@ -108,39 +161,103 @@ grpc::Status RpcService::Register(grpc::ServerContext* context, const v1::Regist
 
 grpc::Status RpcService::GetTask(grpc::ServerContext* context, const v1::TaskRequest* req,
                                  grpc::ServerWriter<v1::TaskPart>* writer) {
-  Task task;
+  const std::string key = download_key(req->site(), req->generation());
+  std::shared_ptr<CutDownload> download;
+  uint64_t from_part = 0;
   const auto status = answer(context, "GetTask", req->site(), nullptr, [&] {
     admit(context, req->site());
-    task = controller_.next_task(req->site(), req->generation(), kTaskPoll);
+    if (req->has_resume()) download = resumable_download(*req, key);
+    if (download) {
+      from_part = static_cast<uint64_t>(req->resume().from_part());
+      return;
+    }
+    downloads_.drop(key);  // the site asks afresh: it has (or gave up) what was held
+    Task task = controller_.next_task(req->site(), req->generation(), kTaskPoll);
+    const uint64_t parts =
+        task.model ? transport::count_parts(task.model->views(), wire_encoding_) : 0;
+    download = std::make_shared<CutDownload>(CutDownload{std::move(task), parts});
   });
   if (!status.ok()) return status;
+  return send_task(writer, req->site(), key, std::move(download), from_part);
+}
+
+std::shared_ptr<CutDownload> RpcService::resumable_download(const v1::TaskRequest& req,
+                                                            const std::string& key) {
+  const auto& resume = req.resume();
+  auto download = downloads_.take(key, resume_grace_ / 2);
+  std::string why;
+  if (!download) {
+    why = "no cut download is held for it (expired, or the server restarted)";
+  } else if (download->task.round != resume.round()) {
+    why = "the download held is of round " + std::to_string(download->task.round + 1);
+  } else if (resume.from_part() < 0 ||
+             static_cast<uint64_t>(resume.from_part()) > download->total_parts) {
+    why = "part " + std::to_string(resume.from_part()) + " is not in its " +
+          std::to_string(download->total_parts) + " parts";
+  }
+  if (why.empty()) {
+    if (log_)
+      log_->info("resumed download of round {} to '{}' at part {} of {}", resume.round() + 1,
+                 common::printable(req.site()), resume.from_part(), download->total_parts);
+    return download;
+  }
+  if (download) downloads_.finish(key, download);
+  if (log_)
+    log_->info("cannot resume the download of round {} to '{}' ({}): it gets a fresh task",
+               resume.round() + 1, common::printable(req.site()), why);
+  return nullptr;
+}
+
+grpc::Status RpcService::send_task(grpc::ServerWriter<v1::TaskPart>* writer,
+                                   const std::string& site, const std::string& key,
+                                   std::shared_ptr<CutDownload> download, uint64_t from_part) {
+  const Task& task = download->task;
   v1::TaskPart part;
   *part.mutable_task() = to_wire(task);
-  // A site that left misses the rest, as with any reply.
-  if (!writer->Write(part) || !task.model) return status;
+  part.mutable_task()->set_from_part(static_cast<int64_t>(from_part));
+  if (!task.model) {
+    (void)writer->Write(part);  // a site that left misses it, as with any reply
+    return grpc::Status::OK;
+  }
+  downloads_.start(key, download);
+  bool whole = false;
   try {
-    transport::write_tensors(
-        task.model->views(), false, wire_encoding_,
-        [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
-          transport::set_part(part, header, bytes);
-          return writer->Write(part);
-        });
+    uint64_t skip = from_part;
+    whole = writer->Write(part) &&
+            transport::write_tensors(
+                task.model->views(), false, wire_encoding_,
+                [&](const v1::TensorHeader* header, std::span<const std::byte> bytes) {
+                  transport::set_part(part, header, bytes);
+                  return writer->Write(part);
+                },
+                &skip);
   } catch (const std::range_error& e) {
     // The global model holds a value the job's wire dtype cannot carry: no
     // site can receive it, so the job cannot go on.
+    downloads_.finish(key, download);
     const std::string reason = std::string("the global model cannot be sent: ") + e.what();
     controller_.server_failed(reason);
     return grpc::Status(grpc::StatusCode::ABORTED, reason);
   }
-  return status;
+  // Held for a resume also when every part was written: written is only
+  // buffered, and a cut may still lose the last parts. The site's next
+  // request for a task lets it go, or the grace period's end.
+  downloads_.park(key, download);
+  if (!whole && log_)
+    log_->info("download of round {} to '{}' cut: held {} ms for a resume", task.round + 1,
+               common::printable(site), resume_grace_.count());
+  return grpc::Status::OK;
 }
 
 namespace {
 
-// Feeds the rest of an upload to `reader`; a malformed stream is the site's.
-// `digest` sees the tensors' bytes as they arrive (the audit's checksum).
-void read_tensors(grpc::ServerReader<v1::UploadPart>* stream, transport::ModelStreamReader& reader,
-                  const std::string& what, ReceivedDigest& digest) {
+// Feeds the rest of an upload to `reader`, counting the parts it took in
+// `parts`; a malformed stream is the site's. `digest` sees the tensors' bytes
+// as they arrive (the audit's checksum). False when the stream was cut before
+// it was whole and `resumable`: then it can go on later.
+bool read_tensors(grpc::ServerContext* context, grpc::ServerReader<v1::UploadPart>* stream,
+                  transport::ModelStreamReader& reader, const std::string& what,
+                  ReceivedDigest& digest, std::atomic<uint64_t>& parts, bool resumable) {
   v1::UploadPart part;
   try {
     while (stream->Read(&part)) {
@@ -152,11 +269,14 @@ void read_tensors(grpc::ServerReader<v1::UploadPart>* stream, transport::ModelSt
       } else {
         throw transport::MalformedTensor(0, "a second header came in the middle of the tensors");
       }
+      ++parts;
     }
+    if (resumable && context->IsCancelled()) return false;
     reader.finish();
   } catch (const transport::MalformedTensor& e) {
     throw InvalidRequest(what + ": " + e.what());
   }
+  return true;
 }
 
 }  // namespace
@@ -175,7 +295,9 @@ grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext* context,
     transport::OwnedTensorsSink sink;
     transport::ModelStreamReader reader(sink, static_cast<size_t>(std::max(0, header.num_tensors())));
     ReceivedDigest digest;
-    read_tensors(stream, reader, "initial model from " + common::printable(site), digest);
+    std::atomic<uint64_t> parts{0};
+    read_tensors(context, stream, reader, "initial model from " + common::printable(site), digest,
+                 parts, false);
     controller_.accept_initial_model(from_wire(header, std::move(sink.tensors())));
     if (checks_.audit)
       checks_.audit->model_accepted("initial_model", site, -1, digest.bytes(),
@@ -186,23 +308,86 @@ grpc::Status RpcService::SubmitInitialModel(grpc::ServerContext* context,
 grpc::Status RpcService::SubmitUpdate(grpc::ServerContext* context,
                                       grpc::ServerReader<v1::UploadPart>* stream, v1::Ack* ack) {
   v1::UploadPart first;
-  std::string site;
-  return answer(context, "SubmitUpdate", site, ack, [&] {
-    if (!stream->Read(&first) || !first.has_update())
+  std::string site, key;
+  std::shared_ptr<OpenUpload> upload;
+  bool unknown = false, cut = false;
+  const auto status = answer(context, "SubmitUpdate", site, ack, [&] {
+    if (!stream->Read(&first) || !(first.has_update() || first.has_resume()))
       throw InvalidRequest("SubmitUpdate did not start with its header");
-    const auto& header = first.update();
-    site = header.site();
-    admit(context, site);
-    const size_t tensors = static_cast<size_t>(header.num_weights()) + header.num_aux();
-    // Refused here, before a byte of it is read, if it does not fit the round.
-    auto intake = controller_.open_update(from_wire(header));
-    transport::ModelStreamReader reader(*intake, tensors);
-    ReceivedDigest digest;
-    read_tensors(stream, reader, intake->what(), digest);
-    controller_.commit_update(*intake);
+    if (first.has_resume()) {
+      const auto& resume = first.resume();
+      site = resume.site();
+      admit(context, site);
+      check_upload_id(resume.upload_id());
+      key = upload_key(site, resume.generation(), resume.upload_id());
+      upload = uploads_.take(key, resume_grace_ / 2);
+      if (!upload) {
+        unknown = true;
+        return;
+      }
+      if (resume.from_part() < 0 || static_cast<uint64_t>(resume.from_part()) != upload->parts)
+        throw InvalidRequest("upload " + resume.upload_id() + " resumed at part " +
+                             std::to_string(resume.from_part()) + ", the server holds " +
+                             std::to_string(upload->parts.load()));
+      if (log_)
+        log_->info("resumed upload {} from '{}' at part {} of {}", resume.upload_id(), site,
+                   resume.from_part(), resume.total_parts());
+    } else {
+      const auto& header = first.update();
+      site = header.site();
+      admit(context, site);
+      check_upload_id(header.upload_id());
+      const size_t tensors = static_cast<size_t>(header.num_weights()) + header.num_aux();
+      // Refused here, before a byte of it is read, if it does not fit the round.
+      upload = std::make_shared<OpenUpload>(controller_.open_update(from_wire(header)), header,
+                                            tensors);
+      downloads_.drop(download_key(site, header.generation()));  // its task's model arrived
+      if (!header.upload_id().empty()) {
+        key = upload_key(site, header.generation(), header.upload_id());
+        uploads_.start(key, upload);
+      }
+    }
+    if (!read_tensors(context, stream, upload->reader, upload->intake->what(), upload->digest,
+                      upload->parts, !key.empty())) {
+      cut = true;
+      return;
+    }
+    controller_.commit_update(*upload->intake);
     if (checks_.audit)
-      checks_.audit->model_accepted("update", site, header.round(), digest.bytes(),
-                                    digest.sha256_hex());
+      checks_.audit->model_accepted("update", site, upload->header.round(),
+                                    upload->digest.bytes(), upload->digest.sha256_hex());
+  });
+  if (unknown) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        refused(context, "SubmitUpdate", site,
+                                "upload " + first.resume().upload_id() +
+                                    " is not held here (expired, or the server restarted): "
+                                    "send it again"));
+  }
+  if (key.empty()) return status;
+  if (cut && status.ok()) {
+    // Folded so far and kept so: the site resumes after the last part taken.
+    uploads_.park(key, upload);
+    if (log_)
+      log_->info("upload {} from '{}' cut after part {}: held {} ms for a resume",
+                 upload->header.upload_id(), site, upload->parts.load(), resume_grace_.count());
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the upload was cut");
+  }
+  uploads_.finish(key, upload);
+  return status;
+}
+
+grpc::Status RpcService::UploadStatus(grpc::ServerContext* context, const v1::UploadQuery* query,
+                                      v1::UploadState* state) {
+  return answer(context, "UploadStatus", query->site(), nullptr, [&] {
+    admit(context, query->site());
+    check_upload_id(query->upload_id());
+    // A cut this server has not noticed yet is waited for a while.
+    const int64_t parts = uploads_.peek(
+        upload_key(query->site(), query->generation(), query->upload_id()), resume_grace_ / 2,
+        int64_t{-1}, [](const OpenUpload& u) { return static_cast<int64_t>(u.parts.load()); });
+    state->set_parked(parts >= 0);
+    state->set_acknowledged_parts(std::max<int64_t>(parts, 0));
   });
 }
 

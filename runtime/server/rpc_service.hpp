@@ -4,6 +4,7 @@
 // and logged.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "server/audit_log.hpp"
 #include "server/controller.hpp"
+#include "server/parked_transfers.hpp"
 #include "server/peer_admission.hpp"
 #include "server/rpc_conversion.hpp"
 #include "transport/flare.grpc.pb.h"
@@ -32,17 +34,24 @@ struct CallerChecks {
   AuditLog* audit = nullptr;      // borrowed; may be null
 };
 
+// A cut transfer the server holds for the site to resume (ParkedTransfers):
+// an upload's open intake and where its stream stands, a download's task.
+struct OpenUpload;
+struct CutDownload;
+// server.answer_timeout_s's default: how long a cut transfer is held.
+constexpr std::chrono::milliseconds kDefaultResumeGrace{30000};
+
 class RpcService final : public transport::v1::FlareServer::Service {
  public:
   // `log` (may be null) gets a line per refused request. float32 tensors
   // travel both ways as `wire_encoding` (job: server.wire_dtype).
+  // A cut upload or download is held `resume_grace` (job:
+  // server.answer_timeout_s) for the site to resume it.
   explicit RpcService(Controller& controller, std::shared_ptr<spdlog::logger> log = nullptr,
                       transport::v1::WireEncoding wire_encoding = transport::v1::RAW,
-                      CallerChecks checks = {})
-      : controller_(controller),
-        log_(std::move(log)),
-        wire_encoding_(wire_encoding),
-        checks_(checks) {}
+                      CallerChecks checks = {},
+                      std::chrono::milliseconds resume_grace = kDefaultResumeGrace);
+  ~RpcService() override;
 
   grpc::Status Register(grpc::ServerContext*, const transport::v1::RegisterRequest*,
                         transport::v1::RegisterReply*) override;
@@ -65,6 +74,8 @@ class RpcService final : public transport::v1::FlareServer::Service {
                          transport::v1::Ack*) override;
   grpc::Status SendHeartbeat(grpc::ServerContext*, const transport::v1::Heartbeat*,
                              transport::v1::Ack*) override;
+  grpc::Status UploadStatus(grpc::ServerContext*, const transport::v1::UploadQuery*,
+                            transport::v1::UploadState*) override;
 
  private:
   template <class F>
@@ -77,10 +88,22 @@ class RpcService final : public transport::v1::FlareServer::Service {
   std::string refused(grpc::ServerContext* context, const char* call, const std::string& site,
                       const std::string& reason) const;
 
+  // Writes the task of `download` and its model from part `from_part`; the
+  // download is then parked under `key` for a resume.
+  grpc::Status send_task(grpc::ServerWriter<transport::v1::TaskPart>* writer,
+                         const std::string& site, const std::string& key,
+                         std::shared_ptr<CutDownload> download, uint64_t from_part);
+  // The parked download a resuming TaskRequest names, if it fits; else null.
+  std::shared_ptr<CutDownload> resumable_download(const transport::v1::TaskRequest& request,
+                                                  const std::string& key);
+
   Controller& controller_;
   std::shared_ptr<spdlog::logger> log_;
   transport::v1::WireEncoding wire_encoding_;
   CallerChecks checks_;
+  std::chrono::milliseconds resume_grace_;
+  ParkedTransfers<OpenUpload> uploads_;
+  ParkedTransfers<CutDownload> downloads_;
 };
 
 // A listening gRPC server of `service` (an RpcService); `port` 0 picks a free

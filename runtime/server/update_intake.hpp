@@ -3,8 +3,9 @@
 // model (name, dtype, shape, each once) and every piece's values finite
 // before it reaches the aggregator, which folds it in at once when it can
 // (ABI 1.3) or is handed the whole update at commit. A refused update, also
-// one refused in its last chunk or cut off mid-stream, leaves no trace: its
-// folded chunks are read back from the spool and retracted. Memory stays one
+// one refused in its last chunk or cut off mid-stream and not resumed (the
+// RPC edge holds a cut one a while: server/parked_transfers.hpp), leaves no
+// trace: its folded chunks are read back from the spool and retracted. Memory stays one
 // part of a model per upload in flight, whatever the model's size.
 #pragma once
 

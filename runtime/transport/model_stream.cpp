@@ -166,13 +166,28 @@ void ModelStreamReader::finish() {
   }
 }
 
+uint64_t count_parts(std::span<const flare_named_tensor> tensors, v1::WireEncoding encoding) {
+  uint64_t parts = 0;
+  for (const auto& t : tensors) {
+    const v1::WireEncoding enc = is_float32(t.tensor.dtype) ? encoding : v1::RAW;
+    const uint64_t per_part = part_elements(enc, element_bytes(t.tensor.dtype));
+    const auto total = static_cast<uint64_t>(num_elements(t.tensor));
+    parts += 1 + (total + per_part - 1) / per_part;
+  }
+  return parts;
+}
+
 bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
-                   v1::WireEncoding encoding, const PartEmitter& emit) {
+                   v1::WireEncoding encoding, const PartEmitter& emit, uint64_t* skip_parts) {
   v1::TensorHeader header;
   std::vector<std::byte> encoded;  // one part, for re-encoded tensors
+  uint64_t no_skip = 0;
+  uint64_t& skip = skip_parts ? *skip_parts : no_skip;
   for (const auto& t : tensors) {
     const DLDataType dtype = t.tensor.dtype;
     const v1::WireEncoding enc = is_float32(dtype) ? encoding : v1::RAW;
+    const bool skip_header = skip > 0;
+    if (skip_header) --skip;
     header.Clear();
     header.set_name(t.name);
     header.set_dtype_code(dtype.code);
@@ -181,12 +196,16 @@ bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
     for (int32_t i = 0; i < t.tensor.ndim; ++i) header.add_shape(t.tensor.shape[i]);
     header.set_encoding(enc);
     header.set_aux(aux);
-    if (!emit(&header, {})) return false;
+    if (!skip_header && !emit(&header, {})) return false;
     const size_t bytes_each = element_bytes(dtype);
     const auto total = static_cast<uint64_t>(num_elements(t.tensor));
     const uint64_t per_part = part_elements(enc, bytes_each);
     const auto* values = static_cast<const std::byte*>(t.tensor.data) + t.tensor.byte_offset;
     for (uint64_t at = 0; at < total; at += per_part) {
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
       const uint64_t n = std::min(per_part, total - at);
       const std::byte* piece = values + at * bytes_each;
       if (enc == v1::RAW) {

@@ -98,10 +98,17 @@ class ModelStreamReader {
 // stops and this returns false. float32 tensors travel as `encoding`, the
 // others as they are; a value the encoding cannot carry (float16 beyond
 // 65504) throws std::range_error naming the tensor and element.
+// `skip_parts` (may be null): that many parts are not emitted (nor encoded),
+// and it is counted down: a resumed transfer starts after the parts the
+// receiver already holds, across several calls (weights, then aux).
 using PartEmitter =
     std::function<bool(const v1::TensorHeader* header, std::span<const std::byte> bytes)>;
 bool write_tensors(std::span<const flare_named_tensor> tensors, bool aux,
-                   v1::WireEncoding encoding, const PartEmitter& emit);
+                   v1::WireEncoding encoding, const PartEmitter& emit,
+                   uint64_t* skip_parts = nullptr);
+// The parts write_tensors emits for `tensors`: per tensor its header and its
+// data parts.
+uint64_t count_parts(std::span<const flare_named_tensor> tensors, v1::WireEncoding encoding);
 
 // Puts what a PartEmitter was handed into a stream message of either kind
 // (TaskPart, UploadPart): the header, or the data bytes (the one copy).

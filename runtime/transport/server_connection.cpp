@@ -1,8 +1,10 @@
 #include "transport/server_connection.hpp"
 
 #include <algorithm>
-#include <optional>
 #include <cstdio>
+#include <optional>
+#include <random>
+#include <thread>
 #include <utility>
 
 #include "transport/model_stream.hpp"
@@ -22,7 +24,55 @@ std::unique_ptr<grpc::ClientContext> context_with(std::chrono::milliseconds dead
   return ctx;
 }
 
+// A site's upload id: 128 random bits as hex.
+std::string random_upload_id() {
+  std::random_device random;
+  std::string id;
+  const char* digits = "0123456789abcdef";
+  for (int word = 0; word < 4; ++word) {
+    const uint32_t bits = random();
+    for (int shift = 28; shift >= 0; shift -= 4) id += digits[(bits >> shift) & 0xf];
+  }
+  return id;
+}
+
+// Between resume attempts: short at first (a reset connection comes back at
+// once), longer for a server that is restarting.
+class Backoff {
+ public:
+  explicit Backoff(std::chrono::milliseconds budget)
+      : give_up_(std::chrono::steady_clock::now() + budget) {}
+  // Waits before the next attempt; false when the budget is spent.
+  bool wait() {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        give_up_ - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds(0)) return false;
+    std::this_thread::sleep_for(std::min(pause_, left));
+    pause_ = std::min<std::chrono::milliseconds>(pause_ * 2, std::chrono::seconds(2));
+    return std::chrono::steady_clock::now() < give_up_;
+  }
+  std::chrono::milliseconds left() const {
+    return std::max(std::chrono::milliseconds(1),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        give_up_ - std::chrono::steady_clock::now()));
+  }
+
+ private:
+  std::chrono::steady_clock::time_point give_up_;
+  std::chrono::milliseconds pause_{100};
+};
+
 }  // namespace
+
+bool is_cut(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN: return true;
+    default: return false;
+  }
+}
 
 grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeout) {
   grpc::ChannelArguments args;
@@ -94,57 +144,110 @@ v1::RegisterReply ServerConnection::register_site(int world_size) {
   return reply;
 }
 
+// A task as it streams in, across the streams of a resumed download.
+struct ServerConnection::TaskDownload {
+  ReceivedTask received;
+  bool has_task = false;
+  std::string malformed;
+  std::unique_ptr<OwnedTensorsSink> sink;
+  std::optional<ModelStreamReader> model;
+  uint64_t parts = 0;  // model parts received (tensor headers and data parts)
+
+  // `task` continues the model this download holds, from its next part.
+  bool continued_by(const v1::Task& task) const {
+    return has_task && task.from_part() > 0 &&
+           static_cast<uint64_t>(task.from_part()) == parts &&
+           task.round() == received.task.round() && task.kind() == received.task.kind();
+  }
+  void start(v1::Task task) {
+    has_task = true;
+    received.task = std::move(task);
+    sink = std::make_unique<OwnedTensorsSink>();
+    model.emplace(*sink, static_cast<size_t>(std::max(0, received.task.num_tensors())));
+    parts = 0;
+  }
+};
+
+grpc::Status ServerConnection::receive_task(const v1::TaskRequest& req, TaskDownload& d,
+                                            bool wait_for_ready) {
+  auto ctx = context_with(kModelCallDeadline);
+  ctx->set_wait_for_ready(wait_for_ready);
+  auto reader = stub_->GetTask(ctx.get(), req);
+  v1::TaskPart part;
+  bool first = true;
+  // Every part is read, also after a malformed one, so the call ends cleanly.
+  while (reader->Read(&part)) {
+    if (!d.malformed.empty()) continue;
+    try {
+      if (first) {
+        first = false;
+        if (!part.has_task()) {
+          d.malformed = "a model part came before the task";
+        } else if (!d.continued_by(part.task())) {
+          if (part.task().from_part() != 0) {
+            d.malformed = "the model resumed at part " + std::to_string(part.task().from_part()) +
+                          ", this site holds " + std::to_string(d.parts);
+          }
+          d.start(std::move(*part.mutable_task()));
+        }
+      } else if (part.has_tensor()) {
+        d.model->tensor(part.tensor());
+        ++d.parts;
+      } else if (part.has_data()) {
+        d.model->data(part.data());
+        ++d.parts;
+      } else {
+        d.malformed = "an empty or second task part";
+      }
+    } catch (const MalformedTensor& e) {
+      d.malformed = e.what();
+    }
+  }
+  return reader->Finish();
+}
+
 ReceivedTask ServerConnection::next_task() {
   v1::TaskRequest req;
   req.set_site(site_);
   req.set_generation(generation_);
-  auto ctx = context_with(kModelCallDeadline);
-  auto reader = stub_->GetTask(ctx.get(), req);
-  ReceivedTask received;
-  v1::TaskPart part;
-  bool has_task = false;
-  std::string malformed;
-  transport::OwnedTensorsSink sink;
-  std::optional<ModelStreamReader> model;
-  // Every part is read, also after a malformed one, so the call ends cleanly.
-  while (reader->Read(&part)) {
-    if (!malformed.empty()) continue;
-    try {
-      if (part.has_task() && !has_task) {
-        has_task = true;
-        received.task = std::move(*part.mutable_task());
-        model.emplace(sink, static_cast<size_t>(std::max(0, received.task.num_tensors())));
-      } else if (!has_task) {
-        malformed = "a model part came before the task";
-      } else if (part.has_tensor()) {
-        model->tensor(part.tensor());
-      } else if (part.has_data()) {
-        model->data(part.data());
-      } else {
-        malformed = "an empty or second task part";
-      }
-    } catch (const MalformedTensor& e) {
-      malformed = e.what();
+  TaskDownload download;
+  grpc::Status status = receive_task(req, download, false);
+  if (is_cut(status) && download.has_task && download.malformed.empty() &&
+      download.received.task.num_tensors() > 0) {
+    // The server holds the cut download a while: ask for the rest.
+    Backoff backoff(answer_timeout_);
+    while (is_cut(status) && backoff.wait()) {
+      const auto& task = download.received.task;
+      req.mutable_resume()->set_round(task.round());
+      req.mutable_resume()->set_from_part(static_cast<int64_t>(download.parts));
+      log_->info("resuming the download of round {} at part {}", task.round() + 1,
+                 download.parts);
+      status = receive_task(req, download, true);
     }
   }
-  check(reader->Finish(), "GetTask");
+  check(status, "GetTask");
+  std::string malformed = download.malformed;
   try {
-    if (malformed.empty() && !has_task) malformed = "no task";
-    if (malformed.empty()) model->finish();
+    if (malformed.empty() && !download.has_task) malformed = "no task";
+    if (malformed.empty()) download.model->finish();
   } catch (const MalformedTensor& e) {
     malformed = e.what();
   }
   if (!malformed.empty())
     throw TransportError("GetTask: the server at " + address_ + " sent a malformed task: " + malformed);
-  received.model = std::move(sink.tensors());
+  ReceivedTask received = std::move(download.received);
+  received.model = std::move(download.sink->tensors());
   return received;
 }
 
-void ServerConnection::upload(UploadStart start, const char* call, const v1::UploadPart& first,
-                              std::span<const flare_named_tensor> weights,
-                              std::span<const flare_named_tensor> aux) {
-  v1::Ack ack;
+grpc::Status ServerConnection::stream_upload(UploadStart start, const v1::UploadPart& first,
+                                             std::span<const flare_named_tensor> weights,
+                                             std::span<const flare_named_tensor> aux,
+                                             uint64_t skip_parts, v1::Ack& ack) {
+  ack.Clear();
   auto ctx = context_with(kModelCallDeadline);
+  // A resumed stream waits for the connection to come back.
+  ctx->set_wait_for_ready(first.has_resume());
   auto writer = ((*stub_).*start)(ctx.get(), &ack);
   v1::UploadPart part;
   // A failed Write means the server ended the call (it refused the update,
@@ -155,15 +258,68 @@ void ServerConnection::upload(UploadStart start, const char* call, const v1::Upl
   };
   bool sent = false;
   try {
-    sent = writer->Write(first) && write_tensors(weights, false, wire_encoding_, emit) &&
-           write_tensors(aux, true, wire_encoding_, emit);
+    sent = writer->Write(first) && write_tensors(weights, false, wire_encoding_, emit, &skip_parts) &&
+           write_tensors(aux, true, wire_encoding_, emit, &skip_parts);
   } catch (...) {  // a value the wire dtype cannot carry: the upload is called off
     ctx->TryCancel();
     (void)writer->Finish();
     throw;
   }
   if (sent) writer->WritesDone();
-  check(writer->Finish(), call, &ack);
+  return writer->Finish();
+}
+
+grpc::Status ServerConnection::resume_upload(UploadStart start, const v1::UploadPart& first,
+                                             std::span<const flare_named_tensor> weights,
+                                             std::span<const flare_named_tensor> aux,
+                                             grpc::Status status, v1::Ack& ack) {
+  const std::string& id = first.update().upload_id();
+  const uint64_t total = count_parts(weights, wire_encoding_) + count_parts(aux, wire_encoding_);
+  Backoff backoff(answer_timeout_);
+  while (is_cut(status) && backoff.wait()) {
+    v1::UploadQuery query;
+    query.set_site(site_);
+    query.set_generation(generation_);
+    query.set_upload_id(id);
+    v1::UploadState state;
+    auto ctx = context_with(backoff.left());
+    ctx->set_wait_for_ready(true);
+    status = stub_->UploadStatus(ctx.get(), query, &state);
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, status.error_message());
+      continue;  // not back within the budget: the loop ends
+    }
+    if (!status.ok()) continue;
+    if (state.parked()) {
+      log_->info("resumed upload {} at part {} of {}", id, state.acknowledged_parts(), total);
+      v1::UploadPart resume;
+      auto* r = resume.mutable_resume();
+      r->set_site(site_);
+      r->set_generation(generation_);
+      r->set_upload_id(id);
+      r->set_from_part(state.acknowledged_parts());
+      r->set_total_parts(static_cast<int64_t>(total));
+      status = stream_upload(start, resume, weights, aux,
+                             static_cast<uint64_t>(state.acknowledged_parts()), ack);
+      if (status.error_code() != grpc::StatusCode::FAILED_PRECONDITION) continue;
+    }
+    // Expired there, or a restarted server: the whole update again.
+    log_->warn("upload {} is not held by the server (expired, or it restarted): sending all "
+               "{} parts again",
+               id, total);
+    status = stream_upload(start, first, weights, aux, 0, ack);
+  }
+  return status;
+}
+
+void ServerConnection::upload(UploadStart start, const char* call, const v1::UploadPart& first,
+                              std::span<const flare_named_tensor> weights,
+                              std::span<const flare_named_tensor> aux) {
+  v1::Ack ack;
+  grpc::Status status = stream_upload(start, first, weights, aux, 0, ack);
+  if (is_cut(status) && first.has_update() && !first.update().upload_id().empty())
+    status = resume_upload(start, first, weights, aux, status, ack);
+  check(status, call, &ack);
 }
 
 void ServerConnection::submit_initial_model(std::span<const flare_named_tensor> weights) {
@@ -182,6 +338,7 @@ void ServerConnection::submit_update(v1::UpdateHeader& header,
   header.set_generation(generation_);
   header.set_num_weights(static_cast<int32_t>(weights.size()));
   header.set_num_aux(static_cast<int32_t>(aux.size()));
+  header.set_upload_id(random_upload_id());
   v1::UploadPart first;
   *first.mutable_update() = header;
   upload(&v1::FlareServer::Stub::SubmitUpdate, "SubmitUpdate", first, weights, aux);

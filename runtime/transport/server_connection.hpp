@@ -13,6 +13,7 @@
 
 #include <flare/plugin_abi.h>
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include "tensor/owned_tensor.hpp"
 #include "transport/flare.grpc.pb.h"
@@ -86,9 +87,14 @@ class ServerConnection {
   // which every later request carries, so the server can refuse an earlier
   // generation's answers.
   v1::RegisterReply register_site(int world_size);
+  // A task's model download cut mid-way (a reset connection, a server that
+  // stopped answering a moment) resumes after the parts already received,
+  // for up to answer_timeout; the tensors received are kept.
   ReceivedTask next_task();  // long poll; may return WAIT
   // Models stream from the caller's views, a part at a time: the site never
-  // holds a second copy, and a slow server holds the upload back.
+  // holds a second copy, and a slow server holds the upload back. An update
+  // cut mid-way resumes after the last part the server acknowledged (or
+  // starts over when the server no longer holds it), for up to answer_timeout.
   void submit_initial_model(std::span<const flare_named_tensor> weights);
   void submit_update(v1::UpdateHeader& header, std::span<const flare_named_tensor> weights,
                      std::span<const flare_named_tensor> aux);
@@ -103,6 +109,8 @@ class ServerConnection {
   // This site's policy refuses the job (Refusal); throws when not delivered.
   void refuse_job(int node_rank, const std::string& reason);
 
+  // Where resumed transfers are logged (default: spdlog's default logger).
+  void set_log(std::shared_ptr<spdlog::logger> log) { log_ = std::move(log); }
   const std::string& site() const { return site_; }
   // The generation the server handed out at registration.
   int64_t generation() const { return generation_; }
@@ -124,6 +132,20 @@ class ServerConnection {
   void upload(UploadStart start, const char* call, const v1::UploadPart& first,
               std::span<const flare_named_tensor> weights,
               std::span<const flare_named_tensor> aux);
+  // One stream of `first`, then the tensors after the first `skip_parts`.
+  grpc::Status stream_upload(UploadStart start, const v1::UploadPart& first,
+                             std::span<const flare_named_tensor> weights,
+                             std::span<const flare_named_tensor> aux, uint64_t skip_parts,
+                             v1::Ack& ack);
+  // After a cut `status`: resumes the update `first` (with an upload id)
+  // until it ends otherwise or answer_timeout passed; the last status.
+  grpc::Status resume_upload(UploadStart start, const v1::UploadPart& first,
+                             std::span<const flare_named_tensor> weights,
+                             std::span<const flare_named_tensor> aux, grpc::Status status,
+                             v1::Ack& ack);
+  struct TaskDownload;
+  grpc::Status receive_task(const v1::TaskRequest& request, TaskDownload& download,
+                            bool wait_for_ready);
 
   std::string address_;
   std::string site_;
@@ -133,6 +155,7 @@ class ServerConnection {
   v1::WireEncoding wire_encoding_ = v1::RAW;
   std::chrono::milliseconds answer_timeout_;
   bool tls_;  // a refused certificate looks like an unreachable server: say so
+  std::shared_ptr<spdlog::logger> log_ = spdlog::default_logger();
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::FlareServer::Stub> stub_;
 };
@@ -141,5 +164,9 @@ class ServerConnection {
 // answered within answer_timeout / 2. Models stream in parts of
 // kChunkBytes, so gRPC's default message limits need no raising.
 grpc::ChannelArguments channel_arguments(std::chrono::milliseconds answer_timeout);
+
+// A status no server answers on purpose: the stream was cut (a reset
+// connection, a server gone a moment), and a transfer may resume.
+bool is_cut(const grpc::Status& status);
 
 }  // namespace flare::transport

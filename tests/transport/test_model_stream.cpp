@@ -122,6 +122,54 @@ TEST_CASE("a model of many tensors of odd sizes survives the stream, in parts of
   }
 }
 
+TEST_CASE("a stream resumed after any part a receiver holds arrives whole, once") {
+  std::vector<float> big(transport::kChunkBytes / sizeof(float) * 2 + 3);  // three parts
+  std::iota(big.begin(), big.end(), 0.5f);
+  std::vector<tensor::OwnedTensor> weights{
+      owned<float>("big", {kDLFloat, 32, 1}, {static_cast<int64_t>(big.size())}, big),
+      owned<float>("empty", {kDLFloat, 32, 1}, {0}, {})};
+  std::vector<tensor::OwnedTensor> aux{owned<int64_t>("count", {kDLInt, 64, 1}, {1}, {9})};
+  const auto weight_views = tensor::views_of(weights);
+  const auto aux_views = tensor::views_of(aux);
+  const uint64_t total =
+      transport::count_parts(weight_views, v1::RAW) + transport::count_parts(aux_views, v1::RAW);
+  CHECK(total == 4 + 1 + 2);
+  // int8 parts hold more elements than raw float32 ones: "big" is one part.
+  CHECK(transport::count_parts(weight_views, v1::INT8_BLOCKWISE) == 2 + 1);
+
+  for (uint64_t held = 0; held <= total; ++held) {
+    INFO("resumed after ", held, " parts");
+    transport::OwnedTensorsSink sink;
+    transport::ModelStreamReader reader(sink, weights.size() + aux.size());
+    uint64_t seen = 0, sent_after = 0;
+    // The first stream is cut after `held` parts; the second skips them.
+    auto cut_at_held = [&](const v1::TensorHeader* h, std::span<const std::byte> bytes) {
+      if (seen == held) return false;
+      ++seen;
+      if (h) reader.tensor(*h);
+      else reader.data(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+      return true;
+    };
+    auto rest = [&](const v1::TensorHeader* h, std::span<const std::byte> bytes) {
+      ++sent_after;
+      if (h) reader.tensor(*h);
+      else reader.data(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+      return true;
+    };
+    if (transport::write_tensors(weight_views, false, v1::RAW, cut_at_held))
+      (void)transport::write_tensors(aux_views, true, v1::RAW, cut_at_held);
+    uint64_t skip = held;
+    REQUIRE(transport::write_tensors(weight_views, false, v1::RAW, rest, &skip));
+    REQUIRE(transport::write_tensors(aux_views, true, v1::RAW, rest, &skip));
+    CHECK(skip == 0);
+    CHECK(sent_after == total - held);
+    reader.finish();
+    REQUIRE(sink.tensors().size() == 3);
+    CHECK(sink.tensors()[0].data == weights[0].data);
+    CHECK(sink.tensors()[2].data == aux[0].data);
+  }
+}
+
 TEST_CASE("a view with a byte offset is sent from its offset") {
   std::vector<float> buffer = {9, 9, 1, 2};
   int64_t shape = 2;
