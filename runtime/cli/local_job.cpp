@@ -129,17 +129,22 @@ int64_t client_count(const jobspec::JobSpec& job) {
   return count;
 }
 
-// Turns a site process that ended early into the job's failure.
-void watch_clients(std::vector<SiteProcess>& clients, server::FederatedServer& server) {
-  for (auto& [site, client] : clients) {
+// Tells the server of a site process that ended early, once each (`lost`,
+// one flag per client): the server drops the site and goes on while
+// job.min_clients sites can still answer, else ends the job with the reason.
+void watch_clients(std::vector<SiteProcess>& clients, std::vector<bool>& lost,
+                   server::FederatedServer& server) {
+  for (size_t i = 0; i < clients.size(); ++i) {
+    auto& [site, client] = clients[i];
     const auto status = client.poll();
-    if (!status) continue;
+    if (!status || lost[i]) continue;
+    lost[i] = true;
     // The site's own report (with the failed rank's log) usually follows its
     // exit by a moment; give it the chance to arrive first.
     std::this_thread::sleep_for(kFailureReportGrace);
-    server.abort(site + "'s client process ended early (" + status->describe() +
-                 "); last lines of its log:\n" +
-                 common::read_log_tail(client.log_file(), kLogTailLines));
+    server.site_lost(site, site + "'s client process ended early (" + status->describe() +
+                               "); last lines of its log:\n" +
+                               common::read_log_tail(client.log_file(), kLogTailLines));
     return;
   }
 }
@@ -198,9 +203,10 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
     return !g_interrupted && std::chrono::steady_clock::now() < start_deadline;
   });
   server.log().info("started {} of {} client processes", clients.size(), client_count(job));
+  std::vector<bool> lost_clients(clients.size());
   const auto outcome = server.run([&] {
     if (g_interrupted) server.abort("interrupted (SIGINT/SIGTERM)");
-    watch_clients(clients, server);
+    watch_clients(clients, lost_clients, server);
   });
 
   // Sites learn the end from their next task request; give them time to leave.

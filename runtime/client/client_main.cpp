@@ -15,6 +15,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "client/server_delivery.hpp"
 #include "client/site_admission.hpp"
 #include "client/worker_group.hpp"
 #include "devices/device_plan.hpp"
@@ -148,14 +149,22 @@ std::optional<flare::transport::TlsSettings> site_tls(const flare::client::Group
   return flare::transport::load_tls_dir(launch.tls_dir);
 }
 
-// Tells the server; false when it refused (the job is over) or is unreachable.
+// How long the supervisor keeps trying a server that does not answer.
+std::chrono::milliseconds reconnect_window(const flare::jobspec::JobSpec& job) {
+  return std::chrono::milliseconds(static_cast<int64_t>(job.reconnect_timeout_s * 1000));
+}
+
+// Tells the server (trying again while it restarts); false when it refused
+// (the job is over) or stayed unreachable.
 bool report(const flare::client::GroupLaunch& launch, const flare::client::RankFailure& failure,
-            int restarts_left, bool restarting, std::chrono::milliseconds answer_timeout,
+            int restarts_left, bool restarting, const flare::jobspec::JobSpec& job,
             spdlog::logger& log) {
   try {
     // The failure names its generation itself: a supervisor does not register.
-    flare::transport::ServerConnection server(launch.server, launch.site, answer_timeout,
-                                              site_tls(launch));
+    flare::transport::ServerConnection server(
+        launch.server, launch.site,
+        std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000)),
+        site_tls(launch));
     flare::transport::v1::Failure msg;
     msg.set_rank(failure.rank);
     msg.set_cause(failure.cause);
@@ -168,7 +177,8 @@ bool report(const flare::client::GroupLaunch& launch, const flare::client::RankF
     if (failure.exit && failure.exit->exit_code) msg.set_exit_code(*failure.exit->exit_code);
     if (failure.exit && failure.exit->signal) msg.set_signal(*failure.exit->signal);
     if (failure.hang_s) msg.set_hang_s(*failure.hang_s);
-    server.report_failure(msg);
+    flare::client::deliver_within(server, reconnect_window(job),
+                                  [&] { server.report_failure(msg); }, log);
     return true;
   } catch (const std::exception& e) {
     log.error("could not report the failure to the server: {}", e.what());
@@ -231,8 +241,8 @@ int main(int argc, char** argv) {
           launch.server, launch.site,
           std::chrono::milliseconds(static_cast<int64_t>(job.answer_timeout_s * 1000)),
           site_tls(launch));
-      server.wait_until_reachable(std::chrono::seconds(60));
-      server.refuse_job(launch.node_rank, refusal);
+      flare::client::deliver_within(server, reconnect_window(job),
+                                    [&] { server.refuse_job(launch.node_rank, refusal); }, *log);
       return 1;
     }
     const int max_restarts = job.sites[launch.site_index].max_restarts;
@@ -256,9 +266,7 @@ int main(int argc, char** argv) {
       const bool restart = launch.generation < max_restarts && !g_stop;
       const int restarts_left =
           restart ? max_restarts - static_cast<int>(launch.generation) - 1 : 0;
-      const std::chrono::milliseconds answer_timeout(
-          static_cast<int64_t>(job.answer_timeout_s * 1000));
-      if (!report(launch, *failure, restarts_left, restart, answer_timeout, *log) || !restart)
+      if (!report(launch, *failure, restarts_left, restart, job, *log) || !restart)
         return 1;
       log->warn("restarting the worker group from the current global model ({} restarts left)",
                 restarts_left);

@@ -21,6 +21,7 @@
 #include "heartbeat/heartbeat.hpp"
 #include "collectives/process_group_collectives.hpp"
 #include "worker/device_probe.hpp"
+#include "worker/heartbeat_sender.hpp"
 #include "worker/progress_relay.hpp"
 #include "worker/worker_session.hpp"
 
@@ -134,7 +135,11 @@ int run_rank(int argc, char** argv) {
       options.world_size = args.world_size;
       options.backend = args.backend;
       options.cuda_device = std::max(args.cuda_device, 0);
-      options.timeout = milliseconds_of(job.round_timeout_s);
+      // The ranks but 0 wait in the task broadcast while rank 0 waits for its
+      // next task (up to a round) and, after losing the server, tries to reach
+      // it again (up to the reconnect window): neither is a peer's failure.
+      options.timeout = milliseconds_of(job.round_timeout_s + job.reconnect_timeout_s +
+                                        2 * job.answer_timeout_s);
       options.rendezvous_timeout =
           milliseconds_of(job.sites.at(args.site_index).rendezvous_timeout_s);
       options.generation = args.generation;
@@ -157,6 +162,7 @@ int run_rank(int argc, char** argv) {
     log->info("joined the worker group ({} of {})", args.rank, args.world_size);
 
     std::unique_ptr<flare::transport::ServerConnection> server;
+    std::optional<flare::worker::HeartbeatSender> heartbeats;  // rank 0
     if (args.rank == 0) {
       server = std::make_unique<flare::transport::ServerConnection>(
           args.server, args.site, milliseconds_of(job.answer_timeout_s),
@@ -167,6 +173,8 @@ int run_rank(int argc, char** argv) {
       // Requests carry the generation the server handed out; --generation
       // (this node's restart count) only tells rendezvous stores apart.
       log->info("registered with the server (worker group generation {})", server->generation());
+      // From here on, also while the trainer loads its model.
+      heartbeats.emplace(*server, milliseconds_of(job.heartbeat_interval_s), log);
     }
     flare::worker::ProgressRelay relay(server.get(), heartbeat ? &*heartbeat : nullptr);
     flare::host::HostServices services(relay.callbacks(log), group.get());
@@ -201,6 +209,9 @@ int run_rank(int argc, char** argv) {
     flare::worker::WorkerSession session(trainer, *group, server.get(), log,
                                          heartbeat ? &*heartbeat : nullptr);
     relay.follow(session);
+    session.stay_registered({.server_address = args.server,
+                             .timeout = milliseconds_of(job.reconnect_timeout_s),
+                             .heartbeats = heartbeats ? &*heartbeats : nullptr});
     session.before_sending_update([&relay, &log] {
       if (!relay.flush_metrics(kMetricsFlushTimeout))
         log->warn("some of this round's metrics did not reach the server");

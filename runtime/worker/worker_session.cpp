@@ -1,5 +1,6 @@
 #include "worker/worker_session.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <optional>
@@ -15,6 +16,11 @@
 namespace flare::worker {
 
 namespace v1 = transport::v1;
+
+namespace {
+// How often a site trying to reach its server again checks the reconnect window.
+constexpr std::chrono::milliseconds kReachSlice = std::chrono::seconds(5);
+}  // namespace
 
 bool failed_in_collective(const std::exception& error) {
   if (dynamic_cast<const CollectiveFailure*>(&error)) return true;
@@ -41,12 +47,64 @@ WorkerSession::WorkerSession(host::TrainerInstance& trainer, host::Collectives& 
       log_(std::move(log)),
       heartbeat_(heartbeat) {}
 
+transport::ReceivedTask WorkerSession::fetch_task() {
+  for (;;) {
+    try {
+      auto task = server_->next_task();
+      if (task.task.kind() != v1::Task::WAIT) return task;
+    } catch (const transport::RegisterAgainError& e) {
+      register_again(e.what());
+    } catch (const transport::ServerUnreachableError& e) {
+      reach_again(e.what());
+    }
+  }
+}
+
+void WorkerSession::register_again(const std::string& why) {
+  try {
+    server_->register_site(group_.world_size());
+  } catch (const transport::ServerUnreachableError& e) {
+    reach_again(e.what());
+    return;
+  }
+  log_->warn("dropped by the server: {}; registered again as generation {}", why,
+             server_->generation());
+}
+
+void WorkerSession::reach_again(const std::string& why) {
+  const auto window = reconnection_.timeout;
+  const std::string seconds = fmt::format("{:g} s", window.count() / 1000.0);
+  log_->warn("{}; trying to reach the server again for up to {} (server.reconnect_timeout_s)",
+             why, seconds);
+  const auto deadline = std::chrono::steady_clock::now() + window;
+  std::string last = why;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      throw std::runtime_error("cannot reach the server at " + reconnection_.server_address +
+                               " again within " + seconds +
+                               " (server.reconnect_timeout_s); last error: " + last);
+    try {
+      // In slices: WaitForConnected returns as soon as it is back.
+      server_->wait_until_reachable(std::min<std::chrono::milliseconds>(left, kReachSlice));
+      server_->register_site(group_.world_size());
+      log_->warn("reached the server again; registered again as generation {}",
+                 server_->generation());
+      return;
+    } catch (const transport::ServerUnreachableError& e) {
+      last = e.what();
+    } catch (const transport::TransportError& e) {
+      if (dynamic_cast<const transport::JobEndedError*>(&e)) throw;
+      last = e.what();  // from wait_until_reachable: not reached within the slice
+    }
+  }
+}
+
 WorkerSession::TaskHeader WorkerSession::share_task(transport::ReceivedTask* task) {
   std::array<int64_t, 3> header{};
   if (server_) {
-    do {
-      *task = server_->next_task();
-    } while (task->task.kind() == v1::Task::WAIT);
+    *task = fetch_task();
     header = {task->task.kind(), task->task.round(), task->task.num_rounds()};
   }
   int64_t shape = header.size();
@@ -113,6 +171,11 @@ void WorkerSession::train_and_send(const TaskHeader& header, const std::string& 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!server_) return;
+  // The server refuses an update of a generation it dropped: not worth uploading.
+  if (reconnection_.heartbeats) {
+    if (auto dropped = reconnection_.heartbeats->dropped())
+      throw transport::RegisterAgainError(*dropped);
+  }
   v1::UpdateHeader update;
   update.set_round(header.round);
   update.set_meta_json(std::string(result.meta_json()));
@@ -179,6 +242,19 @@ std::string WorkerSession::run() {
       // server did): only rank 0 hears it, and its next task, which the
       // other ranks already wait for, is the end.
       log_->warn("{}; the next task ends the job", e.what());
+    } catch (const transport::TransportError& e) {
+      // Only rank 0 talks to the server; the other ranks meanwhile wait for
+      // its next task, which is idle time.
+      if (heartbeat_) heartbeat_->set_state(heartbeat::RankState::Idle);
+      if (dynamic_cast<const transport::RegisterAgainError*>(&e)) {
+        register_again(e.what());
+      } else if (dynamic_cast<const transport::ServerUnreachableError*>(&e)) {
+        reach_again(e.what());
+      } else if (dynamic_cast<const transport::LateResultError*>(&e)) {
+        log_->warn("round {}: {}; going on with the next task", header.round + 1, e.what());
+      } else {
+        throw;
+      }
     }
   }
 }

@@ -14,6 +14,7 @@
 #include "plugin_host/plugin_instances.hpp"
 #include "transport/server_connection.hpp"
 #include "heartbeat/heartbeat.hpp"
+#include "worker/heartbeat_sender.hpp"
 
 namespace flare::worker {
 
@@ -22,6 +23,15 @@ namespace flare::worker {
 class CollectiveFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// How rank 0 stays registered with a server that drops the site or restarts.
+struct Reconnection {
+  std::string server_address;  // for the message when it cannot be reached again
+  // How long a server that vanished is tried again (server.reconnect_timeout_s).
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  // Borrowed, may be null: its news of a drop spares uploading refused work.
+  const HeartbeatSender* heartbeats = nullptr;
 };
 
 // Whether `error` says a collective failed (the group's own, or one the
@@ -45,6 +55,8 @@ class WorkerSession {
   // Called on rank 0 before each update is sent (the relay's flush of the
   // round's metrics, which must reach the server before the round can end).
   void before_sending_update(std::function<void()> call) { before_update_ = std::move(call); }
+  // Rank 0: register again when dropped, reach a restarting server again.
+  void stay_registered(Reconnection reconnection) { reconnection_ = std::move(reconnection); }
 
  private:
   struct TaskHeader {
@@ -56,6 +68,14 @@ class WorkerSession {
   template <class Call>
   void collective(const char* what, Call&& call);
   TaskHeader share_task(transport::ReceivedTask* task);
+  // Rank 0: the server's next task, registering again on the way if needed.
+  transport::ReceivedTask fetch_task();
+  // Rank 0, after the server refused this site's generation (`why`): the
+  // work in flight is discarded and the next task is the current round's.
+  void register_again(const std::string& why);
+  // Rank 0, after the server did not answer (`why`): tries to reach it and
+  // register again until the reconnect window closes, then throws.
+  void reach_again(const std::string& why);
   // Rank 0 hands the received model on (and lets it go once the trainer has it).
   void share_model(transport::ReceivedTask* task);
   std::string evaluate_model();
@@ -71,6 +91,7 @@ class WorkerSession {
   heartbeat::HeartbeatFile* heartbeat_;
   int64_t round_ = 0;
   std::function<void()> before_update_;
+  Reconnection reconnection_;
 };
 
 }  // namespace flare::worker

@@ -54,19 +54,24 @@ TEST_CASE("a SIGKILLed flare-run leaves no process behind, a stopped rank includ
   CHECK(all_gone_within(ws.string(), 3 * kRunTimeScale));
 }
 
-TEST_CASE("sites give up on a stopped flare-run within server.answer_timeout_s, saying so") {
+TEST_CASE("sites give up on a stopped flare-run within server.answer_timeout_s and "
+          "server.reconnect_timeout_s, saying so") {
   TempFolder dir;
-  auto run = start_run(dir, slow_job(dir, 3, 1000, "answer_timeout_s = 2\n"));
+  auto run =
+      start_run(dir, slow_job(dir, 3, 1000, "answer_timeout_s = 2\nreconnect_timeout_s = 1\n"));
   const fs::path ws = dir.path() / "ws" / "run-1";
   REQUIRE(first_update_sent(ws));
   run.signal(SIGSTOP);
   // answer_timeout_s for the task poll (site-1) or the update after a 1 s
-  // round (site-2), the same for the failure report, 3 s to stop the ranks.
+  // round (site-2), then reconnect_timeout_s trying again; the same for the
+  // failure report; 3 s to stop the ranks.
   const bool left = all_gone_within(ws.string(), 15 * kRunTimeScale);
   run.signal(SIGCONT);
   CHECK(left);
   // Who was waited for, and for how long: the contract of the message.
-  CHECK(mentions(read_text(ws / "logs" / "site-1.rank0.log"), "server.answer_timeout_s"));
+  const std::string rank0 = read_text(ws / "logs" / "site-1.rank0.log");
+  CHECK(mentions(rank0, "server.answer_timeout_s"));
+  CHECK(mentions(rank0, "again within 1 s (server.reconnect_timeout_s)"));
   const auto status = run.wait_for(std::chrono::seconds(static_cast<int>(20 * kRunTimeScale)));
   REQUIRE(status);
   CHECK(status->exit_code == 1);  // flare-run, continued, finds its sites gone
