@@ -173,10 +173,6 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   display.message("flare-run: job '" + job.name + "', " + std::to_string(job.sites.size()) +
                   " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
                   ws.root().string());
-  if (resume)
-    display.message("resuming " + ws.root().string() + " after round " +
-                    std::to_string(resume->round) + " (checkpoint " +
-                    resume->checkpoint_file.string() + ")");
   display.message("data: " + job.data_dir.string());
   if (job.use_tracking) {
     display.message("tracking: TensorBoard event files in " + ws.tensorboard_dir().string() +
@@ -196,6 +192,10 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
     throw InputError("nothing to resume in " + ws.root().string() + ": " + e.what());
   }
   server::FederatedServer& server = *made;
+  if (resume)
+    display.message("resuming " + ws.root().string() + " after round " +
+                    std::to_string(resume->round) + " (checkpoint " +
+                    resume->checkpoint_file.string() + ")");
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 
