@@ -64,16 +64,14 @@ std::vector<CheckpointFile> checkpoint_files(const fs::path& folder) {
 }
 
 void add_views(std::vector<flare_named_tensor>& views, std::vector<std::string>& names,
-               const std::vector<tensor::OwnedTensor>& tensors, const std::string& prefix) {
+               std::span<const flare_named_tensor> tensors, const std::string& prefix) {
   for (const auto& t : tensors) {
     names.push_back(prefix + t.name);
-    auto view = t.view();
-    view.name = names.back().c_str();
-    views.push_back(view);
+    views.push_back(t);
   }
 }
 
-std::string names_json(const std::vector<tensor::OwnedTensor>& tensors) {
+std::string names_json(std::span<const flare_named_tensor> tensors) {
   auto names = nlohmann::json::array();
   for (const auto& t : tensors) names.push_back(t.name);
   return names.dump();
@@ -142,6 +140,20 @@ std::string checkpoint_file_name(std::int64_t round) {
 }
 
 fs::path write_checkpoint(const fs::path& folder, const RoundCheckpoint& checkpoint, int keep) {
+  const auto model = tensor::views_of(checkpoint.global_model);
+  const auto aggregator = tensor::views_of(checkpoint.aggregator.tensors);
+  return write_checkpoint(folder,
+                          RoundCheckpointView{.round = checkpoint.round,
+                                              .global_model = model,
+                                              .aggregator_tensors = aggregator,
+                                              .aggregator_meta_json = checkpoint.aggregator.meta_json,
+                                              .best_model_json = checkpoint.best_model_json,
+                                              .rng_state = checkpoint.rng_state,
+                                              .job_fingerprint = checkpoint.job_fingerprint},
+                          keep);
+}
+
+fs::path write_checkpoint(const fs::path& folder, const RoundCheckpointView& checkpoint, int keep) {
   if (keep < 1) throw std::invalid_argument("write_checkpoint: keep must be at least 1");
   if (checkpoint.round < 0)
     throw std::invalid_argument("write_checkpoint: round " + std::to_string(checkpoint.round) +
@@ -153,13 +165,16 @@ fs::path write_checkpoint(const fs::path& folder, const RoundCheckpoint& checkpo
 
   std::vector<flare_named_tensor> views;
   std::vector<std::string> names;  // the prefixed names the views point into
-  names.reserve(checkpoint.global_model.size() + checkpoint.aggregator.tensors.size());
+  names.reserve(checkpoint.global_model.size() + checkpoint.aggregator_tensors.size());
   add_views(views, names, checkpoint.global_model, kModelPrefix);
-  add_views(views, names, checkpoint.aggregator.tensors, kAggregatorPrefix);
-  std::int64_t rng_length = static_cast<std::int64_t>(checkpoint.rng_state.size());
+  add_views(views, names, checkpoint.aggregator_tensors, kAggregatorPrefix);
+  // The names point into `names`, complete now (reserved: never moved).
+  for (size_t i = 0; i < names.size(); ++i) views[i].name = names[i].c_str();
+  const std::string rng_state(checkpoint.rng_state);
+  std::int64_t rng_length = static_cast<std::int64_t>(rng_state.size());
   flare_named_tensor rng{};
   rng.name = kRngTensor;
-  rng.tensor.data = const_cast<char*>(checkpoint.rng_state.data());
+  rng.tensor.data = const_cast<char*>(rng_state.data());
   rng.tensor.device = {kDLCPU, 0};
   rng.tensor.ndim = 1;
   rng.tensor.dtype = {kDLUInt, 8, 1};
@@ -170,11 +185,11 @@ fs::path write_checkpoint(const fs::path& folder, const RoundCheckpoint& checkpo
       {"format", kFormat},
       {"version", kVersion},
       {"round", std::to_string(checkpoint.round)},
-      {"job_fingerprint", checkpoint.job_fingerprint},
-      {"aggregator_meta", checkpoint.aggregator.meta_json},
-      {"best_model", checkpoint.best_model_json},
+      {"job_fingerprint", std::string(checkpoint.job_fingerprint)},
+      {"aggregator_meta", std::string(checkpoint.aggregator_meta_json)},
+      {"best_model", std::string(checkpoint.best_model_json)},
       {"model_tensors", names_json(checkpoint.global_model)},
-      {"aggregator_tensors", names_json(checkpoint.aggregator.tensors)},
+      {"aggregator_tensors", names_json(checkpoint.aggregator_tensors)},
   };
   storage::SafetensorsParts parts;
   try {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,18 @@ struct RoundCheckpoint {
   std::string job_fingerprint;  // of the job spec: another job's checkpoint is refused
 };
 
+// What write_checkpoint writes, as views (the server's global model and the
+// aggregator's state are written from where they are, never copied).
+struct RoundCheckpointView {
+  std::int64_t round = 0;
+  std::span<const flare_named_tensor> global_model;
+  std::span<const flare_named_tensor> aggregator_tensors;
+  std::string_view aggregator_meta_json;
+  std::string_view best_model_json;
+  std::string_view rng_state;
+  std::string_view job_fingerprint;
+};
+
 // "checkpoint_round_<round>.ckpt".
 std::string checkpoint_file_name(std::int64_t round);
 
@@ -47,6 +60,8 @@ std::string checkpoint_file_name(std::int64_t round);
 // Then keeps the `keep` newest checkpoints by round and removes the older ones:
 // only after the new one is durable, so a crash never leaves fewer good files.
 // Returns the file written. Throws storage::StorageError naming the file.
+std::filesystem::path write_checkpoint(const std::filesystem::path& folder,
+                                       const RoundCheckpointView& checkpoint, int keep = 2);
 std::filesystem::path write_checkpoint(const std::filesystem::path& folder,
                                        const RoundCheckpoint& checkpoint, int keep = 2);
 

@@ -1,6 +1,9 @@
 // The federated job's round state machine on the server: registration, the
 // initial model, rounds of train -> aggregate (each update folded in as it
-// arrives), the final evaluation, the best model, timeouts and failures.
+// arrives) over a seeded sample of the sites, closed at min_clients results
+// and the round's deadline, the final evaluation, the best model, a
+// checkpoint per round, timeouts, sites dropped (silent, gone, failed) and
+// rejoining, and failures.
 // It speaks domain types (server/domain.hpp), never the wire: the RPC edge
 // converts. What the outside sees goes out as JobEvents. RPC threads call the
 // site-facing methods; the main thread calls run().
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/round_checkpoint.hpp"
 #include "plugin_host/plugin_instances.hpp"
 #include "server/aggregator_figures.hpp"
 #include "server/domain.hpp"
@@ -25,6 +29,8 @@
 #include "server/global_model.hpp"
 #include "server/job_events.hpp"
 #include "server/model_store.hpp"
+#include "server/round_sampler.hpp"
+#include "server/site_liveness.hpp"
 #include "server/update_intake.hpp"
 #include "server/worker_generations.hpp"
 
@@ -40,8 +46,8 @@ struct ControllerSettings {
   // Where updates in flight are spooled (unlinked files): the run's folder.
   std::filesystem::path spool_dir = std::filesystem::temp_directory_path();
   // A round closes with at least min_clients results: when all the sampled
-  // sites answered, or at round_timeout with those in.
-  int min_clients = 1;
+  // sites answered, or at round_timeout with those in. 0: every site.
+  int min_clients = 0;
   int clients_per_round = 0;  // sites sampled per round (0: all)
   uint64_t seed = 0;          // the sampling RNG's
   // A site silent this long (no heartbeat, no request) is dropped.
@@ -115,6 +121,12 @@ class Controller {
   // min_clients sites can still answer.
   void site_lost(const std::string& site, const std::string& reason);
 
+  // Before the sites register: the job goes on after `checkpoint`'s round,
+  // with its global model, the aggregator's state, the best figures and the
+  // sampling RNG (`file`: where it was read; `refused`: newer ones skipped).
+  void resume_from(checkpoint::RoundCheckpoint checkpoint, const std::filesystem::path& file,
+                   const std::vector<std::string>& refused);
+
   // Main thread. Fails the job with `reason` (or a site's pending report of a
   // failed collective) unless it already ended.
   void abort(const std::string& reason);
@@ -134,6 +146,28 @@ class Controller {
 
   bool has_task_locked(const std::string& site) const;
   Task make_task_locked(const std::string& site);
+  // Every site registered (or, at start_timeout, min_clients of them): the
+  // initial model is asked for, or a resumed job's next round starts.
+  void begin_job_locked();
+  // The sites in the job (registered, not dropped), in the job's order.
+  std::vector<std::string> sites_in_job_locked() const;
+  size_t min_clients() const;
+  // The server gives up on `site` (silent, gone, failed for good, refused):
+  // it leaves the job and its unanswered task; it may register again.
+  void drop_site_locked(const std::string& site, const std::string& reason);
+  // Closes the round (or the final evaluation) once min_clients answered and
+  // every sampled site did or the deadline passed; fails the job once
+  // min_clients can no longer answer, or at the deadline without them.
+  void settle_round_locked(bool deadline_passed);
+  std::string sites_gone_locked() const;  // "site-2 (why); site-3 (why)"
+  void start_final_evaluation_locked();
+  // The figures of global model `model_round` from the sites that measured it.
+  void close_figures_locked(int64_t model_round);
+  // The round checkpoint of `model_round`; false when it failed (the job then failed).
+  bool write_checkpoint_locked(int64_t model_round);
+  // Throws LateResult or RejectedRequest unless `site`'s result for `round`
+  // fits the round under way (what `what` is: "update", "evaluation").
+  void check_result_fits_locked(const std::string& site, int64_t round, const char* what);
   // Runs `apply` (what a checked request does); a failure in it fails the job.
   template <class Apply>
   void apply_locked(const std::string& request, Apply&& apply);
@@ -148,8 +182,6 @@ class Controller {
   // The site's worker group restarts as a new generation, which voids its
   // unanswered task: it is handed out again.
   void restart_group_locked(const std::string& site);
-  // Why `site`'s update for `round` does not fit the round now, or "".
-  std::string update_misfit_locked(const std::string& site, int64_t round) const;
   // begin_round or finalize failed: the job fails, blamed on the aggregator.
   void aggregator_failed_locked(const host::PluginCallError& error);
   // Throws JobEnded once the job finished or failed.
@@ -164,17 +196,28 @@ class Controller {
   EvaluationBoard board_;
   bool key_metric_checked_ = false;  // against the first figures
   WorkerGenerations generations_;  // own lock: progress reports check it without mutex_
+  SiteLiveness liveness_;          // own lock: heartbeats never wait for mutex_
+  RoundSampler sampler_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   Phase phase_ = Phase::Registering;
   std::string failure_;
-  std::set<std::string> registered_;
+  std::set<std::string> ever_registered_;  // a second registration is a rejoin
+  std::set<std::string> in_job_;           // registered and not dropped
+  std::map<std::string, std::string> gone_;  // dropped sites not back, and why
+  std::string initial_site_;               // asked for the initial model
+  std::set<std::string> sampled_;    // sites asked to answer this phase
   std::set<std::string> assigned_;   // sites handed this phase's task
   std::set<std::string> responded_;  // sites whose answer arrived
+  std::map<std::string, std::string> left_round_;  // sampled, dropped before answering: why
+  // (site, round) of every round closed without the site's result.
+  std::set<std::pair<std::string, int64_t>> stragglers_;
+  std::optional<int64_t> resumed_round_;  // the checkpoint's round, once resumed
   // A failure inside a collective waits briefly for its likely cause (a peer
-  // on another node) to be reported; then it fails the job itself.
+  // on another node) to be reported; then it drops the site itself.
   std::optional<std::string> consequence_;
+  std::string consequence_site_;
   std::chrono::steady_clock::time_point consequence_at_;
   int64_t round_ = 0;     // the training round under way (0-based)
   GlobalModelPtr global_;  // the model this round's tasks carry

@@ -64,9 +64,15 @@ std::optional<nlohmann::json> EvaluationBoard::record(int64_t model_round,
     }
   }
   if (p.sites.size() < expected_sites) return std::nullopt;
+  return close(model_round);
+}
+
+std::optional<nlohmann::json> EvaluationBoard::close(int64_t model_round) {
+  const auto it = pending_.find(model_round);
+  if (it == pending_.end()) return std::nullopt;
   nlohmann::json figures = nlohmann::json::object();
-  for (const auto& [key, sum] : p.weighted_sum) figures[key] = sum / p.samples[key];
-  pending_.erase(model_round);
+  for (const auto& [key, sum] : it->second.weighted_sum) figures[key] = sum / it->second.samples[key];
+  pending_.erase(it);
   return figures;
 }
 

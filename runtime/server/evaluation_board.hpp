@@ -35,9 +35,16 @@ class EvaluationBoard {
   std::optional<nlohmann::json> record(int64_t model_round, const std::string& site,
                                        const nlohmann::json& eval, size_t expected_sites);
 
+  // The global figures of whichever sites reported for `model_round` (a
+  // round closed without its stragglers), then forgets them; nullopt when none did.
+  std::optional<nlohmann::json> close(int64_t model_round);
+
   // Whether `figures` beat every model seen so far on the key metric (and
   // remembers it if so).
   bool improves_best(const nlohmann::json& figures);
+  // The best key-metric value so far, and back (a resumed job's checkpoint).
+  std::optional<double> best() const { return best_; }
+  void restore_best(std::optional<double> best) { best_ = best; }
   const std::string& key_metric() const { return key_metric_; }
 
  private:

@@ -1,6 +1,8 @@
 #include "server/federated_server.hpp"
 
+#include "checkpoint/round_checkpoint.hpp"
 #include "common/logging.hpp"
+#include "common/sha256.hpp"
 #include "transport/model_stream.hpp"
 
 namespace flare::server {
@@ -28,6 +30,47 @@ host::HostCallbacks aggregator_callbacks(std::shared_ptr<spdlog::logger> log, Ke
   return callbacks;
 }
 
+// What a checkpoint must match to be resumed from: what decides the model's
+// path (sites, seed, plugins and their configs, data, sampling). Timeouts,
+// ports and the number of rounds may change between a run and its resume.
+std::string checkpoint_fingerprint(const jobspec::JobSpec& job) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& s : job.sites) sites.push_back(s.name);
+  const auto plugin = [](const jobspec::PluginRef& p) {
+    return nlohmann::json{{"name", p.name}, {"path", p.path.string()}, {"config", p.config}};
+  };
+  const nlohmann::json identity = {{"name", job.name},
+                                   {"seed", job.seed},
+                                   {"sites", sites},
+                                   {"trainer", plugin(job.trainer)},
+                                   {"aggregator", plugin(job.aggregator)},
+                                   {"data", jobspec::data_table(job)},
+                                   {"min_clients", job.min_clients},
+                                   {"sampled_per_round", jobspec::sampled_per_round(job)}};
+  common::Sha256 sha;
+  sha.update(identity.dump());
+  return common::to_hex(sha.finish());
+}
+
+// The newest good checkpoint, handed to the controller; each newer one
+// refused is said with its reason.
+void resume_controller(Controller& controller, const jobspec::JobSpec& job,
+                       const ServerFiles& files, spdlog::logger& log) {
+  auto latest = checkpoint::load_latest_checkpoint(files.checkpoint_dir, checkpoint_fingerprint(job));
+  std::vector<std::string> refused;
+  for (const auto& r : latest.refusals) {
+    refused.push_back(r.file.filename().string() + ": " + r.reason);
+    log.warn("checkpoint {} refused: {}", r.file.string(), r.reason);
+  }
+  if (!latest.checkpoint) {
+    std::string why = "nothing to resume in " + files.checkpoint_dir.parent_path().string() +
+                      ": no checkpoint in " + files.checkpoint_dir.string();
+    for (const auto& r : refused) why += "\n  refused: " + r;
+    throw NothingToResume(why);
+  }
+  controller.resume_from(std::move(*latest.checkpoint), latest.file, refused);
+}
+
 ControllerSettings controller_settings(const jobspec::JobSpec& job, const ServerFiles& files) {
   ControllerSettings settings;
   // On the run's disk, not in /tmp, which may be memory (tmpfs).
@@ -47,6 +90,7 @@ ControllerSettings controller_settings(const jobspec::JobSpec& job, const Server
       std::chrono::milliseconds(static_cast<int64_t>(job.heartbeat_timeout_s * 1000));
   settings.checkpoint_dir = files.checkpoint_dir;
   settings.keep_checkpoints = static_cast<int>(job.keep_checkpoints);
+  settings.job_fingerprint = checkpoint_fingerprint(job);
   return settings;
 }
 
@@ -78,11 +122,11 @@ FederatedServer::FederatedServer(const jobspec::JobSpec& job,
                            : JobEventsTee{&reporter_}),
       controller_(controller_settings(job, files),
                   {aggregator_, models_, events_, kept_updates_, aggregator_figures_}),
+      resumed_(resume && (resume_controller(controller_, job, files, *log_), true)),
       audit_(files.audit_file.empty() ? nullptr : std::make_unique<AuditLog>(files.audit_file)),
       service_(controller_, log_, transport::wire_encoding_for(job.wire_dtype),
                {.require_identity = tls.has_value(), .audit = audit_.get()}),
       rpc_(service_, job.server_host, job.server_port, server_credentials(tls, audit_.get())) {
-  if (resume) throw NothingToResume("resuming is not built yet");
   log_->info("listening on {} ({})", rpc_.address(),
              tls ? "mutual TLS: each site known by its certificate" : "plaintext");
 }

@@ -94,6 +94,9 @@ class FederatedServer {
   std::unique_ptr<TensorBoardReporter> tensorboard_;  // with tracking only
   JobEventsTee events_;  // the reporter, then TensorBoard
   Controller controller_;
+  // Restored before the server listens: no site registers with a job that
+  // has not yet taken its checkpoint.
+  bool resumed_ = false;
   std::unique_ptr<AuditLog> audit_;  // with files.audit_file only
   RpcService service_;
   RpcServer rpc_;  // last: it stops serving before anything it calls is destroyed

@@ -30,7 +30,22 @@ class JobEvents {
   // `generation`: the one the server handed the site's worker group.
   virtual void site_joined(const SiteJoin& join, int64_t generation, bool rejoined) = 0;
   virtual void initial_model_received(const std::string& site, const GlobalModel& model) = 0;
-  virtual void round_started(int64_t round, size_t num_sites) = 0;
+  // `sites`: the round's, drawn from those in the job (job.clients_per_round).
+  virtual void round_started(int64_t round, const std::vector<std::string>& sites) = 0;
+  // The server gave up on a site: silent past server.heartbeat_timeout_s, its
+  // processes ended, its group failed for good, or its policy refused the
+  // job. `round`: the round it was dropped from (-1: it had none unanswered).
+  // It may register again (site_joined, rejoined).
+  virtual void site_dropped(const std::string& site, int64_t round, const std::string& reason) = 0;
+  // Round `round` closed at its deadline with job.min_clients results, without
+  // these sampled sites' (the stragglers: their late results are refused).
+  virtual void round_closed_without(int64_t round, const std::vector<std::string>& sites) = 0;
+  // A straggler's result for a closed round arrived and was refused.
+  virtual void late_result_refused(const std::string& site, int64_t round) = 0;
+  // The job goes on after round `round` from checkpoint `file`; `refused`:
+  // each newer checkpoint skipped, with why.
+  virtual void job_resumed(int64_t round, const std::filesystem::path& file,
+                           const std::vector<std::string>& refused) = 0;
   // Called once the update was folded into the round's aggregate.
   virtual void site_trained(const SiteUpdate& update) = 0;
   // `aggregator_figures`: what the aggregator reported for the round (an

@@ -21,8 +21,21 @@ class JobEventsTee final : public JobEvents {
   void initial_model_received(const std::string& site, const GlobalModel& model) override {
     for (auto* l : listeners_) l->initial_model_received(site, model);
   }
-  void round_started(int64_t round, size_t num_sites) override {
-    for (auto* l : listeners_) l->round_started(round, num_sites);
+  void round_started(int64_t round, const std::vector<std::string>& sites) override {
+    for (auto* l : listeners_) l->round_started(round, sites);
+  }
+  void site_dropped(const std::string& site, int64_t round, const std::string& reason) override {
+    for (auto* l : listeners_) l->site_dropped(site, round, reason);
+  }
+  void round_closed_without(int64_t round, const std::vector<std::string>& sites) override {
+    for (auto* l : listeners_) l->round_closed_without(round, sites);
+  }
+  void late_result_refused(const std::string& site, int64_t round) override {
+    for (auto* l : listeners_) l->late_result_refused(site, round);
+  }
+  void job_resumed(int64_t round, const std::filesystem::path& file,
+                   const std::vector<std::string>& refused) override {
+    for (auto* l : listeners_) l->job_resumed(round, file, refused);
   }
   void site_trained(const SiteUpdate& update) override {
     for (auto* l : listeners_) l->site_trained(update);

@@ -1,5 +1,6 @@
 #include "server/run_reporter.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -39,6 +40,17 @@ nlohmann::json cause_of(const RankFailure& f) {
 
 }  // namespace
 
+namespace {
+
+// Wall-clock seconds since the epoch: lines about liveness say when, so a
+// site's death can be set against its drop.
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 RunReporter::RunReporter(storage::MetricsLog& metrics, ProgressDisplay& display,
                          std::shared_ptr<spdlog::logger> log, int64_t num_rounds)
     : metrics_(metrics), display_(display), log_(std::move(log)), num_rounds_(num_rounds) {}
@@ -50,7 +62,12 @@ std::string RunReporter::round_label(int64_t round) const {
 void RunReporter::site_joined(const SiteJoin& join, int64_t generation, bool rejoined) {
   if (rejoined) {
     log_->info("{} registered again (worker group generation {})", join.site, generation);
-    display_.message(join.site + " rejoined with a restarted worker group");
+    metrics_.append({{"kind", "site_rejoined"},
+                     {"site", join.site},
+                     {"generation", generation},
+                     {"time", unix_seconds()}});
+    display_.message(join.site + " rejoined (worker group generation " +
+                     std::to_string(generation) + ")");
     return;
   }
   log_->info("{} registered ({} worker ranks)", join.site, join.world_size);
@@ -62,8 +79,52 @@ void RunReporter::initial_model_received(const std::string& site, const GlobalMo
   log_->info("initial model from {}: {} tensors", site, model.tensors().size());
 }
 
-void RunReporter::round_started(int64_t round, size_t num_sites) {
-  display_.message(round_label(round) + ": training on " + std::to_string(num_sites) + " sites");
+void RunReporter::round_started(int64_t round, const std::vector<std::string>& sites) {
+  std::string names;
+  for (const auto& s : sites) names += (names.empty() ? "" : ", ") + s;
+  log_->info("{}: sites {}", round_label(round), names);
+  display_.message(round_label(round) + ": training on " + std::to_string(sites.size()) + " sites");
+}
+
+void RunReporter::site_dropped(const std::string& site, int64_t round, const std::string& reason) {
+  metrics_.append({{"kind", "site_dropped"},
+                   {"site", site},
+                   {"round", round >= 0 ? nlohmann::json(round + 1) : nlohmann::json()},
+                   {"reason", reason},
+                   {"time", unix_seconds()}});
+  log_->warn("{} dropped{}: {}", site, round >= 0 ? " from " + round_label(round) : "", reason);
+  display_.message(site + " dropped" + (round >= 0 ? " from " + round_label(round) : "") + ": " +
+                   reason);
+}
+
+void RunReporter::round_closed_without(int64_t round, const std::vector<std::string>& sites) {
+  metrics_.append({{"kind", "stragglers"}, {"round", round + 1}, {"sites", sites}});
+  std::string names;
+  for (const auto& s : sites) names += (names.empty() ? "" : ", ") + s;
+  log_->warn("{} closed at its deadline without {}: their late results will be refused",
+             round_label(round), names);
+  display_.message(round_label(round) + " closed at its deadline without " + names);
+}
+
+void RunReporter::late_result_refused(const std::string& site, int64_t round) {
+  metrics_.append({{"kind", "late_result"}, {"site", site}, {"round", round + 1}});
+}
+
+void RunReporter::job_resumed(int64_t round, const std::filesystem::path& file,
+                              const std::vector<std::string>& refused) {
+  rounds_completed_ = round;
+  metrics_.append({{"kind", "resumed"},
+                   {"after_round", round},
+                   {"checkpoint", file.string()},
+                   {"refused", refused},
+                   {"time", unix_seconds()}});
+  for (const auto& why : refused) {
+    log_->warn("checkpoint refused: {}", why);
+    display_.message("checkpoint refused: " + why);
+  }
+  log_->info("resuming after round {} from {}", round, file.string());
+  display_.message("resuming after round " + std::to_string(round) + " (checkpoint " +
+                   file.filename().string() + ")");
 }
 
 void RunReporter::site_trained(const SiteUpdate& update) {

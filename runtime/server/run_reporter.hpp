@@ -2,8 +2,11 @@
 // per site per round ("kind": "site"), per step a site reported figures at
 // ("kind": "train_step"), per measured global model
 // ("kind": "global"), one per rank failure reported or aggregator failure
-// ("kind": "failure"), one per warning ("kind": "warning") and one when the
-// job ends ("kind": "job"); a line on the terminal for each step of the job,
+// ("kind": "failure"), one per warning ("kind": "warning"), one per site
+// dropped or rejoined ("site_dropped", "site_rejoined", with the wall-clock
+// "time"), round closed without stragglers ("stragglers"), late result
+// refused ("late_result"), one when a job resumes ("resumed") and one when
+// the job ends ("kind": "job"); a line on the terminal for each step of the job,
 // and the server log.
 #pragma once
 
@@ -28,7 +31,12 @@ class RunReporter final : public JobEvents {
 
   void site_joined(const SiteJoin& join, int64_t generation, bool rejoined) override;
   void initial_model_received(const std::string& site, const GlobalModel& model) override;
-  void round_started(int64_t round, size_t num_sites) override;
+  void round_started(int64_t round, const std::vector<std::string>& sites) override;
+  void site_dropped(const std::string& site, int64_t round, const std::string& reason) override;
+  void round_closed_without(int64_t round, const std::vector<std::string>& sites) override;
+  void late_result_refused(const std::string& site, int64_t round) override;
+  void job_resumed(int64_t round, const std::filesystem::path& file,
+                   const std::vector<std::string>& refused) override;
   void site_trained(const SiteUpdate& update) override;
   void round_aggregated(const GlobalModel& model, const std::filesystem::path& saved_to,
                         const nlohmann::json& aggregator_figures) override;

@@ -32,7 +32,11 @@ class TensorBoardReporter final : public JobEvents {
 
   void site_joined(const SiteJoin&, int64_t, bool) override {}
   void initial_model_received(const std::string&, const GlobalModel&) override {}
-  void round_started(int64_t, size_t) override {}
+  void round_started(int64_t, const std::vector<std::string>&) override {}
+  void site_dropped(const std::string&, int64_t, const std::string&) override {}
+  void round_closed_without(int64_t, const std::vector<std::string>&) override {}
+  void late_result_refused(const std::string&, int64_t) override {}
+  void job_resumed(int64_t, const std::filesystem::path&, const std::vector<std::string>&) override {}
   void site_trained(const SiteUpdate& update) override;
   void round_aggregated(const GlobalModel&, const std::filesystem::path&,
                         const nlohmann::json&) override;

@@ -25,6 +25,7 @@ int64_t WorkerGenerations::hand_out(const std::string& site) {
                           "supervisor reported the failure");
   }
   group.handed_out = true;
+  group.dropped = false;
   return group.generation;
 }
 
@@ -40,6 +41,16 @@ void WorkerGenerations::require_current(const std::string& site, int64_t generat
   const Group& group = group_locked(groups_, site);
   if (group.handed_out && generation == group.generation) return;
   const std::string current = std::to_string(group.generation);
+  if (group.dropped && generation == group.generation - 1) {
+    throw RegisterAgain(std::string(what) + " from " + site + " refused: the server dropped " +
+                        "its worker group generation " + std::to_string(generation) +
+                        " (" + group.drop_reason + "); register again");
+  }
+  if (!group.handed_out && generation >= group.generation) {
+    throw RegisterAgain(std::string(what) + " from " + site + " refused: this server holds no " +
+                        "registration of its worker group (the server restarted since it " +
+                        "registered); register again");
+  }
   if (generation < group.generation) {
     throw RejectedRequest(std::string(what) + " from " + site + "'s worker group generation " +
                           std::to_string(generation) + " refused: the site now runs generation " +
@@ -61,6 +72,17 @@ void WorkerGenerations::supersede(const std::string& site) {
   Group& group = group_locked(groups_, site);
   ++group.generation;
   group.handed_out = false;
+  group.dropped = false;
+}
+
+void WorkerGenerations::drop(const std::string& site, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  Group& group = group_locked(groups_, site);
+  if (!group.handed_out) return;
+  ++group.generation;
+  group.handed_out = false;
+  group.dropped = true;
+  group.drop_reason = reason;
 }
 
 }  // namespace flare::server

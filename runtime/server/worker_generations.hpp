@@ -3,7 +3,9 @@
 // its supervisor reports supersedes the running generation and opens the next,
 // which the restarted group's registration is handed. Every later request is
 // checked against it, so one claiming a generation the server never handed
-// out (or a superseded one) cannot take a site over. Thread-safe: progress
+// out (or a superseded one) cannot take a site over. A site the server
+// dropped, or one that registered with a server since restarted, is told to
+// register again. Thread-safe: progress
 // reports check it without the controller's lock.
 #pragma once
 
@@ -31,11 +33,18 @@ class WorkerGenerations {
   int64_t current(const std::string& site) const;
   // The current generation failed and restarts: the next one opens.
   void supersede(const std::string& site);
+  // The server gave up on the site's running generation (silent too long):
+  // the next one opens, and a request of the dropped one is told to register
+  // again (RegisterAgain), as is one of a generation this server never knew
+  // (it restarted since the site registered). A no-op unless one runs.
+  void drop(const std::string& site, const std::string& reason);
 
  private:
   struct Group {
     int64_t generation = 0;
     bool handed_out = false;
+    bool dropped = false;  // generation - 1 was dropped, not restarted
+    std::string drop_reason;
   };
   // The site's group (const or not, as `groups`); refuses an unknown site.
   template <class Groups>

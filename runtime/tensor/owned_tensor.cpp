@@ -43,9 +43,13 @@ OwnedTensor copy_of(const flare_named_tensor& tensor) {
 }
 
 std::vector<flare_named_tensor> views_of(std::vector<OwnedTensor>& tensors) {
+  return views_of(static_cast<const std::vector<OwnedTensor>&>(tensors));
+}
+
+std::vector<flare_named_tensor> views_of(const std::vector<OwnedTensor>& tensors) {
   std::vector<flare_named_tensor> views;
   views.reserve(tensors.size());
-  for (auto& t : tensors) views.push_back(t.view());
+  for (const auto& t : tensors) views.push_back(t.view());
   return views;
 }
 

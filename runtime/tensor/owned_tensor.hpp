@@ -34,5 +34,7 @@ std::uint64_t machine_memory_bytes();
 
 // Views over owned tensors (valid while `tensors` lives and is not resized).
 std::vector<flare_named_tensor> views_of(std::vector<OwnedTensor>& tensors);
+// The same, read-only: the receiver must not write through them.
+std::vector<flare_named_tensor> views_of(const std::vector<OwnedTensor>& tensors);
 
 }  // namespace flare::tensor

@@ -35,21 +35,34 @@ struct ControllerJob {
                 std::string key_metric = "val_acc", bool terminal = false,
                 std::string aggregator_plugin = FLARE_FEDAVG_PLUGIN,
                 std::string aggregator_config_json = "{}")
+      : ControllerJob({.sites = std::move(sites),
+                       .num_rounds = num_rounds,
+                       .key_metric = std::move(key_metric),
+                       .round_timeout = round_timeout,
+                       .start_timeout = round_timeout},
+                      events, terminal, std::move(aggregator_plugin),
+                      std::move(aggregator_config_json)) {}
+  // Any settings; the spool (and, when `checkpoints`, the checkpoints) in `dir`.
+  explicit ControllerJob(server::ControllerSettings settings, server::JobEvents* events = nullptr,
+                         bool terminal = false,
+                         std::string aggregator_plugin = FLARE_FEDAVG_PLUGIN,
+                         std::string aggregator_config_json = "{}")
       : aggregator_path(std::move(aggregator_plugin)),
         aggregator_config(std::move(aggregator_config_json)),
-        display(screen, terminal, num_rounds),
+        display(screen, terminal, settings.num_rounds),
         reporter(metrics, display,
                  std::make_shared<spdlog::logger>("server",
                                                   std::make_shared<spdlog::sinks::null_sink_mt>()),
-                 num_rounds),
-        controller({.sites = std::move(sites),
-                    .num_rounds = num_rounds,
-                    .key_metric = std::move(key_metric),
-                    .round_timeout = round_timeout,
-                    .start_timeout = round_timeout,
-                    .spool_dir = dir.path()},
+                 settings.num_rounds),
+        controller(in_folder(std::move(settings), dir.path()),
                    {aggregator, models, events ? *events : reporter, kept_updates,
                     aggregator_figures}) {}
+
+  static server::ControllerSettings in_folder(server::ControllerSettings settings,
+                                              const std::filesystem::path& dir) {
+    settings.spool_dir = dir;
+    return settings;
+  }
 
   TempFolder dir;
   server::KeptUpdates kept_updates;

@@ -22,6 +22,8 @@ namespace {
 struct RecordedEvents final : server::JobEvents {
   std::vector<std::string> seen;
   std::vector<server::RoundFigures> measured;
+  std::vector<std::vector<std::string>> sampled;  // each round's sites
+  std::vector<std::string> drops;                 // each drop's reason
   bool disk_full = false;  // recording a site's round fails, as on a full disk
 
   void site_joined(const server::SiteJoin& j, int64_t, bool rejoined) override {
@@ -30,8 +32,26 @@ struct RecordedEvents final : server::JobEvents {
   void initial_model_received(const std::string& site, const server::GlobalModel&) override {
     seen.push_back("initial model from " + site);
   }
-  void round_started(int64_t round, size_t) override {
+  void round_started(int64_t round, const std::vector<std::string>& sites) override {
     seen.push_back("round " + std::to_string(round) + " started");
+    sampled.push_back(sites);
+  }
+  void site_dropped(const std::string& site, int64_t round, const std::string& reason) override {
+    seen.push_back(site + " dropped from round " + std::to_string(round));
+    drops.push_back(reason);
+  }
+  void round_closed_without(int64_t round, const std::vector<std::string>& sites) override {
+    std::string names;
+    for (const auto& s : sites) names += " " + s;
+    seen.push_back("round " + std::to_string(round) + " closed without" + names);
+  }
+  void late_result_refused(const std::string& site, int64_t round) override {
+    seen.push_back("late result from " + site + " for round " + std::to_string(round));
+  }
+  void job_resumed(int64_t round, const std::filesystem::path&,
+                   const std::vector<std::string>& refused) override {
+    seen.push_back("resumed after round " + std::to_string(round) + " (" +
+                   std::to_string(refused.size()) + " refused)");
   }
   void site_trained(const server::SiteUpdate& u) override {
     if (disk_full) throw storage::StorageError("metrics.jsonl: cannot append to the metrics log");
@@ -360,24 +380,27 @@ TEST_CASE("a failed job hands every site Finish with the reason") {
   RecordedEvents events;
   ControllerJob job({"a", "b"}, 1, &events);
   job.start({"a", "b"});
+  // b's group failed for good: it leaves, and a alone cannot make min_clients (every site).
   job.controller.failure({.site = "b", .rank = 2, .cause = "exit code 3", .log_tail = "boom\n"});
   const auto t = job.task("a");
   CHECK(t.kind == TaskKind::Finish);
-  CHECK(t.reason == "b worker rank 2 failed: exit code 3\nlast lines of its log:\nboom\n");
+  CHECK(t.reason == "round 1 cannot reach job.min_clients (2): 0 answered and 1 can still answer; "
+                    "b: b worker rank 2 failed: exit code 3\nlast lines of its log:\nboom\n");
   const auto outcome = job.controller.run([] {});
   CHECK_FALSE(outcome.success);
   CHECK(outcome.failure == t.reason);
   CHECK(std::count(events.seen.begin(), events.seen.end(), "job failed") == 1);
 }
 
-TEST_CASE("a site's refusal fails the job at once, naming the site and its reason") {
+TEST_CASE("a site's refusal fails the job at once when min_clients needs it, naming the site and its reason") {
   RecordedEvents events;
   ControllerJob job({"a", "b"}, 1, &events);
   job.join("a");  // b refuses before its workers ever register
   job.controller.site_refused({.site = "b", .reason = "plugin 'x' is not allowed"});
   const auto outcome = job.controller.run([] {});
   CHECK_FALSE(outcome.success);
-  CHECK(outcome.failure == "b refused the job: plugin 'x' is not allowed");
+  CHECK(outcome.failure == "job.min_clients (2) sites can no longer register: b: b refused the "
+                           "job: plugin 'x' is not allowed");
   CHECK(std::count(events.seen.begin(), events.seen.end(),
                    "b refused: plugin 'x' is not allowed") == 1);
   CHECK(job.task("a").kind == TaskKind::Finish);

@@ -207,7 +207,7 @@ TEST_CASE("the terminal announces joins, rounds and the final evaluation") {
   Reporter r;
   r.reporter.site_joined({.site = "site-1", .world_size = 4}, 0, false);
   r.reporter.site_joined({.site = "site-1", .world_size = 4}, 1, true);
-  r.reporter.round_started(0, 2);
+  r.reporter.round_started(0, {"site-1", "site-2"});
   r.reporter.final_evaluation_started();
   CHECK(r.screen.str() ==
         "site-1 joined with 4 worker ranks\n"
