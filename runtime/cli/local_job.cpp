@@ -188,8 +188,9 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                  resume != nullptr);
   } catch (const server::NothingToResume& e) {
     // The server checks what the scan could not (the job's fingerprint, the
-    // structure): still before any site started.
-    throw InputError("nothing to resume in " + ws.root().string() + ": " + e.what());
+    // structure) and says "nothing to resume in RUN_DIR: ...": still before
+    // any site started.
+    throw InputError(e.what());
   }
   server::FederatedServer& server = *made;
   if (resume)

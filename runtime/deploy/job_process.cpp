@@ -54,8 +54,8 @@ int run_job_process(const JobProcessArgs& args) {
                    server::server_tls_from_kit(identity::load_startup_kit(args.startup)),
                    args.resume);
     } catch (const server::NothingToResume& e) {
-      throw std::runtime_error("the server stopped before the job ended, with nothing to "
-                               "resume: " + std::string(e.what()));
+      throw std::runtime_error("the server stopped before the job ended: " +
+                               std::string(e.what()));
     }
     server::FederatedServer& server = *made;
     std::cout << "job server of " << folder.root().filename().string() << " listening on "
