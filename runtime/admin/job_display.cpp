@@ -19,6 +19,12 @@ std::string rounds_text(const deploy::v1::JobSummary& job) {
   return std::to_string(job.rounds_done()) + "/" + std::to_string(job.num_rounds());
 }
 
+bool was_resumed(const deploy::v1::JobSummary& job) { return job.has_resumed_after_round(); }
+
+std::string resumed_text(const deploy::v1::JobSummary& job) {
+  return "resumed after round " + std::to_string(job.resumed_after_round());
+}
+
 std::string utc_time(double seconds) {
   const auto t = static_cast<std::time_t>(seconds);
   std::tm tm{};
@@ -35,7 +41,9 @@ std::string job_table(const std::vector<deploy::v1::JobSummary>& jobs) {
   std::vector<std::vector<std::string>> rows{{"ID", "NAME", "STATE", "ROUNDS", "SITES"}};
   for (const auto& job : jobs)
     rows.push_back({common::printable(job.job_id()), common::printable(job.name()),
-                    common::printable(job.state()), rounds_text(job), sites_text(job)});
+                    common::printable(job.state()) +
+                        (was_resumed(job) ? " (" + resumed_text(job) + ")" : ""),
+                    rounds_text(job), sites_text(job)});
   std::vector<std::size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows)
     for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
@@ -60,7 +68,8 @@ std::string job_details(const deploy::v1::JobSummary& job) {
   };
   field("job", common::printable(job.job_id()));
   field("name", common::printable(job.name()));
-  field("state", common::printable(job.state()));
+  field("state", common::printable(job.state()) +
+                     (was_resumed(job) ? " (" + resumed_text(job) + ")" : ""));
   field("rounds", std::to_string(job.rounds_done()) + " of " + std::to_string(job.num_rounds()));
   field("sites", sites_text(job));
   field("submitted", utc_time(job.submitted_at()) + " by " + common::printable(job.submitted_by()));

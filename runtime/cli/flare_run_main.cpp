@@ -1,4 +1,5 @@
-// flare-run JOB.toml: runs a federated job on this machine. Every error is
+// flare-run JOB.toml: runs a federated job on this machine (flare-run --resume
+// RUN_DIR: goes on with a killed one after its last checkpoint). Every error is
 // one clear message and an exit code: 2 for bad input, 1 for a failed run.
 #include <csignal>
 #include <iostream>
@@ -38,6 +39,16 @@ int run(int argc, char** argv) {
       std::cout << "flare-run " << FLARE_VERSION << " (plugin ABI " << FLARE_ABI_VERSION_MAJOR
                 << "." << FLARE_ABI_VERSION_MINOR << ")\n";
       return cli::kExitSuccess;
+    }
+    if (options.resume_dir) {
+      const auto point = cli::find_resume_point(*options.resume_dir);
+      if (point.finished_rounds) {
+        std::cout << "flare-run: " << point.run_dir.string() << " already finished ("
+                  << *point.finished_rounds << " rounds): nothing to resume\n";
+        return cli::kExitSuccess;
+      }
+      return cli::run_local_job(point.job, std::cout, ::isatty(STDOUT_FILENO) != 0,
+                                options.site_policies, &point);
     }
     const auto job = jobspec::load_job(options.job_file, cli::to_overrides(options));
     if (options.export_config) {

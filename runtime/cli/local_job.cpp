@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -152,7 +153,8 @@ void watch_clients(std::vector<SiteProcess>& clients, std::vector<bool>& lost,
 }  // namespace
 
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive,
-                  const std::map<std::string, std::filesystem::path>& site_policies) {
+                  const std::map<std::string, std::filesystem::path>& site_policies,
+                  const ResumePoint* resume) {
   StartupSteps startup;
   check_site_policies(job, site_policies);
   // Everything that can be wrong with the input is checked before any process
@@ -160,7 +162,7 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   // flare-worker process (a LibTorch load): that runs while this one loads
   // the plugins.
   check_data_dir(job);
-  check_workspace(job);
+  if (!resume) check_workspace(job);  // a resumed run stays in its own folder
   check_server_host(job);
   auto planning = std::async(std::launch::async, [&] { return plan_local_ranks(job); });
   const JobPlugins plugins = load_job_plugins(job);
@@ -170,7 +172,8 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
   validate_plugin_configs(job, plugins, first_rank_of(job, plan));
   startup.done("checked the plugins' configs");
 
-  const RunWorkspace ws = RunWorkspace::create(job);
+  const RunWorkspace ws =
+      resume ? RunWorkspace::in_folder(resume->run_dir) : RunWorkspace::create(job);
   server::ProgressDisplay display(out, interactive, job.num_rounds);
   display.message("flare-run: job '" + job.name + "', " + std::to_string(job.sites.size()) +
                   " sites, " + std::to_string(job.num_rounds) + " rounds; workspace " +
@@ -181,9 +184,24 @@ int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interacti
                     " (tensorboard --logdir " + ws.tensorboard_dir().string() + ")");
   }
 
+  // A resumed run gets a new CA too: the first one's key was never written,
+  // and every participant starts afresh (tls/<site> is issued again).
   RunIdentities identities(ws.tls_dir(), job.name);
-  server::FederatedServer server(job, plugins.aggregator, server_files(ws, job), display,
-                                 identities.server_tls());
+  std::optional<server::FederatedServer> made;
+  try {
+    made.emplace(job, plugins.aggregator, server_files(ws, job), display, identities.server_tls(),
+                 resume != nullptr);
+  } catch (const server::NothingToResume& e) {
+    // The server checks what the scan could not (the job's fingerprint, the
+    // structure) and says "nothing to resume in RUN_DIR: ...": still before
+    // any site started.
+    throw InputError(e.what());
+  }
+  server::FederatedServer& server = *made;
+  if (resume)
+    display.message("resuming " + ws.root().string() + " after round " +
+                    std::to_string(resume->round) + " (checkpoint " +
+                    resume->checkpoint_file.string() + ")");
   startup.done("created the run folder and the server");
   startup.log_to(server.log());
 

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 
+#include "cli/resume_point.hpp"
 #include "jobspec/job_spec.hpp"
 
 namespace flare::cli {
@@ -20,8 +21,11 @@ constexpr int kExitBadInput = 2;
 // Runs `job` to the end; progress and the summary go to `out`. Returns an
 // exit code. Throws only for bad input found before anything started.
 // `site_policies`: sites whose flare-client enforces a policy file, by name
-// (each must be a site of the job; InputError otherwise).
+// (each must be a site of the job; InputError otherwise). With `resume`
+// (flare-run --resume), the job is resume->job, run in its own folder after
+// its checkpoint's round, every site started fresh.
 int run_local_job(const jobspec::JobSpec& job, std::ostream& out, bool interactive,
-                  const std::map<std::string, std::filesystem::path>& site_policies = {});
+                  const std::map<std::string, std::filesystem::path>& site_policies = {},
+                  const ResumePoint* resume = nullptr);
 
 }  // namespace flare::cli

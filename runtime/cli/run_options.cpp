@@ -14,7 +14,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: flare-run JOB.toml [--n_clients N] [--num_rounds R] [--use_tracking]\n"
     "                 [--export_config DIR] [--workspace DIR] [--set key.path=value ...]\n"
-    "                 [--site-policy SITE=FILE ...]\n";
+    "                 [--site-policy SITE=FILE ...]\n"
+    "       flare-run --resume RUN_DIR [--site-policy SITE=FILE ...]\n";
 
 // Options spelled with underscores (as NVFlare's example) are shown; the dash
 // spellings are hidden aliases.
@@ -42,7 +43,9 @@ po::options_description visible_options() {
       ("set", po::value<std::vector<std::string>>()->value_name("KEY=VALUE")->composing(),
        "override one job spec value, e.g. --set trainer.config.lr=0.01 (repeatable)")
       ("site-policy", po::value<std::vector<std::string>>()->value_name("SITE=FILE")->composing(),
-       "run SITE under the policy FILE, as its own flare-client --policy would (repeatable)");
+       "run SITE under the policy FILE, as its own flare-client --policy would (repeatable)")
+      ("resume", po::value<std::string>()->value_name("RUN_DIR"),
+       "go on with the run in RUN_DIR (<workspace>/run-N or latest) after its last checkpoint");
   return options;
 }
 
@@ -68,6 +71,21 @@ std::optional<T> either(const po::variables_map& values, const Spelling& spellin
                      spelling.alias);
   if (!has_name && !has_alias) return std::nullopt;
   return values[has_name ? spelling.name : spelling.alias].as<T>();
+}
+
+// --resume runs the job as RUN_DIR/job.toml says: an option that would change
+// it (or a second job) is refused, not silently ignored.
+void check_resume_alone(const po::variables_map& values) {
+  for (const char* option : {"job", "n_clients", "n-clients", "num_rounds", "num-rounds",
+                             "use_tracking", "use-tracking", "export_config", "export-config",
+                             "workspace", "set"}) {
+    if (!values.count(option) || values[option].defaulted()) continue;
+    const std::string what = std::string(option) == "job"
+                                 ? "a job file ('" + values["job"].as<std::string>() + "')"
+                                 : "--" + std::string(option);
+    throw UsageError("--resume runs RUN_DIR/job.toml unchanged: expected no job file or job "
+                     "option beside it, found " + what + "\n" + kUsage);
+  }
 }
 
 std::optional<int> at_least_one(std::optional<int> value, const char* option) {
@@ -105,10 +123,16 @@ RunOptions parse_run_options(int argc, const char* const argv[]) {
   options.help_text = help.str();
   options.show_help = values.count("help") > 0;
   options.show_version = values.count("version") > 0;
-  if (values.count("job"))
+  if (values.count("resume")) {
+    check_resume_alone(values);
+    options.resume_dir = values["resume"].as<std::string>();
+    if (options.resume_dir->empty())
+      throw UsageError(std::string("--resume: expected a run folder, found ''\n") + kUsage);
+  } else if (values.count("job")) {
     options.job_file = values["job"].as<std::string>();
-  else if (!options.show_help && !options.show_version)
+  } else if (!options.show_help && !options.show_version) {
     throw UsageError(std::string("expected a job file (JOB.toml), found none\n") + kUsage);
+  }
 
   options.n_clients = at_least_one(either<int>(values, kSpellings[0]), "n_clients");
   options.num_rounds = at_least_one(either<int>(values, kSpellings[1]), "num_rounds");

@@ -12,6 +12,9 @@ namespace flare::cli {
 
 struct RunOptions {
   std::filesystem::path job_file;
+  // --resume RUN_DIR: go on with that run (its job.toml) after its last
+  // checkpoint; no job file and no option that changes the job.
+  std::optional<std::filesystem::path> resume_dir;
   std::optional<int> n_clients, num_rounds;
   bool use_tracking = false;
   std::optional<std::filesystem::path> export_config, workspace;
@@ -30,6 +33,7 @@ class UsageError : public std::runtime_error {
 
 // `flare-run JOB.toml [--n_clients N] [--num_rounds R] [--use_tracking]
 // [--export_config DIR] [--workspace DIR] [--set key.path=value ...]
+// [--site-policy SITE=FILE ...]` or `flare-run --resume RUN_DIR
 // [--site-policy SITE=FILE ...]`; each
 // option also spelled with dashes (--n-clients). Throws UsageError.
 RunOptions parse_run_options(int argc, const char* const argv[]);

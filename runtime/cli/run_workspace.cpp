@@ -49,7 +49,7 @@ server::ServerFiles server_files(const RunWorkspace& ws, const jobspec::JobSpec&
           .log_file = ws.logs_dir() / "server.log",
           .tensorboard_dir = job.use_tracking ? ws.tensorboard_dir() : fs::path(),
           .audit_file = ws.audit_file(),
-          .checkpoint_dir = ws.root() / "checkpoints"};
+          .checkpoint_dir = ws.checkpoint_dir()};
 }
 
 std::string write_report(const RunWorkspace& ws) {

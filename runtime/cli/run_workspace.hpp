@@ -16,7 +16,7 @@ class RunWorkspace {
   // Creates the next run folder, its layout, and job.toml (the resolved job).
   static RunWorkspace create(const jobspec::JobSpec& job);
   // The layout inside `root`, which exists and holds job.toml (a
-  // long-running server's job folder).
+  // long-running server's job folder, or a run folder flare-run resumes).
   static RunWorkspace in_folder(const std::filesystem::path& root);
 
   const std::filesystem::path& root() const { return root_; }
@@ -29,6 +29,8 @@ class RunWorkspace {
   std::filesystem::path tensorboard_dir() const { return root_ / "tensorboard"; }
   // The run's CA and certificates, a folder per site (run_identities.hpp).
   std::filesystem::path tls_dir() const { return root_ / "tls"; }
+  // Round checkpoints, what --resume goes on from (checkpoint/round_checkpoint.hpp).
+  std::filesystem::path checkpoint_dir() const { return root_ / "checkpoints"; }
   // The server's audit trail (server/audit_log.hpp).
   std::filesystem::path audit_file() const { return logs_dir() / "audit.jsonl"; }
 

@@ -130,6 +130,7 @@ void AdminService::fill_summary(const JobRecord& job, v1::JobSummary* s) const {
   s->set_ended_at(job.ended_at);
   if (job.state == JobState::queued) s->set_waiting_for(table_.waiting_for(job.id));
   s->set_port(job.state == JobState::running ? job.port : 0);
+  if (job.resumed_after_round >= 0) s->set_resumed_after_round(job.resumed_after_round);
 }
 
 grpc::Status AdminService::SubmitJob(grpc::ServerContext* context,

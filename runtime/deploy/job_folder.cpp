@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/resume_point.hpp"
 #include "deploy/job_submission.hpp"
 #include "storage/atomic_file.hpp"
 
@@ -57,6 +58,35 @@ std::optional<Outcome> read_outcome(const JobFolder& folder) {
   const auto state = parse_state(j->value("state", ""));
   if (!state) return std::nullopt;
   return Outcome{*state, j->value("failure", "")};
+}
+
+void write_port(const JobFolder& folder, int port) {
+  storage::write_file_atomically(folder.port_file(), std::to_string(port) + "\n");
+}
+
+std::optional<int> read_port(const JobFolder& folder) {
+  std::ifstream in(folder.port_file());
+  int port = 0;
+  if (!(in >> port) || port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+// A job the server's stop cut off: resumable on its port, or failed, saying why.
+void cut_off(const JobFolder& folder, JobRecord& job) {
+  const auto scan = cli::newest_whole_checkpoint(folder.checkpoint_dir());
+  const auto port = read_port(folder);
+  job.state = JobState::failed;
+  if (!scan.round)
+    job.failure = "the server stopped before the job ended, with nothing to resume: " +
+                  cli::why_no_checkpoint(scan, folder.checkpoint_dir());
+  else if (!port)
+    job.failure = "the server stopped before the job ended, and its port was not recorded (" +
+                  folder.port_file().string() + ")";
+  else {
+    job.state = JobState::running;
+    job.port = *port;
+    job.resumed_after_round = *scan.round;
+  }
 }
 
 void create_job_folder(const JobFolder& folder, const JobRecord& job) {
@@ -117,9 +147,10 @@ std::vector<JobRecord> read_jobs(const fs::path& jobs_dir, int64_t& next_id) {
     if (const auto outcome = read_outcome(folder)) {
       job.state = outcome->state;
       job.failure = outcome->failure;
+    } else if (job.failure.empty()) {
+      cut_off(folder, job);
     } else {
       job.state = JobState::failed;
-      if (job.failure.empty()) job.failure = "the server stopped before the job ended";
     }
     jobs.push_back(std::move(job));
   }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -47,8 +48,16 @@ int run_job_process(const JobProcessArgs& args) {
     const auto aggregator = server::load_aggregator(job);
     const auto ws = cli::RunWorkspace::in_folder(folder.root());
     server::ProgressDisplay display(std::cout, false, job.num_rounds);
-    server::FederatedServer server(job, aggregator, cli::server_files(ws, job), display,
-                                   server::server_tls_from_kit(identity::load_startup_kit(args.startup)));
+    std::optional<server::FederatedServer> made;
+    try {
+      made.emplace(job, aggregator, cli::server_files(ws, job), display,
+                   server::server_tls_from_kit(identity::load_startup_kit(args.startup)),
+                   args.resume);
+    } catch (const server::NothingToResume& e) {
+      throw std::runtime_error("the server stopped before the job ended: " +
+                               std::string(e.what()));
+    }
+    server::FederatedServer& server = *made;
     std::cout << "job server of " << folder.root().filename().string() << " listening on "
               << server.address() << std::endl;
     bool aborted = false;

@@ -18,6 +18,8 @@ struct JobProcessArgs {
   std::string listen_host;
   int port = 0;
   ServerSide server;
+  // Go on after the job's newest good checkpoint (a restarted flare-server).
+  bool resume = false;
 };
 
 // Exit code: 0 the job finished, 1 it failed or was aborted.

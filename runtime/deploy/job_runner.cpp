@@ -52,7 +52,7 @@ std::optional<int> JobRunner::free_port() const {
   return std::nullopt;
 }
 
-void JobRunner::start(const JobRecord& job, int port) {
+void JobRunner::start(const JobRecord& job, int port, bool resume) {
   const JobFolder folder(settings_.jobs_dir / job.id);
   std::vector<std::string> argv = {settings_.server_program.string(),
                                    "--run-job",
@@ -67,11 +67,31 @@ void JobRunner::start(const JobRecord& job, int port) {
     argv.push_back("--plugin-path");
     argv.push_back(dir.string());
   }
+  if (resume) argv.push_back("--resume");
   std::filesystem::create_directories(folder.log_file().parent_path());
+  if (!resume) write_port(folder, port);  // before its sites are offered it
   running_.emplace(job.id, Running{common::ChildProcess(argv, folder.log_file()), port});
   table_.started(job.id, port);
-  log_.info("{} ('{}') started on port {} for {} site(s)", job.id, job.name, port,
-            job.sites.size());
+  if (resume)
+    log_.info("{} ('{}') resumed after round {} on its port {}", job.id, job.name,
+              job.resumed_after_round, port);
+  else
+    log_.info("{} ('{}') started on port {} for {} site(s)", job.id, job.name, port,
+              job.sites.size());
+}
+
+void JobRunner::resume(const JobRecord& job) {
+  // An abort the killed server asked for, which its job never acted on, is
+  // not this run's.
+  std::error_code ec;
+  std::filesystem::remove(JobFolder(settings_.jobs_dir / job.id).abort_file(), ec);
+  try {
+    start(job, job.port, /*resume=*/true);
+  } catch (const std::exception& e) {
+    table_.ended(job.id, JobState::failed,
+                 std::string("its server process could not be started again: ") + e.what());
+    log_.error("{}: its server process could not be started again: {}", job.id, e.what());
+  }
 }
 
 void JobRunner::ask_to_abort(const std::string& id, Running& job, const std::string& reason) {

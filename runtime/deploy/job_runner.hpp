@@ -39,6 +39,9 @@ class JobRunner {
 
   // One pass: aborts, ended jobs, jobs to start. Never blocks for long.
   void tick();
+  // Starts a job a restart found cut off (read_jobs: running, with its port
+  // and resumed_after_round) again with --resume on its old port.
+  void resume(const JobRecord& job);
   // Aborts every running job with `reason`, waits up to `grace` for them to
   // end, then kills the rest; records each.
   void stop_all(const std::string& reason, std::chrono::milliseconds grace);
@@ -52,7 +55,7 @@ class JobRunner {
     bool recorded = false;     // its outcome is in the table (it may still be serving)
   };
   std::optional<int> free_port() const;
-  void start(const JobRecord& job, int port);
+  void start(const JobRecord& job, int port, bool resume = false);
   void reap();
   void record_outcome(const std::string& id, Running& job, const Outcome& outcome);
   // Its process ended: its outcome, else why it ended without one.

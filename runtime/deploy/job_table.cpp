@@ -133,6 +133,9 @@ std::optional<Offer> JobTable::poll(const std::string& site, int node_rank,
       if (job.state != JobState::running || job.port == 0) continue;
       if (std::find(job.sites.begin(), job.sites.end(), site) == job.sites.end()) continue;
       if (!offered_.insert({job.id, node}).second) continue;
+      // A restarted server offered nothing yet, but the node's client of a
+      // resumed job still runs and reconnects by itself.
+      if (running_jobs.count(job.id)) continue;
       return Offer{job.id, job.job_toml, job.port};
     }
     const auto seen = version_;

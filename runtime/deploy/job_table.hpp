@@ -35,6 +35,9 @@ struct JobRecord {
   std::string submitted_by;  // the admin's name
   double submitted_at = 0, started_at = 0, ended_at = 0;  // seconds since the epoch
   int port = 0;              // running: its server's port
+  // Started again after a server restart, from its checkpoint of this round
+  // (-1: never resumed).
+  int64_t resumed_after_round = -1;
   std::string abort_reason;  // set by an admin; the job runner acts on it
   bool ended() const {
     return state == JobState::finished || state == JobState::failed ||
@@ -71,7 +74,8 @@ class JobTable {
   void restore(JobRecord job);
 
   // Site-facing. A node's poll: marks it online with the jobs it still runs,
-  // and waits up to `max_wait` for an offer it has not had.
+  // and waits up to `max_wait` for an offer it has not had (a job it says it
+  // runs is not offered again: a resumed job's sites still run it).
   std::optional<Offer> poll(const std::string& site, int node_rank,
                             const std::set<std::string>& running_jobs,
                             std::chrono::milliseconds max_wait);

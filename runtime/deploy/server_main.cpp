@@ -36,6 +36,7 @@ struct ServerArgs {
   std::string startup, workspace, listen = "0.0.0.0", job_ports, run_job;
   std::vector<std::string> plugin_path;
   int port = 0;  // --run-job: the job's port
+  bool resume = false;  // --run-job: go on after the job's checkpoint
 };
 
 ServerArgs parse(int argc, char** argv) {
@@ -49,7 +50,9 @@ ServerArgs parse(int argc, char** argv) {
      "FIRST-LAST: the ports jobs' servers listen on (default: port+1 to port+100)")
     ("plugin-path", po::value(&a.plugin_path), "a folder of aggregator plugins (repeatable)")
     ("run-job", po::value(&a.run_job), "(internal) run one job's server in this job folder")
-    ("port", po::value(&a.port), "(internal, with --run-job) the job's port");
+    ("port", po::value(&a.port), "(internal, with --run-job) the job's port")
+    ("resume", po::bool_switch(&a.resume),
+     "(internal, with --run-job) go on after the job's newest good checkpoint");
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
   po::notify(vm);
@@ -115,6 +118,10 @@ int serve(const ServerArgs& args) {
                             .last_port = last_port,
                             .server = side},
                            *log);
+  // Jobs the last stop cut off, with a checkpoint, go on where their sites'
+  // clients still call them (job_folder.hpp: read_jobs).
+  for (const auto& job : table.list())
+    if (job.state == deploy::JobState::running) runner.resume(job);
   server::RpcServer rpc({&desk, &admin}, args.listen, kit.config.server_port,
                         server::server_credentials(server::server_tls_from_kit(kit), &audit));
   const std::string ready = "flare-server: project '" + kit.config.project + "', listening on " +
@@ -160,7 +167,8 @@ int main(int argc, char** argv) {
                                       .startup = args.startup,
                                       .listen_host = args.listen,
                                       .port = args.port,
-                                      .server = server_side(kit, args)});
+                                      .server = server_side(kit, args),
+                                      .resume = args.resume});
     } catch (const std::exception& e) {
       std::cerr << "flare-server --run-job: " << e.what() << "\n";
       return 1;

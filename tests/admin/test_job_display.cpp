@@ -62,3 +62,15 @@ TEST_CASE("only finished, failed and aborted jobs are over") {
   CHECK_FALSE(job_is_over(job("j", "n", "running")));
   CHECK_FALSE(job_is_over(job("j", "n", "queued")));
 }
+
+TEST_CASE("a job a restarted server resumed says after which round, in the list and its fields") {
+  auto resumed = job("job-3", "cifar10", "running");
+  resumed.set_resumed_after_round(2);
+  CHECK(job_table({resumed, job("job-4", "mnist", "queued")}) ==
+        "ID     NAME     STATE                            ROUNDS  SITES\n"
+        "job-3  cifar10  running (resumed after round 2)  3/5     site-1, site-2\n"
+        "job-4  mnist    queued                           3/5     site-1, site-2\n");
+  CHECK(job_details(resumed).find("state:        running (resumed after round 2)\n") !=
+        std::string::npos);
+  CHECK(job_details(job("job-4", "mnist", "queued")).find("resumed") == std::string::npos);
+}

@@ -127,3 +127,42 @@ TEST_CASE("rejects a second job file") {
   CHECK(usage_error({"a.toml", "b.toml"}) ==
         "too many positional options have been specified on the command line");
 }
+
+TEST_CASE("--resume takes a run folder and no job file") {
+  const RunOptions options = parse({"--resume", "workspace/latest"});
+  REQUIRE(options.resume_dir);
+  CHECK(*options.resume_dir == "workspace/latest");
+  CHECK(options.job_file.empty());
+  CHECK(to_overrides(options).empty());
+}
+
+TEST_CASE("--resume keeps a site's policy, which is the site's and not the job's") {
+  const RunOptions options = parse({"--resume", "run-1", "--site-policy", "site-2=p.toml"});
+  CHECK(options.site_policies.at("site-2") == "p.toml");
+}
+
+TEST_CASE("--resume refuses a job file or an option that would change the job") {
+  CHECK(usage_error({"--resume", "run-1", "job.toml"}) ==
+        "--resume runs RUN_DIR/job.toml unchanged: expected no job file or job option beside it, "
+        "found a job file ('job.toml')");
+  CHECK(usage_error({"job.toml", "--resume", "run-1"}) ==
+        "--resume runs RUN_DIR/job.toml unchanged: expected no job file or job option beside it, "
+        "found a job file ('job.toml')");
+  for (const auto& [option, value] :
+       std::vector<std::pair<const char*, const char*>>{{"--n_clients", "2"},
+                                                        {"--num-rounds", "4"},
+                                                        {"--workspace", "w"},
+                                                        {"--export_config", "out"},
+                                                        {"--set", "job.num_rounds=9"}}) {
+    const std::string error = usage_error({"--resume", "run-1", option, value});
+    CHECK(error == "--resume runs RUN_DIR/job.toml unchanged: expected no job file or job option "
+                   "beside it, found " + std::string(option));
+  }
+  CHECK(usage_error({"--resume", "run-1", "--use_tracking"}) ==
+        "--resume runs RUN_DIR/job.toml unchanged: expected no job file or job option beside it, "
+        "found --use_tracking");
+}
+
+TEST_CASE("--resume refuses an empty run folder name") {
+  CHECK(usage_error({"--resume", ""}) == "--resume: expected a run folder, found ''");
+}

@@ -1,13 +1,20 @@
 // The job runner with a stand-in for `flare-server --run-job` (a shell
-// script): what it starts, how an abort reaches the job, and how an end
-// without an outcome is recorded.
+// script): what it starts, how an abort reaches the job, how an end
+// without an outcome is recorded, and how a restarted server resumes a job
+// its stop cut off.
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <fstream>
 #include <thread>
 
 #include <spdlog/sinks/null_sink.h>
 
+#include "checkpoint/round_checkpoint.hpp"
 #include "deploy/job_folder.hpp"
 #include "deploy/job_runner.hpp"
 #include "temp_folder.hpp"
@@ -20,10 +27,12 @@ namespace {
 // Records its arguments; then, as $FAKE_JOB says: "finish" writes a finished
 // outcome, "crash" exits 3 with none, "crash-on-term" dies of SIGTERM with
 // none, "wait" waits for SIGTERM and writes an aborted outcome with the
-// reason the runner left.
+// reason the runner left. Its pid is in "pid" (a test kills it as a killed
+// server's job process dies).
 constexpr const char* kFakeJobServer = R"sh(#!/bin/sh
 dir="$2"
 echo "$@" > "$dir/argv"
+echo $$ > "$dir/pid"
 case "$(cat "$dir/behaviour")" in
   finish) echo '{"state": "finished", "failure": ""}' > "$dir/outcome.json" ;;
   crash) exit 3 ;;
@@ -35,28 +44,43 @@ case "$(cat "$dir/behaviour")" in
 esac
 )sh";
 
+// A port nothing listens on now (the kernel's choice).
+int unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
 struct Runner {
   testing::TempFolder dir;
   std::filesystem::path program = dir.path() / "fake-flare-server";
+  int port;  // the job-port range's only port; 0: any free port, the kernel's
   deploy::JobTable table;
   std::shared_ptr<spdlog::logger> log =
       std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
   std::unique_ptr<deploy::JobRunner> runner;
 
-  Runner() {
+  explicit Runner(int job_port = 0) : port(job_port) {
     std::ofstream(program) << kFakeJobServer;
     std::filesystem::permissions(program, std::filesystem::perms::owner_all);
-    runner = std::make_unique<deploy::JobRunner>(
-        table,
-        deploy::RunnerSettings{.server_program = program,
-                               .jobs_dir = dir.path() / "jobs",
-                               .startup_dir = dir.path() / "startup",
-                               .listen_host = "127.0.0.1",
-                               .first_port = 0,  // any free port: the kernel's
-                               .last_port = 0,
-                               .server = {.plugin_path = {"/opt/plugins"}}},
-        *log);
+    runner = std::make_unique<deploy::JobRunner>(table, settings(), *log);
   }
+  deploy::RunnerSettings settings() const {
+    return {.server_program = program,
+            .jobs_dir = dir.path() / "jobs",
+            .startup_dir = dir.path() / "startup",
+            .listen_host = "127.0.0.1",
+            .first_port = port,
+            .last_port = port,
+            .server = {.plugin_path = {"/opt/plugins"}}};
+  }
+  std::filesystem::path folder(const std::string& id) const { return dir.path() / "jobs" / id; }
   // Queues a job on site "a" whose stand-in behaves as `behaviour`.
   std::string queue(const std::string& behaviour) {
     deploy::JobRecord job;
@@ -146,4 +170,63 @@ TEST_CASE("stopping the server aborts every running job and reaps it") {
   CHECK(r.runner->running() == 0);
   CHECK(r.table.find(id)->state == deploy::JobState::aborted);
   CHECK(r.table.find(id)->failure == "the server is stopping (recorded)");
+}
+
+TEST_CASE("a job's port is recorded in its folder when it first starts") {
+  Runner r(unused_port());
+  const auto id = r.queue("wait");
+  REQUIRE(r.started(id));
+  CHECK(r.table.find(id)->port == r.port);
+  CHECK(deploy::read_port(deploy::JobFolder(r.folder(id))) == r.port);
+}
+
+TEST_CASE("a restarted server starts the job its stop cut off again, with --resume on its old port") {
+  Runner r(unused_port());
+  const auto id = r.queue("wait");
+  REQUIRE(r.started(id));
+  // The server is killed: its job process dies with it (parent-death signal)
+  // and leaves no outcome, only the checkpoint of its last round.
+  const deploy::JobFolder folder(r.folder(id));
+  flare::checkpoint::RoundCheckpoint checkpoint;
+  checkpoint.round = 2;
+  checkpoint.rng_state = "rng";
+  flare::checkpoint::write_checkpoint(folder.checkpoint_dir(), checkpoint);
+  pid_t pid = 0;
+  std::ifstream(r.folder(id) / "pid") >> pid;
+  REQUIRE(pid > 0);
+  ::kill(pid, SIGKILL);
+  while (r.runner->running() > 0) {
+    r.runner->tick();  // reaped: the old table is gone with the old server
+    std::this_thread::sleep_for(25ms);
+  }
+  REQUIRE_FALSE(std::filesystem::exists(folder.outcome_file()));
+  // A restart reads the job back from its job.toml (the stand-in's has none).
+  std::ofstream(folder.job_file()) << "[job]\nname = 'cut-off'\n[clients]\ncount = 1\n"
+                                      "[data]\ndir = '/data'\n[trainer]\nplugin = 'cifar10'\n";
+  std::filesystem::remove(r.folder(id) / "ready");
+
+  // The restart, as flare-server's start-up does it.
+  deploy::JobTable table;
+  int64_t next_id = 0;
+  for (auto& job : deploy::read_jobs(r.dir.path() / "jobs", next_id)) table.restore(job);
+  // On another range: the old port is the job's, wherever the range went.
+  auto settings = r.settings();
+  settings.first_port = settings.last_port = unused_port();
+  deploy::JobRunner restarted(table, settings, *r.log);
+  for (const auto& job : table.list())
+    if (job.state == deploy::JobState::running) restarted.resume(job);
+
+  REQUIRE(restarted.running() == 1);
+  for (int i = 0; i < 200 && !std::filesystem::exists(r.folder(id) / "ready"); ++i)
+    std::this_thread::sleep_for(25ms);
+  std::string argv;
+  std::getline(std::ifstream(r.folder(id) / "argv"), argv);
+  CHECK(argv == "--run-job " + r.folder(id).string() + " --startup " +
+                    (r.dir.path() / "startup").string() + " --listen 127.0.0.1 --port " +
+                    std::to_string(r.port) + " --plugin-path /opt/plugins --resume");
+  const auto job = *table.find(id);
+  CHECK(job.state == deploy::JobState::running);
+  CHECK(job.port == r.port);
+  CHECK(job.resumed_after_round == 2);
+  CHECK(deploy::read_port(folder) == r.port);  // still the first one
 }

@@ -153,3 +153,18 @@ TEST_CASE("a waiting poll is answered as soon as its job starts") {
   CHECK(offer->job_id == job.id);
   CHECK(std::chrono::steady_clock::now() - began < 5s);
 }
+
+TEST_CASE("a resumed job is not offered to a node that still runs it, but is to one that does not") {
+  JobTable table;
+  JobRecord job = job_on({"a", "b"});
+  job.id = "job-1";
+  job.state = JobState::running;  // a restart read it back cut off (job_folder.hpp)
+  job.port = 9001;
+  job.resumed_after_round = 2;
+  table.restore(job);
+  CHECK_FALSE(poll(table, "a", 0, {"job-1"}));  // its client reconnects by itself
+  const auto offer = poll(table, "b");          // its client was gone: offered afresh
+  REQUIRE(offer);
+  CHECK(offer->job_id == "job-1");
+  CHECK(offer->port == 9001);
+}
