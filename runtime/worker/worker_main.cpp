@@ -168,6 +168,7 @@ int run_rank(int argc, char** argv) {
           args.server, args.site, milliseconds_of(job.answer_timeout_s),
           args.tls_dir.empty() ? std::nullopt
                                : std::optional(flare::transport::load_tls_dir(args.tls_dir)));
+      server->set_log(log);  // resumed transfers are said in the rank's log
       server->wait_until_reachable(std::chrono::seconds(60));
       server->register_site(args.world_size);
       // Requests carry the generation the server handed out; --generation
