@@ -48,8 +48,9 @@ void WorkerGenerations::require_current(const std::string& site, int64_t generat
   }
   if (!group.handed_out && generation >= group.generation) {
     throw RegisterAgain(std::string(what) + " from " + site + " refused: this server holds no " +
-                        "registration of its worker group (the server restarted since it " +
-                        "registered); register again");
+                        "registration of its worker group generation " +
+                        std::to_string(generation) + " (not registered yet, or the server " +
+                        "restarted since); register again");
   }
   if (generation < group.generation) {
     throw RejectedRequest(std::string(what) + " from " + site + "'s worker group generation " +
