@@ -23,7 +23,7 @@ write_job() {  # $1: workspace
   cat > "$work/job.toml" <<EOF
 [job]
 name = "liveness"
-num_rounds = 8
+num_rounds = 40
 min_clients = 2
 [clients]
 count = 3
@@ -78,7 +78,7 @@ measure_drop() {  # $1: "client" (SIGKILL the supervisor) or "rank0" (SIGSTOP ra
   (cd "$work" && "$bin/flare-run" "$work/job.toml" --workspace "$ws" \
       > "$work/out-$1-$2" 2>&1 &)
   run=$ws/run-1
-  wait_for "[[ -f $run/checkpoints/checkpoint_round_1.ckpt ]]"
+  wait_for "compgen -G '$run/checkpoints/*.ckpt' > /dev/null"
   if [[ $1 == client ]]; then
     pid=$(pid_of "$ws" flare-client "--site site-2")
     at=$(now_s); kill -KILL "$pid"
@@ -100,7 +100,7 @@ measure_restart() {
   (cd "$work" && "$bin/flare-run" "$work/job.toml" --workspace "$ws" \
       > "$work/out-restart-$1" 2>&1 &)
   run=$ws/run-1
-  wait_for "[[ -f $run/checkpoints/checkpoint_round_2.ckpt ]]"
+  wait_for "compgen -G '$run/checkpoints/*.ckpt' > /dev/null"
   pkill -KILL -f -- "flare-run $work/job.toml --workspace $ws" || true
   wait_for "! pgrep -f -- '$ws' > /dev/null"
   started=$(now_s)

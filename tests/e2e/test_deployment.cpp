@@ -11,6 +11,7 @@
 
 #include "common/child_process.hpp"
 #include "common/local_host.hpp"
+#include "background_run.hpp"
 #include "e2e_support.hpp"
 
 using namespace flare::e2e;
@@ -49,7 +50,8 @@ struct Deployment {
   TempFolder dir;
   int port = flare::common::free_tcp_port();
   fs::path project = dir.path() / "out" / "demo";
-  std::vector<flare::common::ChildProcess> daemons;
+  std::vector<flare::common::ChildProcess> daemons;  // the server first
+  std::vector<std::string> server_argv;
 
   // `site1_nodes`: site-1's worker group spans that many nodes, each a
   // daemon of its own (own workspace), rendezvous on node 0.
@@ -72,12 +74,10 @@ struct Deployment {
     write_text(dir.path() / "site-2-policy.toml", "[limits]\nmax_devices = 1\n\n" + entry.output);
     // Job ports: the free port's neighbours are likely free too; the server
     // skips any that is not.
-    daemons.emplace_back(
-        std::vector<std::string>{(kBin / "flare-server").string(), "--startup",
-                                 startup("127.0.0.1").string(), "--listen", "127.0.0.1",
-                                 "--job-ports",
-                                 std::to_string(port + 1) + "-" + std::to_string(port + 40)},
-        dir.path() / "server.out");
+    server_argv = {(kBin / "flare-server").string(), "--startup", startup("127.0.0.1").string(),
+                   "--listen", "127.0.0.1", "--job-ports",
+                   std::to_string(port + 1) + "-" + std::to_string(port + 40)};
+    daemons.emplace_back(server_argv, dir.path() / "server.out");
     // Admins are told off while it is not listening yet (no retry): wait for it.
     REQUIRE(wait_for_text(dir.path() / "server.out", "listening on", 1, 60 * kRunTimeScale));
     const int master_port = flare::common::free_tcp_port();
@@ -228,4 +228,31 @@ TEST_CASE("a site of two nodes takes part with a daemon per node") {
   // site-1's two ranks add 1 and 2 (its group's mean 1.5, over 20 samples),
   // site-2's one rank 1 (10 samples): 4/3 a round. One node alone: 1 a round.
   CHECK(first_weight(model) == doctest::Approx(2 * 4.0 / 3));
+}
+
+TEST_CASE("a server SIGKILLed mid-job and started again resumes the job; the sites find it again") {
+  Deployment d;
+  // site-2 trains 700 ms a round: time to kill the server between rounds 2 and 4.
+  const auto id = d.submit("resumable", 4, "slow_site = 1\nslow_ms = 700\n");
+  REQUIRE(wait_for_file(d.job_dir(id) / "checkpoints" / "checkpoint_round_2.ckpt",
+                        120 * kRunTimeScale));
+  d.daemons.front().signal(SIGKILL);
+  REQUIRE(d.daemons.front().wait_for(10s));
+  // Its job process goes with it; the sites' job processes stay, looking for it.
+  CHECK(all_gone_within(d.job_dir(id).string(), 10 * kRunTimeScale));
+  d.daemons.emplace_back(d.server_argv, d.dir.path() / "server-2.out");
+  REQUIRE(wait_for_text(d.dir.path() / "server-2.out", "listening on", 1, 60 * kRunTimeScale));
+
+  const auto waited = d.admin({"wait", id, "--timeout", "120"});
+  INFO(waited.output);
+  CHECK(waited.exit_code == 0);
+  const auto run = d.job_dir(id);
+  const auto resumed = lines_of_kind(run, "resumed");
+  REQUIRE(resumed.size() == 1);
+  CHECK(resumed[0]["after_round"].get<int>() >= 2);
+  // The counter trainer adds 1 a round: 4 rounds, none lost or done twice.
+  CHECK(first_weight(run / "models" / "global_round_4.safetensors") == doctest::Approx(4.0f));
+  // The sites registered again with the resumed job by themselves.
+  CHECK(lines_of_kind(run, "site_rejoined").size() + lines_of_kind(run, "site").size() > 0);
+  CHECK(mentions(read_file(run / "logs" / "server.log"), "resuming after round"));
 }
