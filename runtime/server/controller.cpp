@@ -82,6 +82,8 @@ Registration Controller::register_site(const SiteJoin& join) {
   in_job_.insert(join.site);
   gone_.erase(join.site);
   liveness_.seen(join.site);
+  // What an earlier generation was handed and did not answer goes to this one.
+  if (!responded_.contains(join.site)) assigned_.erase(join.site);
   // Back in the round it was dropped from, while it runs: its task again.
   if (left_round_.erase(join.site) > 0) sampled_.insert(join.site);
   apply_locked("the registration of " + join.site,

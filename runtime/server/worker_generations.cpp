@@ -18,12 +18,10 @@ auto& WorkerGenerations::group_locked(Groups& groups, const std::string& site) {
 int64_t WorkerGenerations::hand_out(const std::string& site) {
   std::lock_guard lock(mutex_);
   Group& group = group_locked(groups_, site);
-  if (group.handed_out) {
-    throw RejectedRequest("registration of " + site + " refused: its worker group generation " +
-                          std::to_string(group.generation) +
-                          " is registered and running; a restarted group registers after its "
-                          "supervisor reported the failure");
-  }
+  // The site registering while its group is registered: its rank 0 lost the
+  // server for a while (a stopped server, a cut network) and came back. The
+  // new registration wins; the running generation is superseded.
+  if (group.handed_out) ++group.generation;
   group.handed_out = true;
   group.dropped = false;
   return group.generation;

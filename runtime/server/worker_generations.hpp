@@ -21,9 +21,10 @@ class WorkerGenerations {
  public:
   explicit WorkerGenerations(const std::vector<std::string>& sites);
 
-  // Hands the site's open generation to the group registering. Refused
-  // (RejectedRequest) while the current one is registered and not reported
-  // failed: a group registers once, so another registration is not its own.
+  // Hands the site's open generation to the group registering. A site that
+  // registers again while its generation runs (it lost the server for a
+  // while) is handed the next one, superseding it: the server holds one
+  // registration per site, the newest.
   int64_t hand_out(const std::string& site);
   // Refuses (RejectedRequest) a request of `what` unless `generation` is the
   // site's current one and was handed out.

@@ -316,3 +316,22 @@ TEST_CASE("a job resumed from its checkpoint reaches the uninterrupted job's mod
   CHECK(ControllerJob::value_of(final_resumed.tensors) ==
         doctest::Approx(ControllerJob::value_of(final_whole.tensors)).epsilon(1e-6));
 }
+
+TEST_CASE("a site registering again while its group runs takes over its unanswered task") {
+  // Its rank 0 lost a stopped server while sending the initial model, and
+  // registered again once the server answered: the server had dropped nothing.
+  ControllerJob job(settings({"a", "b"}, 1, 2));
+  job.join("a");
+  job.join("b");
+  REQUIRE(job.task("a").kind == TaskKind::SendInitialModel);
+  const int64_t again = job.join("a");
+  CHECK(again == 1);
+  CHECK_THROWS_AS(job.controller.accept_initial_model(
+                      {.site = "a", .generation = 0, .weights = ControllerJob::weights(1)}),
+                  server::RejectedRequest);
+  REQUIRE(job.task("a", again).kind == TaskKind::SendInitialModel);
+  job.controller.accept_initial_model(
+      {.site = "a", .generation = again, .weights = ControllerJob::weights(1)});
+  CHECK(job.task("a", again).kind == TaskKind::Train);
+  CHECK(job.task("b").kind == TaskKind::Train);
+}
