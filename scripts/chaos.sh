@@ -271,9 +271,11 @@ run_iteration() {
         start_flare_run "$out" --resume "$ws/run-1"
         continue
       fi
-      # Killed before its first round was checkpointed: nothing to resume,
-      # so the operator starts the job again (run-2).
-      if ((resumed == 1)) && [[ $rc == 2 ]] && grep -q 'nothing to resume' "$out"; then
+      # Killed before its first round was checkpointed (or before its run
+      # folder existed): nothing to resume, so the operator starts the job
+      # again.
+      if ((resumed == 1)) && [[ $rc == 2 ]] &&
+        grep -qE 'nothing to resume|found no such folder|job.toml' "$out"; then
         resumed=2
         out="$ws.restart.out"
         start_flare_run "$out" "$work/job.toml" --workspace "$ws"

@@ -88,9 +88,17 @@ Registration Controller::register_site(const SiteJoin& join) {
   if (left_round_.erase(join.site) > 0) sampled_.insert(join.site);
   apply_locked("the registration of " + join.site,
                [&] { out_.events.site_joined(join, generation, rejoined); });
-  if (phase_ == Phase::Registering && in_job_.size() == settings_.sites.size()) begin_job_locked();
+  begin_when_all_registered_locked();
   changed_.notify_all();
   return {.num_rounds = settings_.num_rounds, .generation = generation};
+}
+
+void Controller::begin_when_all_registered_locked() {
+  // Every site registered but those gone before they could: no reason to
+  // wait out the start timeout for a site known dead.
+  if (phase_ == Phase::Registering && in_job_.size() + gone_.size() == settings_.sites.size() &&
+      in_job_.size() >= min_clients())
+    begin_job_locked();
 }
 
 void Controller::begin_job_locked() {
@@ -537,9 +545,12 @@ void Controller::drop_site_locked(const std::string& site, const std::string& re
   out_.events.site_dropped(site, from_round, reason);
   switch (phase_) {
     case Phase::Registering:
-      if (settings_.sites.size() - gone_.size() < min_clients())
+      if (settings_.sites.size() - gone_.size() < min_clients()) {
         fail_locked("job.min_clients (" + std::to_string(min_clients()) +
                     ") sites can no longer register: " + sites_gone_locked());
+      } else {
+        begin_when_all_registered_locked();  // the others may all be in already
+      }
       break;
     case Phase::InitialModel:
       if (site == initial_site_) {

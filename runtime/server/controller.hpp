@@ -149,6 +149,7 @@ class Controller {
   // Every site registered (or, at start_timeout, min_clients of them): the
   // initial model is asked for, or a resumed job's next round starts.
   void begin_job_locked();
+  void begin_when_all_registered_locked();
   // The sites in the job (registered, not dropped), in the job's order.
   std::vector<std::string> sites_in_job_locked() const;
   size_t min_clients() const;

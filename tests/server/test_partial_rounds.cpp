@@ -335,3 +335,16 @@ TEST_CASE("a site registering again while its group runs takes over its unanswer
   CHECK(job.task("a", again).kind == TaskKind::Train);
   CHECK(job.task("b").kind == TaskKind::Train);
 }
+
+TEST_CASE("a site lost before it registered leaves the job, which begins once the others are in") {
+  // Not at the start timeout (an hour here): the lost site will not come.
+  Events events;
+  ControllerJob job(settings({"a", "b", "c"}, 1, 2), &events);
+  job.join("a");
+  job.controller.site_lost("b", "b's client process ended early (killed by signal 9)");
+  CHECK(job.task("a").kind == TaskKind::Wait);  // c may still come
+  job.join("c");
+  REQUIRE(job.task("a").kind == TaskKind::SendInitialModel);
+  job.controller.accept_initial_model({.site = "a", .weights = ControllerJob::weights(1)});
+  CHECK(events.sampled.at(0) == std::vector<std::string>{"a", "c"});
+}
