@@ -35,22 +35,20 @@ std::optional<std::int64_t> parse_round(std::string_view digits) {
   return round;
 }
 
-// The round of "checkpoint_round_<k>.ckpt", or nothing for any other name
-// (temp files of an interrupted write included).
+// The round of a file named exactly checkpoint_file_name(round), or nothing
+// for any other name (temp files of an interrupted write, "..._02.ckpt").
 std::optional<std::int64_t> round_of_file_name(const std::string& name) {
   if (!name.starts_with(kNameStart) || !name.ends_with(kNameEnd) ||
       name.size() < kNameStart.size() + kNameEnd.size())
     return std::nullopt;
-  return parse_round(std::string_view(name).substr(
+  const auto round = parse_round(std::string_view(name).substr(
       kNameStart.size(), name.size() - kNameStart.size() - kNameEnd.size()));
+  if (!round || checkpoint_file_name(*round) != name) return std::nullopt;
+  return round;
 }
 
-struct CheckpointFile {
-  std::int64_t round;
-  fs::path path;
-};
+}  // namespace
 
-// Checkpoint files of `folder`, newest round first.
 std::vector<CheckpointFile> checkpoint_files(const fs::path& folder) {
   std::vector<CheckpointFile> files;
   std::error_code ec;
@@ -62,6 +60,8 @@ std::vector<CheckpointFile> checkpoint_files(const fs::path& folder) {
             [](const CheckpointFile& a, const CheckpointFile& b) { return a.round > b.round; });
   return files;
 }
+
+namespace {
 
 void add_views(std::vector<flare_named_tensor>& views, std::vector<std::string>& names,
                std::span<const flare_named_tensor> tensors, const std::string& prefix) {

@@ -55,6 +55,16 @@ struct RoundCheckpointView {
 // "checkpoint_round_<round>.ckpt".
 std::string checkpoint_file_name(std::int64_t round);
 
+struct CheckpointFile {
+  std::int64_t round;
+  std::filesystem::path path;
+};
+
+// The checkpoint files of `folder` (named exactly checkpoint_file_name(k);
+// temp files and other names are skipped), newest round first; none when
+// the folder is missing. Their contents are not read.
+std::vector<CheckpointFile> checkpoint_files(const std::filesystem::path& folder);
+
 // Writes `checkpoint` into `folder` (created if missing) atomically: temp file
 // in the same folder, fsync, rename, fsync of the folder (storage::AtomicFile).
 // Then keeps the `keep` newest checkpoints by round and removes the older ones:

@@ -1,12 +1,12 @@
 #include "cli/resume_point.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/checkpoint_verification.hpp"
+#include "checkpoint/round_checkpoint.hpp"
 #include "cli/input_checks.hpp"
 
 namespace flare::cli {
@@ -14,21 +14,6 @@ namespace flare::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The round of a file named exactly checkpoint_file_name(round), else none
-// (temp files of an interrupted write, anything else in the folder).
-std::optional<std::int64_t> round_named_by(const std::string& name) {
-  const std::string start = "checkpoint_round_", end = ".ckpt";
-  if (name.size() <= start.size() + end.size() || !name.starts_with(start) || !name.ends_with(end))
-    return std::nullopt;
-  std::int64_t round = 0;
-  const char* first = name.data() + start.size();
-  const char* last = name.data() + name.size() - end.size();
-  const auto [stop, error] = std::from_chars(first, last, round);
-  if (error != std::errc() || stop != last || checkpoint::checkpoint_file_name(round) != name)
-    return std::nullopt;
-  return round;
-}
 
 // The last "job" line of metrics.jsonl with "status": "succeeded": its rounds.
 std::optional<std::int64_t> succeeded_rounds(const fs::path& metrics_file) {
@@ -53,12 +38,7 @@ std::optional<std::int64_t> succeeded_rounds(const fs::path& metrics_file) {
 }  // namespace
 
 CheckpointScan newest_whole_checkpoint(const fs::path& folder) {
-  std::vector<std::pair<std::int64_t, fs::path>> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(folder, ec))
-    if (const auto round = round_named_by(entry.path().filename().string()))
-      files.emplace_back(*round, entry.path());
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a > b; });
+  const auto files = checkpoint::checkpoint_files(folder);
   CheckpointScan scan;
   for (const auto& [round, file] : files) {
     if (auto problem = checkpoint::checksum_problem(file)) {
